@@ -1,0 +1,9 @@
+//! The types every murmur stage speaks, in data-flow order: a [`Comment`] as validated on entry, the
+//! [`Enrichment`] a worker adds, the [`EnrichedComment`] that travels to the stores, and the two seams that
+//! have more than one implementation: [`Enricher`] (model runtime) and [`CommentStore`] (durable stores).
+
+mod comment;
+mod seams;
+
+pub use comment::{CommentKey, Comment, EnrichedComment, Enrichment, ENRICHED_SCHEMA_VERSION};
+pub use seams::{BoxError, CommentStore, Enricher};

@@ -1,0 +1,153 @@
+use std::path::{Path, PathBuf};
+
+use murmur_core::{BoxError, Enricher, Enrichment};
+use serde::Deserialize;
+use tch::{Device, Kind, Tensor};
+use tokenizers::{Tokenizer, TruncationParams};
+
+use crate::bert::{BertConfig, BertModel};
+use crate::{token_budget_batches, EnrichError};
+
+/// How to run the encoder.
+#[derive(Debug, Clone)]
+pub struct EncoderOptions {
+    pub device: Device,
+    /// Padded tokens per forward pass (`batch × longest sequence`); bounds memory and keeps passes efficient.
+    pub max_batch_tokens: usize,
+    /// libtorch intra-op threads; `None` keeps libtorch's default (one per core).
+    pub threads: Option<usize>,
+}
+
+impl Default for EncoderOptions {
+    fn default() -> Self {
+        Self { device: Device::Cpu, max_batch_tokens: 8192, threads: None }
+    }
+}
+
+/// sentence-transformers' `sentence_bert_config.json`.
+#[derive(Deserialize)]
+struct SentenceBertConfig {
+    max_seq_length: usize,
+}
+
+/// A sentence-transformers BERT model (e.g. all-MiniLM-L6-v2): tokenizer, encoder, mean pooling over real
+/// tokens, L2 normalisation. Texts longer than the model's limit are truncated for the embedding only.
+pub struct SentenceEncoder {
+    model_id: String,
+    tokenizer: Tokenizer,
+    model: BertModel,
+    max_seq_len: usize,
+    options: EncoderOptions,
+}
+
+fn read_file(path: PathBuf) -> Result<Vec<u8>, EnrichError> {
+    std::fs::read(&path).map_err(|source| EnrichError::ModelFile { path, source })
+}
+
+impl SentenceEncoder {
+    /// Loads a model directory holding `config.json`, `model.safetensors` and `tokenizer.json` (and
+    /// optionally `sentence_bert_config.json` for the sequence limit).
+    pub fn load(dir: &Path, options: EncoderOptions) -> Result<Self, EnrichError> {
+        if let Some(threads) = options.threads {
+            tch::set_num_threads(threads.max(1) as i32);
+        }
+        let config = BertConfig::from_file(&dir.join("config.json"))?;
+        let st_config = dir.join("sentence_bert_config.json");
+        let max_seq_len = if st_config.exists() {
+            let bytes = read_file(st_config.clone())?;
+            let parsed: SentenceBertConfig = serde_json::from_slice(&bytes)
+                .map_err(|source| EnrichError::ModelConfig { path: st_config, source })?;
+            parsed.max_seq_length
+        } else {
+            config.max_position_embeddings as usize
+        }
+        .min(config.max_position_embeddings as usize);
+
+        let tokenizer_path = dir.join("tokenizer.json");
+        if !tokenizer_path.exists() {
+            return Err(EnrichError::ModelFile {
+                path: tokenizer_path,
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| EnrichError::Tokenizer(e.to_string()))?;
+        // The shipped tokenizer.json pads and truncates to a fixed 128; batching pads, and the limit is the
+        // model's.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: max_seq_len, ..Default::default() }))
+            .map_err(|e| EnrichError::Tokenizer(e.to_string()))?;
+
+        let model = BertModel::load(config, &dir.join("model.safetensors"), options.device, Kind::Float)?;
+        let model_id = dir.file_name().map_or_else(|| "encoder".to_owned(), |n| n.to_string_lossy().into_owned());
+        tracing::info!(model = %model_id, device = ?options.device, max_seq_len, "sentence encoder loaded");
+        Ok(Self { model_id, tokenizer, model, max_seq_len, options })
+    }
+
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    /// Embedding width.
+    pub fn dim(&self) -> usize {
+        self.model.config().hidden_size as usize
+    }
+
+    /// Tokens the model sees at most per text; the rest of a longer text is not embedded.
+    pub fn max_seq_len(&self) -> usize {
+        self.max_seq_len
+    }
+
+    /// Embeds texts: one L2-normalised vector per text, in input order.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EnrichError> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EnrichError::Tokenizer(e.to_string()))?;
+        let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
+        let mut out = vec![Vec::new(); texts.len()];
+        for batch in token_budget_batches(&lengths, self.options.max_batch_tokens) {
+            let width = batch.iter().map(|&i| lengths[i]).max().unwrap_or(0);
+            let mut ids = vec![0i64; batch.len() * width];
+            let mut mask = vec![0i64; batch.len() * width];
+            for (row, &i) in batch.iter().enumerate() {
+                for (col, &id) in encodings[i].get_ids().iter().enumerate() {
+                    ids[row * width + col] = i64::from(id);
+                    mask[row * width + col] = 1;
+                }
+            }
+            let shape = [batch.len() as i64, width as i64];
+            let device = self.model.device();
+            let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
+            let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
+            let pooled = tch::no_grad(|| mean_pool_normalised(&self.model.forward(&ids, &mask), &mask));
+            let flat = Vec::<f32>::try_from(pooled.to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1))?;
+            for (row, &i) in batch.iter().enumerate() {
+                out[i] = flat[row * self.dim()..(row + 1) * self.dim()].to_vec();
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Mean of the hidden states over real tokens, then L2 normalisation (sentence-transformers' `Pooling` with
+/// `pooling_mode_mean_tokens` followed by `Normalize`).
+fn mean_pool_normalised(hidden: &Tensor, mask: &Tensor) -> Tensor {
+    let mask = mask.to_kind(hidden.kind()).unsqueeze(-1);
+    let summed = (hidden * &mask).sum_dim_intlist(1, false, hidden.kind());
+    let counts = mask.sum_dim_intlist(1, false, hidden.kind()).clamp_min(1e-9);
+    let mean = summed / counts;
+    let norm = mean.norm_scalaropt_dim(2, 1, true).clamp_min(1e-12);
+    mean / norm
+}
+
+impl Enricher for SentenceEncoder {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    fn enrich(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
+        let embeddings = self.embed(texts)?;
+        Ok(embeddings.into_iter().map(|embedding| Enrichment { model: self.model_id.clone(), embedding }).collect())
+    }
+}

