@@ -1,0 +1,174 @@
+//! The queue seam on Kafka (rdkafka). Consumers never auto-commit: the pipeline commits offsets itself once
+//! what it read is durable downstream. Producers wait for the broker's acknowledgement of every record.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::Timeout;
+use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
+
+use crate::queue::{Consumer, Message, Producer, Record};
+use crate::IngestError;
+
+/// Where the brokers are and any extra librdkafka settings (`key=value`), e.g. security or timeouts.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub options: Vec<(String, String)>,
+}
+
+impl KafkaConfig {
+    fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        for (key, value) in &self.options {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// A consumer in `group` subscribed to `topic`, starting from the earliest offset when the group has none.
+    pub fn consumer(&self, group: &str, topic: &str) -> Result<KafkaConsumer, IngestError> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "6000")
+            .set("enable.partition.eof", "false");
+        for (key, value) in &self.options {
+            config.set(key, value);
+        }
+        let consumer: StreamConsumer = config.create()?;
+        consumer.subscribe(&[topic])?;
+        Ok(KafkaConsumer { consumer: Arc::new(consumer) })
+    }
+
+    pub fn producer(&self) -> Result<KafkaProducer, IngestError> {
+        let mut config = self.client();
+        if !self.options.iter().any(|(k, _)| k == "linger.ms") {
+            config.set("linger.ms", "5");
+        }
+        config.set("message.timeout.ms", "60000");
+        Ok(KafkaProducer { producer: config.create()? })
+    }
+
+    /// Creates the topics that do not exist yet; existing ones are left as they are.
+    pub async fn ensure_topics(&self, topics: &[&str], partitions: i32) -> Result<(), IngestError> {
+        let admin: AdminClient<DefaultClientContext> = self.client().create()?;
+        let new: Vec<NewTopic> =
+            topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1))).collect();
+        let options = AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(10))));
+        for result in admin.create_topics(&new, &options).await? {
+            match result {
+                Ok(topic) => tracing::info!(%topic, partitions, "created topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(IngestError::Kafka(KafkaError::AdminOp(code))).inspect_err(|_| {
+                        tracing::error!(%topic, ?code, "could not create topic");
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub struct KafkaConsumer {
+    consumer: Arc<StreamConsumer>,
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    async fn poll_batch(&mut self, max: usize, idle: Duration, linger: Duration) -> Result<Vec<Message>, IngestError> {
+        let mut batch = Vec::new();
+        let first = match tokio::time::timeout(idle, self.consumer.recv()).await {
+            Ok(message) => message?,
+            Err(_) => return Ok(batch),
+        };
+        batch.push(owned(&first));
+        drop(first);
+        let deadline = tokio::time::Instant::now() + linger;
+        while batch.len() < max {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Ok(Ok(message)) => batch.push(owned(&message)),
+                // Keep what was read; the error comes back on the next poll if it persists.
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "kafka receive failed mid-batch");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    async fn commit(&mut self, processed: &[Message]) -> Result<(), IngestError> {
+        let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+        for m in processed {
+            let entry = next.entry((m.topic.as_str(), m.partition)).or_insert(m.offset + 1);
+            *entry = (*entry).max(m.offset + 1);
+        }
+        if next.is_empty() {
+            return Ok(());
+        }
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            list.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+        }
+        let consumer = Arc::clone(&self.consumer);
+        // librdkafka's synchronous commit blocks its thread.
+        tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync))
+            .await
+            .map_err(|_| IngestError::Kafka(KafkaError::Canceled))??;
+        Ok(())
+    }
+}
+
+fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+    Message {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+    }
+}
+
+#[derive(Clone)]
+pub struct KafkaProducer {
+    producer: FutureProducer,
+}
+
+#[async_trait]
+impl Producer for KafkaProducer {
+    async fn send_all(&self, records: Vec<Record>) -> Result<(), IngestError> {
+        let deliveries = records.iter().map(|record| {
+            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+            for (key, value) in &record.headers {
+                headers = headers.insert(Header { key, value: Some(value) });
+            }
+            let mut future_record = FutureRecord::to(&record.topic).payload(&record.payload).headers(headers);
+            if let Some(key) = &record.key {
+                future_record = future_record.key(key);
+            }
+            self.producer.send(future_record, Timeout::Never)
+        });
+        for (result, record) in futures::future::join_all(deliveries).await.into_iter().zip(&records) {
+            if let Err((source, _)) = result {
+                return Err(IngestError::Delivery { topic: record.topic.clone(), source });
+            }
+        }
+        Ok(())
+    }
+}

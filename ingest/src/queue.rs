@@ -1,0 +1,67 @@
+//! The queue seam: Kafka in production, an in-process queue for the embedded demo. The pipeline stages are
+//! written once against these traits.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::IngestError;
+
+/// A consumed message and where it came from.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+}
+
+impl Message {
+    /// `topic/partition@offset`, for logs and DLQ records.
+    pub fn origin(&self) -> String {
+        format!("{}/{}@{}", self.topic, self.partition, self.offset)
+    }
+}
+
+/// A message to produce.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub topic: String,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// DLQ record headers: why the message was refused, and where it was read.
+pub const HEADER_REASON: &str = "murmur-reason";
+pub const HEADER_ORIGIN: &str = "murmur-origin";
+
+impl Record {
+    /// The original bytes, unchanged, with the reason and origin in headers.
+    pub fn dead_letter(dlq_topic: &str, message: &Message, reason: &str) -> Self {
+        Self {
+            topic: dlq_topic.to_owned(),
+            key: message.key.clone(),
+            payload: message.payload.clone(),
+            headers: vec![(HEADER_REASON, reason.as_bytes().to_vec()), (HEADER_ORIGIN, message.origin().into_bytes())],
+        }
+    }
+}
+
+#[async_trait]
+pub trait Consumer: Send {
+    /// Waits up to `idle` for a first message, then up to `linger` for more, and returns at most `max`
+    /// (none if nothing arrived).
+    async fn poll_batch(&mut self, max: usize, idle: Duration, linger: Duration) -> Result<Vec<Message>, IngestError>;
+
+    /// Records that every message in `processed` is durably handled; after a restart consumption resumes
+    /// after the highest offset per partition.
+    async fn commit(&mut self, processed: &[Message]) -> Result<(), IngestError>;
+}
+
+#[async_trait]
+pub trait Producer: Send + Sync {
+    /// Returns once every record is acknowledged (for Kafka: written to the broker).
+    async fn send_all(&self, records: Vec<Record>) -> Result<(), IngestError>;
+}

@@ -1,0 +1,121 @@
+//! The sink: `comments.enriched` → every durable store → commit. A batch's offsets are committed only after
+//! all stores returned from `upsert` (durable), so nothing is lost; stores upsert by (source, id), so a
+//! replayed batch duplicates nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use murmur_core::{CommentStore, EnrichedComment, ENRICHED_SCHEMA_VERSION};
+use tokio_util::sync::CancellationToken;
+
+use crate::queue::{Consumer, Message, Producer, Record};
+use crate::{retry, IngestError, PipelineStats, Topics};
+
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    pub topics: Topics,
+    pub max_batch: usize,
+    pub linger: Duration,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        Self { topics: Topics::default(), max_batch: 2000, linger: Duration::from_millis(200) }
+    }
+}
+
+pub struct Sink {
+    stores: Vec<Arc<dyn CommentStore>>,
+    dlq: Arc<dyn Producer>,
+    config: SinkConfig,
+    stats: Arc<PipelineStats>,
+}
+
+impl Sink {
+    pub fn new(
+        stores: Vec<Arc<dyn CommentStore>>,
+        dlq: Arc<dyn Producer>,
+        config: SinkConfig,
+        stats: Arc<PipelineStats>,
+    ) -> Self {
+        Self { stores, dlq, config, stats }
+    }
+
+    pub async fn run(&self, mut consumer: impl Consumer, shutdown: CancellationToken) -> Result<(), IngestError> {
+        let names: Vec<&str> = self.stores.iter().map(|s| s.name()).collect();
+        tracing::info!(topic = %self.config.topics.enriched, stores = ?names, "sink started");
+        loop {
+            let polled = tokio::select! {
+                () = shutdown.cancelled() => break,
+                polled = consumer.poll_batch(self.config.max_batch, Duration::from_millis(500), self.config.linger) => polled,
+            };
+            let batch = match polled {
+                Ok(batch) if batch.is_empty() => continue,
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "poll failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            let (comments, dead) = decode(&batch, &self.config.topics.dlq);
+            if !dead.is_empty() {
+                let sent = retry::until_ok("produce dead letters", &shutdown, || self.dlq.send_all(dead.clone())).await;
+                if sent.is_none() {
+                    break;
+                }
+                PipelineStats::add(&self.stats.dead_lettered, dead.len());
+            }
+            if !comments.is_empty() && !self.write_all(&comments, &shutdown).await {
+                break;
+            }
+            PipelineStats::add(&self.stats.stored, comments.len());
+            tracing::debug!(stored = comments.len(), "batch durable");
+            if let Err(e) = consumer.commit(&batch).await {
+                tracing::warn!(error = %e, "offset commit failed; the batch will be replayed idempotently");
+            }
+        }
+        tracing::info!("sink stopped");
+        Ok(())
+    }
+
+    /// Writes to every store concurrently, each retried until it succeeds. False if shutdown came first.
+    async fn write_all(&self, comments: &[EnrichedComment], shutdown: &CancellationToken) -> bool {
+        let writes = self.stores.iter().map(|store| {
+            retry::until_ok(store.name(), shutdown, move || async move {
+                store.upsert(comments).await.map_err(|source| IngestError::Store { store: store.name(), source })
+            })
+        });
+        futures::future::join_all(writes).await.iter().all(Option::is_some)
+    }
+}
+
+/// Parses a batch, keeping the last version of each comment (a batch may hold a comment twice after a
+/// redelivery or an update), and dead-letters what cannot be read.
+fn decode(batch: &[Message], dlq_topic: &str) -> (Vec<EnrichedComment>, Vec<Record>) {
+    let mut latest: HashMap<(String, String), usize> = HashMap::new();
+    let mut comments: Vec<EnrichedComment> = Vec::with_capacity(batch.len());
+    let mut dead = Vec::new();
+    for message in batch {
+        match serde_json::from_slice::<EnrichedComment>(&message.payload) {
+            Ok(enriched) if enriched.schema == ENRICHED_SCHEMA_VERSION => {
+                let key = (enriched.comment.source.clone(), enriched.comment.id.clone());
+                match latest.get(&key) {
+                    Some(&slot) => comments[slot] = enriched,
+                    None => {
+                        latest.insert(key, comments.len());
+                        comments.push(enriched);
+                    }
+                }
+            }
+            Ok(enriched) => dead.push(Record::dead_letter(
+                dlq_topic,
+                message,
+                &format!("enriched schema version {} is not {ENRICHED_SCHEMA_VERSION}", enriched.schema),
+            )),
+            Err(e) => dead.push(Record::dead_letter(dlq_topic, message, &format!("unreadable enriched comment: {e}"))),
+        }
+    }
+    (comments, dead)
+}
