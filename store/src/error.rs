@@ -1,0 +1,9 @@
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("postgres: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("postgres migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("embeddings in one batch must share a width: {0} and {1}")]
+    MixedEmbeddingWidths(usize, usize),
+}

@@ -1,0 +1,201 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use murmur_core::{BoxError, CommentStore, EnrichedComment};
+use serde::Serialize;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+use crate::StoreError;
+
+#[derive(Clone)]
+pub struct Postgres {
+    pool: PgPool,
+}
+
+/// A comment as stored, with what the models added.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StoredComment {
+    pub source: String,
+    pub id: String,
+    pub author: Option<String>,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub lang: Option<String>,
+    pub url: Option<String>,
+    pub tags: Vec<String>,
+    pub metadata: serde_json::Value,
+    pub ingested_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    pub enrichment: StoredEnrichment,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StoredEnrichment {
+    pub model: Option<String>,
+    pub enriched_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
+}
+
+const UPSERT_COMMENTS: &str = r#"
+INSERT INTO comments (source, id, author, text, created_at, lang, url, tags, metadata)
+SELECT u.source, u.id, u.author, u.text, u.created_at, u.lang, u.url,
+       ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.metadata
+FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
+            $8::jsonb[], $9::jsonb[]) AS u(source, id, author, text, created_at, lang, url, tags, metadata)
+ON CONFLICT (source, id) DO UPDATE SET
+    author = EXCLUDED.author, text = EXCLUDED.text, created_at = EXCLUDED.created_at, lang = EXCLUDED.lang,
+    url = EXCLUDED.url, tags = EXCLUDED.tags, metadata = EXCLUDED.metadata, updated_at = now()
+WHERE (comments.author, comments.text, comments.created_at, comments.lang, comments.url, comments.tags,
+       comments.metadata)
+      IS DISTINCT FROM
+      (EXCLUDED.author, EXCLUDED.text, EXCLUDED.created_at, EXCLUDED.lang, EXCLUDED.url, EXCLUDED.tags,
+       EXCLUDED.metadata)
+"#;
+
+const UPSERT_ENRICHMENTS: &str = r#"
+INSERT INTO enrichments (source, id, model)
+SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[])
+ON CONFLICT (source, id) DO UPDATE SET model = EXCLUDED.model, enriched_at = now()
+WHERE enrichments.model IS DISTINCT FROM EXCLUDED.model
+"#;
+
+// Vectors travel as one flat real[] (Postgres arrays of arrays cannot be unnested row by row); each row
+// takes its slice by ordinality.
+const UPSERT_EMBEDDINGS: &str = r#"
+INSERT INTO embeddings (source, id, model, vector)
+SELECT u.source, u.id, u.model, ($4::real[])[(u.ord - 1) * $5 + 1 : u.ord * $5]
+FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(source, id, model, ord)
+ON CONFLICT (source, id) DO UPDATE SET model = EXCLUDED.model, vector = EXCLUDED.vector
+WHERE (embeddings.model, embeddings.vector) IS DISTINCT FROM (EXCLUDED.model, EXCLUDED.vector)
+"#;
+
+impl Postgres {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the migrations that are not applied yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations").run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Writes a batch in one transaction. The batch must not hold the same (source, id) twice (the sink
+    /// keeps the last version of each).
+    pub async fn upsert_batch(&self, batch: &[EnrichedComment]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let n = batch.len();
+        let mut sources = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
+        let mut authors = Vec::with_capacity(n);
+        let mut texts = Vec::with_capacity(n);
+        let mut created = Vec::with_capacity(n);
+        let mut langs = Vec::with_capacity(n);
+        let mut urls = Vec::with_capacity(n);
+        let mut tags = Vec::with_capacity(n);
+        let mut metadata = Vec::with_capacity(n);
+        let mut models = Vec::with_capacity(n);
+        let dim = batch[0].enrichment.embedding.len();
+        let mut vectors: Vec<f32> = Vec::with_capacity(n * dim);
+        for e in batch {
+            let c = &e.comment;
+            sources.push(c.source.as_str());
+            ids.push(c.id.as_str());
+            authors.push(c.author.as_deref());
+            texts.push(c.text.as_str());
+            created.push(c.created_at);
+            langs.push(c.lang.as_deref());
+            urls.push(c.url.as_deref());
+            tags.push(serde_json::Value::from(c.tags.clone()));
+            metadata.push(serde_json::Value::Object(c.metadata.clone()));
+            models.push(e.enrichment.model.as_str());
+            if e.enrichment.embedding.len() != dim {
+                return Err(StoreError::MixedEmbeddingWidths(dim, e.enrichment.embedding.len()));
+            }
+            vectors.extend_from_slice(&e.enrichment.embedding);
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(UPSERT_COMMENTS)
+            .bind(&sources)
+            .bind(&ids)
+            .bind(&authors)
+            .bind(&texts)
+            .bind(&created)
+            .bind(&langs)
+            .bind(&urls)
+            .bind(&tags)
+            .bind(&metadata)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(UPSERT_ENRICHMENTS).bind(&sources).bind(&ids).bind(&models).execute(&mut *tx).await?;
+        sqlx::query(UPSERT_EMBEDDINGS)
+            .bind(&sources)
+            .bind(&ids)
+            .bind(&models)
+            .bind(&vectors)
+            .bind(dim as i32)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One comment with its enrichment; the embedding only when asked for.
+    pub async fn get_comment(
+        &self,
+        source: &str,
+        id: &str,
+        with_embedding: bool,
+    ) -> Result<Option<StoredComment>, StoreError> {
+        let row = sqlx::query_as::<_, StoredComment>(
+            r#"
+            SELECT c.source, c.id, c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.metadata,
+                   c.ingested_at, e.model, e.enriched_at, CASE WHEN $3 THEN v.vector END AS embedding
+            FROM comments c
+            LEFT JOIN enrichments e USING (source, id)
+            LEFT JOIN embeddings v USING (source, id)
+            WHERE c.source = $1 AND c.id = $2
+            "#,
+        )
+        .bind(source)
+        .bind(id)
+        .bind(with_embedding)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    pub async fn count_comments(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM comments").fetch_one(&self.pool).await?)
+    }
+}
+
+#[async_trait]
+impl CommentStore for Postgres {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn upsert(&self, batch: &[EnrichedComment]) -> Result<(), BoxError> {
+        Ok(self.upsert_batch(batch).await?)
+    }
+}

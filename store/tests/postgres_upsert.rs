@@ -1,0 +1,82 @@
+//! Upserts against the real Postgres (a throwaway database per test).
+
+use chrono::{TimeZone, Utc};
+use murmur_core::{Comment, EnrichedComment, Enrichment};
+use murmur_store::Postgres;
+use sqlx::Connection;
+
+async fn fresh_database(name: &str) -> Postgres {
+    let admin_url = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("postgres reachable (infra/postgres.sh)");
+    let db = format!("murmur_test_{name}");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut admin).await.expect("drop");
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.expect("create");
+    let url = match admin_url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{db}"),
+        None => panic!("admin url has no database"),
+    };
+    let store = Postgres::connect(&url, 4).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store.migrate().await.expect("migrations are idempotent");
+    store
+}
+
+fn enriched(id: usize, text: &str) -> EnrichedComment {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("n".into(), id.into());
+    EnrichedComment::new(
+        Comment {
+            source: "app-store".into(),
+            id: id.to_string(),
+            author: Some(format!("a_{id}")),
+            text: text.into(),
+            created_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("date")
+                + chrono::Duration::minutes(id as i64),
+            lang: Some("en".into()),
+            url: None,
+            tags: vec!["pixel".into(), "google".into()],
+            metadata,
+        },
+        Enrichment { model: "m".into(), embedding: vec![id as f32, 0.5, -1.0] },
+    )
+}
+
+#[tokio::test]
+async fn upsert_is_idempotent_and_updates_changed_rows() {
+    let store = fresh_database("upsert").await;
+    let batch: Vec<EnrichedComment> = (0..500).map(|i| enriched(i, &format!("comment {i} ☕ café"))).collect();
+    store.upsert_batch(&batch).await.expect("first write");
+    store.upsert_batch(&batch).await.expect("replay");
+    assert_eq!(store.count_comments().await.expect("count"), 500);
+    let embeddings: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM embeddings").fetch_one(store.pool()).await.expect("n");
+    assert_eq!(embeddings, 500);
+
+    let got = store.get_comment("app-store", "42", true).await.expect("read").expect("present");
+    assert_eq!(got.text, "comment 42 ☕ café");
+    assert_eq!(got.tags, vec!["pixel", "google"]);
+    assert_eq!(got.metadata["n"], 42);
+    assert_eq!(got.enrichment.embedding, Some(vec![42.0, 0.5, -1.0]), "each row takes its own slice");
+    assert_eq!(got.enrichment.model.as_deref(), Some("m"));
+    let without = store.get_comment("app-store", "42", false).await.expect("read").expect("present");
+    assert!(without.enrichment.embedding.is_none());
+
+    // A changed text replaces the old one; replaying an unchanged row does not rewrite it.
+    let updated_at = |id: &'static str| {
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, chrono::DateTime<Utc>>("SELECT updated_at FROM comments WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .expect("row")
+        }
+    };
+    let before = updated_at("1").await;
+    store.upsert_batch(&[enriched(42, "edited"), enriched(1, "comment 1 ☕ café")]).await.expect("update");
+    assert_eq!(store.get_comment("app-store", "42", false).await.expect("read").expect("present").text, "edited");
+    assert_eq!(before, updated_at("1").await, "unchanged row rewritten");
+    assert_eq!(store.count_comments().await.expect("count"), 500);
+    assert!(store.get_comment("app-store", "nope", false).await.expect("read").is_none());
+}
