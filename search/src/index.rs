@@ -1,0 +1,185 @@
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use murmur_core::{BoxError, CommentStore, EnrichedComment};
+use serde::Serialize;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{DateTime as TantivyDateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::schema::{self, Fields};
+use crate::SearchError;
+
+/// Whether this process writes the index (one writer per index folder: the sink, or the demo) or only
+/// reads it (the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// A search over the comments. `q` uses tantivy's query syntax (words, `"phrases"`, `+must -not`, `a OR b`).
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub q: String,
+    pub source: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    pub score: f32,
+    pub source: String,
+    pub id: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub lang: Option<String>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResults {
+    pub total: usize,
+    pub hits: Vec<SearchHit>,
+}
+
+struct Inner {
+    index: Index,
+    reader: IndexReader,
+    writer: Option<Mutex<IndexWriter>>,
+    fields: Fields,
+}
+
+/// The comment index. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct SearchIndex {
+    inner: Arc<Inner>,
+}
+
+const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it (and the folder) when there is none yet.
+    pub fn open(dir: &Path, access: Access) -> Result<Self, SearchError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| SearchError::Directory { path: dir.display().to_string(), source })?;
+        let (schema, fields) = schema::build();
+        let directory = tantivy::directory::MmapDirectory::open(dir)?;
+        let index = Index::open_or_create(directory, schema)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::OnCommitWithDelay).try_into()?;
+        let writer = match access {
+            Access::ReadWrite => Some(Mutex::new(index.writer_with_num_threads(1, WRITER_MEMORY_BYTES)?)),
+            Access::ReadOnly => None,
+        };
+        tracing::info!(dir = %dir.display(), ?access, "search index open");
+        Ok(Self { inner: Arc::new(Inner { index, reader, writer, fields }) })
+    }
+
+    /// Replaces or adds each comment and commits: when this returns, the batch is durable and searchable.
+    pub fn write_batch(&self, batch: &[EnrichedComment]) -> Result<(), SearchError> {
+        let f = &self.inner.fields;
+        let mut writer =
+            self.inner.writer.as_ref().ok_or(SearchError::ReadOnly)?.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for enriched in batch {
+            let c = &enriched.comment;
+            let key = c.key().joined();
+            writer.delete_term(Term::from_field_text(f.key, &key));
+            let mut doc = TantivyDocument::new();
+            doc.add_text(f.key, &key);
+            doc.add_text(f.source, &c.source);
+            doc.add_text(f.id, &c.id);
+            doc.add_text(f.text, &c.text);
+            doc.add_date(f.created_at, TantivyDateTime::from_timestamp_micros(c.created_at.timestamp_micros()));
+            if let Some(lang) = &c.lang {
+                doc.add_text(f.lang, lang);
+            }
+            for tag in &c.tags {
+                doc.add_text(f.tags, tag);
+            }
+            writer.add_document(doc)?;
+        }
+        writer.commit()?;
+        drop(writer);
+        // Same-process readers (the demo) see the batch at once; others reload on the commit notification.
+        self.inner.reader.reload()?;
+        Ok(())
+    }
+
+    /// Documents visible to searches now.
+    pub fn num_docs(&self) -> u64 {
+        self.inner.reader.searcher().num_docs()
+    }
+
+    pub fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {
+        let f = &self.inner.fields;
+        let parser = QueryParser::for_index(&self.inner.index, vec![f.text]);
+        let text_query = parser.parse_query(&query.q).map_err(|e| SearchError::InvalidQuery(e.to_string()))?;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text_query)];
+        if let Some(source) = &query.source {
+            let term = TermQuery::new(Term::from_field_text(f.source, source), IndexRecordOption::Basic);
+            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))));
+        }
+        if query.from.is_some() || query.to.is_some() {
+            let bound = |t: Option<DateTime<Utc>>, inclusive: bool| match t {
+                None => Bound::Unbounded,
+                Some(t) => {
+                    let term = Term::from_field_date(f.created_at, TantivyDateTime::from_timestamp_micros(t.timestamp_micros()));
+                    if inclusive { Bound::Included(term) } else { Bound::Excluded(term) }
+                }
+            };
+            let range = RangeQuery::new(bound(query.from, true), bound(query.to, false));
+            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(range), 0.0))));
+        }
+        let combined = BooleanQuery::new(clauses);
+        let searcher = self.inner.reader.searcher();
+        let top = TopDocs::with_limit(query.limit.max(1)).and_offset(query.offset);
+        let (top, total) = searcher.search(&combined, &(top, Count))?;
+        let hits = top
+            .into_iter()
+            .map(|(score, address)| {
+                let doc: TantivyDocument = searcher.doc(address)?;
+                Ok(hit_from(&doc, f, score))
+            })
+            .collect::<Result<Vec<_>, SearchError>>()?;
+        Ok(SearchResults { total, hits })
+    }
+}
+
+fn hit_from(doc: &TantivyDocument, f: &Fields, score: f32) -> SearchHit {
+    let text = |field| doc.get_first(field).and_then(|v| v.as_str()).map(str::to_owned);
+    let created_at = doc
+        .get_first(f.created_at)
+        .and_then(|v| v.as_datetime())
+        .and_then(|d| DateTime::<Utc>::from_timestamp_micros(d.into_timestamp_micros()))
+        .unwrap_or_default();
+    SearchHit {
+        score,
+        source: text(f.source).unwrap_or_default(),
+        id: text(f.id).unwrap_or_default(),
+        text: text(f.text).unwrap_or_default(),
+        created_at,
+        lang: text(f.lang),
+        tags: doc.get_all(f.tags).filter_map(|v| v.as_str()).map(str::to_owned).collect(),
+    }
+}
+
+#[async_trait]
+impl CommentStore for SearchIndex {
+    fn name(&self) -> &'static str {
+        "tantivy"
+    }
+
+    async fn upsert(&self, batch: &[EnrichedComment]) -> Result<(), BoxError> {
+        let index = self.clone();
+        let batch = batch.to_vec();
+        tokio::task::spawn_blocking(move || index.write_batch(&batch)).await.map_err(|_| SearchError::WriteTask)??;
+        Ok(())
+    }
+}

@@ -1,0 +1,66 @@
+use chrono::{TimeZone, Utc};
+use murmur_core::{Comment, EnrichedComment, Enrichment};
+use murmur_search::{Access, SearchError, SearchIndex, SearchQuery};
+
+fn comment(source: &str, id: &str, text: &str, day: u32) -> EnrichedComment {
+    EnrichedComment::new(
+        Comment {
+            source: source.into(),
+            id: id.into(),
+            author: None,
+            text: text.into(),
+            created_at: Utc.with_ymd_and_hms(2026, 5, day, 0, 0, 0).single().expect("date"),
+            lang: Some("en".into()),
+            url: None,
+            tags: vec!["pixel".into()],
+            metadata: serde_json::Map::new(),
+        },
+        Enrichment { model: "m".into(), embedding: vec![1.0] },
+    )
+}
+
+fn query(q: &str) -> SearchQuery {
+    SearchQuery { q: q.into(), limit: 10, ..Default::default() }
+}
+
+#[test]
+fn bm25_with_filters_and_idempotent_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = SearchIndex::open(dir.path(), Access::ReadWrite).expect("open");
+    let batch = vec![
+        comment("twitter", "1", "The battery dies before lunch", 1),
+        comment("twitter", "2", "Battery battery battery: best battery ever", 2),
+        comment("reddit", "3", "Customer service never answered", 3),
+        comment("reddit", "4", "My battery is fine, café ☕", 4),
+    ];
+    index.write_batch(&batch).expect("write");
+    index.write_batch(&batch).expect("replay");
+    assert_eq!(index.num_docs(), 4, "replay duplicated documents");
+
+    let all = index.search(&query("battery")).expect("search");
+    assert_eq!(all.total, 3);
+    assert_eq!(all.hits[0].id, "2", "highest term frequency ranks first");
+    assert_eq!(all.hits[0].tags, vec!["pixel"]);
+
+    let reddit = index.search(&SearchQuery { source: Some("reddit".into()), ..query("battery") }).expect("search");
+    assert_eq!(reddit.hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), vec!["4"]);
+
+    let from = Utc.with_ymd_and_hms(2026, 5, 2, 0, 0, 0).single();
+    let to = Utc.with_ymd_and_hms(2026, 5, 4, 0, 0, 0).single();
+    let window = index.search(&SearchQuery { from, to, ..query("battery") }).expect("search");
+    assert_eq!(window.hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), vec!["2"], "to is exclusive");
+
+    // An edit replaces the document.
+    index.write_batch(&[comment("twitter", "1", "Screen cracked on day one", 1)]).expect("edit");
+    assert_eq!(index.search(&query("battery")).expect("search").total, 2);
+    assert_eq!(index.search(&query("cracked")).expect("search").hits[0].id, "1");
+    assert_eq!(index.num_docs(), 4);
+
+    // A second process reading the same folder sees the data.
+    let reader = SearchIndex::open(dir.path(), Access::ReadOnly).expect("open read-only");
+    assert_eq!(reader.search(&query("customer service")).expect("search").hits[0].id, "3");
+    assert!(matches!(reader.write_batch(&batch), Err(SearchError::ReadOnly)));
+
+    let invalid = index.search(&query("text:(unclosed")).expect_err("parse error");
+    assert!(matches!(invalid, SearchError::InvalidQuery(_)), "{invalid}");
+}
