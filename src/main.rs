@@ -1,1 +1,42 @@
-fn main() {}
+//! The `murmur` binary: parses configuration and wires the crates together; no business logic lives here.
+
+mod cli;
+mod commands;
+mod config_file;
+mod demo;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, LogFormat};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    // Before any thread exists: the config file is applied as environment variables.
+    config_file::apply(&args)?;
+    let cli = Cli::parse_from(args);
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Worker(args) => commands::worker(args).await,
+            Command::Sink(args) => commands::sink(args).await,
+            Command::Serve(args) => commands::serve(args).await,
+            Command::Produce(args) => commands::produce(args).await,
+            Command::Migrate(args) => commands::migrate(args).await,
+        }
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("MURMUR_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tantivy=warn,sqlx=warn,actix_server=warn,rdkafka=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

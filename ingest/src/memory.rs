@@ -61,6 +61,7 @@ impl Producer for MemoryQueue {
                 offset: topic.next_offset.fetch_add(1, Ordering::Relaxed),
                 key: record.key,
                 payload: record.payload,
+                headers: record.headers.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             };
             topic.sender.send(message).await.map_err(|_| IngestError::QueueClosed(record.topic))?;
         }

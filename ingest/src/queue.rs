@@ -15,9 +15,15 @@ pub struct Message {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 impl Message {
+    /// The value of header `name`, as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
+
     /// `topic/partition@offset`, for logs and DLQ records.
     pub fn origin(&self) -> String {
         format!("{}/{}@{}", self.topic, self.partition, self.offset)

