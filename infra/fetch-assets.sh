@@ -10,7 +10,7 @@ set -euo pipefail
 CACHE=${MURMUR_CACHE:-$(cd "$(dirname "$0")/.." && pwd)/.cache}
 PKGS="$CACHE/pkgs"
 PLAT=(--only-binary=:all: --platform manylinux_2_28_x86_64 --platform manylinux_2_25_x86_64
-      --platform manylinux_2_17_x86_64 --platform any --python-version 3.11)
+      --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any --python-version 3.11)
 mkdir -p "$PKGS"
 
 say() { printf '[fetch-assets] %s\n' "$*"; }
@@ -25,7 +25,7 @@ download() { # download NAME==VERSION unless a wheel for it is already cached
     return 0
   fi
   say "downloading $spec"
-  pip download --quiet --no-deps "${PLAT[@]}" -d "$PKGS" "$spec" \
+  pip download --quiet --no-deps "${PLAT[@]}" -d "$PKGS" "$spec" 2>/dev/null \
     || pip download --quiet --no-deps -d "$PKGS" "$spec" \
     || die "could not download $spec from PyPI"
 }

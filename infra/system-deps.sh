@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Debian packages murmur's build needs beyond a Rust toolchain, gcc and Python: cmake (librdkafka is built
+# from source by rdkafka's cmake-build), libcurl headers, unzip (unpacking wheels). Idempotent.
+set -euo pipefail
+say() { printf '[system-deps] %s\n' "$*"; }
+missing=()
+for pkg in cmake libcurl4-openssl-dev unzip pkg-config; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -eq 0 ]; then say "all present"; exit 0; fi
+[ "$(id -u)" -eq 0 ] || { echo "[system-deps] error: need root to install ${missing[*]}" >&2; exit 1; }
+say "installing ${missing[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+say "installed"
