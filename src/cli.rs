@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "murmur", version, about = "Market feedback from what people write: comments in, enriched, searchable.")]
+#[command(
+    name = "murmur",
+    version,
+    about = "Market feedback from what people write: comments in, enriched, searchable."
+)]
 pub struct Cli {
     /// TOML file with settings, e.g. `database_url = "postgres://…"` (keys: the MURMUR_ variables, lower case,
     /// without the prefix).
@@ -174,10 +178,10 @@ pub struct ProduceArgs {
     #[command(flatten)]
     pub kafka: KafkaArgs,
     /// File format; `auto` goes by the extension.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, env = "MURMUR_PRODUCE_FORMAT", value_enum, default_value = "auto")]
     pub format: FileFormat,
     /// Text encoding of a CSV file.
-    #[arg(long, value_enum, default_value = "utf8")]
+    #[arg(long, env = "MURMUR_PRODUCE_ENCODING", value_enum, default_value = "utf8")]
     pub encoding: Encoding,
     /// Partitions for the topic when it does not exist yet.
     #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = 4)]
@@ -207,7 +211,7 @@ pub struct DemoArgs {
     #[arg(long, env = "MURMUR_DEMO_LIMIT")]
     pub limit: Option<usize>,
     /// Stop once the corpus is loaded instead of serving until interrupted.
-    #[arg(long)]
+    #[arg(long, env = "MURMUR_DEMO_EXIT_AFTER_LOAD")]
     pub exit_after_load: bool,
     #[command(flatten)]
     pub http: HttpArgs,

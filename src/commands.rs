@@ -118,18 +118,18 @@ pub async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
 
 /// Connects and applies pending migrations (idempotent, serialised by Postgres advisory locks).
 pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<Postgres> {
-    let postgres = Postgres::connect(&args.database_url, args.database_pool)
-        .await
-        .with_context(|| format!("connecting to Postgres at {} (is it up? see infra/postgres.sh)", redact(&args.database_url)))?;
+    let postgres = Postgres::connect(&args.database_url, args.database_pool).await.with_context(|| {
+        format!("connecting to Postgres at {} (is it up? see infra/postgres.sh)", redact(&args.database_url))
+    })?;
     postgres.migrate().await.context("applying migrations")?;
     Ok(postgres)
 }
 
 pub fn load_encoder(args: &ModelArgs) -> anyhow::Result<SentenceEncoder> {
-    let options = EncoderOptions { max_batch_tokens: args.max_batch_tokens, threads: args.threads, ..EncoderOptions::default() };
-    SentenceEncoder::load(&args.model_dir, options).with_context(|| {
-        format!("loading the encoder from {} (run infra/fetch-assets.sh)", args.model_dir.display())
-    })
+    let options =
+        EncoderOptions { max_batch_tokens: args.max_batch_tokens, threads: args.threads, ..EncoderOptions::default() };
+    SentenceEncoder::load(&args.model_dir, options)
+        .with_context(|| format!("loading the encoder from {} (run infra/fetch-assets.sh)", args.model_dir.display()))
 }
 
 fn kafka_config(args: &KafkaArgs) -> KafkaConfig {

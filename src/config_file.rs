@@ -85,6 +85,24 @@ mod tests {
     }
 
     #[test]
+    fn file_sets_unset_variables_and_refuses_unknown_keys() {
+        let dir = std::env::temp_dir().join(format!("murmur-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let good = dir.join("good.toml");
+        std::fs::write(&good, "sink_batch = 17\nkafka_options = [\"a=1\", \"b=2\"]\n").expect("write");
+        let args: Vec<OsString> = vec!["murmur".into(), "--config".into(), good.into_os_string()];
+        apply(&args).expect("applies");
+        assert_eq!(std::env::var("MURMUR_SINK_BATCH").as_deref(), Ok("17"));
+        assert_eq!(std::env::var("MURMUR_KAFKA_OPTIONS").as_deref(), Ok("a=1,b=2"));
+
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "databse_url = \"typo\"\n").expect("write");
+        let args: Vec<OsString> = vec!["murmur".into(), "--config".into(), bad.into_os_string()];
+        let err = apply(&args).expect_err("unknown key refused").to_string();
+        assert!(err.contains("databse_url"), "{err}");
+    }
+
+    #[test]
     fn finds_the_config_flag() {
         let args: Vec<OsString> = ["murmur", "serve", "--config=x.toml"].iter().map(OsString::from).collect();
         assert_eq!(config_path(&args), Some(PathBuf::from("x.toml")));

@@ -74,7 +74,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.http.listen))?;
     let server_handle = server.handle();
     let server_task = tokio::spawn(server);
-    eprintln!("API up: http://{addr}  (try http://{addr}/v1/search?q=safety)");
+    eprintln!("API and search page up: http://{addr}/  (API: http://{addr}/v1/search?q=safety)");
 
     let started = Instant::now();
     let feeder = {

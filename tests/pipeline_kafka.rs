@@ -126,8 +126,10 @@ fn malformed_messages() -> Vec<Vec<u8>> {
             6 => format!(r#"{{"id":"m{i}","source":"twitter","text":"no date","created_at":12345}}"#).into_bytes(),
             7 => format!("not json at all {i}").into_bytes(),
             8 => format!(r#"{{{ok},"text":"   "}}"#).into_bytes(),
-            _ => format!(r#"{{"id":"m{i}","source":"Not A Slug","text":"bad source","created_at":"2026-03-01T00:00:00Z"}}"#)
-                .into_bytes(),
+            _ => format!(
+                r#"{{"id":"m{i}","source":"Not A Slug","text":"bad source","created_at":"2026-03-01T00:00:00Z"}}"#
+            )
+            .into_bytes(),
         };
         out.push(message);
     }
@@ -258,7 +260,10 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let valid: Vec<(Option<String>, Vec<u8>)> = (0..VALID)
         .map(|i| {
             let c = valid_comment(i);
-            (Some(format!("{}/{}", c["source"].as_str().unwrap_or(""), c["id"].as_str().unwrap_or(""))), c.to_string().into_bytes())
+            (
+                Some(format!("{}/{}", c["source"].as_str().unwrap_or(""), c["id"].as_str().unwrap_or(""))),
+                c.to_string().into_bytes(),
+            )
         })
         .collect();
     let malformed: Vec<(Option<String>, Vec<u8>)> = malformed_messages().into_iter().map(|m| (None, m)).collect();
@@ -293,7 +298,8 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
         assert!(!reason.is_empty(), "no reason for {:?}", String::from_utf8_lossy(payload));
         assert!(headers.get("murmur-origin").is_some_and(|o| o.starts_with(&topics[0])));
     }
-    let reasons: Vec<&str> = dead.iter().filter_map(|(_, h, _, _)| h.get("murmur-reason").map(String::as_str)).collect();
+    let reasons: Vec<&str> =
+        dead.iter().filter_map(|(_, h, _, _)| h.get("murmur-reason").map(String::as_str)).collect();
     for needle in ["UTF-8", "missing field `text`", "text is empty", "invalid type", "source"] {
         assert!(reasons.iter().any(|r| r.contains(needle)), "no DLQ reason mentions {needle:?}: {reasons:?}");
     }
@@ -327,7 +333,8 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let (_, filtered) = get_json(&client, &format!("{api}/v1/search?q=service&source=twitter")).await;
     assert_eq!(filtered["total"], VALID / 10, "source filter");
     let window = "from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z";
-    let (_, dated) = get_json(&client, &format!("{api}/v1/search?q=zz0marker%20zz28marker%20zz29marker&{window}")).await;
+    let (_, dated) =
+        get_json(&client, &format!("{api}/v1/search?q=zz0marker%20zz28marker%20zz29marker&{window}")).await;
     assert_eq!(dated["total"], 2, "time filter keeps day 1 (c0, c28), drops day 2 (c29)");
 
     let (status, comment) = get_json(&client, &format!("{api}/v1/comments/app-store/c777?embedding=true")).await;
@@ -342,6 +349,9 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("bad_request")));
     let (status, _) = get_json(&client, &format!("{api}/v1/search?q=x&limit=nope")).await;
     assert_eq!(status, 400);
+    let page = client.get(format!("{api}/")).send().await.expect("search page");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.expect("html").contains("/v1/search"));
 
     // Producing the same 1,000 again changes no count anywhere.
     let replayed = produce(&producer, &topics[0], &valid).await;

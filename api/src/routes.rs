@@ -16,6 +16,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(|e, _| {
         InternalError::from_response(e.to_string(), ApiError::BadRequest(e.to_string()).into()).into()
     }))
+    .route("/", web::get().to(search_page))
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))
     .service(
@@ -30,6 +31,11 @@ impl From<ApiError> for HttpResponse {
     fn from(e: ApiError) -> Self {
         actix_web::ResponseError::error_response(&e)
     }
+}
+
+/// A small search page, built into the binary (no CDN).
+async fn search_page() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(include_str!("../assets/index.html"))
 }
 
 async fn healthz() -> HttpResponse {

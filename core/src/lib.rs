@@ -5,5 +5,5 @@
 mod comment;
 mod seams;
 
-pub use comment::{CommentKey, Comment, EnrichedComment, Enrichment, ENRICHED_SCHEMA_VERSION};
+pub use comment::{Comment, CommentKey, EnrichedComment, Enrichment, ENRICHED_SCHEMA_VERSION};
 pub use seams::{BoxError, CommentStore, Enricher};

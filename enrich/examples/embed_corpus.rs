@@ -18,6 +18,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokens += chunk.len();
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("{} sentences in {secs:.2}s: {:.0} sentences/s (threads {})", tokens, tokens as f64 / secs, tch::get_num_threads());
+    println!(
+        "{} sentences in {secs:.2}s: {:.0} sentences/s (threads {})",
+        tokens,
+        tokens as f64 / secs,
+        tch::get_num_threads()
+    );
     Ok(())
 }

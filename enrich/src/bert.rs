@@ -40,8 +40,7 @@ fn default_hidden_act() -> String {
 
 impl BertConfig {
     pub fn from_file(path: &Path) -> Result<Self, EnrichError> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| EnrichError::ModelFile { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| EnrichError::ModelFile { path: path.to_owned(), source })?;
         let config: Self = serde_json::from_slice(&bytes)
             .map_err(|source| EnrichError::ModelConfig { path: path.to_owned(), source })?;
         if config.hidden_size % config.num_attention_heads != 0 {

@@ -100,10 +100,8 @@ impl SentenceEncoder {
 
     /// Embeds texts: one L2-normalised vector per text, in input order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EnrichError> {
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| EnrichError::Tokenizer(e.to_string()))?;
+        let encodings =
+            self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| EnrichError::Tokenizer(e.to_string()))?;
         let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
         let mut out = vec![Vec::new(); texts.len()];
         for batch in token_budget_batches(&lengths, self.options.max_batch_tokens) {

@@ -15,9 +15,9 @@ struct Reference {
 }
 
 fn model_dir() -> PathBuf {
-    let dir = std::env::var_os("MURMUR_MODEL_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/models/all-MiniLM-L6-v2")
-    });
+    let dir = std::env::var_os("MURMUR_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/models/all-MiniLM-L6-v2"));
     assert!(dir.join("model.safetensors").exists(), "no model at {}: run infra/fetch-assets.sh", dir.display());
     dir
 }

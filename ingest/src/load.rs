@@ -45,7 +45,9 @@ pub fn read_payloads(path: &Path, format: InputFormat, encoding: TextEncoding) -
         InputFormat::Jsonl => read_jsonl(BufReader::new(file), &shown),
         InputFormat::Csv => {
             let mut raw = Vec::new();
-            BufReader::new(file).read_to_end(&mut raw).map_err(|source| IngestError::Read { path: shown.clone(), source })?;
+            BufReader::new(file)
+                .read_to_end(&mut raw)
+                .map_err(|source| IngestError::Read { path: shown.clone(), source })?;
             let text = decode(&raw, encoding, &shown)?;
             read_csv(&text, &shown)
         }

@@ -54,7 +54,8 @@ impl MemoryQueue {
 impl Producer for MemoryQueue {
     async fn send_all(&self, records: Vec<Record>) -> Result<(), IngestError> {
         for record in records {
-            let topic = self.topics.get(&record.topic).ok_or_else(|| IngestError::UnknownTopic(record.topic.clone()))?;
+            let topic =
+                self.topics.get(&record.topic).ok_or_else(|| IngestError::UnknownTopic(record.topic.clone()))?;
             let message = Message {
                 topic: record.topic.clone(),
                 partition: 0,

@@ -137,7 +137,11 @@ impl Validator {
             None => None,
         };
         let lang = match wire.lang {
-            Some(lang) if lang.is_empty() || lang.len() > 16 || !lang.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') => {
+            Some(lang)
+                if lang.is_empty()
+                    || lang.len() > 16
+                    || !lang.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') =>
+            {
                 return reject(format!("lang {lang:?} is not a language tag"))
             }
             other => other,
@@ -254,7 +258,12 @@ mod tests {
         ];
         for (payload, expected) in cases {
             let err = v.validate(payload).expect_err(&String::from_utf8_lossy(payload));
-            assert!(err.0.contains(expected), "{:?}: reason {:?} lacks {expected:?}", String::from_utf8_lossy(payload), err.0);
+            assert!(
+                err.0.contains(expected),
+                "{:?}: reason {:?} lacks {expected:?}",
+                String::from_utf8_lossy(payload),
+                err.0
+            );
         }
     }
 

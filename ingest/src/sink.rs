@@ -9,7 +9,7 @@ use std::time::Duration;
 use murmur_core::{CommentStore, EnrichedComment, ENRICHED_SCHEMA_VERSION};
 use tokio_util::sync::CancellationToken;
 
-use crate::queue::{Consumer, Message, Producer, Record};
+use crate::queue::{next_batch, Consumer, Message, Producer, Record};
 use crate::{retry, IngestError, PipelineStats, Topics};
 
 #[derive(Debug, Clone)]
@@ -45,20 +45,7 @@ impl Sink {
     pub async fn run(&self, mut consumer: impl Consumer, shutdown: CancellationToken) -> Result<(), IngestError> {
         let names: Vec<&str> = self.stores.iter().map(|s| s.name()).collect();
         tracing::info!(topic = %self.config.topics.enriched, stores = ?names, "sink started");
-        loop {
-            let polled = tokio::select! {
-                () = shutdown.cancelled() => break,
-                polled = consumer.poll_batch(self.config.max_batch, Duration::from_millis(500), self.config.linger) => polled,
-            };
-            let batch = match polled {
-                Ok(batch) if batch.is_empty() => continue,
-                Ok(batch) => batch,
-                Err(e) => {
-                    tracing::warn!(error = %e, "poll failed");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-            };
+        while let Some(batch) = next_batch(&mut consumer, self.config.max_batch, self.config.linger, &shutdown).await {
             let (comments, dead) = decode(&batch, &self.config.topics.dlq);
             if !dead.is_empty() {
                 let sent = retry::until_ok("produce dead letters", &shutdown, || self.dlq.send_all(dead.clone())).await;

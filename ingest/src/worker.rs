@@ -8,7 +8,7 @@ use std::time::Duration;
 use murmur_core::{Comment, EnrichedComment, Enricher, Enrichment};
 use tokio_util::sync::CancellationToken;
 
-use crate::queue::{Consumer, Message, Producer, Record};
+use crate::queue::{next_batch, Consumer, Message, Producer, Record};
 use crate::schema::Validator;
 use crate::{retry, IngestError, PipelineStats, Topics};
 
@@ -49,23 +49,11 @@ impl<E: Enricher> Worker<E> {
     /// Runs until `shutdown`; a batch in flight is either finished and committed or left uncommitted.
     pub async fn run(&self, mut consumer: impl Consumer, shutdown: CancellationToken) -> Result<(), IngestError> {
         tracing::info!(topic = %self.config.topics.comments, "worker started");
-        loop {
-            let polled = tokio::select! {
-                () = shutdown.cancelled() => break,
-                polled = consumer.poll_batch(self.config.max_batch, Duration::from_millis(500), self.config.linger) => polled,
-            };
-            let batch = match polled {
-                Ok(batch) if batch.is_empty() => continue,
-                Ok(batch) => batch,
-                Err(e) => {
-                    tracing::warn!(error = %e, "poll failed");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-            };
+        while let Some(batch) = next_batch(&mut consumer, self.config.max_batch, self.config.linger, &shutdown).await {
             PipelineStats::add(&self.stats.consumed, batch.len());
             let records = self.process(&batch).await?;
-            let sent = retry::until_ok("produce enriched batch", &shutdown, || self.producer.send_all(records.clone())).await;
+            let sent =
+                retry::until_ok("produce enriched batch", &shutdown, || self.producer.send_all(records.clone())).await;
             if sent.is_none() {
                 break;
             }
@@ -101,7 +89,12 @@ impl<E: Enricher> Worker<E> {
                 Ok(enrichment) => {
                     let key = comment.key().joined().into_bytes();
                     let payload = serde_json::to_vec(&EnrichedComment::new(comment, enrichment))?;
-                    records.push(Record { topic: topics.enriched.clone(), key: Some(key), payload, headers: Vec::new() });
+                    records.push(Record {
+                        topic: topics.enriched.clone(),
+                        key: Some(key),
+                        payload,
+                        headers: Vec::new(),
+                    });
                 }
                 Err(reason) => records.push(Record::dead_letter(&topics.dlq, message, &reason)),
             }
@@ -124,7 +117,11 @@ impl<E: Enricher> Worker<E> {
             match enricher.enrich(&refs) {
                 Ok(all) if all.len() == texts.len() => all.into_iter().map(Ok).collect(),
                 Ok(all) => {
-                    tracing::error!(expected = texts.len(), got = all.len(), "enricher returned a wrong count; retrying one by one");
+                    tracing::error!(
+                        expected = texts.len(),
+                        got = all.len(),
+                        "enricher returned a wrong count; retrying one by one"
+                    );
                     one_by_one(&*enricher, &refs)
                 }
                 Err(e) => {

@@ -85,8 +85,13 @@ impl SearchIndex {
     /// Replaces or adds each comment and commits: when this returns, the batch is durable and searchable.
     pub fn write_batch(&self, batch: &[EnrichedComment]) -> Result<(), SearchError> {
         let f = &self.inner.fields;
-        let mut writer =
-            self.inner.writer.as_ref().ok_or(SearchError::ReadOnly)?.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut writer = self
+            .inner
+            .writer
+            .as_ref()
+            .ok_or(SearchError::ReadOnly)?
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for enriched in batch {
             let c = &enriched.comment;
             let key = c.key().joined();
@@ -130,8 +135,15 @@ impl SearchIndex {
             let bound = |t: Option<DateTime<Utc>>, inclusive: bool| match t {
                 None => Bound::Unbounded,
                 Some(t) => {
-                    let term = Term::from_field_date(f.created_at, TantivyDateTime::from_timestamp_micros(t.timestamp_micros()));
-                    if inclusive { Bound::Included(term) } else { Bound::Excluded(term) }
+                    let term = Term::from_field_date(
+                        f.created_at,
+                        TantivyDateTime::from_timestamp_micros(t.timestamp_micros()),
+                    );
+                    if inclusive {
+                        Bound::Included(term)
+                    } else {
+                        Bound::Excluded(term)
+                    }
                 }
             };
             let range = RangeQuery::new(bound(query.from, true), bound(query.to, false));
