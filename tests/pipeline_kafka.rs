@@ -187,8 +187,16 @@ async fn wait_committed(group: &str, topic: &str, last: &HashMap<i32, i64>, what
     }
 }
 
+/// A message read back from a topic.
+struct Consumed {
+    payload: Vec<u8>,
+    headers: HashMap<String, String>,
+    partition: i32,
+    offset: i64,
+}
+
 /// Reads `count` messages of `topic` from the start, by a group of its own.
-async fn read_topic(topic: &str, group: &str, count: usize) -> Vec<(Vec<u8>, HashMap<String, String>, i32, i64)> {
+async fn read_topic(topic: &str, group: &str, count: usize) -> Vec<Consumed> {
     let reader = consumer(group);
     reader.subscribe(&[topic]).expect("subscribe");
     let mut out = Vec::new();
@@ -205,7 +213,12 @@ async fn read_topic(topic: &str, group: &str, count: usize) -> Vec<(Vec<u8>, Has
                     .collect()
             })
             .unwrap_or_default();
-        out.push((message.payload().unwrap_or_default().to_vec(), headers, message.partition(), message.offset()));
+        out.push(Consumed {
+            payload: message.payload().unwrap_or_default().to_vec(),
+            headers,
+            partition: message.partition(),
+            offset: message.offset(),
+        });
     }
     // Nothing beyond what was expected.
     if let Ok(Ok(extra)) = tokio::time::timeout(Duration::from_secs(3), reader.recv()).await {
@@ -291,15 +304,14 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     // The DLQ holds the 50 malformed messages, byte for byte, each with a reason and its origin.
     let dead = read_topic(&topics[2], &format!("{run}-dlq"), malformed.len()).await;
     let expected: HashSet<&[u8]> = malformed.iter().map(|(_, m)| m.as_slice()).collect();
-    let got: HashSet<&[u8]> = dead.iter().map(|(payload, _, _, _)| payload.as_slice()).collect();
+    let got: HashSet<&[u8]> = dead.iter().map(|m| m.payload.as_slice()).collect();
     assert_eq!(got, expected, "DLQ holds exactly the malformed messages, unchanged");
-    for (payload, headers, _, _) in &dead {
-        let reason = headers.get("murmur-reason").map(String::as_str).unwrap_or("");
-        assert!(!reason.is_empty(), "no reason for {:?}", String::from_utf8_lossy(payload));
-        assert!(headers.get("murmur-origin").is_some_and(|o| o.starts_with(&topics[0])));
+    for m in &dead {
+        let reason = m.headers.get("murmur-reason").map(String::as_str).unwrap_or("");
+        assert!(!reason.is_empty(), "no reason for {:?}", String::from_utf8_lossy(&m.payload));
+        assert!(m.headers.get("murmur-origin").is_some_and(|o| o.starts_with(&topics[0])));
     }
-    let reasons: Vec<&str> =
-        dead.iter().filter_map(|(_, h, _, _)| h.get("murmur-reason").map(String::as_str)).collect();
+    let reasons: Vec<&str> = dead.iter().filter_map(|m| m.headers.get("murmur-reason").map(String::as_str)).collect();
     for needle in ["UTF-8", "missing field `text`", "text is empty", "invalid type", "source"] {
         assert!(reasons.iter().any(|r| r.contains(needle)), "no DLQ reason mentions {needle:?}: {reasons:?}");
     }
@@ -369,11 +381,11 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     assert_eq!(battery_again["total"], VALID / 5);
 }
 
-fn last_offsets(messages: &[(Vec<u8>, HashMap<String, String>, i32, i64)]) -> HashMap<i32, i64> {
+fn last_offsets(messages: &[Consumed]) -> HashMap<i32, i64> {
     let mut last = HashMap::new();
-    for (_, _, partition, offset) in messages {
-        let entry = last.entry(*partition).or_insert(*offset);
-        *entry = (*entry).max(*offset);
+    for m in messages {
+        let entry = last.entry(m.partition).or_insert(m.offset);
+        *entry = (*entry).max(m.offset);
     }
     last
 }
