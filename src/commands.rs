@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use murmur_api::AppState;
 use murmur_core::CommentStore;
-use murmur_enrich::{EncoderOptions, SentenceEncoder};
+use murmur_enrich::sentiment::SentimentHead;
+use murmur_enrich::{EncoderOptions, ModelStack, SentenceEncoder};
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
 use murmur_ingest::load::{self, InputFormat, TextEncoding};
 use murmur_ingest::queue::{Producer, Record};
@@ -33,13 +34,13 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let kafka = kafka_config(&args.kafka);
     let topics = topics(&args.kafka.topics);
     ensure_topics(&kafka, &topics, args.partitions).await?;
-    let encoder = load_encoder(&args.model)?;
+    let models = load_models(&args.model)?;
     let producer: Arc<dyn Producer> = Arc::new(kafka.producer()?);
     let consumer = kafka.consumer(&args.group, &topics.comments)?;
     let stats = Arc::new(PipelineStats::default());
     let shutdown = shutdown_on_signal();
     let config = WorkerConfig { topics, max_batch: args.batch_size, ..WorkerConfig::default() };
-    let worker = Worker::new(validator, Arc::new(Mutex::new(encoder)), producer, config, Arc::clone(&stats));
+    let worker = Worker::new(validator, Arc::new(Mutex::new(models)), producer, config, Arc::clone(&stats));
     let reporter = tokio::spawn(report_progress(Arc::clone(&stats), shutdown.clone()));
     worker.run(consumer, shutdown.clone()).await?;
     shutdown.cancel();
@@ -123,6 +124,24 @@ pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<Postgres> {
     })?;
     postgres.migrate().await.context("applying migrations")?;
     Ok(postgres)
+}
+
+/// The encoder and its heads, as the worker runs them.
+pub fn load_models(args: &ModelArgs) -> anyhow::Result<ModelStack> {
+    let encoder = load_encoder(args)?;
+    let sentiment = if args.no_sentiment {
+        tracing::warn!("sentiment disabled: comments are stored without it");
+        None
+    } else {
+        let head = SentimentHead::load(&args.sentiment_head).with_context(|| {
+            format!(
+                "loading the sentiment head from {} (set --sentiment-head, or --no-sentiment to run without)",
+                args.sentiment_head.display()
+            )
+        })?;
+        Some(head)
+    };
+    Ok(ModelStack::new(encoder, sentiment)?)
 }
 
 pub fn load_encoder(args: &ModelArgs) -> anyhow::Result<SentenceEncoder> {

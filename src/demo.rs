@@ -20,7 +20,7 @@ use murmur_search::{Access, SearchIndex};
 use serde_json::json;
 
 use crate::cli::DemoArgs;
-use crate::commands::{connect, load_encoder, shutdown_on_signal};
+use crate::commands::{connect, load_models, shutdown_on_signal};
 
 /// Brands the demo producer tags comments with when the text names them (a real producer sends its own
 /// campaign or product tags).
@@ -35,8 +35,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let postgres = connect(&args.database).await?;
     let index = SearchIndex::open(&args.index_dir, Access::ReadWrite)
         .with_context(|| format!("opening the index in {}", args.index_dir.display()))?;
-    eprintln!("loading the encoder from {}", args.model.model_dir.display());
-    let encoder = load_encoder(&args.model)?;
+    eprintln!("loading the encoder from {} and its heads", args.model.model_dir.display());
+    let models = load_models(&args.model)?;
 
     let topics = Topics::default();
     let queue = MemoryQueue::new(&[&topics.comments, &topics.enriched, &topics.dlq], 1024);
@@ -47,7 +47,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let worker = Worker::new(
         validator,
-        Arc::new(Mutex::new(encoder)),
+        Arc::new(Mutex::new(models)),
         Arc::clone(&producer),
         WorkerConfig { topics: topics.clone(), ..WorkerConfig::default() },
         Arc::clone(&stats),

@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod config_file;
 mod demo;
+mod training;
 
 use std::ffi::OsString;
 
@@ -27,6 +28,8 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => commands::serve(args).await,
             Command::Produce(args) => commands::produce(args).await,
             Command::Migrate(args) => commands::migrate(args).await,
+            Command::Train(cli::TrainCommand::Sentiment(args)) => training::train_sentiment(args),
+            Command::Eval(cli::EvalCommand::Sentiment(args)) => training::eval_sentiment(args),
         }
     })
 }

@@ -261,6 +261,7 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
         ("MURMUR_DATABASE_URL", database_url.clone()),
         ("MURMUR_INDEX_DIR", work.path().join("index").display().to_string()),
         ("MURMUR_MODEL_DIR", repo_path(".cache/models/all-MiniLM-L6-v2").display().to_string()),
+        ("MURMUR_SENTIMENT_HEAD", repo_path("models/sentiment").display().to_string()),
         ("MURMUR_PSEUDONYM_KEY", "integration-test-key".to_owned()),
         ("MURMUR_LISTEN", format!("127.0.0.1:{http_port}")),
     ];
@@ -300,6 +301,9 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     assert_eq!(count(&pool, "SELECT count(*) FROM comments WHERE author LIKE 'user%'").await, 0, "raw author stored");
     assert_eq!(count(&pool, "SELECT count(DISTINCT author) FROM comments").await, 2 * 37, "pseudonyms per source");
     assert_eq!(count(&pool, "SELECT count(*) FROM comments WHERE id LIKE 'm%'").await, 0);
+    let with_sentiment = "SELECT count(*) FROM enrichments WHERE sentiment IS NOT NULL \
+        AND abs(sentiment_negative + sentiment_neutral + sentiment_positive - 1) < 1e-3";
+    assert_eq!(count(&pool, with_sentiment).await, VALID as i64, "every comment has a sentiment");
 
     // The DLQ holds the 50 malformed messages, byte for byte, each with a reason and its origin.
     let dead = read_topic(&topics[2], &format!("{run}-dlq"), malformed.len()).await;
@@ -349,11 +353,32 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
         get_json(&client, &format!("{api}/v1/search?q=zz0marker%20zz28marker%20zz29marker&{window}")).await;
     assert_eq!(dated["total"], 2, "time filter keeps day 1 (c0, c28), drops day 2 (c29)");
 
+    // Sentiment is a filter: it partitions the hits, and the obvious templates get the obvious class.
+    let share = |q: &'static str, class: &'static str| {
+        let (client, api) = (client.clone(), api.clone());
+        async move {
+            let mut totals = HashMap::new();
+            for label in ["negative", "neutral", "positive"] {
+                let (status, body) = get_json(&client, &format!("{api}/v1/search?q={q}&sentiment={label}")).await;
+                assert_eq!(status, 200);
+                totals.insert(label, body["total"].as_u64().unwrap_or(0));
+            }
+            let all: u64 = totals.values().sum();
+            assert_eq!(all, (VALID / 5) as u64, "{q}: sentiment filters partition the hits");
+            totals[class] as f64 / all as f64
+        }
+    };
+    assert!(share("amazing", "positive").await >= 0.9, "camera praise is positive");
+    assert!(share("cracked", "negative").await >= 0.9, "a cracked screen is negative");
+    let (status, _) = get_json(&client, &format!("{api}/v1/search?q=x&sentiment=angry")).await;
+    assert_eq!(status, 400, "unknown sentiment is a bad request");
+
     let (status, comment) = get_json(&client, &format!("{api}/v1/comments/app-store/c777?embedding=true")).await;
     assert_eq!(status, 200);
     assert_eq!(comment["text"], valid_comment(777)["text"]);
     assert_eq!(comment["tags"], json!(["acme", "phone"]));
     assert_eq!(comment["enrichment"]["model"], "all-MiniLM-L6-v2");
+    assert!(comment["enrichment"]["sentiment"]["label"].is_string());
     assert_eq!(comment["enrichment"]["embedding"].as_array().map(Vec::len), Some(384));
     let (status, missing) = get_json(&client, &format!("{api}/v1/comments/app-store/nope")).await;
     assert_eq!((status, missing["error"]["code"].as_str()), (404, Some("not_found")));

@@ -1,5 +1,6 @@
 use actix_web::{error::InternalError, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use murmur_core::SentimentLabel;
 use murmur_search::SearchQuery;
 use serde::Deserialize;
 use serde_json::json;
@@ -53,13 +54,15 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 struct SearchParams {
     q: String,
     source: Option<String>,
+    sentiment: Option<SentimentLabel>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     limit: Option<usize>,
     offset: Option<usize>,
 }
 
-/// `GET /v1/search?q=…[&source=…][&from=RFC3339][&to=RFC3339][&limit=10][&offset=0]`: BM25 over the text.
+/// `GET /v1/search?q=…[&source=…][&sentiment=negative|neutral|positive][&from=RFC3339][&to=RFC3339][&limit=10]
+/// [&offset=0]`: BM25 over the text.
 async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     if p.q.trim().is_empty() {
@@ -73,7 +76,7 @@ async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) ->
     if offset > MAX_OFFSET {
         return Err(ApiError::BadRequest(format!("offset must be at most {MAX_OFFSET}")));
     }
-    let query = SearchQuery { q: p.q, source: p.source, from: p.from, to: p.to, limit, offset };
+    let query = SearchQuery { q: p.q, source: p.source, sentiment: p.sentiment, from: p.from, to: p.to, limit, offset };
     let index = state.index.clone();
     let results = web::block(move || index.search(&query)).await.map_err(|_| ApiError::Internal)??;
     Ok(HttpResponse::Ok().json(results))

@@ -43,14 +43,45 @@ impl CommentKey<'_> {
     }
 }
 
-/// What the models add to a comment. Sentiment and entities arrive with the trained heads; until then they
-/// are absent rather than faked.
+/// What the models add to a comment, all from one encoder pass. A task whose head is not loaded is absent,
+/// never guessed; named entities are still to come.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Enrichment {
     /// Identifier of the encoder that produced the embedding, e.g. `all-MiniLM-L6-v2`.
     pub model: String,
     /// L2-normalised sentence embedding.
     pub embedding: Vec<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<Sentiment>,
+}
+
+/// A sentiment prediction: the most probable class and the probability of each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sentiment {
+    pub label: SentimentLabel,
+    pub negative: f32,
+    pub neutral: f32,
+    pub positive: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentimentLabel {
+    Negative,
+    Neutral,
+    Positive,
+}
+
+impl SentimentLabel {
+    pub const ALL: [SentimentLabel; 3] = [Self::Negative, Self::Neutral, Self::Positive];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Negative => "negative",
+            Self::Neutral => "neutral",
+            Self::Positive => "positive",
+        }
+    }
 }
 
 /// The message on `comments.enriched`.

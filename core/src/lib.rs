@@ -5,5 +5,7 @@
 mod comment;
 mod seams;
 
-pub use comment::{Comment, CommentKey, EnrichedComment, Enrichment, ENRICHED_SCHEMA_VERSION};
+pub use comment::{
+    Comment, CommentKey, EnrichedComment, Enrichment, Sentiment, SentimentLabel, ENRICHED_SCHEMA_VERSION,
+};
 pub use seams::{BoxError, CommentStore, Enricher};

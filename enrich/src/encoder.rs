@@ -6,6 +6,7 @@ use tch::{Device, Kind, Tensor};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::bert::{BertConfig, BertModel};
+use crate::sentiment::SentimentHead;
 use crate::{token_budget_batches, EnrichError};
 
 /// How to run the encoder.
@@ -139,13 +140,54 @@ fn mean_pool_normalised(hidden: &Tensor, mask: &Tensor) -> Tensor {
     mean / norm
 }
 
-impl Enricher for SentenceEncoder {
+/// The shared encoder and the heads that read its output: one encoder pass per batch yields the embedding
+/// and every loaded head's prediction. A head that is not loaded leaves its field absent.
+pub struct ModelStack {
+    encoder: SentenceEncoder,
+    sentiment: Option<SentimentHead>,
+}
+
+impl ModelStack {
+    pub fn new(encoder: SentenceEncoder, sentiment: Option<SentimentHead>) -> Result<Self, EnrichError> {
+        if let Some(head) = &sentiment {
+            if head.config().encoder != encoder.model_id() || head.config().dim != encoder.dim() as i64 {
+                return Err(EnrichError::Unsupported(format!(
+                    "sentiment head trained on {} ({}-d) cannot read {} ({}-d)",
+                    head.config().encoder,
+                    head.config().dim,
+                    encoder.model_id(),
+                    encoder.dim()
+                )));
+            }
+        }
+        Ok(Self { encoder, sentiment })
+    }
+
+    pub fn encoder(&self) -> &SentenceEncoder {
+        &self.encoder
+    }
+}
+
+impl Enricher for ModelStack {
     fn model_id(&self) -> &str {
-        &self.model_id
+        self.encoder.model_id()
     }
 
     fn enrich(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
-        let embeddings = self.embed(texts)?;
-        Ok(embeddings.into_iter().map(|embedding| Enrichment { model: self.model_id.clone(), embedding }).collect())
+        let embeddings = self.encoder.embed(texts)?;
+        let sentiments = match &self.sentiment {
+            Some(head) if !embeddings.is_empty() => {
+                let flat: Vec<f32> = embeddings.concat();
+                let pooled = Tensor::from_slice(&flat).view([embeddings.len() as i64, self.encoder.dim() as i64]);
+                head.predict(&pooled)?.into_iter().map(Some).collect()
+            }
+            _ => vec![None; embeddings.len()],
+        };
+        let model = self.encoder.model_id();
+        Ok(embeddings
+            .into_iter()
+            .zip(sentiments)
+            .map(|(embedding, sentiment)| Enrichment { model: model.to_owned(), embedding, sentiment })
+            .collect())
     }
 }

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use murmur_core::{BoxError, CommentStore, EnrichedComment};
+use murmur_core::{BoxError, CommentStore, EnrichedComment, SentimentLabel};
 use serde::Serialize;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
@@ -27,6 +27,7 @@ pub enum Access {
 pub struct SearchQuery {
     pub q: String,
     pub source: Option<String>,
+    pub sentiment: Option<SentimentLabel>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub limit: usize,
@@ -42,6 +43,7 @@ pub struct SearchHit {
     pub created_at: DateTime<Utc>,
     pub lang: Option<String>,
     pub tags: Vec<String>,
+    pub sentiment: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +110,9 @@ impl SearchIndex {
             for tag in &c.tags {
                 doc.add_text(f.tags, tag);
             }
+            if let Some(sentiment) = &enriched.enrichment.sentiment {
+                doc.add_text(f.sentiment, sentiment.label.as_str());
+            }
             writer.add_document(doc)?;
         }
         writer.commit()?;
@@ -127,9 +132,12 @@ impl SearchIndex {
         let parser = QueryParser::for_index(&self.inner.index, vec![f.text]);
         let text_query = parser.parse_query(&query.q).map_err(|e| SearchError::InvalidQuery(e.to_string()))?;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text_query)];
-        if let Some(source) = &query.source {
-            let term = TermQuery::new(Term::from_field_text(f.source, source), IndexRecordOption::Basic);
-            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))));
+        let exact = [(f.source, query.source.as_deref()), (f.sentiment, query.sentiment.map(SentimentLabel::as_str))];
+        for (field, value) in exact {
+            if let Some(value) = value {
+                let term = TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic);
+                clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))));
+            }
         }
         if query.from.is_some() || query.to.is_some() {
             let bound = |t: Option<DateTime<Utc>>, inclusive: bool| match t {
@@ -179,6 +187,7 @@ fn hit_from(doc: &TantivyDocument, f: &Fields, score: f32) -> SearchHit {
         created_at,
         lang: text(f.lang),
         tags: doc.get_all(f.tags).filter_map(|v| v.as_str()).map(str::to_owned).collect(),
+        sentiment: text(f.sentiment),
     }
 }
 

@@ -10,6 +10,7 @@ pub(crate) struct Fields {
     pub created_at: Field,
     pub lang: Field,
     pub tags: Field,
+    pub sentiment: Field,
 }
 
 pub(crate) fn build() -> (Schema, Fields) {
@@ -22,6 +23,7 @@ pub(crate) fn build() -> (Schema, Fields) {
         created_at: builder.add_date_field("created_at", INDEXED | STORED | FAST),
         lang: builder.add_text_field("lang", STRING | STORED),
         tags: builder.add_text_field("tags", STRING | STORED),
+        sentiment: builder.add_text_field("sentiment", STRING | STORED | FAST),
     };
     (builder.build(), fields)
 }

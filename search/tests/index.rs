@@ -15,7 +15,7 @@ fn comment(source: &str, id: &str, text: &str, day: u32) -> EnrichedComment {
             tags: vec!["pixel".into()],
             metadata: serde_json::Map::new(),
         },
-        Enrichment { model: "m".into(), embedding: vec![1.0] },
+        Enrichment { model: "m".into(), embedding: vec![1.0], sentiment: None },
     )
 }
 

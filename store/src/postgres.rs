@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use murmur_core::{BoxError, CommentStore, EnrichedComment};
+use murmur_core::{BoxError, CommentStore, EnrichedComment, Sentiment};
 use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -35,6 +35,8 @@ pub struct StoredComment {
 pub struct StoredEnrichment {
     pub model: Option<String>,
     pub enriched_at: Option<DateTime<Utc>>,
+    /// Absent when the comment was enriched without a sentiment head.
+    pub sentiment: Option<sqlx::types::Json<Sentiment>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
 }
@@ -56,10 +58,17 @@ WHERE (comments.author, comments.text, comments.created_at, comments.lang, comme
 "#;
 
 const UPSERT_ENRICHMENTS: &str = r#"
-INSERT INTO enrichments (source, id, model)
-SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[])
-ON CONFLICT (source, id) DO UPDATE SET model = EXCLUDED.model, enriched_at = now()
-WHERE enrichments.model IS DISTINCT FROM EXCLUDED.model
+INSERT INTO enrichments (source, id, model, sentiment, sentiment_negative, sentiment_neutral, sentiment_positive)
+SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::real[], $6::real[], $7::real[])
+ON CONFLICT (source, id) DO UPDATE SET
+    model = EXCLUDED.model, sentiment = EXCLUDED.sentiment, sentiment_negative = EXCLUDED.sentiment_negative,
+    sentiment_neutral = EXCLUDED.sentiment_neutral, sentiment_positive = EXCLUDED.sentiment_positive,
+    enriched_at = now()
+WHERE (enrichments.model, enrichments.sentiment, enrichments.sentiment_negative, enrichments.sentiment_neutral,
+       enrichments.sentiment_positive)
+      IS DISTINCT FROM
+      (EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative, EXCLUDED.sentiment_neutral,
+       EXCLUDED.sentiment_positive)
 "#;
 
 // Vectors travel as one flat real[] (Postgres arrays of arrays cannot be unnested row by row); each row
@@ -114,6 +123,10 @@ impl Postgres {
         let mut tags = Vec::with_capacity(n);
         let mut metadata = Vec::with_capacity(n);
         let mut models = Vec::with_capacity(n);
+        let mut sentiments: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut negative: Vec<Option<f32>> = Vec::with_capacity(n);
+        let mut neutral: Vec<Option<f32>> = Vec::with_capacity(n);
+        let mut positive: Vec<Option<f32>> = Vec::with_capacity(n);
         let dim = batch[0].enrichment.embedding.len();
         let mut vectors: Vec<f32> = Vec::with_capacity(n * dim);
         for e in batch {
@@ -128,6 +141,11 @@ impl Postgres {
             tags.push(serde_json::Value::from(c.tags.clone()));
             metadata.push(serde_json::Value::Object(c.metadata.clone()));
             models.push(e.enrichment.model.as_str());
+            let sentiment = e.enrichment.sentiment.as_ref();
+            sentiments.push(sentiment.map(|s| s.label.as_str()));
+            negative.push(sentiment.map(|s| s.negative));
+            neutral.push(sentiment.map(|s| s.neutral));
+            positive.push(sentiment.map(|s| s.positive));
             if e.enrichment.embedding.len() != dim {
                 return Err(StoreError::MixedEmbeddingWidths(dim, e.enrichment.embedding.len()));
             }
@@ -146,7 +164,16 @@ impl Postgres {
             .bind(&metadata)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(UPSERT_ENRICHMENTS).bind(&sources).bind(&ids).bind(&models).execute(&mut *tx).await?;
+        sqlx::query(UPSERT_ENRICHMENTS)
+            .bind(&sources)
+            .bind(&ids)
+            .bind(&models)
+            .bind(&sentiments)
+            .bind(&negative)
+            .bind(&neutral)
+            .bind(&positive)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(UPSERT_EMBEDDINGS)
             .bind(&sources)
             .bind(&ids)
@@ -169,7 +196,11 @@ impl Postgres {
         let row = sqlx::query_as::<_, StoredComment>(
             r#"
             SELECT c.source, c.id, c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.metadata,
-                   c.ingested_at, e.model, e.enriched_at, CASE WHEN $3 THEN v.vector END AS embedding
+                   c.ingested_at, e.model, e.enriched_at,
+                   CASE WHEN e.sentiment IS NOT NULL THEN jsonb_build_object(
+                       'label', e.sentiment, 'negative', e.sentiment_negative,
+                       'neutral', e.sentiment_neutral, 'positive', e.sentiment_positive) END AS sentiment,
+                   CASE WHEN $3 THEN v.vector END AS embedding
             FROM comments c
             LEFT JOIN enrichments e USING (source, id)
             LEFT JOIN embeddings v USING (source, id)

@@ -1,7 +1,7 @@
 //! Upserts against the real Postgres (a throwaway database per test).
 
 use chrono::{TimeZone, Utc};
-use murmur_core::{Comment, EnrichedComment, Enrichment};
+use murmur_core::{Comment, EnrichedComment, Enrichment, Sentiment, SentimentLabel};
 use murmur_store::Postgres;
 use sqlx::Connection;
 
@@ -38,7 +38,16 @@ fn enriched(id: usize, text: &str) -> EnrichedComment {
             tags: vec!["pixel".into(), "google".into()],
             metadata,
         },
-        Enrichment { model: "m".into(), embedding: vec![id as f32, 0.5, -1.0] },
+        Enrichment {
+            model: "m".into(),
+            embedding: vec![id as f32, 0.5, -1.0],
+            sentiment: (id % 2 == 0).then_some(Sentiment {
+                label: SentimentLabel::Positive,
+                negative: 0.1,
+                neutral: 0.2,
+                positive: 0.7,
+            }),
+        },
     )
 }
 
@@ -59,6 +68,10 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
     assert_eq!(got.metadata["n"], 42);
     assert_eq!(got.enrichment.embedding, Some(vec![42.0, 0.5, -1.0]), "each row takes its own slice");
     assert_eq!(got.enrichment.model.as_deref(), Some("m"));
+    let sentiment = got.enrichment.sentiment.as_ref().expect("sentiment stored").0.clone();
+    assert_eq!((sentiment.label, sentiment.positive), (SentimentLabel::Positive, 0.7));
+    let odd = store.get_comment("app-store", "41", false).await.expect("read").expect("present");
+    assert!(odd.enrichment.sentiment.is_none(), "absent sentiment stays absent");
     let without = store.get_comment("app-store", "42", false).await.expect("read").expect("present");
     assert!(without.enrichment.embedding.is_none());
 
