@@ -184,6 +184,19 @@ pub struct HttpArgs {
     pub http_workers: usize,
 }
 
+#[derive(Args, Clone)]
+pub struct EnrichApiArgs {
+    /// Requests that may wait for the model in `POST /v1/enrich`; more are refused with 429.
+    #[arg(long, env = "MURMUR_ENRICH_QUEUE", default_value_t = 16)]
+    pub enrich_queue: usize,
+    /// Texts per `POST /v1/enrich` request at most.
+    #[arg(long, env = "MURMUR_ENRICH_MAX_TEXTS", default_value_t = 64)]
+    pub enrich_max_texts: usize,
+    /// Serve without `POST /v1/enrich` (no model is loaded).
+    #[arg(long, env = "MURMUR_NO_ENRICH")]
+    pub no_enrich: bool,
+}
+
 #[derive(Args)]
 pub struct WorkerArgs {
     #[command(flatten)]
@@ -226,6 +239,10 @@ pub struct SinkArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub enrich: EnrichApiArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
@@ -283,6 +300,8 @@ pub struct DemoArgs {
     pub index_dir: PathBuf,
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub enrich: EnrichApiArgs,
     /// Secret key for author pseudonyms; the demo has no authors, so a fixed demo key is fine.
     #[arg(long, env = "MURMUR_PSEUDONYM_KEY", hide_env_values = true, default_value = "murmur-demo-only")]
     pub pseudonym_key: String,

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use murmur_api::AppState;
+use murmur_api::{AppState, EnrichService};
 use murmur_core::CommentStore;
 use murmur_enrich::sentiment::SentimentHead;
 use murmur_enrich::{EncoderOptions, ModelStack, SentenceEncoder};
@@ -20,7 +20,8 @@ use murmur_store::Postgres;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    DatabaseArgs, Encoding, FileFormat, KafkaArgs, ModelArgs, ProduceArgs, ServeArgs, SinkArgs, TopicArgs, WorkerArgs,
+    DatabaseArgs, Encoding, EnrichApiArgs, FileFormat, KafkaArgs, ModelArgs, ProduceArgs, ServeArgs, SinkArgs,
+    TopicArgs, WorkerArgs,
 };
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
@@ -72,8 +73,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let postgres = connect(&args.database).await?;
     let index = SearchIndex::open(&args.index.index_dir, Access::ReadOnly)
         .with_context(|| format!("opening the index in {}", args.index.index_dir.display()))?;
-    let (server, addr) = murmur_api::bind(AppState { postgres, index }, args.http.listen, args.http.http_workers)
-        .with_context(|| format!("binding {}", args.http.listen))?;
+    let enrich = enrich_service(&args.enrich, &args.model)?;
+    let (server, addr) =
+        murmur_api::bind(AppState { postgres, index, enrich }, args.http.listen, args.http.http_workers)
+            .with_context(|| format!("binding {}", args.http.listen))?;
     tracing::info!(url = %format!("http://{addr}"), "API listening");
     server.await?;
     Ok(())
@@ -124,6 +127,17 @@ pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<Postgres> {
     })?;
     postgres.migrate().await.context("applying migrations")?;
     Ok(postgres)
+}
+
+/// The model thread behind `POST /v1/enrich`, unless turned off.
+pub fn enrich_service(api: &EnrichApiArgs, model: &ModelArgs) -> anyhow::Result<Option<EnrichService>> {
+    if api.no_enrich {
+        return Ok(None);
+    }
+    let models = load_models(model)?;
+    let service = EnrichService::start(Box::new(models), api.enrich_queue, api.enrich_max_texts)
+        .context("starting the enrichment thread")?;
+    Ok(Some(service))
 }
 
 /// The encoder and its heads, as the worker runs them.

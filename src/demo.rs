@@ -20,7 +20,7 @@ use murmur_search::{Access, SearchIndex};
 use serde_json::json;
 
 use crate::cli::DemoArgs;
-use crate::commands::{connect, load_models, shutdown_on_signal};
+use crate::commands::{connect, enrich_service, load_models, shutdown_on_signal};
 
 /// Brands the demo producer tags comments with when the text names them (a real producer sends its own
 /// campaign or product tags).
@@ -70,8 +70,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let dlq_consumer = queue.consumer(&topics.dlq)?;
     tokio::spawn(log_dead_letters(dlq_consumer, shutdown.clone()));
 
-    let (server, addr) = murmur_api::bind(AppState { postgres, index }, args.http.listen, args.http.http_workers)
-        .with_context(|| format!("binding {}", args.http.listen))?;
+    let enrich = enrich_service(&args.enrich, &args.model)?;
+    let (server, addr) =
+        murmur_api::bind(AppState { postgres, index, enrich }, args.http.listen, args.http.http_workers)
+            .with_context(|| format!("binding {}", args.http.listen))?;
     let server_handle = server.handle();
     let server_task = tokio::spawn(server);
     eprintln!("API and search page up: http://{addr}/  (API: http://{addr}/v1/search?q=safety)");

@@ -321,7 +321,10 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     }
 
     // The API, a separate process reading the index the sink wrote, finds them by their words.
-    procs.spawn("serve", &["serve"], &env, work.path());
+    // A one-request queue, so that admission control can be seen.
+    let mut serve_env = env.clone();
+    serve_env.push(("MURMUR_ENRICH_QUEUE", "1".into()));
+    procs.spawn("serve", &["serve"], &serve_env, work.path());
     let api = format!("http://127.0.0.1:{http_port}");
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -389,6 +392,37 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let page = client.get(format!("{api}/")).send().await.expect("search page");
     assert_eq!(page.status().as_u16(), 200);
     assert!(page.text().await.expect("html").contains("/v1/search"));
+
+    // POST /v1/enrich scores text without storing it, through the same models.
+    let post = |body: Value, query: &'static str| {
+        let (client, api) = (client.clone(), api.clone());
+        async move {
+            let response = client.post(format!("{api}/v1/enrich{query}")).json(&body).send().await.expect("answers");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("JSON body"))
+        }
+    };
+    let texts = json!({"texts": ["I love my new Pixel, Google nailed it", "Worst purchase ever, it broke in a day"]});
+    let (status, scored) = post(texts.clone(), "?embedding=true").await;
+    assert_eq!(status, 200, "{scored}");
+    assert_eq!(scored["results"][0]["sentiment"]["label"], "positive");
+    assert_eq!(scored["results"][1]["sentiment"]["label"], "negative");
+    assert_eq!(scored["results"][0]["embedding"].as_array().map(Vec::len), Some(384));
+    let (_, lean) = post(texts, "").await;
+    assert!(lean["results"][0].get("embedding").is_none(), "embedding only when asked for");
+    for bad in [json!({"texts": []}), json!({"text": "x"}), json!({"texts": ["  "]}), json!({"texts": vec!["x"; 65]})] {
+        let (status, body) = post(bad.clone(), "").await;
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{bad}");
+    }
+    let broken = client.post(format!("{api}/v1/enrich")).header("content-type", "application/json").body("{oops");
+    assert_eq!(broken.send().await.expect("answers").status().as_u16(), 400);
+    // More concurrent full requests than the queue holds: the surplus is refused with 429, nothing else fails.
+    let long: Vec<String> =
+        (0..64).map(|i| format!("{} {i}", "the battery drains overnight and support is slow;".repeat(6))).collect();
+    let burst = (0..12).map(|_| post(json!({ "texts": long }), ""));
+    let statuses: Vec<u16> = futures::future::join_all(burst).await.into_iter().map(|(s, _)| s).collect();
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
+    assert!(statuses.contains(&429) && statuses.contains(&200), "admission control: {statuses:?}");
 
     // Producing the same 1,000 again changes no count anywhere.
     let replayed = produce(&producer, &topics[0], &valid).await;

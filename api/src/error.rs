@@ -11,6 +11,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("not ready: {0}")]
     NotReady(String),
+    #[error("the enrichment queue is full; retry shortly")]
+    Overloaded,
+    #[error("model failed: {0}")]
+    ModelFailed(String),
     #[error("storage error")]
     Store(#[from] murmur_store::StoreError),
     #[error("search error")]
@@ -34,6 +38,8 @@ impl ApiError {
             Self::BadRequest(_) => "bad_request",
             Self::NotFound(_) => "not_found",
             Self::NotReady(_) => "not_ready",
+            Self::Overloaded => "overloaded",
+            Self::ModelFailed(_) => "model_failed",
             Self::Store(_) | Self::Search(_) | Self::Internal => "internal",
         }
     }
@@ -45,6 +51,8 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            Self::ModelFailed(_) => StatusCode::FAILED_DEPENDENCY,
             Self::Store(_) | Self::Search(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,6 +1,8 @@
 //! The HTTP API. Handlers parse, call the store or the index, and map errors in one place ([`ApiError`]);
-//! every error is JSON: `{"error": {"code": "...", "message": "..."}}`.
+//! every error is JSON: `{"error": {"code": "...", "message": "..."}}`. Overload is a 429, never an
+//! unbounded queue ([`EnrichService`]).
 
+mod enrich_service;
 mod error;
 mod routes;
 
@@ -11,6 +13,7 @@ use actix_web::{web, App, HttpServer};
 use murmur_search::SearchIndex;
 use murmur_store::Postgres;
 
+pub use enrich_service::EnrichService;
 pub use error::ApiError;
 
 /// What the handlers read from.
@@ -18,6 +21,8 @@ pub use error::ApiError;
 pub struct AppState {
     pub postgres: Postgres,
     pub index: SearchIndex,
+    /// `POST /v1/enrich`; `None` answers 503.
+    pub enrich: Option<EnrichService>,
 }
 
 /// Binds the API on `addr` (port 0 picks a free port) and returns the server, to be awaited, with the

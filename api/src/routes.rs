@@ -9,9 +9,14 @@ use crate::{ApiError, AppState};
 
 const MAX_LIMIT: usize = 100;
 const MAX_OFFSET: usize = 10_000;
+const MAX_ENRICH_TEXT_BYTES: usize = 100_000;
+const MAX_ENRICH_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::QueryConfig::default().error_handler(|e, _| {
+        InternalError::from_response(e.to_string(), ApiError::BadRequest(e.to_string()).into()).into()
+    }))
+    .app_data(web::JsonConfig::default().limit(MAX_ENRICH_BODY_BYTES).error_handler(|e, _| {
         InternalError::from_response(e.to_string(), ApiError::BadRequest(e.to_string()).into()).into()
     }))
     .app_data(web::PathConfig::default().error_handler(|e, _| {
@@ -23,6 +28,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/v1")
             .route("/search", web::get().to(search))
+            .route("/enrich", web::post().to(enrich))
             .route("/comments/{source}/{id}", web::get().to(comment)),
     )
     .default_service(web::to(not_found));
@@ -100,6 +106,50 @@ async fn comment(
         Some(comment) => Ok(HttpResponse::Ok().json(comment)),
         None => Err(ApiError::NotFound(format!("no comment {source}/{id}"))),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrichRequest {
+    texts: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrichParams {
+    #[serde(default)]
+    embedding: bool,
+}
+
+/// `POST /v1/enrich[?embedding=true]` with `{"texts": [...]}`: the enrichment of each text, in order, without
+/// storing anything. 429 when the model queue is full.
+async fn enrich(
+    state: web::Data<AppState>,
+    body: web::Json<EnrichRequest>,
+    params: web::Query<EnrichParams>,
+) -> Result<HttpResponse, ApiError> {
+    let service = state.enrich.as_ref().ok_or_else(|| ApiError::NotReady("enrichment is off on this server".into()))?;
+    let texts = body.into_inner().texts;
+    if texts.is_empty() || texts.len() > service.max_texts() {
+        return Err(ApiError::BadRequest(format!("texts must hold 1-{} strings", service.max_texts())));
+    }
+    if let Some(i) = texts.iter().position(|t| t.trim().is_empty() || t.len() > MAX_ENRICH_TEXT_BYTES) {
+        return Err(ApiError::BadRequest(format!(
+            "texts[{i}] must be non-blank and at most {MAX_ENRICH_TEXT_BYTES} bytes"
+        )));
+    }
+    let results = service.enrich(texts).await?;
+    let results: Vec<serde_json::Value> = results
+        .into_iter()
+        .map(|e| {
+            let mut item = json!({ "sentiment": e.sentiment });
+            if params.embedding {
+                item["embedding"] = json!(e.embedding);
+            }
+            item
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "model": service.model(), "results": results })))
 }
 
 async fn not_found(request: HttpRequest) -> HttpResponse {
