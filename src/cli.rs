@@ -149,6 +149,10 @@ pub struct ModelArgs {
     /// sentence-transformers model folder (config.json, model.safetensors, tokenizer.json).
     #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ".cache/models/all-MiniLM-L6-v2")]
     pub model_dir: PathBuf,
+    /// Where the encoder runs: `cuda` needs a GPU and a CUDA-enabled libtorch on LD_LIBRARY_PATH; `auto`
+    /// uses one when found.
+    #[arg(long, env = "MURMUR_DEVICE", value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
     /// libtorch threads for enrichment (default: one per core).
     #[arg(long, env = "MURMUR_THREADS")]
     pub threads: Option<usize>,
@@ -264,6 +268,13 @@ pub struct ProduceArgs {
     /// Partitions for the topic when it does not exist yet.
     #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = 4)]
     pub partitions: i32,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DeviceChoice {
+    Auto,
+    Cpu,
+    Cuda,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -7,7 +7,7 @@ use anyhow::Context;
 use murmur_api::{AppState, EnrichService};
 use murmur_core::CommentStore;
 use murmur_enrich::sentiment::SentimentHead;
-use murmur_enrich::{EncoderOptions, ModelStack, SentenceEncoder};
+use murmur_enrich::{select_device, DeviceRequest, EncoderOptions, ModelStack, SentenceEncoder};
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
 use murmur_ingest::load::{self, InputFormat, TextEncoding};
 use murmur_ingest::queue::{Producer, Record};
@@ -20,8 +20,8 @@ use murmur_store::Postgres;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    DatabaseArgs, Encoding, EnrichApiArgs, FileFormat, KafkaArgs, ModelArgs, ProduceArgs, ServeArgs, SinkArgs,
-    TopicArgs, WorkerArgs,
+    DatabaseArgs, DeviceChoice, Encoding, EnrichApiArgs, FileFormat, KafkaArgs, ModelArgs, ProduceArgs, ServeArgs,
+    SinkArgs, TopicArgs, WorkerArgs,
 };
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
@@ -159,8 +159,12 @@ pub fn load_models(args: &ModelArgs) -> anyhow::Result<ModelStack> {
 }
 
 pub fn load_encoder(args: &ModelArgs) -> anyhow::Result<SentenceEncoder> {
-    let options =
-        EncoderOptions { max_batch_tokens: args.max_batch_tokens, threads: args.threads, ..EncoderOptions::default() };
+    let device = select_device(match args.device {
+        DeviceChoice::Auto => DeviceRequest::Auto,
+        DeviceChoice::Cpu => DeviceRequest::Cpu,
+        DeviceChoice::Cuda => DeviceRequest::Cuda,
+    })?;
+    let options = EncoderOptions { device, max_batch_tokens: args.max_batch_tokens, threads: args.threads };
     SentenceEncoder::load(&args.model_dir, options)
         .with_context(|| format!("loading the encoder from {} (run infra/fetch-assets.sh)", args.model_dir.display()))
 }

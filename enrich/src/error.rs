@@ -16,6 +16,8 @@ pub enum EnrichError {
     Tokenizer(String),
     #[error("unsupported model: {0}")]
     Unsupported(String),
+    #[error("device: {0}")]
+    Device(String),
     #[error("data: {0}")]
     Data(String),
     #[error("libtorch: {0}")]

@@ -7,6 +7,7 @@
 mod batching;
 pub mod bert;
 pub mod datasets;
+mod device;
 mod encoder;
 mod error;
 pub mod metrics;
@@ -14,5 +15,6 @@ pub mod sentiment;
 pub mod sentiment_training;
 
 pub use batching::token_budget_batches;
+pub use device::{select_device, DeviceRequest};
 pub use encoder::{EncoderOptions, ModelStack, SentenceEncoder};
 pub use error::EnrichError;
