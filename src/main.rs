@@ -1,5 +1,6 @@
 //! The `murmur` binary: parses configuration and wires the crates together; no business logic lives here.
 
+mod bench;
 mod cli;
 mod commands;
 mod config_file;
@@ -30,6 +31,7 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate(args) => commands::migrate(args).await,
             Command::Train(cli::TrainCommand::Sentiment(args)) => training::train_sentiment(args),
             Command::Eval(cli::EvalCommand::Sentiment(args)) => training::eval_sentiment(args),
+            Command::Bench(cli::BenchCommand::Enrich(args)) => bench::enrich(args),
         }
     })
 }

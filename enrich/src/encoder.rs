@@ -99,6 +99,28 @@ impl SentenceEncoder {
         self.max_seq_len
     }
 
+    /// Tokens per text as the model sees them (special tokens included, truncated at the limit).
+    pub fn token_lengths(&self, texts: &[&str]) -> Result<Vec<usize>, EnrichError> {
+        let encodings =
+            self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| EnrichError::Tokenizer(e.to_string()))?;
+        Ok(encodings.iter().map(|e| e.get_ids().len()).collect())
+    }
+
+    /// Floating-point operations of one forward pass over sequences of these lengths, padding excluded:
+    /// per token and layer, the Q/K/V/output projections (4·h²), the feed-forward (2·h·i) and attention
+    /// (2·s·h), each a multiply-add (×2).
+    pub fn forward_flops(&self, lengths: &[usize]) -> f64 {
+        let c = self.model.config();
+        let (h, i, layers) = (c.hidden_size as f64, c.intermediate_size as f64, c.num_hidden_layers as f64);
+        lengths
+            .iter()
+            .map(|&s| {
+                let s = s as f64;
+                2.0 * layers * s * (4.0 * h * h + 2.0 * h * i + 2.0 * s * h)
+            })
+            .sum()
+    }
+
     /// Embeds texts: one L2-normalised vector per text, in input order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EnrichError> {
         let encodings =

@@ -41,7 +41,7 @@ fn enriched(id: usize, text: &str) -> EnrichedComment {
         Enrichment {
             model: "m".into(),
             embedding: vec![id as f32, 0.5, -1.0],
-            sentiment: (id % 2 == 0).then_some(Sentiment {
+            sentiment: id.is_multiple_of(2).then_some(Sentiment {
                 label: SentimentLabel::Positive,
                 negative: 0.1,
                 neutral: 0.2,
