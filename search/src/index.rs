@@ -74,7 +74,15 @@ impl SearchIndex {
             .map_err(|source| SearchError::Directory { path: dir.display().to_string(), source })?;
         let (schema, fields) = schema::build();
         let directory = tantivy::directory::MmapDirectory::open(dir)?;
-        let index = Index::open_or_create(directory, schema)?;
+        let index = if Index::exists(&directory).map_err(|e| SearchError::Index(e.into()))? {
+            let index = Index::open(directory)?;
+            if index.schema() != schema {
+                return Err(SearchError::SchemaMismatch(dir.display().to_string()));
+            }
+            index
+        } else {
+            Index::create(directory, schema, tantivy::IndexSettings::default())?
+        };
         let reader = index.reader_builder().reload_policy(ReloadPolicy::OnCommitWithDelay).try_into()?;
         let writer = match access {
             Access::ReadWrite => Some(Mutex::new(index.writer_with_num_threads(1, WRITER_MEMORY_BYTES)?)),

@@ -64,3 +64,13 @@ fn bm25_with_filters_and_idempotent_replay() {
     let invalid = index.search(&query("text:(unclosed")).expect_err("parse error");
     assert!(matches!(invalid, SearchError::InvalidQuery(_)), "{invalid}");
 }
+
+#[test]
+fn an_index_of_another_schema_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut builder = tantivy::schema::Schema::builder();
+    builder.add_text_field("something_else", tantivy::schema::TEXT);
+    tantivy::Index::create_in_dir(dir.path(), builder.build()).expect("foreign index");
+    let err = SearchIndex::open(dir.path(), Access::ReadOnly).err().expect("refused");
+    assert!(matches!(err, SearchError::SchemaMismatch(_)), "{err}");
+}
