@@ -113,12 +113,65 @@ pub fn movie_reviews(path: &Path, limit: Option<usize>) -> Result<Vec<LabelledSe
     Ok(by_source.into_iter().map(|(source, rows)| LabelledSet::split(&source, true, rows, limit)).collect())
 }
 
+/// A sentence of CoNLL-2003 with one IOB tag per word (`O`, `B-PER`, `I-ORG`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedSentence {
+    pub words: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+/// Reads a CoNLL-2003 file (`word POS chunk NER` per line, blank lines between sentences, `-DOCSTART-`
+/// lines skipped).
+pub fn conll(path: &Path) -> Result<Vec<TaggedSentence>, EnrichError> {
+    let text = String::from_utf8_lossy(&read(path)?).into_owned();
+    let mut sentences = Vec::new();
+    let mut current = TaggedSentence { words: Vec::new(), tags: Vec::new() };
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end();
+        if line.is_empty() || line.starts_with("-DOCSTART-") {
+            if !current.words.is_empty() {
+                sentences.push(std::mem::replace(&mut current, TaggedSentence { words: Vec::new(), tags: Vec::new() }));
+            }
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(word), Some(tag)) = (fields.first(), fields.last()) else { continue };
+        if fields.len() < 2 || !(*tag == "O" || tag.starts_with("B-") || tag.starts_with("I-")) {
+            return Err(EnrichError::Data(format!("{} line {}: expected `word … TAG`", path.display(), i + 1)));
+        }
+        current.words.push((*word).to_owned());
+        current.tags.push((*tag).to_owned());
+    }
+    if !current.words.is_empty() {
+        sentences.push(current);
+    }
+    Ok(sentences)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn rows(n: usize) -> Vec<Example> {
         (0..n).map(|i| Example { text: format!("t{i}"), label: i % 3 }).collect()
+    }
+
+    #[test]
+    fn conll_reads_sentences_and_skips_document_markers() {
+        let dir = std::env::temp_dir().join(format!("murmur-conll-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("x.txt");
+        std::fs::write(
+            &path,
+            "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nPeter NNP B-NP B-PER\n",
+        )
+        .expect("write");
+        let sentences = conll(&path).expect("reads");
+        assert_eq!(sentences.len(), 2);
+        assert_eq!(sentences[0].words, vec!["EU", "rejects"]);
+        assert_eq!(sentences[0].tags, vec!["B-ORG", "O"]);
+        std::fs::write(&path, "EU NNP B-NP ORG\n").expect("write");
+        assert!(conll(&path).is_err(), "a tag that is not IOB is refused");
     }
 
     #[test]

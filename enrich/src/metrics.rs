@@ -1,5 +1,5 @@
 //! Classification scores: accuracy, per-class precision/recall/F1, macro-F1 over the classes that occur in
-//! the gold labels.
+//! the gold labels; and entity-level scores for tagging (conlleval's chunk rules).
 
 use serde::Serialize;
 
@@ -40,9 +40,101 @@ pub fn score(gold: &[usize], predicted: &[usize], classes: &[&str]) -> Scores {
     Scores { n: gold.len(), accuracy: correct as f64 / gold.len().max(1) as f64, macro_f1, per_class }
 }
 
+/// An entity as conlleval sees it: type and word span `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Chunk {
+    pub kind: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The entities of an IOB tag sequence, the way conlleval reads them: `B-X` starts an entity, so does an
+/// `I-X` that follows `O` or another type (IOB1 and malformed IOB2); an entity ends before `O`, `B-` or a
+/// change of type.
+pub fn chunks(tags: &[String]) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let mut open: Option<(String, usize)> = None;
+    for (i, tag) in tags.iter().enumerate() {
+        let (prefix, kind) = match tag.split_once('-') {
+            Some((p, k)) => (p, k),
+            None => ("O", ""),
+        };
+        let continues = prefix == "I" && open.as_ref().is_some_and(|(k, _)| k == kind);
+        if !continues {
+            if let Some((kind, start)) = open.take() {
+                out.push(Chunk { kind, start, end: i });
+            }
+            if prefix == "B" || prefix == "I" {
+                open = Some((kind.to_owned(), i));
+            }
+        }
+    }
+    if let Some((kind, start)) = open {
+        out.push(Chunk { kind, start, end: tags.len() });
+    }
+    out
+}
+
+/// Entity-level precision, recall and F1 over sentences (exact type and boundaries), overall and per type,
+/// as conlleval and seqeval's default mode count them.
+pub fn entity_scores(gold: &[Vec<String>], predicted: &[Vec<String>]) -> Vec<ClassScore> {
+    use std::collections::BTreeMap;
+    let mut counts: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new(); // (correct, predicted, gold)
+    for (g, p) in gold.iter().zip(predicted) {
+        let gold_chunks = chunks(g);
+        let predicted_chunks = chunks(p);
+        for c in &gold_chunks {
+            counts.entry(c.kind.clone()).or_default().2 += 1;
+        }
+        for c in &predicted_chunks {
+            let entry = counts.entry(c.kind.clone()).or_default();
+            entry.1 += 1;
+            if gold_chunks.contains(c) {
+                entry.0 += 1;
+            }
+        }
+    }
+    let score = |class: String, (correct, predicted, gold): (usize, usize, usize)| {
+        let precision = if predicted > 0 { correct as f64 / predicted as f64 } else { 0.0 };
+        let recall = if gold > 0 { correct as f64 / gold as f64 } else { 0.0 };
+        let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+        ClassScore { class, precision, recall, f1, support: gold }
+    };
+    let total = counts.values().fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+    let mut out = vec![score("overall".into(), total)];
+    out.extend(counts.into_iter().map(|(kind, c)| score(kind, c)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tags(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn chunks_follow_conlleval() {
+        let c = chunks(&tags("B-PER I-PER O I-ORG I-ORG B-ORG I-LOC"));
+        let spans: Vec<(&str, usize, usize)> = c.iter().map(|c| (c.kind.as_str(), c.start, c.end)).collect();
+        assert_eq!(spans, vec![("PER", 0, 2), ("ORG", 3, 5), ("ORG", 5, 6), ("LOC", 6, 7)]);
+    }
+
+    #[test]
+    fn entity_scores_count_exact_matches_only() {
+        let gold = vec![tags("B-PER I-PER O B-ORG"), tags("B-LOC O")];
+        // PER boundary wrong, ORG right, LOC typed as MISC.
+        let predicted = vec![tags("B-PER O O B-ORG"), tags("B-MISC O")];
+        let scores = entity_scores(&gold, &predicted);
+        let overall = &scores[0];
+        assert_eq!(overall.class, "overall");
+        assert!((overall.precision - 1.0 / 3.0).abs() < 1e-9 && (overall.recall - 1.0 / 3.0).abs() < 1e-9);
+        let org = scores.iter().find(|s| s.class == "ORG").expect("ORG row");
+        assert_eq!((org.f1, org.support), (1.0, 1));
+        let misc = scores.iter().find(|s| s.class == "MISC").expect("MISC row");
+        assert_eq!((misc.precision, misc.support), (0.0, 0));
+    }
 
     #[test]
     fn known_values() {
