@@ -27,45 +27,42 @@ pub struct KafkaConfig {
 }
 
 impl KafkaConfig {
-    fn client(&self) -> ClientConfig {
+    /// The brokers, then murmur's `defaults`, then the user's options (which may override a default), then
+    /// the `required` settings the delivery guarantee rests on (which nothing overrides).
+    fn client(&self, defaults: &[(&str, &str)], required: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
+        for (key, value) in defaults {
+            config.set(*key, *value);
+        }
         for (key, value) in &self.options {
             config.set(key, value);
+        }
+        for (key, value) in required {
+            config.set(*key, *value);
         }
         config
     }
 
     /// A consumer in `group` subscribed to `topic`, starting from the earliest offset when the group has none.
+    /// Offsets are never committed automatically: the pipeline commits what is durable.
     pub fn consumer(&self, group: &str, topic: &str) -> Result<KafkaConsumer, IngestError> {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.brokers)
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "6000")
-            .set("enable.partition.eof", "false");
-        for (key, value) in &self.options {
-            config.set(key, value);
-        }
-        let consumer: StreamConsumer = config.create()?;
+        let defaults =
+            [("auto.offset.reset", "earliest"), ("session.timeout.ms", "6000"), ("enable.partition.eof", "false")];
+        let required = [("group.id", group), ("enable.auto.commit", "false")];
+        let consumer: StreamConsumer = self.client(&defaults, &required).create()?;
         consumer.subscribe(&[topic])?;
         Ok(KafkaConsumer { consumer: Arc::new(consumer) })
     }
 
     pub fn producer(&self) -> Result<KafkaProducer, IngestError> {
-        let mut config = self.client();
-        if !self.options.iter().any(|(k, _)| k == "linger.ms") {
-            config.set("linger.ms", "5");
-        }
-        config.set("message.timeout.ms", "60000");
-        Ok(KafkaProducer { producer: config.create()? })
+        let defaults = [("linger.ms", "5"), ("message.timeout.ms", "60000")];
+        Ok(KafkaProducer { producer: self.client(&defaults, &[]).create()? })
     }
 
     /// Creates the topics that do not exist yet; existing ones are left as they are.
     pub async fn ensure_topics(&self, topics: &[&str], partitions: i32) -> Result<(), IngestError> {
-        let admin: AdminClient<DefaultClientContext> = self.client().create()?;
+        let admin: AdminClient<DefaultClientContext> = self.client(&[], &[]).create()?;
         let new: Vec<NewTopic> =
             topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1))).collect();
         let options = AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(10))));
