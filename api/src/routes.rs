@@ -1,7 +1,7 @@
 use actix_web::{error::InternalError, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use murmur_core::SentimentLabel;
-use murmur_search::SearchQuery;
+use murmur_search::{EntityFilter, SearchQuery};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -61,14 +61,15 @@ struct SearchParams {
     q: String,
     source: Option<String>,
     sentiment: Option<SentimentLabel>,
+    entity: Option<String>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     limit: Option<usize>,
     offset: Option<usize>,
 }
 
-/// `GET /v1/search?q=…[&source=…][&sentiment=negative|neutral|positive][&from=RFC3339][&to=RFC3339][&limit=10]
-/// [&offset=0]`: BM25 over the text.
+/// `GET /v1/search?q=…[&source=…][&sentiment=negative|neutral|positive][&entity=ORG:Google|ORG|Google]
+/// [&from=RFC3339][&to=RFC3339][&limit=10][&offset=0]`: BM25 over the text.
 async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     if p.q.trim().is_empty() {
@@ -82,7 +83,22 @@ async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) ->
     if offset > MAX_OFFSET {
         return Err(ApiError::BadRequest(format!("offset must be at most {MAX_OFFSET}")));
     }
-    let query = SearchQuery { q: p.q, source: p.source, sentiment: p.sentiment, from: p.from, to: p.to, limit, offset };
+    let entity = match p.entity.as_deref() {
+        None => None,
+        Some(raw) => Some(EntityFilter::parse(raw).ok_or_else(|| {
+            ApiError::BadRequest("entity must be TYPE:name, TYPE (PER, ORG, LOC, MISC) or a name".into())
+        })?),
+    };
+    let query = SearchQuery {
+        q: p.q,
+        source: p.source,
+        sentiment: p.sentiment,
+        entity,
+        from: p.from,
+        to: p.to,
+        limit,
+        offset,
+    };
     let index = state.index.clone();
     let results = web::block(move || index.search(&query)).await.map_err(|_| ApiError::Internal)??;
     Ok(HttpResponse::Ok().json(results))
@@ -142,7 +158,7 @@ async fn enrich(
     let results: Vec<serde_json::Value> = results
         .into_iter()
         .map(|e| {
-            let mut item = json!({ "sentiment": e.sentiment });
+            let mut item = json!({ "sentiment": e.sentiment, "entities": e.entities });
             if params.embedding {
                 item["embedding"] = json!(e.embedding);
             }

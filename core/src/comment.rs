@@ -44,7 +44,7 @@ impl CommentKey<'_> {
 }
 
 /// What the models add to a comment, all from one encoder pass. A task whose head is not loaded is absent,
-/// never guessed; named entities are still to come.
+/// never guessed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Enrichment {
     /// Identifier of the encoder that produced the embedding, e.g. `all-MiniLM-L6-v2`.
@@ -53,6 +53,9 @@ pub struct Enrichment {
     pub embedding: Vec<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sentiment: Option<Sentiment>,
+    /// Named entities in text order; `Some(vec![])` when the NER head ran and found none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entities: Option<Vec<Entity>>,
 }
 
 /// A sentiment prediction: the most probable class and the probability of each.
@@ -81,6 +84,64 @@ impl SentimentLabel {
             Self::Neutral => "neutral",
             Self::Positive => "positive",
         }
+    }
+}
+
+/// A named entity found in a comment's text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entity {
+    pub label: EntityLabel,
+    /// The entity as written, `text[start..end]` counted in characters.
+    pub text: String,
+    /// Offsets into the comment's text in characters (Unicode scalar values, what Python's `str` indexes),
+    /// end exclusive.
+    pub start: usize,
+    pub end: usize,
+    /// Mean probability the model gave the entity's tags, in (0, 1].
+    pub score: f32,
+}
+
+impl Entity {
+    /// The entity's name for counting and filtering: lowercase, whitespace collapsed ("Google", "google"
+    /// and "GOOGLE" are one entity; "Google" and "Alphabet" are not).
+    pub fn name(&self) -> String {
+        normalize_entity_name(&self.text)
+    }
+}
+
+/// See [`Entity::name`]; also what a filter on an entity name is compared with.
+pub fn normalize_entity_name(text: &str) -> String {
+    text.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" ")
+}
+
+/// CoNLL-2003's entity types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EntityLabel {
+    /// People.
+    Per,
+    /// Companies, brands, institutions.
+    Org,
+    /// Places.
+    Loc,
+    /// Everything else with a name: products, events, nationalities, works.
+    Misc,
+}
+
+impl EntityLabel {
+    pub const ALL: [EntityLabel; 4] = [Self::Per, Self::Org, Self::Loc, Self::Misc];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Per => "PER",
+            Self::Org => "ORG",
+            Self::Loc => "LOC",
+            Self::Misc => "MISC",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str().eq_ignore_ascii_case(s))
     }
 }
 

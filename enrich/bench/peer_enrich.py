@@ -2,7 +2,7 @@
 model per task on the same base encoder weights, with heads of the same shape as murmur's.
 
     python enrich/bench/peer_enrich.py MODEL_DIR TEXTS_JSON THREADS TASKS
-TASKS: comma-separated from `embedding,sentiment`. Prints one JSON line: {"seconds": ..., "comments": ...}.
+TASKS: comma-separated from `embedding,sentiment,ner`. Prints one JSON line: {"seconds": ..., "comments": ...}.
 """
 import json
 import sys
@@ -10,7 +10,7 @@ import time
 
 import torch
 from sentence_transformers import SentenceTransformer
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer, pipeline
 
 
 def main() -> None:
@@ -23,6 +23,15 @@ def main() -> None:
     classifier = None
     if "sentiment" in tasks:
         classifier = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=3).eval()
+    # NER as a user builds it: a token classifier on the same weights (9 IOB2 tags) behind the
+    # token-classification pipeline, which merges word pieces into entity spans with character offsets.
+    tagger = None
+    if "ner" in tasks:
+        labels = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+        model = AutoModelForTokenClassification.from_pretrained(
+            model_dir, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)}
+        ).eval()
+        tagger = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple", device="cpu")
 
     def run(batch):
         if embedder is not None:
@@ -31,6 +40,8 @@ def main() -> None:
             with torch.inference_mode():
                 inputs = tokenizer(batch, padding=True, truncation=True, max_length=256, return_tensors="pt")
                 classifier(**inputs).logits.softmax(-1)
+        if tagger is not None:
+            tagger(batch, batch_size=len(batch))
 
     run(texts[:32])  # warm-up, as murmur's side does
     started = time.perf_counter()

@@ -190,8 +190,9 @@ impl BertModel {
     }
 
     /// Runs the encoder. `input_ids` and `attention_mask` are `[batch, seq]` int64 tensors on this model's
-    /// device (mask: 1 for real tokens, 0 for padding). Returns the last hidden states, `[batch, seq, hidden]`.
-    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Tensor {
+    /// device (mask: 1 for real tokens, 0 for padding). Returns the hidden states after each layer, first to
+    /// last, each `[batch, seq, hidden]`.
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Vec<Tensor> {
         tch::no_grad(|| {
             let (batch, seq) = input_ids.size2().expect("input_ids is [batch, seq]");
             let heads = self.config.num_attention_heads;
@@ -205,6 +206,7 @@ impl BertModel {
             // Boolean mask, true where a key may be attended to; broadcast over heads and queries.
             let keep = attention_mask.to_kind(Kind::Bool).view([batch, 1, 1, seq]);
             let split = |t: Tensor| t.view([batch, seq, heads, head_dim]).transpose(1, 2);
+            let mut states = Vec::with_capacity(self.layers.len());
             for layer in &self.layers {
                 let q = split(layer.query.forward(&x));
                 let k = split(layer.key.forward(&x));
@@ -215,8 +217,9 @@ impl BertModel {
                 x = layer.attention_norm.forward(&(layer.attention_out.forward(&context) + &x));
                 let hidden = layer.intermediate.forward(&x).gelu("none");
                 x = layer.output_norm.forward(&(layer.output.forward(&hidden) + &x));
+                states.push(x.shallow_clone());
             }
-            x
+            states
         })
     }
 }

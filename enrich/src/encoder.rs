@@ -6,6 +6,7 @@ use tch::{Device, Kind, Tensor};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::bert::{BertConfig, BertModel};
+use crate::ner::NerHead;
 use crate::sentiment::SentimentHead;
 use crate::{token_budget_batches, EnrichError};
 
@@ -121,12 +122,17 @@ impl SentenceEncoder {
             .sum()
     }
 
-    /// Embeds texts: one L2-normalised vector per text, in input order.
-    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EnrichError> {
+    /// Runs the encoder over texts in token-budget batches (sorted by length, so little compute goes to
+    /// padding) and hands each batch to `visit`: which texts it holds, the hidden states of every layer and
+    /// where each text's words are.
+    pub fn encode(
+        &self,
+        texts: &[&str],
+        mut visit: impl FnMut(EncodedBatch) -> Result<(), EnrichError>,
+    ) -> Result<(), EnrichError> {
         let encodings =
             self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| EnrichError::Tokenizer(e.to_string()))?;
         let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
-        let mut out = vec![Vec::new(); texts.len()];
         for batch in token_budget_batches(&lengths, self.options.max_batch_tokens) {
             let width = batch.iter().map(|&i| lengths[i]).max().unwrap_or(0);
             let mut ids = vec![0i64; batch.len() * width];
@@ -141,13 +147,75 @@ impl SentenceEncoder {
             let device = self.model.device();
             let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
             let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
-            let pooled = tch::no_grad(|| mean_pool_normalised(&self.model.forward(&ids, &mask), &mask));
-            let flat = Vec::<f32>::try_from(pooled.to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1))?;
-            for (row, &i) in batch.iter().enumerate() {
-                out[i] = flat[row * self.dim()..(row + 1) * self.dim()].to_vec();
-            }
+            let hidden_states = self.model.forward(&ids, &mask);
+            let words = batch.iter().map(|&i| words(&encodings[i])).collect();
+            visit(EncodedBatch { rows: batch, mask, hidden_states, words })?;
         }
+        Ok(())
+    }
+
+    /// Embeds texts: one L2-normalised vector per text, in input order.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EnrichError> {
+        let mut out = vec![Vec::new(); texts.len()];
+        self.encode(texts, |batch| {
+            for (row, vector) in batch.rows.iter().zip(batch.pooled_vectors()?) {
+                out[*row] = vector;
+            }
+            Ok(())
+        })?;
         Ok(out)
+    }
+}
+
+/// A word as the tokenizer's pre-tokenizer splits text (at whitespace and punctuation): its first token and
+/// its byte range in the original text. Words past the model's limit are not seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Word {
+    pub first_token: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+fn words(encoding: &tokenizers::Encoding) -> Vec<Word> {
+    let mut out: Vec<Word> = Vec::new();
+    let mut last = None;
+    for (token, (word, &(start, end))) in encoding.get_word_ids().iter().zip(encoding.get_offsets()).enumerate() {
+        let Some(word) = *word else { continue };
+        if last == Some(word) {
+            if let Some(current) = out.last_mut() {
+                current.end = end;
+            }
+        } else {
+            out.push(Word { first_token: token, start, end });
+            last = Some(word);
+        }
+    }
+    out
+}
+
+/// One encoder pass over a batch of texts.
+pub struct EncodedBatch {
+    /// Indices of the batch's texts in the caller's slice; row `r` of every tensor is text `rows[r]`.
+    pub rows: Vec<usize>,
+    /// `[batch, seq]`, 1 for real tokens.
+    pub mask: Tensor,
+    /// Hidden states after each layer, first to last, `[batch, seq, hidden]`.
+    pub hidden_states: Vec<Tensor>,
+    /// Each text's words, in text order.
+    pub words: Vec<Vec<Word>>,
+}
+
+impl EncodedBatch {
+    /// The sentence embeddings `[batch, hidden]`: mean of the last hidden states over real tokens, L2
+    /// normalised.
+    pub fn pooled(&self) -> Tensor {
+        let last = self.hidden_states.last().expect("a BERT encoder has at least one layer");
+        mean_pool_normalised(last, &self.mask)
+    }
+
+    fn pooled_vectors(&self) -> Result<Vec<Vec<f32>>, EnrichError> {
+        let pooled = self.pooled().to_device(Device::Cpu).to_kind(Kind::Float);
+        Ok(Vec::<Vec<f32>>::try_from(&pooled)?)
     }
 }
 
@@ -167,26 +235,55 @@ fn mean_pool_normalised(hidden: &Tensor, mask: &Tensor) -> Tensor {
 pub struct ModelStack {
     encoder: SentenceEncoder,
     sentiment: Option<SentimentHead>,
+    ner: Option<NerHead>,
 }
 
 impl ModelStack {
-    pub fn new(encoder: SentenceEncoder, sentiment: Option<SentimentHead>) -> Result<Self, EnrichError> {
-        if let Some(head) = &sentiment {
-            if head.config().encoder != encoder.model_id() || head.config().dim != encoder.dim() as i64 {
+    pub fn new(
+        encoder: SentenceEncoder,
+        sentiment: Option<SentimentHead>,
+        ner: Option<NerHead>,
+    ) -> Result<Self, EnrichError> {
+        let fits = |task: &str, trained_on: &str, dim: i64| {
+            if trained_on != encoder.model_id() || dim != encoder.dim() as i64 {
                 return Err(EnrichError::Unsupported(format!(
-                    "sentiment head trained on {} ({}-d) cannot read {} ({}-d)",
-                    head.config().encoder,
-                    head.config().dim,
+                    "{task} head trained on {trained_on} ({dim}-d) cannot read {} ({}-d)",
                     encoder.model_id(),
                     encoder.dim()
                 )));
             }
+            Ok(())
+        };
+        if let Some(head) = &sentiment {
+            fits("sentiment", &head.config().encoder, head.config().dim)?;
         }
-        Ok(Self { encoder, sentiment })
+        if let Some(head) = &ner {
+            fits("NER", &head.config().encoder, head.config().dim)?;
+            if head.config().layers > encoder.model.config().num_hidden_layers as usize {
+                return Err(EnrichError::Unsupported(format!(
+                    "NER head reads {} layers, the encoder has {}",
+                    head.config().layers,
+                    encoder.model.config().num_hidden_layers
+                )));
+            }
+        }
+        Ok(Self { encoder, sentiment, ner })
     }
 
     pub fn encoder(&self) -> &SentenceEncoder {
         &self.encoder
+    }
+
+    /// What each enrichment holds: `embedding`, then `sentiment` and `ner` where their heads are loaded.
+    pub fn tasks(&self) -> Vec<&'static str> {
+        let mut tasks = vec!["embedding"];
+        if self.sentiment.is_some() {
+            tasks.push("sentiment");
+        }
+        if self.ner.is_some() {
+            tasks.push("ner");
+        }
+        tasks
     }
 }
 
@@ -196,20 +293,34 @@ impl Enricher for ModelStack {
     }
 
     fn enrich(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
-        let embeddings = self.encoder.embed(texts)?;
-        let sentiments = match &self.sentiment {
-            Some(head) if !embeddings.is_empty() => {
-                let flat: Vec<f32> = embeddings.concat();
-                let pooled = Tensor::from_slice(&flat).view([embeddings.len() as i64, self.encoder.dim() as i64]);
-                head.predict(&pooled)?.into_iter().map(Some).collect()
-            }
-            _ => vec![None; embeddings.len()],
-        };
         let model = self.encoder.model_id();
-        Ok(embeddings
-            .into_iter()
-            .zip(sentiments)
-            .map(|(embedding, sentiment)| Enrichment { model: model.to_owned(), embedding, sentiment })
-            .collect())
+        let mut out: Vec<Enrichment> = texts
+            .iter()
+            .map(|_| Enrichment { model: model.to_owned(), embedding: Vec::new(), sentiment: None, entities: None })
+            .collect();
+        self.encoder.encode(texts, |batch| {
+            // The heads are small and run on the CPU whatever the encoder's device.
+            let pooled = batch.pooled().to_device(Device::Cpu).to_kind(Kind::Float);
+            let embeddings = Vec::<Vec<f32>>::try_from(&pooled)?;
+            let sentiments = match &self.sentiment {
+                Some(head) => head.predict(&pooled)?.into_iter().map(Some).collect(),
+                None => vec![None; batch.rows.len()],
+            };
+            let mut entities = match &self.ner {
+                Some(head) => {
+                    let batch_texts: Vec<&str> = batch.rows.iter().map(|&i| texts[i]).collect();
+                    head.predict(&batch, &batch_texts)?.into_iter().map(Some).collect()
+                }
+                None => vec![None; batch.rows.len()],
+            };
+            for (r, (embedding, sentiment)) in embeddings.into_iter().zip(sentiments).enumerate() {
+                let enrichment = &mut out[batch.rows[r]];
+                enrichment.embedding = embedding;
+                enrichment.sentiment = sentiment;
+                enrichment.entities = entities[r].take();
+            }
+            Ok(())
+        })?;
+        Ok(out)
     }
 }

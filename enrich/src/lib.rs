@@ -1,8 +1,8 @@
 //! Enrichment on libtorch: a BERT encoder written against `tch` ([`bert`]), loaded from a sentence-transformers
 //! model directory (safetensors + tokenizer.json), run in token-budget batches ([`batching`]), mean-pooled
 //! and L2-normalised into sentence embeddings ([`SentenceEncoder`]); heads read the same pass
-//! ([`sentiment`]), and [`ModelStack`] is the runtime the pipeline calls. Heads are trained and scored on
-//! held-out data by [`sentiment_training`] over [`datasets`] with [`metrics`].
+//! ([`sentiment`], [`ner`]), and [`ModelStack`] is the runtime the pipeline calls. Heads are trained and
+//! scored on held-out data by [`sentiment_training`] and [`ner_training`] over [`datasets`] with [`metrics`].
 
 mod batching;
 pub mod bert;
@@ -11,10 +11,12 @@ mod device;
 mod encoder;
 mod error;
 pub mod metrics;
+pub mod ner;
+pub mod ner_training;
 pub mod sentiment;
 pub mod sentiment_training;
 
 pub use batching::token_budget_batches;
 pub use device::{select_device, DeviceRequest};
-pub use encoder::{EncoderOptions, ModelStack, SentenceEncoder};
+pub use encoder::{EncodedBatch, EncoderOptions, ModelStack, SentenceEncoder, Word};
 pub use error::EnrichError;

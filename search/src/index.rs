@@ -4,11 +4,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use murmur_core::{BoxError, CommentStore, EnrichedComment, SentimentLabel};
+use murmur_core::{normalize_entity_name, BoxError, CommentStore, EnrichedComment, EntityLabel, SentimentLabel};
 use serde::Serialize;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
-use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::schema::{Facet, IndexRecordOption, Value};
 use tantivy::{DateTime as TantivyDateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::schema::{self, Fields};
@@ -28,10 +28,60 @@ pub struct SearchQuery {
     pub q: String,
     pub source: Option<String>,
     pub sentiment: Option<SentimentLabel>,
+    pub entity: Option<EntityFilter>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub limit: usize,
     pub offset: usize,
+}
+
+/// Comments that mention an entity: by type, by name (any type), or both. Names compare after
+/// [`normalize_entity_name`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntityFilter {
+    pub label: Option<EntityLabel>,
+    pub name: Option<String>,
+}
+
+impl EntityFilter {
+    /// `ORG:Google`, `ORG` (a type alone) or `Google` (a name of any type).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        if s.is_empty() {
+            return None;
+        }
+        let (label, name) = match s.split_once(':') {
+            Some((label, name)) => match EntityLabel::parse(label) {
+                Some(label) => (Some(label), Some(name)),
+                None => (None, Some(s)),
+            },
+            None => match EntityLabel::parse(s) {
+                Some(label) => (Some(label), None),
+                None => (None, Some(s)),
+            },
+        };
+        let name = name.map(normalize_entity_name).filter(|n| !n.is_empty());
+        (label.is_some() || name.is_some()).then_some(Self { label, name })
+    }
+
+    fn facets(&self) -> Vec<Facet> {
+        let labels = self.label.map_or_else(|| EntityLabel::ALL.to_vec(), |l| vec![l]);
+        labels.into_iter().map(|label| entity_facet(label, self.name.as_deref())).collect()
+    }
+}
+
+fn entity_facet(label: EntityLabel, name: Option<&str>) -> Facet {
+    match name {
+        Some(name) => Facet::from_path([label.as_str(), name]),
+        None => Facet::from_path([label.as_str()]),
+    }
+}
+
+/// An entity a hit mentions, by type and normalised name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HitEntity {
+    pub label: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +94,8 @@ pub struct SearchHit {
     pub lang: Option<String>,
     pub tags: Vec<String>,
     pub sentiment: Option<String>,
+    /// Distinct entities, in order of first mention.
+    pub entities: Vec<HitEntity>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +173,13 @@ impl SearchIndex {
             if let Some(sentiment) = &enriched.enrichment.sentiment {
                 doc.add_text(f.sentiment, sentiment.label.as_str());
             }
+            let mut seen = std::collections::HashSet::new();
+            for entity in enriched.enrichment.entities.iter().flatten() {
+                let name = entity.name();
+                if !name.is_empty() && seen.insert((entity.label, name.clone())) {
+                    doc.add_facet(f.entity, entity_facet(entity.label, Some(&name)));
+                }
+            }
             writer.add_document(doc)?;
         }
         writer.commit()?;
@@ -146,6 +205,17 @@ impl SearchIndex {
                 let term = TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic);
                 clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))));
             }
+        }
+        if let Some(entity) = &query.entity {
+            let any: Vec<(Occur, Box<dyn Query>)> = entity
+                .facets()
+                .into_iter()
+                .map(|facet| {
+                    let term = TermQuery::new(Term::from_facet(f.entity, &facet), IndexRecordOption::Basic);
+                    (Occur::Should, Box::new(term) as Box<dyn Query>)
+                })
+                .collect();
+            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(any)), 0.0))));
         }
         if query.from.is_some() || query.to.is_some() {
             let bound = |t: Option<DateTime<Utc>>, inclusive: bool| match t {
@@ -196,6 +266,15 @@ fn hit_from(doc: &TantivyDocument, f: &Fields, score: f32) -> SearchHit {
         lang: text(f.lang),
         tags: doc.get_all(f.tags).filter_map(|v| v.as_str()).map(str::to_owned).collect(),
         sentiment: text(f.sentiment),
+        entities: doc
+            .get_all(f.entity)
+            .filter_map(|v| v.as_facet())
+            .filter_map(|path| {
+                let facet = Facet::from_encoded(path.as_bytes().to_vec()).ok()?;
+                let mut parts = facet.to_path().into_iter();
+                Some(HitEntity { label: parts.next()?.to_owned(), name: parts.next()?.to_owned() })
+            })
+            .collect(),
     }
 }
 

@@ -1,4 +1,4 @@
-use tantivy::schema::{Field, Schema, FAST, INDEXED, STORED, STRING, TEXT};
+use tantivy::schema::{FacetOptions, Field, Schema, FAST, INDEXED, STORED, STRING, TEXT};
 
 /// The index's fields. `key` (`source/id`) identifies a document for idempotent replacement.
 #[derive(Clone, Copy)]
@@ -11,6 +11,8 @@ pub(crate) struct Fields {
     pub lang: Field,
     pub tags: Field,
     pub sentiment: Field,
+    /// Facets `/LABEL/name` (e.g. `/ORG/google`); a facet term also matches its ancestors (`/ORG`).
+    pub entity: Field,
 }
 
 pub(crate) fn build() -> (Schema, Fields) {
@@ -24,6 +26,7 @@ pub(crate) fn build() -> (Schema, Fields) {
         lang: builder.add_text_field("lang", STRING | STORED),
         tags: builder.add_text_field("tags", STRING | STORED),
         sentiment: builder.add_text_field("sentiment", STRING | STORED | FAST),
+        entity: builder.add_facet_field("entity", FacetOptions::default().set_stored()),
     };
     (builder.build(), fields)
 }

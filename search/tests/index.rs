@@ -1,6 +1,6 @@
 use chrono::{TimeZone, Utc};
-use murmur_core::{Comment, EnrichedComment, Enrichment};
-use murmur_search::{Access, SearchError, SearchIndex, SearchQuery};
+use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel};
+use murmur_search::{Access, EntityFilter, HitEntity, SearchError, SearchIndex, SearchQuery};
 
 fn comment(source: &str, id: &str, text: &str, day: u32) -> EnrichedComment {
     EnrichedComment::new(
@@ -15,8 +15,17 @@ fn comment(source: &str, id: &str, text: &str, day: u32) -> EnrichedComment {
             tags: vec!["pixel".into()],
             metadata: serde_json::Map::new(),
         },
-        Enrichment { model: "m".into(), embedding: vec![1.0], sentiment: None },
+        Enrichment { model: "m".into(), embedding: vec![1.0], sentiment: None, entities: None },
     )
+}
+
+fn mentioning(mut c: EnrichedComment, entities: &[(EntityLabel, &str)]) -> EnrichedComment {
+    let list = entities
+        .iter()
+        .map(|&(label, text)| Entity { label, text: text.into(), start: 0, end: text.chars().count(), score: 0.9 })
+        .collect();
+    c.enrichment.entities = Some(list);
+    c
 }
 
 fn query(q: &str) -> SearchQuery {
@@ -73,4 +82,47 @@ fn an_index_of_another_schema_is_refused_clearly() {
     tantivy::Index::create_in_dir(dir.path(), builder.build()).expect("foreign index");
     let err = SearchIndex::open(dir.path(), Access::ReadOnly).err().expect("refused");
     assert!(matches!(err, SearchError::SchemaMismatch(_)), "{err}");
+}
+
+#[test]
+fn entity_filters_by_type_name_or_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = SearchIndex::open(dir.path(), Access::ReadWrite).expect("open");
+    index
+        .write_batch(&[
+            mentioning(comment("t", "1", "Google Pixel battery", 1), &[(EntityLabel::Org, "Google"), (EntityLabel::Misc, "Pixel")]),
+            mentioning(comment("t", "2", "battery at Google HQ in Mountain View", 2), &[(EntityLabel::Org, "GOOGLE"), (EntityLabel::Loc, "Mountain  View")]),
+            mentioning(comment("t", "3", "battery by Jordan", 3), &[(EntityLabel::Per, "Jordan")]),
+            mentioning(comment("t", "4", "battery in Jordan", 4), &[(EntityLabel::Loc, "Jordan")]),
+            comment("t", "5", "battery, no NER ran", 5),
+        ])
+        .expect("write");
+    let ids = |entity: &str| {
+        let filter = EntityFilter::parse(entity).expect("filter parses");
+        let mut ids: Vec<String> = index
+            .search(&SearchQuery { entity: Some(filter), ..query("battery") })
+            .expect("search")
+            .hits
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids("ORG:google"), vec!["1", "2"], "names compare case-insensitively");
+    assert_eq!(ids("ORG"), vec!["1", "2"]);
+    assert_eq!(ids("jordan"), vec!["3", "4"], "a bare name matches any type");
+    assert_eq!(ids("LOC:Jordan"), vec!["4"]);
+    assert_eq!(ids("loc:mountain view"), vec!["2"], "whitespace collapses");
+    assert_eq!(ids("PER:google"), Vec::<String>::new());
+    assert_eq!(EntityFilter::parse("  "), None);
+
+    let hit = index.search(&SearchQuery { entity: EntityFilter::parse("MISC"), ..query("battery") }).expect("search");
+    assert_eq!(
+        hit.hits[0].entities,
+        vec![
+            HitEntity { label: "ORG".into(), name: "google".into() },
+            HitEntity { label: "MISC".into(), name: "pixel".into() }
+        ]
+    );
 }

@@ -6,4 +6,6 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("embeddings in one batch must share a width: {0} and {1}")]
     MixedEmbeddingWidths(usize, usize),
+    #[error("invalid enrichment: {0}")]
+    Invalid(String),
 }

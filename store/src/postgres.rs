@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use murmur_core::{BoxError, CommentStore, EnrichedComment, Sentiment};
+use murmur_core::{BoxError, CommentStore, EnrichedComment, Entity, Sentiment};
 use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -37,6 +37,8 @@ pub struct StoredEnrichment {
     pub enriched_at: Option<DateTime<Utc>>,
     /// Absent when the comment was enriched without a sentiment head.
     pub sentiment: Option<sqlx::types::Json<Sentiment>>,
+    /// Absent when the comment was enriched without a NER head.
+    pub entities: Option<sqlx::types::Json<Vec<Entity>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
 }
@@ -58,17 +60,38 @@ WHERE (comments.author, comments.text, comments.created_at, comments.lang, comme
 "#;
 
 const UPSERT_ENRICHMENTS: &str = r#"
-INSERT INTO enrichments (source, id, model, sentiment, sentiment_negative, sentiment_neutral, sentiment_positive)
-SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::real[], $6::real[], $7::real[])
+INSERT INTO enrichments (source, id, model, sentiment, sentiment_negative, sentiment_neutral, sentiment_positive,
+                         entity_count)
+SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::real[], $6::real[], $7::real[],
+                     $8::integer[])
 ON CONFLICT (source, id) DO UPDATE SET
     model = EXCLUDED.model, sentiment = EXCLUDED.sentiment, sentiment_negative = EXCLUDED.sentiment_negative,
     sentiment_neutral = EXCLUDED.sentiment_neutral, sentiment_positive = EXCLUDED.sentiment_positive,
-    enriched_at = now()
+    entity_count = EXCLUDED.entity_count, enriched_at = now()
 WHERE (enrichments.model, enrichments.sentiment, enrichments.sentiment_negative, enrichments.sentiment_neutral,
-       enrichments.sentiment_positive)
+       enrichments.sentiment_positive, enrichments.entity_count)
       IS DISTINCT FROM
       (EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative, EXCLUDED.sentiment_neutral,
-       EXCLUDED.sentiment_positive)
+       EXCLUDED.sentiment_positive, EXCLUDED.entity_count)
+"#;
+
+// A comment's mentions beyond its new count go; the rest are upserted by ordinal, unchanged ones untouched.
+const TRIM_ENTITIES: &str = r#"
+DELETE FROM entities e
+USING UNNEST($1::text[], $2::text[], $3::integer[]) AS u(source, id, n)
+WHERE e.source = u.source AND e.id = u.id AND e.ordinal >= u.n
+"#;
+
+const UPSERT_ENTITIES: &str = r#"
+INSERT INTO entities (source, id, ordinal, label, text, name, start_char, end_char, score)
+SELECT * FROM UNNEST($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::integer[],
+                     $8::integer[], $9::real[])
+ON CONFLICT (source, id, ordinal) DO UPDATE SET
+    label = EXCLUDED.label, text = EXCLUDED.text, name = EXCLUDED.name, start_char = EXCLUDED.start_char,
+    end_char = EXCLUDED.end_char, score = EXCLUDED.score
+WHERE (entities.label, entities.text, entities.start_char, entities.end_char, entities.score)
+      IS DISTINCT FROM
+      (EXCLUDED.label, EXCLUDED.text, EXCLUDED.start_char, EXCLUDED.end_char, EXCLUDED.score)
 "#;
 
 // Vectors travel as one flat real[] (Postgres arrays of arrays cannot be unnested row by row); each row
@@ -80,6 +103,39 @@ FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(source, id,
 ON CONFLICT (source, id) DO UPDATE SET model = EXCLUDED.model, vector = EXCLUDED.vector
 WHERE (embeddings.model, embeddings.vector) IS DISTINCT FROM (EXCLUDED.model, EXCLUDED.vector)
 "#;
+
+/// Entity mentions of a batch as columns for one UNNEST insert.
+#[derive(Default)]
+struct Mentions<'a> {
+    sources: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    ordinals: Vec<i32>,
+    labels: Vec<&'static str>,
+    texts: Vec<&'a str>,
+    names: Vec<String>,
+    starts: Vec<i32>,
+    ends: Vec<i32>,
+    scores: Vec<f32>,
+}
+
+impl<'a> Mentions<'a> {
+    fn push(&mut self, source: &'a str, id: &'a str, ordinal: usize, entity: &'a Entity) -> Result<(), StoreError> {
+        let offset = |n: usize| i32::try_from(n).map_err(|_| StoreError::Invalid(format!("entity offset {n}")));
+        if entity.end <= entity.start {
+            return Err(StoreError::Invalid(format!("entity span {}..{} of {source}/{id}", entity.start, entity.end)));
+        }
+        self.sources.push(source);
+        self.ids.push(id);
+        self.ordinals.push(offset(ordinal)?);
+        self.labels.push(entity.label.as_str());
+        self.texts.push(&entity.text);
+        self.names.push(entity.name());
+        self.starts.push(offset(entity.start)?);
+        self.ends.push(offset(entity.end)?);
+        self.scores.push(entity.score);
+        Ok(())
+    }
+}
 
 impl Postgres {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -127,6 +183,8 @@ impl Postgres {
         let mut negative: Vec<Option<f32>> = Vec::with_capacity(n);
         let mut neutral: Vec<Option<f32>> = Vec::with_capacity(n);
         let mut positive: Vec<Option<f32>> = Vec::with_capacity(n);
+        let mut entity_counts: Vec<Option<i32>> = Vec::with_capacity(n);
+        let mut mentions = Mentions::default();
         let dim = batch[0].enrichment.embedding.len();
         let mut vectors: Vec<f32> = Vec::with_capacity(n * dim);
         for e in batch {
@@ -146,6 +204,10 @@ impl Postgres {
             negative.push(sentiment.map(|s| s.negative));
             neutral.push(sentiment.map(|s| s.neutral));
             positive.push(sentiment.map(|s| s.positive));
+            entity_counts.push(e.enrichment.entities.as_ref().map(|list| list.len() as i32));
+            for (ordinal, entity) in e.enrichment.entities.iter().flatten().enumerate() {
+                mentions.push(c.source.as_str(), c.id.as_str(), ordinal, entity)?;
+            }
             if e.enrichment.embedding.len() != dim {
                 return Err(StoreError::MixedEmbeddingWidths(dim, e.enrichment.embedding.len()));
             }
@@ -172,8 +234,25 @@ impl Postgres {
             .bind(&negative)
             .bind(&neutral)
             .bind(&positive)
+            .bind(&entity_counts)
             .execute(&mut *tx)
             .await?;
+        let counts: Vec<i32> = entity_counts.iter().map(|n| n.unwrap_or(0)).collect();
+        sqlx::query(TRIM_ENTITIES).bind(&sources).bind(&ids).bind(&counts).execute(&mut *tx).await?;
+        if !mentions.ordinals.is_empty() {
+            sqlx::query(UPSERT_ENTITIES)
+                .bind(&mentions.sources)
+                .bind(&mentions.ids)
+                .bind(&mentions.ordinals)
+                .bind(&mentions.labels)
+                .bind(&mentions.texts)
+                .bind(&mentions.names)
+                .bind(&mentions.starts)
+                .bind(&mentions.ends)
+                .bind(&mentions.scores)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(UPSERT_EMBEDDINGS)
             .bind(&sources)
             .bind(&ids)
@@ -200,6 +279,11 @@ impl Postgres {
                    CASE WHEN e.sentiment IS NOT NULL THEN jsonb_build_object(
                        'label', e.sentiment, 'negative', e.sentiment_negative,
                        'neutral', e.sentiment_neutral, 'positive', e.sentiment_positive) END AS sentiment,
+                   CASE WHEN e.entity_count IS NOT NULL THEN (
+                       SELECT coalesce(jsonb_agg(jsonb_build_object(
+                           'label', m.label, 'text', m.text, 'start', m.start_char, 'end', m.end_char,
+                           'score', m.score) ORDER BY m.ordinal), '[]'::jsonb)
+                       FROM entities m WHERE m.source = c.source AND m.id = c.id) END AS entities,
                    CASE WHEN $3 THEN v.vector END AS embedding
             FROM comments c
             LEFT JOIN enrichments e USING (source, id)

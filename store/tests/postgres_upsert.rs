@@ -1,7 +1,7 @@
 //! Upserts against the real Postgres (a throwaway database per test).
 
 use chrono::{TimeZone, Utc};
-use murmur_core::{Comment, EnrichedComment, Enrichment, Sentiment, SentimentLabel};
+use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
 use murmur_store::Postgres;
 use sqlx::Connection;
 
@@ -47,8 +47,23 @@ fn enriched(id: usize, text: &str) -> EnrichedComment {
                 neutral: 0.2,
                 positive: 0.7,
             }),
+            entities: id.is_multiple_of(3).then(|| entities_of(text)),
         },
     )
+}
+
+/// Every word of the text that starts with a letter, as a MISC entity at its character offsets.
+fn entities_of(text: &str) -> Vec<Entity> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for word in text.split(' ') {
+        let len = word.chars().count();
+        if word.chars().next().is_some_and(char::is_alphabetic) {
+            out.push(Entity { label: EntityLabel::Misc, text: word.into(), start: offset, end: offset + len, score: 0.5 });
+        }
+        offset += len + 1;
+    }
+    out
 }
 
 #[tokio::test]
@@ -74,6 +89,17 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
     assert!(odd.enrichment.sentiment.is_none(), "absent sentiment stays absent");
     let without = store.get_comment("app-store", "42", false).await.expect("read").expect("present");
     assert!(without.enrichment.embedding.is_none());
+    let entities = got.enrichment.entities.as_ref().expect("entities stored").0.clone();
+    assert_eq!(entities, entities_of("comment 42 ☕ café"), "entities come back in order, offsets intact");
+    assert_eq!(entities[1].text, "café");
+    assert_eq!((entities[1].start, entities[1].end), (13, 17));
+    assert!(odd.enrichment.entities.is_none(), "no NER run: entities absent, not empty");
+    let mentions = |sql: &'static str| {
+        let pool = store.pool().clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.expect("count") }
+    };
+    assert_eq!(mentions("SELECT count(*) FROM entities").await, 167 * 2, "two per third comment, replay added none");
+    assert_eq!(mentions("SELECT count(*) FROM entities WHERE name = 'café' AND text = 'café'").await, 167);
 
     // A changed text replaces the old one; replaying an unchanged row does not rewrite it.
     let updated_at = |id: &'static str| {
@@ -90,6 +116,9 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
     store.upsert_batch(&[enriched(42, "edited"), enriched(1, "comment 1 ☕ café")]).await.expect("update");
     assert_eq!(store.get_comment("app-store", "42", false).await.expect("read").expect("present").text, "edited");
     assert_eq!(before, updated_at("1").await, "unchanged row rewritten");
+    let edited = store.get_comment("app-store", "42", false).await.expect("read").expect("present");
+    assert_eq!(edited.enrichment.entities.expect("entities").0, entities_of("edited"), "stale mentions removed");
+    assert_eq!(mentions("SELECT count(*) FROM entities WHERE id = '42'").await, 1);
     assert_eq!(store.count_comments().await.expect("count"), 500);
     assert!(store.get_comment("app-store", "nope", false).await.expect("read").is_none());
 }

@@ -1,0 +1,136 @@
+//! The committed NER head (models/ner, trained by `murmur train ner`) and sentiment head on the real encoder,
+//! through `ModelStack`, the runtime the pipeline calls.
+
+use std::path::PathBuf;
+
+use murmur_core::{Enricher, EntityLabel};
+use murmur_enrich::datasets::TaggedSentence;
+use murmur_enrich::ner::NerHead;
+use murmur_enrich::ner_training::{self, NerTrainOptions};
+use murmur_enrich::sentiment::SentimentHead;
+use murmur_enrich::{EncoderOptions, ModelStack, SentenceEncoder};
+
+fn repo(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+fn encoder() -> SentenceEncoder {
+    let dir = repo(".cache/models/all-MiniLM-L6-v2");
+    assert!(dir.join("model.safetensors").exists(), "no model at {}: run infra/fetch-assets.sh", dir.display());
+    SentenceEncoder::load(&dir, EncoderOptions::default()).expect("encoder loads")
+}
+
+fn stack() -> ModelStack {
+    let sentiment = SentimentHead::load(&repo("models/sentiment")).expect("committed sentiment head loads");
+    let ner = NerHead::load(&repo("models/ner")).expect("committed NER head loads");
+    ModelStack::new(encoder(), Some(sentiment), Some(ner)).expect("heads fit the encoder")
+}
+
+/// The text a span points at, counted in characters.
+fn slice(text: &str, start: usize, end: usize) -> String {
+    text.chars().skip(start).take(end - start).collect()
+}
+
+#[test]
+fn known_sentences_get_the_obvious_sentiment_and_entities() {
+    let stack = stack();
+    let cases: [(&str, &str, &[(EntityLabel, &str)]); 4] = [
+        ("I love my new Pixel, Google nailed it", "positive", &[(EntityLabel::Org, "Google")]),
+        (
+            "Tim Cook said Apple will open a new store in Paris next year.",
+            "neutral",
+            &[(EntityLabel::Per, "Tim Cook"), (EntityLabel::Org, "Apple"), (EntityLabel::Loc, "Paris")],
+        ),
+        ("Microsoft support in Seattle never answered, worst experience ever", "negative", &[
+            (EntityLabel::Org, "Microsoft"),
+            (EntityLabel::Loc, "Seattle"),
+        ]),
+        ("Angela Merkel met Emmanuel Macron in Berlin", "neutral", &[
+            (EntityLabel::Per, "Angela Merkel"),
+            (EntityLabel::Per, "Emmanuel Macron"),
+            (EntityLabel::Loc, "Berlin"),
+        ]),
+    ];
+    let texts: Vec<&str> = cases.iter().map(|(t, _, _)| *t).collect();
+    let results = stack.enrich(&texts).expect("enriches");
+    for ((text, sentiment, expected), got) in cases.iter().zip(&results) {
+        let entities = got.entities.as_ref().expect("the NER head ran");
+        for (label, name) in expected.iter() {
+            assert!(
+                entities.iter().any(|e| e.label == *label && e.text == *name),
+                "{text:?}: expected {label:?} {name:?}, got {entities:?}"
+            );
+        }
+        for e in entities {
+            assert_eq!(slice(text, e.start, e.end), e.text, "{text:?}: span of {e:?}");
+            assert!(e.score > 0.0 && e.score <= 1.0);
+        }
+        if *sentiment != "neutral" {
+            assert_eq!(got.sentiment.as_ref().map(|s| s.label.as_str()), Some(*sentiment), "{text:?}");
+        }
+    }
+    assert!(
+        !results[0].entities.iter().flatten().any(|e| e.text == "I" || e.text == "love"),
+        "no entity for plain words: {:?}",
+        results[0].entities
+    );
+}
+
+#[test]
+fn spans_round_trip_through_emoji_accents_and_other_scripts() {
+    let stack = stack();
+    let texts = [
+        "😍😍 Loving the new Samsung Galaxy from Seoul!! 🔥",
+        "Café in Zürich: Nestlé's coffee was great ☕",
+        "東京 fans love Sony — mais le service de Renault à Montréal, non.",
+        "\u{200b}Zero-width space then IBM",
+        "ÅÄÖ åäö Volvo Göteborg 🚗",
+    ];
+    let results = stack.enrich(&texts).expect("enriches");
+    let mut found = 0;
+    for (text, result) in texts.iter().zip(&results) {
+        for e in result.entities.as_ref().expect("the NER head ran") {
+            assert_eq!(slice(text, e.start, e.end), e.text, "{text:?}: span of {e:?}");
+            assert!(e.end <= text.chars().count());
+            found += 1;
+        }
+    }
+    assert!(found >= 5, "the obvious names are found: {results:?}");
+    // Same text alone or among others (different padding): the same entities.
+    let alone = stack.enrich(&texts[1..2]).expect("enriches");
+    assert_eq!(alone[0].entities, results[1].entities, "batch composition changes nothing");
+}
+
+#[test]
+fn training_is_seeded_and_a_head_round_trips_through_its_files() {
+    let encoder = encoder();
+    let sentences: Vec<TaggedSentence> = (0..40)
+        .map(|i| {
+            let (words, tags) = if i % 2 == 0 {
+                (vec!["Alice", "joined", "Google", "in", "Paris"], vec!["B-PER", "O", "B-ORG", "O", "B-LOC"])
+            } else {
+                (vec!["the", "European", "Union", "met", "Bob", "Smith"], vec!["O", "B-ORG", "I-ORG", "O", "B-PER", "I-PER"])
+            };
+            TaggedSentence {
+                words: words.into_iter().map(String::from).collect(),
+                tags: tags.into_iter().map(String::from).collect(),
+            }
+        })
+        .collect();
+    let options = NerTrainOptions { max_epochs: 3, patience: 3, projection: 16, hidden: 8, ..Default::default() };
+    let examples = ner_training::prepare(&encoder, &sentences, options.layers, "test").expect("prepares");
+    assert_eq!(examples.len(), 40);
+    let (first, report) = ner_training::train_head(&encoder, &examples, &examples, &options).expect("trains");
+    let (second, again) = ner_training::train_head(&encoder, &examples, &examples, &options).expect("trains");
+    let losses = |r: &ner_training::NerTrainReport| r.epochs.iter().map(|e| e.train_loss).collect::<Vec<_>>();
+    assert_eq!(losses(&report), losses(&again), "same seed, same run");
+    assert!(report.epochs.len() == 3);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    first.save(dir.path()).expect("saves");
+    let loaded = NerHead::load(dir.path()).expect("loads");
+    assert_eq!(
+        ner_training::evaluate(&loaded, &examples).expect("scores")[0].f1,
+        ner_training::evaluate(&second, &examples).expect("scores")[0].f1,
+    );
+}
