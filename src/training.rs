@@ -228,9 +228,8 @@ pub fn train_ner(args: TrainNerArgs) -> anyhow::Result<()> {
 }
 
 pub fn eval_ner(args: NerDataArgs) -> anyhow::Result<()> {
-    let head = NerHead::load(&args.model.ner_head).with_context(|| {
-        format!("loading the NER head from {} (murmur train ner)", args.model.ner_head.display())
-    })?;
+    let head = NerHead::load(&args.model.ner_head)
+        .with_context(|| format!("loading the NER head from {} (murmur train ner)", args.model.ner_head.display()))?;
     let test = conll_split(&args, "test")?;
     let encoder = load_encoder(&args.model)?;
     anyhow::ensure!(
@@ -284,6 +283,10 @@ fn ner_card_markdown(
         options.learning_rate, options.weight_decay, options.batch_size, report.best_valid_f1, report.best_epoch,
         report.epochs.len()
     );
-    let _ = writeln!(out, "## Held-out scores (entity-level, exact type and boundaries, as conlleval counts)\n\n{}", entity_table(scores));
+    let _ = writeln!(
+        out,
+        "## Held-out scores (entity-level, exact type and boundaries, as conlleval counts)\n\n{}",
+        entity_table(scores)
+    );
     out
 }

@@ -89,16 +89,8 @@ async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) ->
             ApiError::BadRequest("entity must be TYPE:name, TYPE (PER, ORG, LOC, MISC) or a name".into())
         })?),
     };
-    let query = SearchQuery {
-        q: p.q,
-        source: p.source,
-        sentiment: p.sentiment,
-        entity,
-        from: p.from,
-        to: p.to,
-        limit,
-        offset,
-    };
+    let query =
+        SearchQuery { q: p.q, source: p.source, sentiment: p.sentiment, entity, from: p.from, to: p.to, limit, offset };
     let index = state.index.clone();
     let results = web::block(move || index.search(&query)).await.map_err(|_| ApiError::Internal)??;
     Ok(HttpResponse::Ok().json(results))

@@ -6,7 +6,7 @@ mod comment;
 mod seams;
 
 pub use comment::{
-    Comment, CommentKey, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel,
-    normalize_entity_name, ENRICHED_SCHEMA_VERSION,
+    normalize_entity_name, Comment, CommentKey, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment,
+    SentimentLabel, ENRICHED_SCHEMA_VERSION,
 };
 pub use seams::{BoxError, CommentStore, Enricher};

@@ -140,7 +140,12 @@ impl NerHead {
     pub fn predict(&self, batch: &EncodedBatch, texts: &[&str]) -> Result<Vec<Vec<Entity>>, EnrichError> {
         let features = self.features(batch, texts);
         let decoded = self.decode(&features)?;
-        Ok(decoded.iter().zip(&batch.words).zip(texts).map(|((tags, words), text)| self.spans(text, words, tags)).collect())
+        Ok(decoded
+            .iter()
+            .zip(&batch.words)
+            .zip(texts)
+            .map(|((tags, words), text)| self.spans(text, words, tags))
+            .collect())
     }
 
     fn spans(&self, text: &str, words: &[Word], tags: &[(usize, f32)]) -> Vec<Entity> {
@@ -218,10 +223,8 @@ pub(crate) fn word_features(batch: &EncodedBatch, texts: &[&str], layers: usize)
 /// For `gather` along dim 1: position `t` of row `r` reads `len_r − 1 − t` within the row's length and
 /// itself beyond it. Applying it twice is the identity.
 fn reversal_index(lengths: &[i64], width: i64, dim: i64) -> Tensor {
-    let index: Vec<i64> = lengths
-        .iter()
-        .flat_map(|&n| (0..width).map(move |t| if t < n { n - 1 - t } else { t }))
-        .collect();
+    let index: Vec<i64> =
+        lengths.iter().flat_map(|&n| (0..width).map(move |t| if t < n { n - 1 - t } else { t })).collect();
     Tensor::from_slice(&index).view([lengths.len() as i64, width, 1]).expand([-1, -1, dim], false)
 }
 
@@ -245,8 +248,7 @@ fn viterbi(log_probs: &[Vec<f32>], allowed: &[Vec<bool>]) -> Vec<(usize, f32)> {
     let Some(first) = log_probs.first() else { return Vec::new() };
     let tags = first.len();
     let start = allowed.len() - 1;
-    let mut score: Vec<f32> =
-        (0..tags).map(|t| if allowed[start][t] { first[t] } else { f32::NEG_INFINITY }).collect();
+    let mut score: Vec<f32> = (0..tags).map(|t| if allowed[start][t] { first[t] } else { f32::NEG_INFINITY }).collect();
     let mut back: Vec<Vec<usize>> = Vec::with_capacity(log_probs.len());
     for row in &log_probs[1..] {
         let mut next = vec![f32::NEG_INFINITY; tags];

@@ -78,11 +78,14 @@ impl NerExamples {
 }
 
 fn progress(label: &str, len: usize, unit: &str) -> ProgressBar {
-    ProgressBar::new(len as u64).with_style(
-        ProgressStyle::with_template(&format!("{{msg:>28}} {{bar:40}} {{pos}}/{{len}} {unit} [{{elapsed}}<{{eta}}]"))
+    ProgressBar::new(len as u64)
+        .with_style(
+            ProgressStyle::with_template(&format!(
+                "{{msg:>28}} {{bar:40}} {{pos}}/{{len}} {unit} [{{elapsed}}<{{eta}}]"
+            ))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    )
-    .with_message(label.to_owned())
+        )
+        .with_message(label.to_owned())
 }
 
 /// Runs sentences through the encoder and keeps the last `layers` layers' word features.
@@ -221,7 +224,9 @@ pub fn train_head(
         }
         let valid_f1 = evaluate(&head, valid)?[0].f1;
         bar.finish_with_message(format!("epoch {epoch}: valid F1 {valid_f1:.4}"));
-        report.epochs.push(NerEpochLog { epoch, train_loss: total / steps.max(1) as f64, valid_f1 });
+        let train_loss = total / steps.max(1) as f64;
+        tracing::info!(epoch, train_loss, valid_f1, "NER epoch done");
+        report.epochs.push(NerEpochLog { epoch, train_loss, valid_f1 });
         if valid_f1 > report.best_valid_f1 {
             report.best_valid_f1 = valid_f1;
             report.best_epoch = epoch;

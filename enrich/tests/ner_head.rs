@@ -41,15 +41,16 @@ fn known_sentences_get_the_obvious_sentiment_and_entities() {
             "neutral",
             &[(EntityLabel::Per, "Tim Cook"), (EntityLabel::Org, "Apple"), (EntityLabel::Loc, "Paris")],
         ),
-        ("Microsoft support in Seattle never answered, worst experience ever", "negative", &[
-            (EntityLabel::Org, "Microsoft"),
-            (EntityLabel::Loc, "Seattle"),
-        ]),
-        ("Angela Merkel met Emmanuel Macron in Berlin", "neutral", &[
-            (EntityLabel::Per, "Angela Merkel"),
-            (EntityLabel::Per, "Emmanuel Macron"),
-            (EntityLabel::Loc, "Berlin"),
-        ]),
+        (
+            "Microsoft support in Seattle never answered, worst experience ever",
+            "negative",
+            &[(EntityLabel::Org, "Microsoft"), (EntityLabel::Loc, "Seattle")],
+        ),
+        (
+            "Angela Merkel met Emmanuel Macron in Berlin",
+            "neutral",
+            &[(EntityLabel::Per, "Angela Merkel"), (EntityLabel::Per, "Emmanuel Macron"), (EntityLabel::Loc, "Berlin")],
+        ),
     ];
     let texts: Vec<&str> = cases.iter().map(|(t, _, _)| *t).collect();
     let results = stack.enrich(&texts).expect("enriches");
@@ -109,7 +110,10 @@ fn training_is_seeded_and_a_head_round_trips_through_its_files() {
             let (words, tags) = if i % 2 == 0 {
                 (vec!["Alice", "joined", "Google", "in", "Paris"], vec!["B-PER", "O", "B-ORG", "O", "B-LOC"])
             } else {
-                (vec!["the", "European", "Union", "met", "Bob", "Smith"], vec!["O", "B-ORG", "I-ORG", "O", "B-PER", "I-PER"])
+                (
+                    vec!["the", "European", "Union", "met", "Bob", "Smith"],
+                    vec!["O", "B-ORG", "I-ORG", "O", "B-PER", "I-PER"],
+                )
             };
             TaggedSentence {
                 words: words.into_iter().map(String::from).collect(),

@@ -90,8 +90,14 @@ fn entity_filters_by_type_name_or_both() {
     let index = SearchIndex::open(dir.path(), Access::ReadWrite).expect("open");
     index
         .write_batch(&[
-            mentioning(comment("t", "1", "Google Pixel battery", 1), &[(EntityLabel::Org, "Google"), (EntityLabel::Misc, "Pixel")]),
-            mentioning(comment("t", "2", "battery at Google HQ in Mountain View", 2), &[(EntityLabel::Org, "GOOGLE"), (EntityLabel::Loc, "Mountain  View")]),
+            mentioning(
+                comment("t", "1", "Google Pixel battery", 1),
+                &[(EntityLabel::Org, "Google"), (EntityLabel::Misc, "Pixel")],
+            ),
+            mentioning(
+                comment("t", "2", "battery at Google HQ in Mountain View", 2),
+                &[(EntityLabel::Org, "GOOGLE"), (EntityLabel::Loc, "Mountain  View")],
+            ),
             mentioning(comment("t", "3", "battery by Jordan", 3), &[(EntityLabel::Per, "Jordan")]),
             mentioning(comment("t", "4", "battery in Jordan", 4), &[(EntityLabel::Loc, "Jordan")]),
             comment("t", "5", "battery, no NER ran", 5),

@@ -59,7 +59,13 @@ fn entities_of(text: &str) -> Vec<Entity> {
     for word in text.split(' ') {
         let len = word.chars().count();
         if word.chars().next().is_some_and(char::is_alphabetic) {
-            out.push(Entity { label: EntityLabel::Misc, text: word.into(), start: offset, end: offset + len, score: 0.5 });
+            out.push(Entity {
+                label: EntityLabel::Misc,
+                text: word.into(),
+                start: offset,
+                end: offset + len,
+                score: 0.5,
+            });
         }
         offset += len + 1;
     }
