@@ -162,6 +162,13 @@ pub struct TrainNerArgs {
     pub patience: usize,
     #[arg(long, env = "MURMUR_TRAIN_LEARNING_RATE", default_value_t = 1e-3)]
     pub learning_rate: f64,
+    /// Top encoder blocks to fine-tune as part of the head (0: read the shared encoder as is). Each costs
+    /// 1/num_layers of an encoder pass at run time.
+    #[arg(long, env = "MURMUR_NER_TUNE_LAYERS", default_value_t = 0)]
+    pub tune_layers: usize,
+    /// Learning rate of the fine-tuned blocks.
+    #[arg(long, env = "MURMUR_NER_TUNE_LEARNING_RATE", default_value_t = 1e-4)]
+    pub tune_learning_rate: f64,
     /// Training sentences at most (the first ones; for quick runs).
     #[arg(long, env = "MURMUR_DATA_LIMIT")]
     pub limit: Option<usize>,

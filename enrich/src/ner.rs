@@ -6,6 +6,10 @@
 //! the sentence give per-word tag scores; decoding is Viterbi under the IOB2 constraint (an `I-X` only after
 //! `B-X` or `I-X`), so every decoded sequence is a well-formed set of spans. Stored as `head.json` +
 //! `head.safetensors` beside a model card.
+//!
+//! Optionally (`tuned_layers` > 0) the head carries its own fine-tuned copy of the encoder's top blocks: it
+//! runs them on the shared pass's hidden states from below those blocks, so NER gets a partly fine-tuned
+//! encoder for the cost of those blocks only, while the embedding and sentiment keep the shared one.
 
 use std::path::Path;
 
@@ -14,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, RNN};
 use tch::{Device, Kind, Tensor};
 
+use crate::bert::{BertConfig, BertLayers};
 use crate::encoder::{EncodedBatch, Word};
 use crate::metrics::chunks;
 use crate::EnrichError;
@@ -56,6 +61,12 @@ pub struct NerHeadConfig {
     /// LSTM units per direction; 0 for no LSTM (tags from the projection alone).
     pub hidden: i64,
     pub tags: Vec<String>,
+    /// The encoder's top blocks the head fine-tuned and carries (0: the shared encoder as is).
+    #[serde(default)]
+    pub tuned_layers: usize,
+    /// The encoder's shape, needed to build the tuned blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder_config: Option<BertConfig>,
 }
 
 impl NerHeadConfig {
@@ -63,27 +74,48 @@ impl NerHeadConfig {
     pub fn input_dim(&self) -> i64 {
         self.dim * self.layers as i64 + SHAPE_FEATURES as i64
     }
+
+    /// Of the `layers` read per word, how many come from the shared encoder as is (the rest from the tuned
+    /// blocks).
+    pub fn frozen_layers(&self) -> usize {
+        self.layers.saturating_sub(self.tuned_layers)
+    }
 }
 
 pub struct NerHead {
     vs: nn::VarStore,
     config: NerHeadConfig,
+    branch: Option<BertLayers>,
     projection: nn::Linear,
     lstm: Option<(nn::LSTM, nn::LSTM)>,
     output: nn::Linear,
 }
 
-/// Word features of a batch: `[batch, words, input_dim]` (padding rows zero) and each text's word count.
-pub struct WordFeatures {
-    pub x: Tensor,
+/// What the head reads of an encoder pass, per batch row (padding zero):
+pub struct HeadInput {
+    /// With tuned layers: the hidden states below them `[batch, tokens, dim]` and the token mask.
+    pub tokens: Option<(Tensor, Tensor)>,
+    /// Each word's first-token position `[batch, words]`.
+    pub positions: Tensor,
+    /// The shared encoder's word features `[batch, words, frozen_layers × dim]`.
+    pub frozen: Tensor,
+    /// `[batch, words, SHAPE_FEATURES]`.
+    pub shapes: Tensor,
     pub lengths: Vec<i64>,
 }
 
 impl NerHead {
     /// A freshly initialised head (initialisation follows libtorch's seed, see `tch::manual_seed`).
+    ///
+    /// Panics when `tuned_layers` > 0 without `encoder_config` (see [`NerHead::load`], which checks).
     pub fn new(config: NerHeadConfig) -> Self {
         let vs = nn::VarStore::new(Device::Cpu);
         let root = vs.root();
+        let branch = match (&config.encoder_config, config.tuned_layers) {
+            (_, 0) => None,
+            (Some(encoder), n) => Some(BertLayers::trainable(&(&root / "branch").set_group(1), encoder, n)),
+            (None, _) => panic!("a NER head with tuned layers needs the encoder's config"),
+        };
         let tags = config.tags.len() as i64;
         let projection = nn::linear(&root / "projection", config.input_dim(), config.projection, Default::default());
         let (lstm, output) = if config.hidden > 0 {
@@ -93,7 +125,12 @@ impl NerHead {
         } else {
             (None, nn::linear(&root / "output", config.projection, tags, Default::default()))
         };
-        Self { vs, config, projection, lstm, output }
+        Self { vs, config, branch, projection, lstm, output }
+    }
+
+    /// The fine-tuned copy of the encoder's top blocks, when the head has one.
+    pub fn branch_mut(&mut self) -> Option<&mut BertLayers> {
+        self.branch.as_mut()
     }
 
     pub fn config(&self) -> &NerHeadConfig {
@@ -108,38 +145,46 @@ impl NerHead {
         &mut self.vs
     }
 
-    /// Each text's word features from an encoder pass: the last `layers` hidden states at each word's first
-    /// token, and the word's shape read from the original text.
-    pub fn features(&self, batch: &EncodedBatch, texts: &[&str]) -> WordFeatures {
-        word_features(batch, texts, self.config.layers)
+    /// What the head reads of an encoder pass over `texts` (one per batch row).
+    pub fn input(&self, batch: &EncodedBatch, texts: &[&str]) -> HeadInput {
+        head_input(batch, texts, &self.config)
     }
 
     /// Tag logits `[batch, words, tags]`; `train` enables dropout. Positions past a text's length are
     /// padding and never influence real ones (the backward LSTM reads each text reversed within its length).
-    pub fn logits(&self, features: &WordFeatures, train: bool) -> Tensor {
-        let x = self.projection.forward(&features.x.dropout(0.2, train)).gelu("none");
+    pub fn logits(&self, input: &HeadInput, train: bool) -> Tensor {
+        let mut parts = vec![input.frozen.shallow_clone()];
+        if let (Some(branch), Some((tokens, mask))) = (&self.branch, &input.tokens) {
+            let states = branch.forward(tokens, mask);
+            let read = self.config.layers.min(states.len());
+            let dim = self.config.dim;
+            let index = input.positions.unsqueeze(-1).expand([-1, -1, dim], false);
+            parts.extend(states[states.len() - read..].iter().map(|s| s.gather(1, &index, false)));
+        }
+        parts.push(input.shapes.shallow_clone());
+        let features = Tensor::cat(&parts, 2);
+        let x = self.projection.forward(&features.dropout(0.2, train)).gelu("none");
         let Some((forward, backward)) = &self.lstm else {
             return self.output.forward(&x.dropout(0.2, train));
         };
-        let reverse = reversal_index(&features.lengths, x.size()[1], x.size()[2]);
+        let reverse = reversal_index(&input.lengths, x.size()[1], x.size()[2]);
         let (ahead, _) = forward.seq(&x);
         let (behind, _) = backward.seq(&x.gather(1, &reverse, false));
-        let behind = behind.gather(1, &reversal_index(&features.lengths, x.size()[1], behind.size()[2]), false);
+        let behind = behind.gather(1, &reversal_index(&input.lengths, x.size()[1], behind.size()[2]), false);
         self.output.forward(&Tensor::cat(&[ahead, behind], 2).dropout(0.2, train))
     }
 
     /// The best IOB2 tag sequence of each text and each tag's probability.
-    pub fn decode(&self, features: &WordFeatures) -> Result<Vec<Vec<(usize, f32)>>, EnrichError> {
-        let log_probs = tch::no_grad(|| self.logits(features, false).log_softmax(-1, Kind::Float));
+    pub fn decode(&self, input: &HeadInput) -> Result<Vec<Vec<(usize, f32)>>, EnrichError> {
+        let log_probs = tch::no_grad(|| self.logits(input, false).log_softmax(-1, Kind::Float));
         let rows = Vec::<Vec<Vec<f32>>>::try_from(&log_probs)?;
         let allowed = transitions(&self.config.tags);
-        Ok(rows.into_iter().zip(&features.lengths).map(|(row, &n)| viterbi(&row[..n as usize], &allowed)).collect())
+        Ok(rows.into_iter().zip(&input.lengths).map(|(row, &n)| viterbi(&row[..n as usize], &allowed)).collect())
     }
 
     /// The entities of each text of an encoder pass, as character spans of `texts` (one per batch row).
     pub fn predict(&self, batch: &EncodedBatch, texts: &[&str]) -> Result<Vec<Vec<Entity>>, EnrichError> {
-        let features = self.features(batch, texts);
-        let decoded = self.decode(&features)?;
+        let decoded = self.decode(&self.input(batch, texts))?;
         Ok(decoded
             .iter()
             .zip(&batch.words)
@@ -187,6 +232,9 @@ impl NerHead {
         if config.tags != NER_TAGS {
             return Err(EnrichError::Unsupported(format!("NER tags {:?}", config.tags)));
         }
+        if config.tuned_layers > 0 && config.encoder_config.is_none() {
+            return Err(EnrichError::Unsupported("NER head with tuned layers but no encoder_config".into()));
+        }
         let mut head = Self::new(config);
         let weights = dir.join("head.safetensors");
         head.vs.load(&weights).map_err(|source| EnrichError::Weights { path: weights, source })?;
@@ -194,9 +242,11 @@ impl NerHead {
     }
 }
 
-pub(crate) fn word_features(batch: &EncodedBatch, texts: &[&str], layers: usize) -> WordFeatures {
-    let states = &batch.hidden_states[batch.hidden_states.len().saturating_sub(layers)..];
-    let hidden = Tensor::cat(states, 2).to_device(Device::Cpu).to_kind(Kind::Float);
+/// Splits an encoder pass into what a head of `config` reads (see [`HeadInput`]).
+pub(crate) fn head_input(batch: &EncodedBatch, texts: &[&str], config: &NerHeadConfig) -> HeadInput {
+    let n = batch.hidden_states.len();
+    let shared = &batch.hidden_states[..n - config.tuned_layers.min(n)];
+    let frozen_states = &shared[shared.len().saturating_sub(config.frozen_layers())..];
     let (rows, width) = (batch.words.len(), batch.words.iter().map(Vec::len).max().unwrap_or(0).max(1));
     let mut positions = vec![0i64; rows * width];
     let mut shapes = vec![0f32; rows * width * SHAPE_FEATURES];
@@ -207,17 +257,25 @@ pub(crate) fn word_features(batch: &EncodedBatch, texts: &[&str], layers: usize)
             shapes[(r * width + w) * SHAPE_FEATURES..][..SHAPE_FEATURES].copy_from_slice(&shape);
         }
     }
-    let dim = hidden.size()[2];
-    let index = Tensor::from_slice(&positions).view([rows as i64, width as i64, 1]).expand([-1, -1, dim], false);
+    let positions = Tensor::from_slice(&positions).view([rows as i64, width as i64]);
     let lengths: Vec<i64> = batch.words.iter().map(|w| w.len() as i64).collect();
-    let valid = Tensor::arange(width as i64, (Kind::Int64, Device::Cpu))
-        .unsqueeze(0)
-        .lt_tensor(&Tensor::from_slice(&lengths).unsqueeze(1))
-        .unsqueeze(-1)
-        .to_kind(Kind::Float);
-    let gathered = hidden.gather(1, &index, false) * &valid;
+    let cpu = |t: &Tensor| t.to_device(Device::Cpu).to_kind(Kind::Float);
+    let frozen = if frozen_states.is_empty() {
+        Tensor::zeros([rows as i64, width as i64, 0], (Kind::Float, Device::Cpu))
+    } else {
+        let hidden = cpu(&Tensor::cat(frozen_states, 2));
+        let index = positions.unsqueeze(-1).expand([-1, -1, hidden.size()[2]], false);
+        let valid = Tensor::arange(width as i64, (Kind::Int64, Device::Cpu))
+            .unsqueeze(0)
+            .lt_tensor(&Tensor::from_slice(&lengths).unsqueeze(1))
+            .unsqueeze(-1)
+            .to_kind(Kind::Float);
+        hidden.gather(1, &index, false) * valid
+    };
+    let tokens = (config.tuned_layers > 0)
+        .then(|| (cpu(shared.last().expect("tuned layers < encoder layers")), batch.mask.to_device(Device::Cpu)));
     let shapes = Tensor::from_slice(&shapes).view([rows as i64, width as i64, SHAPE_FEATURES as i64]);
-    WordFeatures { x: Tensor::cat(&[gathered, shapes], 2), lengths }
+    HeadInput { tokens, positions, frozen, shapes, lengths }
 }
 
 /// For `gather` along dim 1: position `t` of row `r` reads `len_r − 1 − t` within the row's length and

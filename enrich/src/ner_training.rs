@@ -5,6 +5,9 @@
 //! split a CoNLL word further ("U.S." → `U . S .`): its pieces inherit the word's tag (`B-X` on the first,
 //! `I-X` after). For scoring, each CoNLL word takes the tag predicted for its first piece, and entities are
 //! counted over CoNLL's own words the way conlleval counts them.
+//!
+//! The encoder runs once per sentence; what the head reads of it is kept (for a head with tuned layers, the
+//! token states below those layers), so each epoch costs the head and the tuned layers only.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -13,7 +16,7 @@ use tch::{Kind, Reduction, Tensor};
 
 use crate::datasets::TaggedSentence;
 use crate::metrics::{entity_scores, ClassScore};
-use crate::ner::{NerHead, NerHeadConfig, WordFeatures, NER_TAGS};
+use crate::ner::{head_input, HeadInput, NerHead, NerHeadConfig, NER_TAGS};
 use crate::{EnrichError, SentenceEncoder};
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +34,10 @@ pub struct NerTrainOptions {
     pub projection: i64,
     /// LSTM units per direction; 0 for none.
     pub hidden: i64,
+    /// Top encoder blocks fine-tuned as part of the head (0: the shared encoder as is).
+    pub tuned_layers: usize,
+    /// Learning rate of the tuned blocks (pretrained weights want a smaller step than the fresh head).
+    pub tuned_learning_rate: f64,
 }
 
 impl Default for NerTrainOptions {
@@ -45,14 +52,23 @@ impl Default for NerTrainOptions {
             layers: 4,
             projection: 256,
             hidden: 128,
+            tuned_layers: 0,
+            tuned_learning_rate: 1e-4,
         }
     }
 }
 
+/// One sentence as the head reads it (see [`HeadInput`]), unpadded.
+struct Sentence {
+    tokens: Option<Tensor>,
+    positions: Tensor,
+    frozen: Tensor,
+    shapes: Tensor,
+}
+
 /// CoNLL sentences run through the encoder once, as the head's inputs and targets.
 pub struct NerExamples {
-    /// Per sentence, `[words, input_dim]` for the tokenizer's words.
-    features: Vec<Tensor>,
+    sentences: Vec<Sentence>,
     /// Per sentence, the IOB2 tag id of each tokenizer word.
     targets: Vec<Vec<i64>>,
     /// Per sentence, for each CoNLL word the index of its first tokenizer word (`None` when the tokenizer
@@ -64,11 +80,11 @@ pub struct NerExamples {
 
 impl NerExamples {
     pub fn len(&self) -> usize {
-        self.features.len()
+        self.sentences.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.features.is_empty()
+        self.sentences.is_empty()
     }
 
     /// Tokenizer words in all sentences.
@@ -88,11 +104,11 @@ fn progress(label: &str, len: usize, unit: &str) -> ProgressBar {
         .with_message(label.to_owned())
 }
 
-/// Runs sentences through the encoder and keeps the last `layers` layers' word features.
+/// Runs sentences through the encoder and keeps what a head of `config` reads.
 pub fn prepare(
     encoder: &SentenceEncoder,
     sentences: &[TaggedSentence],
-    layers: usize,
+    config: &NerHeadConfig,
     label: &str,
 ) -> Result<NerExamples, EnrichError> {
     let tag_id = |tag: &str| NER_TAGS.iter().position(|t| *t == tag).map(|i| i as i64);
@@ -114,15 +130,18 @@ pub fn prepare(
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let n = sentences.len();
     let mut out = NerExamples {
-        features: (0..n).map(|_| Tensor::new()).collect(),
+        sentences: Vec::with_capacity(n),
         targets: vec![Vec::new(); n],
         first_piece: vec![Vec::new(); n],
         gold: sentences.iter().map(|s| s.tags.clone()).collect(),
     };
+    let mut slots: Vec<Option<Sentence>> = (0..n).map(|_| None).collect();
     let bar = progress(label, n, "sentences");
     encoder.encode(&refs, |batch| {
         let batch_texts: Vec<&str> = batch.rows.iter().map(|&i| refs[i]).collect();
-        let features = crate::ner::word_features(&batch, &batch_texts, layers);
+        let input = head_input(&batch, &batch_texts, config);
+        let token_counts =
+            Vec::<i64>::try_from(&batch.mask.sum_dim_intlist(1, false, Kind::Int64).to_device(tch::Device::Cpu))?;
         for (r, (&i, words)) in batch.rows.iter().zip(&batch.words).enumerate() {
             let sentence = &sentences[i];
             let mut first_piece = vec![None; sentence.words.len()];
@@ -142,7 +161,13 @@ pub fn prepare(
                         .ok_or_else(|| EnrichError::Data(format!("CoNLL tag {tag:?} is not one of {NER_TAGS:?}")))?,
                 );
             }
-            out.features[i] = features.x.get(r as i64).narrow(0, 0, words.len() as i64).copy();
+            let (row, w) = (r as i64, words.len() as i64);
+            slots[i] = Some(Sentence {
+                tokens: input.tokens.as_ref().map(|(t, _)| t.get(row).narrow(0, 0, token_counts[r]).copy()),
+                positions: input.positions.get(row).narrow(0, 0, w).copy(),
+                frozen: input.frozen.get(row).narrow(0, 0, w).copy(),
+                shapes: input.shapes.get(row).narrow(0, 0, w).copy(),
+            });
             out.targets[i] = targets;
             out.first_piece[i] = first_piece;
         }
@@ -150,21 +175,44 @@ pub fn prepare(
         Ok(())
     })?;
     bar.finish();
+    out.sentences = slots
+        .into_iter()
+        .map(|s| s.ok_or_else(|| EnrichError::Data("a sentence was not encoded".into())))
+        .collect::<Result<_, _>>()?;
     Ok(out)
 }
 
-/// Pads the chosen sentences into one batch.
-fn batch(examples: &NerExamples, chosen: &[usize]) -> (WordFeatures, Tensor) {
+/// Pads the chosen sentences into one batch, with the targets (`-100` on padding).
+fn batch(examples: &NerExamples, chosen: &[usize]) -> (HeadInput, Tensor) {
+    let pad = |pick: &dyn Fn(&Sentence) -> &Tensor| {
+        let parts: Vec<&Tensor> = chosen.iter().map(|&i| pick(&examples.sentences[i])).collect();
+        Tensor::pad_sequence(&parts, true, 0.0, "right")
+    };
     let lengths: Vec<i64> = chosen.iter().map(|&i| examples.targets[i].len() as i64).collect();
-    let width = lengths.iter().copied().max().unwrap_or(0).max(1);
-    let sequences: Vec<&Tensor> = chosen.iter().map(|&i| &examples.features[i]).collect();
-    let x = Tensor::pad_sequence(&sequences, true, 0.0, "right");
-    let x = if x.size()[1] < width { x.constant_pad_nd([0, 0, 0, width - x.size()[1]]) } else { x };
-    let mut targets = vec![-100i64; chosen.len() * width as usize];
+    let tokens = examples.sentences[chosen[0]].tokens.is_some().then(|| {
+        let counts: Vec<i64> =
+            chosen.iter().map(|&i| examples.sentences[i].tokens.as_ref().map_or(0, |t| t.size()[0])).collect();
+        let states = pad(&|s| s.tokens.as_ref().expect("every sentence has tokens"));
+        let width = states.size()[1];
+        let mask = Tensor::arange(width, (Kind::Int64, tch::Device::Cpu))
+            .unsqueeze(0)
+            .lt_tensor(&Tensor::from_slice(&counts).unsqueeze(1))
+            .to_kind(Kind::Int64);
+        (states, mask)
+    });
+    let width = lengths.iter().copied().max().unwrap_or(0) as usize;
+    let mut targets = vec![-100i64; chosen.len() * width];
     for (r, &i) in chosen.iter().enumerate() {
-        targets[r * width as usize..][..examples.targets[i].len()].copy_from_slice(&examples.targets[i]);
+        targets[r * width..][..examples.targets[i].len()].copy_from_slice(&examples.targets[i]);
     }
-    (WordFeatures { x, lengths }, Tensor::from_slice(&targets))
+    let input = HeadInput {
+        tokens,
+        positions: pad(&|s| &s.positions),
+        frozen: pad(&|s| &s.frozen),
+        shapes: pad(&|s| &s.shapes),
+        lengths,
+    };
+    (input, Tensor::from_slice(&targets))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,7 +229,22 @@ pub struct NerTrainReport {
     pub epochs: Vec<NerEpochLog>,
 }
 
-/// Trains a head on `train`, keeping the weights of the epoch with the best entity F1 on `valid`.
+/// The head `options` describe, for `encoder`.
+pub fn head_config(encoder: &SentenceEncoder, options: &NerTrainOptions) -> NerHeadConfig {
+    NerHeadConfig {
+        encoder: encoder.model_id().to_owned(),
+        dim: encoder.dim() as i64,
+        layers: options.layers,
+        projection: options.projection,
+        hidden: options.hidden,
+        tags: NER_TAGS.iter().map(|t| (*t).to_owned()).collect(),
+        tuned_layers: options.tuned_layers,
+        encoder_config: (options.tuned_layers > 0).then(|| encoder.config().clone()),
+    }
+}
+
+/// Trains a head on `train` (prepared for [`head_config`]), keeping the weights of the epoch with the best
+/// entity F1 on `valid`. Tuned layers start from the encoder's own.
 pub fn train_head(
     encoder: &SentenceEncoder,
     train: &NerExamples,
@@ -189,18 +252,24 @@ pub fn train_head(
     options: &NerTrainOptions,
 ) -> Result<(NerHead, NerTrainReport), EnrichError> {
     tch::manual_seed(options.seed as i64);
-    let config = NerHeadConfig {
-        encoder: encoder.model_id().to_owned(),
-        dim: encoder.dim() as i64,
-        layers: options.layers,
-        projection: options.projection,
-        hidden: options.hidden,
-        tags: NER_TAGS.iter().map(|t| (*t).to_owned()).collect(),
-    };
-    let head = NerHead::new(config.clone());
+    let config = head_config(encoder, options);
+    if options.layers == 0 || options.tuned_layers >= encoder.config().num_hidden_layers as usize {
+        return Err(EnrichError::Unsupported(format!(
+            "NER reads 1-{} layers and tunes fewer than {}",
+            encoder.config().num_hidden_layers,
+            encoder.config().num_hidden_layers
+        )));
+    }
+    let mut head = NerHead::new(config.clone());
+    if let Some(branch) = head.branch_mut() {
+        encoder.copy_top_layers(branch)?;
+    }
     let mut best = NerHead::new(config);
     let mut optimizer = tch::nn::AdamW { wd: options.weight_decay, ..Default::default() }
         .build(head.var_store(), options.learning_rate)?;
+    if options.tuned_layers > 0 {
+        optimizer.set_lr_group(1, options.tuned_learning_rate);
+    }
     let mut report = NerTrainReport { best_epoch: 0, best_valid_f1: -1.0, epochs: Vec::new() };
     let tags = NER_TAGS.len() as i64;
     for epoch in 1..=options.max_epochs {
@@ -209,8 +278,8 @@ pub fn train_head(
         let bar = progress(&format!("epoch {epoch}"), train.len(), "sentences");
         let (mut total, mut steps) = (0.0, 0);
         for chosen in order.chunks(options.batch_size) {
-            let (features, targets) = batch(train, chosen);
-            let loss = head.logits(&features, true).view([-1, tags]).cross_entropy_loss::<Tensor>(
+            let (input, targets) = batch(train, chosen);
+            let loss = head.logits(&input, true).view([-1, tags]).cross_entropy_loss::<Tensor>(
                 &targets,
                 None,
                 Reduction::Mean,
@@ -243,8 +312,8 @@ pub fn evaluate(head: &NerHead, examples: &NerExamples) -> Result<Vec<ClassScore
     let mut predicted = Vec::with_capacity(examples.len());
     let order: Vec<usize> = (0..examples.len()).collect();
     for chosen in order.chunks(256) {
-        let (features, _) = batch(examples, chosen);
-        for (&i, tags) in chosen.iter().zip(head.decode(&features)?) {
+        let (input, _) = batch(examples, chosen);
+        for (&i, tags) in chosen.iter().zip(head.decode(&input)?) {
             predicted.push(
                 examples.first_piece[i]
                     .iter()

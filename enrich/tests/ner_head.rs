@@ -122,7 +122,8 @@ fn training_is_seeded_and_a_head_round_trips_through_its_files() {
         })
         .collect();
     let options = NerTrainOptions { max_epochs: 3, patience: 3, projection: 16, hidden: 8, ..Default::default() };
-    let examples = ner_training::prepare(&encoder, &sentences, options.layers, "test").expect("prepares");
+    let config = ner_training::head_config(&encoder, &options);
+    let examples = ner_training::prepare(&encoder, &sentences, &config, "test").expect("prepares");
     assert_eq!(examples.len(), 40);
     let (first, report) = ner_training::train_head(&encoder, &examples, &examples, &options).expect("trains");
     let (second, again) = ner_training::train_head(&encoder, &examples, &examples, &options).expect("trains");
@@ -137,4 +138,48 @@ fn training_is_seeded_and_a_head_round_trips_through_its_files() {
         ner_training::evaluate(&loaded, &examples).expect("scores")[0].f1,
         ner_training::evaluate(&second, &examples).expect("scores")[0].f1,
     );
+}
+
+#[test]
+fn a_tuned_branch_starts_as_the_encoders_own_top_blocks() {
+    let encoder = encoder();
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let mut branch = murmur_enrich::bert::BertLayers::trainable(&vs.root(), encoder.config(), 2);
+    encoder.copy_top_layers(&mut branch).expect("copies");
+    let mut checked = 0;
+    encoder
+        .encode(&["Tim Cook visited Paris 🗼", "a longer second text, so that the first one is padded"], |batch| {
+            let n = batch.hidden_states.len();
+            let states = tch::no_grad(|| branch.forward(&batch.hidden_states[n - 3], &batch.mask));
+            for (mine, theirs) in states.iter().zip(&batch.hidden_states[n - 2..]) {
+                let real = batch.mask.unsqueeze(-1).to_kind(tch::Kind::Float);
+                let diff = ((mine - theirs) * real).abs().max().double_value(&[]);
+                assert!(diff < 1e-4, "the copied blocks differ from the encoder's by {diff}");
+                checked += 1;
+            }
+            Ok(())
+        })
+        .expect("encodes");
+    assert_eq!(checked, 2);
+}
+
+#[test]
+fn a_head_with_tuned_layers_round_trips_through_its_files() {
+    let encoder = encoder();
+    let sentences = vec![TaggedSentence {
+        words: ["Alice", "joined", "Google"].map(String::from).to_vec(),
+        tags: ["B-PER", "O", "B-ORG"].map(String::from).to_vec(),
+    }];
+    let options = NerTrainOptions { max_epochs: 1, projection: 16, hidden: 8, tuned_layers: 1, ..Default::default() };
+    let config = ner_training::head_config(&encoder, &options);
+    let examples = ner_training::prepare(&encoder, &sentences, &config, "test").expect("prepares");
+    let (head, _) = ner_training::train_head(&encoder, &examples, &examples, &options).expect("trains");
+    let dir = tempfile::tempdir().expect("tempdir");
+    head.save(dir.path()).expect("saves");
+    let loaded = NerHead::load(dir.path()).expect("loads");
+    assert_eq!(loaded.config().tuned_layers, 1);
+    let texts = ["Alice joined Google in Paris"];
+    let stack = |h: NerHead| ModelStack::new(self::encoder(), None, Some(h)).expect("fits");
+    let (a, b) = (stack(head).enrich(&texts).expect("enriches"), stack(loaded).enrich(&texts).expect("enriches"));
+    assert_eq!(a[0].entities, b[0].entities);
 }
