@@ -285,6 +285,13 @@ impl ModelStack {
         &self.encoder
     }
 
+    /// Encoder passes per batch: one shared pass, plus the fraction of one that a NER head's tuned blocks
+    /// run again.
+    pub fn encoder_passes(&self) -> f64 {
+        let tuned = self.ner.as_ref().map_or(0, |h| h.config().tuned_layers);
+        1.0 + tuned as f64 / self.encoder.config().num_hidden_layers as f64
+    }
+
     /// What each enrichment holds: `embedding`, then `sentiment` and `ner` where their heads are loaded.
     pub fn tasks(&self) -> Vec<&'static str> {
         let mut tasks = vec!["embedding"];
