@@ -228,9 +228,9 @@ pub struct ModelArgs {
     /// libtorch threads for enrichment (default: one per core).
     #[arg(long, env = "MURMUR_THREADS")]
     pub threads: Option<usize>,
-    /// Padded tokens per forward pass.
-    #[arg(long, env = "MURMUR_MAX_BATCH_TOKENS", default_value_t = 8192)]
-    pub max_batch_tokens: usize,
+    /// Padded tokens per forward pass (default: 1024 on CPU, where small passes stay in cache; 16384 on CUDA).
+    #[arg(long, env = "MURMUR_MAX_BATCH_TOKENS")]
+    pub max_batch_tokens: Option<usize>,
     /// Folder of the sentiment head (head.json, head.safetensors), trained by `murmur train sentiment`.
     #[arg(long, env = "MURMUR_SENTIMENT_HEAD", default_value = "models/sentiment")]
     pub sentiment_head: PathBuf,

@@ -177,7 +177,8 @@ pub fn load_encoder(args: &ModelArgs) -> anyhow::Result<SentenceEncoder> {
         DeviceChoice::Cpu => DeviceRequest::Cpu,
         DeviceChoice::Cuda => DeviceRequest::Cuda,
     })?;
-    let options = EncoderOptions { device, max_batch_tokens: args.max_batch_tokens, threads: args.threads };
+    let max_batch_tokens = args.max_batch_tokens.unwrap_or_else(|| EncoderOptions::default_batch_tokens(device));
+    let options = EncoderOptions { device, max_batch_tokens, threads: args.threads };
     SentenceEncoder::load(&args.model_dir, options)
         .with_context(|| format!("loading the encoder from {} (run infra/fetch-assets.sh)", args.model_dir.display()))
 }

@@ -20,9 +20,22 @@ pub struct EncoderOptions {
     pub threads: Option<usize>,
 }
 
+impl EncoderOptions {
+    /// The token budget that runs fastest on a device: on CPUs a pass's activations should stay in cache
+    /// (measured on MiniLM with tweets, 2 cores: 1,024 tokens runs 1.45× faster than 8,192), GPUs want
+    /// large passes.
+    pub fn default_batch_tokens(device: Device) -> usize {
+        if device.is_cuda() {
+            16_384
+        } else {
+            1024
+        }
+    }
+}
+
 impl Default for EncoderOptions {
     fn default() -> Self {
-        Self { device: Device::Cpu, max_batch_tokens: 8192, threads: None }
+        Self { device: Device::Cpu, max_batch_tokens: Self::default_batch_tokens(Device::Cpu), threads: None }
     }
 }
 
