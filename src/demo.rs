@@ -66,6 +66,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let worker_task = tokio::spawn(async move { worker.run(worker_consumer, worker_shutdown).await });
 
     let stores: Vec<Arc<dyn CommentStore>> = vec![Arc::new(postgres.clone()), Arc::new(index.clone())];
+    let summary = postgres.clone();
     let sink = Sink::new(
         stores,
         Arc::clone(&producer),
@@ -137,6 +138,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             PipelineStats::get(&stats.stored),
             PipelineStats::get(&stats.stored) as f64 / secs.max(1e-9)
         );
+        match summary.top_entities(10).await {
+            Ok(top) if !top.is_empty() => {
+                let listed: Vec<String> =
+                    top.iter().map(|e| format!("{} {} ({})", e.label, e.name, e.comments)).collect();
+                eprintln!("most mentioned: {}", listed.join(", "));
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not count entities"),
+        }
         if args.exit_after_load {
             shutdown.cancel();
         } else {

@@ -6,4 +6,4 @@ mod error;
 mod postgres;
 
 pub use error::StoreError;
-pub use postgres::{Postgres, StoredComment, StoredEnrichment};
+pub use postgres::{EntityCount, Postgres, StoredComment, StoredEnrichment};

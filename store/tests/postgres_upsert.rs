@@ -106,6 +106,10 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
     };
     assert_eq!(mentions("SELECT count(*) FROM entities").await, 167 * 2, "two per third comment, replay added none");
     assert_eq!(mentions("SELECT count(*) FROM entities WHERE name = 'café' AND text = 'café'").await, 167);
+    let top = store.top_entities(2).await.expect("top entities");
+    assert_eq!(top.len(), 2);
+    assert_eq!((top[0].label.as_str(), top[0].comments), ("MISC", 167), "comment and café: 167 comments each");
+    assert_eq!((top[0].name.as_str(), top[1].name.as_str()), ("café", "comment"), "ties by name");
 
     // A changed text replaces the old one; replaying an unchanged row does not rewrite it.
     let updated_at = |id: &'static str| {
