@@ -199,7 +199,12 @@ impl NerHead {
             .into_iter()
             .filter_map(|chunk| {
                 let label = EntityLabel::parse(&chunk.kind)?;
-                let (start, end) = (words[chunk.start].start, words[chunk.end - 1].end);
+                // A span starts at a word with a letter or digit: a leading `@`, `#` or quote is the
+                // mention/hashtag marker, not the name ("@united" names United). Spans of punctuation
+                // alone are dropped.
+                let word = |w: &Word| text.get(w.start..w.end).unwrap_or("");
+                let first = (chunk.start..chunk.end).find(|&w| word(&words[w]).chars().any(char::is_alphanumeric))?;
+                let (start, end) = (words[first].start, words[chunk.end - 1].end);
                 let score = tags[chunk.start..chunk.end].iter().map(|&(_, p)| p).sum::<f32>()
                     / (chunk.end - chunk.start) as f32;
                 let start_char = text.get(..start)?.chars().count();

