@@ -405,6 +405,15 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     assert_eq!(by_name as i64, samsung, "the index agrees with Postgres");
     assert_eq!(samsung_hits("Samsung").await, by_name, "a bare name matches any type");
     assert!(samsung_hits("ORG").await >= by_name);
+    let (_, counted) = get_json(&client, &format!("{api}/v1/search?q=service&facets=true&limit=1")).await;
+    let sentiments: u64 = ["negative", "neutral", "positive"]
+        .iter()
+        .map(|l| counted["facets"]["sentiment"][l].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(sentiments, (VALID / 5) as u64, "sentiment facets count every match, not the page");
+    let top = &counted["facets"]["entities"][0];
+    assert_eq!((&top["label"], &top["name"]), (&json!("ORG"), &json!("samsung")), "{counted}");
+    assert_eq!(top["comments"].as_i64(), Some(samsung), "entity facets agree with Postgres");
     let (_, none) = get_json(&client, &format!("{api}/v1/search?q=battery&entity=ORG:samsung")).await;
     assert_eq!(none["total"], 0, "battery comments do not mention Samsung");
     let (status, _) = get_json(&client, &format!("{api}/v1/search?q=x&entity=%20")).await;

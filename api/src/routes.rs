@@ -66,10 +66,13 @@ struct SearchParams {
     to: Option<DateTime<Utc>>,
     limit: Option<usize>,
     offset: Option<usize>,
+    #[serde(default)]
+    facets: bool,
 }
 
 /// `GET /v1/search?q=…[&source=…][&sentiment=negative|neutral|positive][&entity=ORG:Google|ORG|Google]
-/// [&from=RFC3339][&to=RFC3339][&limit=10][&offset=0]`: BM25 over the text.
+/// [&from=RFC3339][&to=RFC3339][&limit=10][&offset=0][&facets=true]`: BM25 over the text; with `facets`,
+/// counts per sentiment and the most mentioned entities over everything that matches.
 async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     if p.q.trim().is_empty() {
@@ -89,8 +92,17 @@ async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) ->
             ApiError::BadRequest("entity must be TYPE:name, TYPE (PER, ORG, LOC, MISC) or a name".into())
         })?),
     };
-    let query =
-        SearchQuery { q: p.q, source: p.source, sentiment: p.sentiment, entity, from: p.from, to: p.to, limit, offset };
+    let query = SearchQuery {
+        q: p.q,
+        source: p.source,
+        sentiment: p.sentiment,
+        entity,
+        from: p.from,
+        to: p.to,
+        limit,
+        offset,
+        facets: p.facets,
+    };
     let index = state.index.clone();
     let results = web::block(move || index.search(&query)).await.map_err(|_| ApiError::Internal)??;
     Ok(HttpResponse::Ok().json(results))

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use murmur_core::{normalize_entity_name, BoxError, CommentStore, EnrichedComment, EntityLabel, SentimentLabel};
 use serde::Serialize;
-use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryClone, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{Facet, IndexRecordOption, Value};
 use tantivy::{DateTime as TantivyDateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
@@ -33,6 +33,8 @@ pub struct SearchQuery {
     pub to: Option<DateTime<Utc>>,
     pub limit: usize,
     pub offset: usize,
+    /// Also count the matching comments per sentiment and per entity.
+    pub facets: bool,
 }
 
 /// Comments that mention an entity: by type, by name (any type), or both. Names compare after
@@ -102,7 +104,28 @@ pub struct SearchHit {
 pub struct SearchResults {
     pub total: usize,
     pub hits: Vec<SearchHit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facets: Option<Facets>,
 }
+
+/// Counts over every comment that matches (not only the page of hits).
+#[derive(Debug, Clone, Serialize)]
+pub struct Facets {
+    /// Comments per sentiment class (classes with none included).
+    pub sentiment: std::collections::BTreeMap<&'static str, usize>,
+    /// The most mentioned entities, most first (ties by type, then name).
+    pub entities: Vec<EntityFacet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntityFacet {
+    pub label: String,
+    pub name: String,
+    pub comments: u64,
+}
+
+/// Entities listed in a facet answer.
+const TOP_ENTITY_FACETS: usize = 20;
 
 struct Inner {
     index: Index,
@@ -246,7 +269,39 @@ impl SearchIndex {
                 Ok(hit_from(&doc, f, score))
             })
             .collect::<Result<Vec<_>, SearchError>>()?;
-        Ok(SearchResults { total, hits })
+        let facets = if query.facets { Some(self.facets(&searcher, &combined)?) } else { None };
+        Ok(SearchResults { total, hits, facets })
+    }
+
+    fn facets(&self, searcher: &tantivy::Searcher, matching: &BooleanQuery) -> Result<Facets, SearchError> {
+        let f = &self.inner.fields;
+        let mut sentiment = std::collections::BTreeMap::new();
+        for label in SentimentLabel::ALL {
+            let term = TermQuery::new(Term::from_field_text(f.sentiment, label.as_str()), IndexRecordOption::Basic);
+            let both = BooleanQuery::new(vec![
+                (Occur::Must, matching.box_clone()),
+                (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))),
+            ]);
+            sentiment.insert(label.as_str(), searcher.search(&both, &Count)?);
+        }
+        let mut collector = FacetCollector::for_field("entity");
+        for label in EntityLabel::ALL {
+            collector.add_facet(entity_facet(label, None));
+        }
+        let counts = searcher.search(matching, &collector)?;
+        let mut entities: Vec<EntityFacet> = EntityLabel::ALL
+            .iter()
+            .flat_map(|&label| {
+                counts.top_k(entity_facet(label, None), TOP_ENTITY_FACETS).into_iter().filter_map(move |(facet, n)| {
+                    let name = facet.to_path().get(1).map(|s| (*s).to_owned())?;
+                    Some(EntityFacet { label: label.as_str().to_owned(), name, comments: n })
+                })
+            })
+            .collect();
+        entities
+            .sort_by(|a, b| b.comments.cmp(&a.comments).then_with(|| (&a.label, &a.name).cmp(&(&b.label, &b.name))));
+        entities.truncate(TOP_ENTITY_FACETS);
+        Ok(Facets { sentiment, entities })
     }
 }
 

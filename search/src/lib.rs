@@ -8,4 +8,6 @@ mod index;
 mod schema;
 
 pub use error::SearchError;
-pub use index::{Access, EntityFilter, HitEntity, SearchHit, SearchIndex, SearchQuery, SearchResults};
+pub use index::{
+    Access, EntityFacet, EntityFilter, Facets, HitEntity, SearchHit, SearchIndex, SearchQuery, SearchResults,
+};

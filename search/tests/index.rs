@@ -123,6 +123,30 @@ fn entity_filters_by_type_name_or_both() {
     assert_eq!(ids("PER:google"), Vec::<String>::new());
     assert_eq!(EntityFilter::parse("  "), None);
 
+    let counted = index.search(&SearchQuery { facets: true, limit: 1, ..query("battery") }).expect("search");
+    let facets = counted.facets.expect("facets asked for");
+    let listed: Vec<(&str, &str, u64)> =
+        facets.entities.iter().map(|e| (e.label.as_str(), e.name.as_str(), e.comments)).collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("ORG", "google", 2),
+            ("LOC", "jordan", 1),
+            ("LOC", "mountain view", 1),
+            ("MISC", "pixel", 1),
+            ("PER", "jordan", 1)
+        ],
+        "over every match, not the page of one; most first, then by type and name"
+    );
+    assert_eq!(facets.sentiment.values().sum::<usize>(), 0, "no sentiment was stored");
+    let narrowed = index
+        .search(&SearchQuery { facets: true, entity: EntityFilter::parse("ORG"), ..query("battery") })
+        .expect("search")
+        .facets
+        .expect("facets");
+    assert_eq!(narrowed.entities.len(), 3, "facets follow the filters: google, mountain view, pixel");
+    assert!(index.search(&query("battery")).expect("search").facets.is_none(), "only when asked for");
+
     let hit = index.search(&SearchQuery { entity: EntityFilter::parse("MISC"), ..query("battery") }).expect("search");
     assert_eq!(
         hit.hits[0].entities,
