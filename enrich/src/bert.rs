@@ -49,6 +49,9 @@ impl BertConfig {
                 config.hidden_size, config.num_attention_heads
             )));
         }
+        if config.num_hidden_layers < 1 {
+            return Err(EnrichError::Unsupported("num_hidden_layers must be at least 1".into()));
+        }
         if config.hidden_act != "gelu" {
             return Err(EnrichError::Unsupported(format!("hidden_act {:?}", config.hidden_act)));
         }
