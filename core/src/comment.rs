@@ -157,4 +157,62 @@ impl EnrichedComment {
     pub fn new(comment: Comment, enrichment: Enrichment) -> Self {
         Self { schema: ENRICHED_SCHEMA_VERSION, comment, enrichment }
     }
+
+    /// What the stores rely on and a worker always produces: every entity span lies within the text and
+    /// holds the entity's text. A message that breaks it is refused whole (the reason is returned) rather
+    /// than stored half right or retried forever.
+    pub fn check(&self) -> Result<(), String> {
+        let text = &self.comment.text;
+        let mut boundaries: Vec<usize> = text.char_indices().map(|(byte, _)| byte).collect();
+        boundaries.push(text.len());
+        for (i, entity) in self.enrichment.entities.iter().flatten().enumerate() {
+            let span = match (boundaries.get(entity.start), boundaries.get(entity.end)) {
+                (Some(&start), Some(&end)) if entity.start < entity.end => &text[start..end],
+                _ => return Err(format!("entity {i} span {}..{} is not within the text", entity.start, entity.end)),
+            };
+            if span != entity.text {
+                return Err(format!(
+                    "entity {i} text {:?} is not the text at {}..{}",
+                    entity.text, entity.start, entity.end
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enriched(text: &str, entities: Vec<(usize, usize, &str)>) -> EnrichedComment {
+        let comment = Comment {
+            source: "s".into(),
+            id: "1".into(),
+            author: None,
+            text: text.into(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            lang: None,
+            url: None,
+            tags: Vec::new(),
+            metadata: serde_json::Map::new(),
+        };
+        let entities = entities
+            .into_iter()
+            .map(|(start, end, text)| Entity { label: EntityLabel::Org, text: text.into(), start, end, score: 0.9 })
+            .collect();
+        EnrichedComment::new(
+            comment,
+            Enrichment { model: "m".into(), embedding: vec![], sentiment: None, entities: Some(entities) },
+        )
+    }
+
+    #[test]
+    fn entity_spans_are_checked_in_characters() {
+        assert_eq!(enriched("😍 Café Nestlé", vec![(2, 6, "Café"), (7, 13, "Nestlé")]).check(), Ok(()));
+        assert!(enriched("😍 Café", vec![(2, 7, "Café")]).check().is_err(), "past the end");
+        assert!(enriched("😍 Café", vec![(3, 3, "")]).check().is_err(), "empty");
+        assert!(enriched("😍 Café", vec![(1, 5, "Café")]).check().is_err(), "text differs");
+        assert_eq!(enriched("x", vec![]).check(), Ok(()));
+    }
 }

@@ -87,6 +87,14 @@ fn decode(batch: &[Message], dlq_topic: &str) -> (Vec<EnrichedComment>, Vec<Reco
     for message in batch {
         match serde_json::from_slice::<EnrichedComment>(&message.payload) {
             Ok(enriched) if enriched.schema == ENRICHED_SCHEMA_VERSION => {
+                if let Err(reason) = enriched.check() {
+                    dead.push(Record::dead_letter(
+                        dlq_topic,
+                        message,
+                        &format!("inconsistent enriched comment: {reason}"),
+                    ));
+                    continue;
+                }
                 let key = (enriched.comment.source.clone(), enriched.comment.id.clone());
                 match latest.get(&key) {
                     Some(&slot) => comments[slot] = enriched,
@@ -105,4 +113,49 @@ fn decode(batch: &[Message], dlq_topic: &str) -> (Vec<EnrichedComment>, Vec<Reco
         }
     }
     (comments, dead)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::HEADER_REASON;
+
+    fn message(offset: i64, id: &str, text: &str, entity: serde_json::Value) -> Message {
+        let payload = serde_json::json!({
+            "schema": ENRICHED_SCHEMA_VERSION,
+            "comment": {
+                "source": "s", "id": id, "author": null, "text": text, "created_at": "2026-03-01T00:00:00Z",
+                "lang": null, "url": null, "tags": [], "metadata": {}
+            },
+            "enrichment": { "model": "m", "embedding": [1.0], "entities": [entity] }
+        });
+        Message {
+            topic: "comments.enriched".into(),
+            partition: 0,
+            offset,
+            key: None,
+            payload: payload.to_string().into_bytes(),
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn inconsistent_entities_are_dead_lettered_and_the_last_version_wins() {
+        let google = |start, end| serde_json::json!({"label": "ORG", "text": "Google", "start": start, "end": end, "score": 0.9});
+        let batch = [
+            message(0, "1", "I ❤ Google", google(4, 10)),
+            message(1, "2", "I ❤ Google", google(5, 11)),
+            message(2, "1", "I ❤ Google!", google(4, 10)),
+        ];
+        let (comments, dead) = decode(&batch, "dlq");
+        assert_eq!(comments.len(), 1);
+        assert_eq!(comments[0].comment.text, "I ❤ Google!", "the later version of comment 1");
+        assert_eq!(dead.len(), 1, "comment 2's span is off by one and would never store");
+        let reason = dead[0]
+            .headers
+            .iter()
+            .find(|(k, _)| *k == HEADER_REASON)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+        assert!(reason.unwrap_or_default().contains("entity 0"), "the reason names the entity");
+    }
 }
