@@ -361,6 +361,7 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     assert_eq!(status, 200);
     assert_eq!(battery["total"], VALID / 5, "every battery comment, and only those");
     assert!(battery["hits"][0]["text"].as_str().unwrap_or("").contains("battery"));
+    assert!(battery["hits"][0]["snippet"].as_str().unwrap_or("").contains("<b>battery</b>"), "{battery}");
     let (_, exact) = get_json(&client, &format!("{api}/v1/search?q=zz777marker")).await;
     assert_eq!(exact["total"], 1);
     assert_eq!(exact["hits"][0]["id"], "c777");

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tantivy::collector::{Count, FacetCollector, TopDocs};
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryClone, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{Facet, IndexRecordOption, Value};
+use tantivy::snippet::SnippetGenerator;
 use tantivy::{DateTime as TantivyDateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::schema::{self, Fields};
@@ -98,7 +99,13 @@ pub struct SearchHit {
     pub sentiment: Option<String>,
     /// Distinct entities, in order of first mention.
     pub entities: Vec<HitEntity>,
+    /// The text's best fragment (at most [`SNIPPET_CHARS`] characters), HTML-escaped, the query's words in
+    /// `<b>…</b>`; empty when no word of the query occurs in the text.
+    pub snippet: String,
 }
+
+/// Longest snippet, in characters.
+pub const SNIPPET_CHARS: usize = 200;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResults {
@@ -262,11 +269,18 @@ impl SearchIndex {
         let searcher = self.inner.reader.searcher();
         let top = TopDocs::with_limit(query.limit.max(1)).and_offset(query.offset);
         let (top, total) = searcher.search(&combined, &(top, Count))?;
+        let mut snippets = SnippetGenerator::create(&searcher, &combined, f.text)?;
+        snippets.set_max_num_chars(SNIPPET_CHARS);
         let hits = top
             .into_iter()
             .map(|(score, address)| {
                 let doc: TantivyDocument = searcher.doc(address)?;
-                Ok(hit_from(&doc, f, score))
+                let mut hit = hit_from(&doc, f, score);
+                let snippet = snippets.snippet_from_doc(&doc);
+                if !snippet.is_empty() {
+                    hit.snippet = snippet.to_html();
+                }
+                Ok(hit)
             })
             .collect::<Result<Vec<_>, SearchError>>()?;
         let facets = if query.facets { Some(self.facets(&searcher, &combined)?) } else { None };
@@ -330,6 +344,7 @@ fn hit_from(doc: &TantivyDocument, f: &Fields, score: f32) -> SearchHit {
                 Some(HitEntity { label: parts.next()?.to_owned(), name: parts.next()?.to_owned() })
             })
             .collect(),
+        snippet: String::new(),
     }
 }
 

@@ -50,6 +50,7 @@ fn bm25_with_filters_and_idempotent_replay() {
     assert_eq!(all.total, 3);
     assert_eq!(all.hits[0].id, "2", "highest term frequency ranks first");
     assert_eq!(all.hits[0].tags, vec!["pixel"]);
+    assert_eq!(all.hits[0].snippet, "<b>Battery</b> <b>battery</b> <b>battery</b>: best <b>battery</b> ever");
 
     let reddit = index.search(&SearchQuery { source: Some("reddit".into()), ..query("battery") }).expect("search");
     assert_eq!(reddit.hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), vec!["4"]);
@@ -155,4 +156,18 @@ fn entity_filters_by_type_name_or_both() {
             HitEntity { label: "MISC".into(), name: "pixel".into() }
         ]
     );
+}
+
+#[test]
+fn snippets_are_escaped_and_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = SearchIndex::open(dir.path(), Access::ReadWrite).expect("open");
+    let long = format!("{} the battery <script>alert(1)</script> & more {}", "filler ".repeat(60), "tail ".repeat(60));
+    index.write_batch(&[comment("t", "1", &long, 1)]).expect("write");
+    let hit = &index.search(&query("battery")).expect("search").hits[0];
+    assert!(hit.snippet.contains("<b>battery</b>"), "{}", hit.snippet);
+    assert!(hit.snippet.contains("&lt;script&gt;") && !hit.snippet.contains("<script>"), "{}", hit.snippet);
+    assert!(hit.snippet.chars().count() < long.chars().count() / 2, "a fragment, not the text");
+    let filtered = index.search(&SearchQuery { source: Some("t".into()), ..query("filler") }).expect("search");
+    assert!(filtered.hits[0].snippet.contains("<b>filler</b>"));
 }
