@@ -10,6 +10,7 @@ pub mod datasets;
 mod device;
 mod encoder;
 mod error;
+mod head_files;
 pub mod metrics;
 pub mod ner;
 pub mod ner_training;

@@ -21,7 +21,7 @@ use tch::{Device, Kind, Tensor};
 use crate::bert::{BertConfig, BertLayers};
 use crate::encoder::{EncodedBatch, Word};
 use crate::metrics::chunks;
-use crate::EnrichError;
+use crate::{head_files, EnrichError};
 
 /// IOB2 tags, in the order of the head's outputs.
 pub const NER_TAGS: [&str; 9] = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"];
@@ -221,19 +221,11 @@ impl NerHead {
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), EnrichError> {
-        std::fs::create_dir_all(dir).map_err(|source| EnrichError::ModelFile { path: dir.to_owned(), source })?;
-        let config = serde_json::to_vec_pretty(&self.config).map_err(|e| EnrichError::Data(e.to_string()))?;
-        let path = dir.join("head.json");
-        std::fs::write(&path, config).map_err(|source| EnrichError::ModelFile { path, source })?;
-        self.vs.save(dir.join("head.safetensors"))?;
-        Ok(())
+        head_files::save(dir, &self.config, &self.vs)
     }
 
     pub fn load(dir: &Path) -> Result<Self, EnrichError> {
-        let path = dir.join("head.json");
-        let bytes = std::fs::read(&path).map_err(|source| EnrichError::ModelFile { path: path.clone(), source })?;
-        let config: NerHeadConfig =
-            serde_json::from_slice(&bytes).map_err(|source| EnrichError::ModelConfig { path, source })?;
+        let config: NerHeadConfig = head_files::read_config(dir)?;
         if config.tags != NER_TAGS {
             return Err(EnrichError::Unsupported(format!("NER tags {:?}", config.tags)));
         }
@@ -241,8 +233,7 @@ impl NerHead {
             return Err(EnrichError::Unsupported("NER head with tuned layers but no encoder_config".into()));
         }
         let mut head = Self::new(config);
-        let weights = dir.join("head.safetensors");
-        head.vs.load(&weights).map_err(|source| EnrichError::Weights { path: weights, source })?;
+        head_files::load_weights(dir, &mut head.vs)?;
         Ok(head)
     }
 }

@@ -10,7 +10,7 @@ use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
 use crate::datasets::SENTIMENT_CLASSES;
-use crate::EnrichError;
+use crate::{head_files, EnrichError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SentimentHeadConfig {
@@ -83,25 +83,16 @@ impl SentimentHead {
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), EnrichError> {
-        std::fs::create_dir_all(dir).map_err(|source| EnrichError::ModelFile { path: dir.to_owned(), source })?;
-        let config = serde_json::to_vec_pretty(&self.config).map_err(|e| EnrichError::Data(e.to_string()))?;
-        let path = dir.join("head.json");
-        std::fs::write(&path, config).map_err(|source| EnrichError::ModelFile { path, source })?;
-        self.vs.save(dir.join("head.safetensors"))?;
-        Ok(())
+        head_files::save(dir, &self.config, &self.vs)
     }
 
     pub fn load(dir: &Path) -> Result<Self, EnrichError> {
-        let path = dir.join("head.json");
-        let bytes = std::fs::read(&path).map_err(|source| EnrichError::ModelFile { path: path.clone(), source })?;
-        let config: SentimentHeadConfig =
-            serde_json::from_slice(&bytes).map_err(|source| EnrichError::ModelConfig { path, source })?;
+        let config: SentimentHeadConfig = head_files::read_config(dir)?;
         if config.classes != SENTIMENT_CLASSES {
             return Err(EnrichError::Unsupported(format!("sentiment classes {:?}", config.classes)));
         }
         let mut head = Self::new(config);
-        let weights = dir.join("head.safetensors");
-        head.vs.load(&weights).map_err(|source| EnrichError::Weights { path: weights, source })?;
+        head_files::load_weights(dir, &mut head.vs)?;
         Ok(head)
     }
 }
