@@ -10,6 +10,10 @@ use murmur_enrich::ner_training::{self, NerTrainOptions};
 use murmur_enrich::sentiment::SentimentHead;
 use murmur_enrich::{EncoderOptions, ModelStack, SentenceEncoder};
 
+/// libtorch's random generator is global to the process and tests run on parallel threads: tests that train
+/// (seeded initialisation, dropout) take turns, so a seed means the same run.
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn repo(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
 }
@@ -104,6 +108,7 @@ fn spans_round_trip_through_emoji_accents_and_other_scripts() {
 
 #[test]
 fn training_is_seeded_and_a_head_round_trips_through_its_files() {
+    let _turn = TRAINING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let encoder = encoder();
     let sentences: Vec<TaggedSentence> = (0..40)
         .map(|i| {
@@ -165,6 +170,7 @@ fn a_tuned_branch_starts_as_the_encoders_own_top_blocks() {
 
 #[test]
 fn a_head_with_tuned_layers_round_trips_through_its_files() {
+    let _turn = TRAINING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let encoder = encoder();
     let sentences = vec![TaggedSentence {
         words: ["Alice", "joined", "Google"].map(String::from).to_vec(),
