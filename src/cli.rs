@@ -4,8 +4,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use murmur_search::{HnswParams, IndexOptions};
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +47,9 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Apply the Postgres migrations.
     Migrate(DatabaseArgs),
+    /// Rebuild the search index (text and vectors) from Postgres beside the one in service, then switch to it.
+    /// Stop sinks first: the index has one writer at a time.
+    Reindex(ReindexArgs),
     /// Train a head on the frozen encoder from labelled data (see infra/fetch-assets.sh).
     #[command(subcommand)]
     Train(TrainCommand),
@@ -184,11 +189,39 @@ pub struct DatabaseArgs {
     pub database_pool: u32,
 }
 
+#[derive(Args)]
+pub struct ReindexArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub index: IndexArgs,
+    /// Comments read from Postgres per query.
+    #[arg(long, env = "MURMUR_REINDEX_PAGE_SIZE", default_value_t = 5000)]
+    pub page_size: usize,
+}
+
 #[derive(Args, Clone)]
 pub struct IndexArgs {
     /// Folder of the search index.
     #[arg(long, env = "MURMUR_INDEX_DIR", default_value = "data/index")]
     pub index_dir: PathBuf,
+    /// Longest a stored comment waits to become searchable (the index commits on this cadence).
+    #[arg(long, env = "MURMUR_COMMIT_INTERVAL_MS", default_value_t = 1000)]
+    pub commit_interval_ms: u64,
+    /// HNSW candidate list at search time: higher finds more of the true nearest neighbours, slower.
+    #[arg(long, env = "MURMUR_EF_SEARCH", default_value_t = HnswParams::default().ef_search)]
+    pub ef_search: usize,
+}
+
+impl IndexArgs {
+    pub fn options(&self) -> IndexOptions {
+        let defaults = IndexOptions::default();
+        IndexOptions {
+            commit_interval: Duration::from_millis(self.commit_interval_ms),
+            hnsw: HnswParams { ef_search: self.ef_search.max(1), ..defaults.hnsw },
+            ..defaults
+        }
+    }
 }
 
 #[derive(Args, Clone)]

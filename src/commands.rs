@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
 use murmur_api::{AppState, EnrichService};
 use murmur_core::CommentStore;
 use murmur_enrich::ner::NerHead;
@@ -21,8 +22,8 @@ use murmur_store::Postgres;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    DatabaseArgs, DeviceChoice, Encoding, EnrichApiArgs, FileFormat, KafkaArgs, ModelArgs, ProduceArgs, ServeArgs,
-    SinkArgs, TopicArgs, WorkerArgs,
+    DatabaseArgs, DeviceChoice, Encoding, EnrichApiArgs, FileFormat, KafkaArgs, ModelArgs, ProduceArgs, ReindexArgs,
+    ServeArgs, SinkArgs, TopicArgs, WorkerArgs,
 };
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
@@ -55,7 +56,7 @@ pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
     let topics = topics(&args.kafka.topics);
     ensure_topics(&kafka, &topics, args.partitions).await?;
     let postgres = connect(&args.database).await?;
-    let index = SearchIndex::open(&args.index.index_dir, Access::ReadWrite)
+    let index = SearchIndex::open(&args.index.index_dir, Access::Write, args.index.options())
         .with_context(|| format!("opening the index in {}", args.index.index_dir.display()))?;
     let stores: Vec<Arc<dyn CommentStore>> = vec![Arc::new(postgres), Arc::new(index)];
     let producer: Arc<dyn Producer> = Arc::new(kafka.producer()?);
@@ -72,7 +73,7 @@ pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let postgres = connect(&args.database).await?;
-    let index = SearchIndex::open(&args.index.index_dir, Access::ReadOnly)
+    let index = SearchIndex::open(&args.index.index_dir, Access::Read, args.index.options())
         .with_context(|| format!("opening the index in {}", args.index.index_dir.display()))?;
     let enrich = enrich_service(&args.enrich, &args.model)?;
     let (server, addr) =
@@ -118,6 +119,48 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
 pub async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
     connect(&args).await?;
     eprintln!("migrations applied");
+    Ok(())
+}
+
+/// Rebuilds the search index (text and vectors) from Postgres into a new generation beside the one in service,
+/// then switches to it; running APIs keep answering from the old one until then.
+pub async fn reindex(args: ReindexArgs) -> anyhow::Result<()> {
+    let postgres = connect(&args.database).await?;
+    let total = postgres.count_comments().await?;
+    let root = &args.index.index_dir;
+    let mut rebuild = tokio::task::block_in_place(|| SearchIndex::rebuild(root, args.index.options()))
+        .with_context(|| format!("starting a rebuild of the index in {}", root.display()))?;
+    let bar = ProgressBar::new(total.max(0) as u64).with_style(
+        ProgressStyle::with_template("{msg:>10} {bar:40} {pos}/{len} comments [{elapsed}<{eta}] {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message("reindex");
+    let started = std::time::Instant::now();
+    let mut after: Option<(String, String)> = None;
+    let mut next_report = 0;
+    loop {
+        let page = postgres
+            .enriched_page(after.as_ref().map(|(s, i)| (s.as_str(), i.as_str())), args.page_size.max(1) as i64)
+            .await
+            .context("reading comments from Postgres")?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.comment.source.clone(), last.comment.id.clone()));
+        tokio::task::block_in_place(|| rebuild.add(&page))?;
+        bar.inc(page.len() as u64);
+        if rebuild.docs() >= next_report {
+            tracing::info!(indexed = rebuild.docs(), of = total, "reindexing");
+            next_report += 100_000;
+        }
+    }
+    bar.finish_and_clear();
+    let docs = rebuild.docs();
+    tracing::info!(docs, seconds = started.elapsed().as_secs_f32(), "text indexed; building the vector graph");
+    let path = tokio::task::block_in_place(|| rebuild.finish())?;
+    eprintln!(
+        "reindexed {docs} comments into {} in {:.1}s; it is now in service",
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

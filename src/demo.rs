@@ -17,7 +17,7 @@ use murmur_ingest::schema::{Limits, Validator};
 use murmur_ingest::sink::{Sink, SinkConfig};
 use murmur_ingest::worker::{Worker, WorkerConfig};
 use murmur_ingest::{PipelineStats, Pseudonymizer, Topics};
-use murmur_search::{Access, SearchError, SearchIndex};
+use murmur_search::{Access, IndexOptions, SearchError, SearchIndex};
 use serde_json::json;
 
 use crate::cli::DemoArgs;
@@ -34,12 +34,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     eprintln!("murmur demo: {total} comments from {}", args.corpus.display());
 
     let postgres = connect(&args.database).await?;
-    let index = match SearchIndex::open(&args.index_dir, Access::ReadWrite) {
+    let index = match SearchIndex::open(&args.index_dir, Access::ReadWrite, IndexOptions::default()) {
         // The demo index is rebuilt from the corpus on every run, so an outdated one is simply replaced.
-        Err(SearchError::SchemaMismatch(_)) => {
+        Err(SearchError::SchemaMismatch(_) | SearchError::OldLayout(_)) => {
             eprintln!("replacing the demo index in {} (built by an older murmur)", args.index_dir.display());
             std::fs::remove_dir_all(&args.index_dir)?;
-            SearchIndex::open(&args.index_dir, Access::ReadWrite)
+            SearchIndex::open(&args.index_dir, Access::ReadWrite, IndexOptions::default())
         }
         other => other,
     }
@@ -86,7 +86,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", args.http.listen))?;
     let server_handle = server.handle();
     let server_task = tokio::spawn(server);
-    eprintln!("API and search page up: http://{addr}/  (API: http://{addr}/v1/search?q=safety)");
+    eprintln!(
+        "API and search page up: http://{addr}/  (API: http://{addr}/v1/search?q=safety, \
+         semantic: http://{addr}/v1/search?mode=semantic&q=my+flight+was+delayed+for+hours)"
+    );
 
     let started = Instant::now();
     let feeder = {

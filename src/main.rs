@@ -29,6 +29,7 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => commands::serve(args).await,
             Command::Produce(args) => commands::produce(args).await,
             Command::Migrate(args) => commands::migrate(args).await,
+            Command::Reindex(args) => commands::reindex(args).await,
             Command::Train(cli::TrainCommand::Sentiment(args)) => training::train_sentiment(args),
             Command::Eval(cli::EvalCommand::Sentiment(args)) => training::eval_sentiment(args),
             Command::Train(cli::TrainCommand::Ner(args)) => training::train_ner(args),
@@ -39,8 +40,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("MURMUR_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tantivy=warn,sqlx=warn,actix_server=warn,rdkafka=warn"));
+    let filter = EnvFilter::try_from_env("MURMUR_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("info,tantivy=warn,sqlx=warn,actix_server=warn,rdkafka=warn,hnsw_rs=warn,anndists=warn")
+    });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

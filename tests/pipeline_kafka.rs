@@ -51,6 +51,15 @@ impl Processes {
         self.0.push((role.to_owned(), child, log));
     }
 
+    /// Ends one process (as a crash would) and waits for it.
+    fn stop(&mut self, role: &str) {
+        if let Some(at) = self.0.iter().position(|(r, _, _)| r == role) {
+            let (_, mut child, _) = self.0.remove(at);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     fn assert_running(&mut self) {
         for (role, child, log) in &mut self.0 {
             if let Ok(Some(status)) = child.try_wait() {
@@ -440,6 +449,45 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("bad_request")));
     let (status, _) = get_json(&client, &format!("{api}/v1/search?q=x&limit=nope")).await;
     assert_eq!(status, 400);
+
+    // Semantic search embeds the query with the same encoder: a paraphrase finds the shipping complaints.
+    let late = "q=my%20package%20arrived%20really%20late";
+    let (status, semantic) =
+        get_json(&client, &format!("{api}/v1/search?{late}&mode=semantic&limit=5&explain=true")).await;
+    assert_eq!(status, 200, "{semantic}");
+    assert_eq!(semantic["ann"], "exact", "1,000 comments are searched exactly");
+    assert_eq!(semantic["total"], VALID, "every comment has a similarity");
+    for hit in semantic["hits"].as_array().expect("hits") {
+        assert!(hit["text"].as_str().unwrap_or("").starts_with("Shipping to Montréal"), "{hit}");
+        assert!(hit["explain"]["similarity"].as_f64().unwrap_or(0.0) > 0.3, "{hit}");
+    }
+    let (_, words) = get_json(&client, &format!("{api}/v1/search?{late}&limit=5")).await;
+    assert!(
+        !words["hits"][0]["text"].as_str().unwrap_or("").starts_with("Shipping"),
+        "BM25 matches the words (my), not the meaning: {words}"
+    );
+    let (status, hybrid) =
+        get_json(&client, &format!("{api}/v1/search?{late}&mode=hybrid&limit=5&source=twitter")).await;
+    assert_eq!(status, 200, "{hybrid}");
+    assert!(hybrid["hits"].as_array().expect("hits").iter().all(|h| h["source"] == "twitter"), "filters apply");
+    let (status, bad) = get_json(&client, &format!("{api}/v1/search?q=text:(unclosed&mode=hybrid")).await;
+    assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("bad_request")), "{bad}");
+    let (status, _) = get_json(&client, &format!("{api}/v1/search?q=x&mode=fuzzy")).await;
+    assert_eq!(status, 400, "unknown mode");
+
+    // Cursor pagination: two pages of 5 are the first 10, in order; a cursor only pages its own search.
+    let (_, ten) = get_json(&client, &format!("{api}/v1/search?{late}&mode=semantic&limit=10")).await;
+    let (_, first) = get_json(&client, &format!("{api}/v1/search?{late}&mode=semantic&limit=5")).await;
+    let cursor = first["next_cursor"].as_str().expect("a next page").to_owned();
+    let (_, second) = get_json(&client, &format!("{api}/v1/search?{late}&mode=semantic&limit=5&cursor={cursor}")).await;
+    let page_ids = |page: &Value| -> Vec<String> {
+        page["hits"].as_array().into_iter().flatten().map(|h| h["id"].as_str().unwrap_or("").to_owned()).collect()
+    };
+    assert_eq!([page_ids(&first), page_ids(&second)].concat(), page_ids(&ten));
+    let (status, _) = get_json(&client, &format!("{api}/v1/search?q=battery&cursor={cursor}")).await;
+    assert_eq!(status, 400, "another query's cursor");
+    let (_, last) = get_json(&client, &format!("{api}/v1/search?q=zz777marker")).await;
+    assert!(last["next_cursor"].is_null(), "no page after the last");
     let page = client.get(format!("{api}/")).send().await.expect("search page");
     assert_eq!(page.status().as_u16(), 200);
     assert!(page.text().await.expect("html").contains("/v1/search"));
@@ -494,6 +542,64 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     assert_eq!(ready["indexed"], VALID);
     let (_, battery_again) = get_json(&client, &format!("{api}/v1/search?q=battery")).await;
     assert_eq!(battery_again["total"], VALID / 5);
+
+    // Reindex: with the sink stopped and the index folder dropped, `murmur reindex` rebuilds it from Postgres;
+    // the running API switches to it and answers the same.
+    let answers = || {
+        let (client, api) = (client.clone(), api.clone());
+        async move {
+            let mut all = Vec::new();
+            for query in
+                ["q=battery&limit=100", "q=service&limit=100&facets=true", &format!("{late}&mode=semantic&limit=20")]
+            {
+                let mut ids = Vec::new();
+                let mut cursor = String::new();
+                loop {
+                    let (status, page) = get_json(&client, &format!("{api}/v1/search?{query}{cursor}")).await;
+                    assert_eq!(status, 200, "{page}");
+                    ids.extend(
+                        page["hits"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|h| h["id"].as_str().unwrap_or("").to_owned()),
+                    );
+                    match page["next_cursor"].as_str() {
+                        Some(next) if !query.contains("semantic") => cursor = format!("&cursor={next}"),
+                        _ => {
+                            all.push((page["total"].clone(), page["facets"].clone()));
+                            break;
+                        }
+                    }
+                }
+                // BM25 ties (same template, same length) may come in another order; the set is what must hold.
+                if !query.contains("semantic") {
+                    ids.sort();
+                }
+                all.push((json!(ids), Value::Null));
+            }
+            all
+        }
+    };
+    let before = answers().await;
+    procs.stop("sink");
+    std::fs::remove_dir_all(work.path().join("index")).expect("drop the index folder");
+    let status = Command::new(env!("CARGO_BIN_EXE_murmur"))
+        .arg("reindex")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .status()
+        .expect("run murmur reindex");
+    assert!(status.success(), "murmur reindex failed: {status}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, ready) = get_json(&client, &format!("{api}/readyz")).await;
+        if ready["indexed"] == VALID && ready["vectors"]["stored"] == VALID {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the API never switched to the rebuilt index: {ready}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(answers().await, before, "the rebuilt index answers the same");
 }
 
 fn last_offsets(messages: &[Consumed]) -> HashMap<i32, i64> {

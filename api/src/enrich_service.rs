@@ -1,16 +1,21 @@
-//! Synchronous enrichment for `POST /v1/enrich`: one model thread takes queued requests, merges what is
-//! waiting into one call (the enricher then batches by token budget), and answers each request with its
-//! share. The queue is bounded; a request that finds it full is refused at once (429) instead of waiting
-//! without bound.
+//! Synchronous enrichment for `POST /v1/enrich`, and query embeddings for semantic search: one model thread
+//! takes queued requests, merges what is waiting into one call per kind (the enricher then batches by token
+//! budget), and answers each request with its share. The queue is bounded; a request that finds it full is
+//! refused at once (429) instead of waiting without bound.
 
 use murmur_core::{Enricher, Enrichment};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ApiError;
 
+enum Reply {
+    Enrich(oneshot::Sender<Result<Vec<Enrichment>, String>>),
+    Embed(oneshot::Sender<Result<Vec<Vec<f32>>, String>>),
+}
+
 struct Job {
     texts: Vec<String>,
-    reply: oneshot::Sender<Result<Vec<Enrichment>, String>>,
+    reply: Reply,
 }
 
 #[derive(Clone)]
@@ -39,23 +44,26 @@ impl EnrichService {
                         Err(_) => break,
                     }
                 }
-                let texts: Vec<&str> = jobs.iter().flat_map(|j| j.texts.iter().map(String::as_str)).collect();
-                match enricher.enrich(&texts) {
-                    Ok(results) if results.len() == texts.len() => {
-                        let mut results = results.into_iter();
-                        for job in jobs {
-                            let share: Vec<Enrichment> = results.by_ref().take(job.texts.len()).collect();
-                            let _ = job.reply.send(Ok(share));
+                let (enrich, embed): (Vec<Job>, Vec<Job>) =
+                    jobs.into_iter().partition(|j| matches!(j.reply, Reply::Enrich(_)));
+                answer(
+                    enrich,
+                    |texts| enricher.enrich(texts),
+                    |job, share| {
+                        if let Reply::Enrich(reply) = job.reply {
+                            let _ = reply.send(share);
                         }
-                    }
-                    Ok(_) => {
-                        jobs.into_iter().for_each(|j| drop(j.reply.send(Err("model returned a wrong count".into()))))
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "enrichment failed");
-                        jobs.into_iter().for_each(|j| drop(j.reply.send(Err(e.to_string()))));
-                    }
-                }
+                    },
+                );
+                answer(
+                    embed,
+                    |texts| enricher.embed(texts),
+                    |job, share| {
+                        if let Reply::Embed(reply) = job.reply {
+                            let _ = reply.send(share);
+                        }
+                    },
+                );
             }
         })?;
         Ok(Self { sender, model, max_texts })
@@ -71,10 +79,50 @@ impl EnrichService {
 
     pub async fn enrich(&self, texts: Vec<String>) -> Result<Vec<Enrichment>, ApiError> {
         let (reply, answer) = oneshot::channel();
-        self.sender.try_send(Job { texts, reply }).map_err(|e| match e {
+        self.submit(Job { texts, reply: Reply::Enrich(reply) })?;
+        answer.await.map_err(|_| ApiError::Internal)?.map_err(ApiError::ModelFailed)
+    }
+
+    /// The embedding of one text (a search query).
+    pub async fn embed(&self, text: String) -> Result<Vec<f32>, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job { texts: vec![text], reply: Reply::Embed(reply) })?;
+        let vectors = answer.await.map_err(|_| ApiError::Internal)?.map_err(ApiError::ModelFailed)?;
+        vectors.into_iter().next().ok_or(ApiError::Internal)
+    }
+
+    fn submit(&self, job: Job) -> Result<(), ApiError> {
+        self.sender.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => ApiError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => ApiError::NotReady("the model thread stopped".into()),
-        })?;
-        answer.await.map_err(|_| ApiError::Internal)?.map_err(ApiError::ModelFailed)
+        })
+    }
+}
+
+/// Runs one model call over every job's texts and hands each job its share, or the error.
+fn answer<T>(
+    jobs: Vec<Job>,
+    call: impl FnOnce(&[&str]) -> Result<Vec<T>, murmur_core::BoxError>,
+    mut send: impl FnMut(Job, Result<Vec<T>, String>),
+) {
+    if jobs.is_empty() {
+        return;
+    }
+    let texts: Vec<&str> = jobs.iter().flat_map(|j| j.texts.iter().map(String::as_str)).collect();
+    let total = texts.len();
+    match call(&texts) {
+        Ok(results) if results.len() == total => {
+            let mut results = results.into_iter();
+            for job in jobs {
+                let share: Vec<T> = results.by_ref().take(job.texts.len()).collect();
+                send(job, Ok(share));
+            }
+        }
+        Ok(_) => jobs.into_iter().for_each(|job| send(job, Err("model returned a wrong count".into()))),
+        Err(e) => {
+            tracing::error!(error = %e, "model call failed");
+            let message = e.to_string();
+            jobs.into_iter().for_each(|job| send(job, Err(message.clone())));
+        }
     }
 }

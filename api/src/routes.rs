@@ -1,14 +1,16 @@
 use actix_web::{error::InternalError, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use murmur_core::SentimentLabel;
-use murmur_search::{EntityFilter, SearchQuery};
+use murmur_search::{EntityFilter, Filters, Fusion, SearchMode, SearchQuery};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::{ApiError, AppState};
 
 const MAX_LIMIT: usize = 100;
-const MAX_OFFSET: usize = 10_000;
+/// How deep pages go: BM25 ranks on the index; semantic and hybrid rank candidate lists this long.
+const MAX_BM25_DEPTH: usize = 10_000;
+const MAX_VECTOR_DEPTH: usize = 1_000;
 const MAX_ENRICH_TEXT_BYTES: usize = 100_000;
 const MAX_ENRICH_BODY_BYTES: usize = 8 * 1024 * 1024;
 
@@ -52,27 +54,42 @@ async fn healthz() -> HttpResponse {
 /// Ready when Postgres answers and the index is open.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.postgres.ping().await.map_err(|e| ApiError::NotReady(format!("postgres: {e}")))?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "indexed": state.index.num_docs() })))
+    let (in_graph, vectors) = state.index.vector_counts();
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "ready",
+        "indexed": state.index.num_docs(),
+        "vectors": { "stored": vectors, "in_graph": in_graph },
+    })))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SearchParams {
     q: String,
+    #[serde(default)]
+    mode: SearchMode,
     source: Option<String>,
     sentiment: Option<SentimentLabel>,
     entity: Option<String>,
+    tag: Option<String>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     limit: Option<usize>,
-    offset: Option<usize>,
+    cursor: Option<String>,
     #[serde(default)]
     facets: bool,
+    #[serde(default)]
+    explain: bool,
+    bm25_weight: Option<f32>,
+    semantic_weight: Option<f32>,
 }
 
-/// `GET /v1/search?q=…[&source=…][&sentiment=negative|neutral|positive][&entity=ORG:Google|ORG|Google]
-/// [&from=RFC3339][&to=RFC3339][&limit=10][&offset=0][&facets=true]`: BM25 over the text; with `facets`,
-/// counts per sentiment and the most mentioned entities over everything that matches.
+/// `GET /v1/search?q=…[&mode=bm25|semantic|hybrid][&source=…][&sentiment=negative|neutral|positive]
+/// [&entity=ORG:Google|ORG|Google][&tag=…][&from=RFC3339][&to=RFC3339][&limit=10][&cursor=…][&facets=true]
+/// [&explain=true][&bm25_weight=1][&semantic_weight=1]`. BM25 reads `q` as tantivy query syntax (a syntax
+/// error is a 400 saying where); semantic embeds `q` and ranks the filtered comments by similarity; hybrid
+/// fuses both by reciprocal rank with the weights given. `next_cursor` in the answer fetches the next page
+/// of the same search.
 async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     if p.q.trim().is_empty() {
@@ -82,30 +99,85 @@ async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) ->
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ApiError::BadRequest(format!("limit must be 1-{MAX_LIMIT}")));
     }
-    let offset = p.offset.unwrap_or(0);
-    if offset > MAX_OFFSET {
-        return Err(ApiError::BadRequest(format!("offset must be at most {MAX_OFFSET}")));
-    }
     let entity = match p.entity.as_deref() {
         None => None,
         Some(raw) => Some(EntityFilter::parse(raw).ok_or_else(|| {
             ApiError::BadRequest("entity must be TYPE:name, TYPE (PER, ORG, LOC, MISC) or a name".into())
         })?),
     };
+    let mut fusion = Fusion::default();
+    for (weight, value) in [(&mut fusion.bm25_weight, p.bm25_weight), (&mut fusion.semantic_weight, p.semantic_weight)]
+    {
+        if let Some(value) = value {
+            if !(0.0..=100.0).contains(&value) {
+                return Err(ApiError::BadRequest("weights must be between 0 and 100".into()));
+            }
+            *weight = value;
+        }
+    }
+    let filters = Filters { source: p.source, sentiment: p.sentiment, entity, tag: p.tag, from: p.from, to: p.to };
+    let fingerprint = cursor::fingerprint(&p.q, p.mode, &filters, fusion);
+    let offset = match p.cursor.as_deref() {
+        None => 0,
+        Some(raw) => cursor::decode(raw, fingerprint).ok_or_else(|| {
+            ApiError::BadRequest("cursor is not one this search returned (it belongs to another query)".into())
+        })?,
+    };
+    let deepest = if p.mode == SearchMode::Bm25 { MAX_BM25_DEPTH } else { MAX_VECTOR_DEPTH };
+    if offset + limit > deepest {
+        return Err(ApiError::BadRequest(format!("{} results go at most {deepest} deep", p.mode.as_str())));
+    }
+    let embedding = if p.mode.needs_embedding() {
+        let service = state.enrich.as_ref().ok_or_else(|| {
+            ApiError::NotReady(format!("{} search needs the encoder, which is off on this server", p.mode.as_str()))
+        })?;
+        Some(service.embed(p.q.clone()).await?)
+    } else {
+        None
+    };
     let query = SearchQuery {
         q: p.q,
-        source: p.source,
-        sentiment: p.sentiment,
-        entity,
-        from: p.from,
-        to: p.to,
+        mode: p.mode,
+        embedding,
+        filters,
         limit,
         offset,
         facets: p.facets,
+        explain: p.explain,
+        fusion,
     };
     let index = state.index.clone();
     let results = web::block(move || index.search(&query)).await.map_err(|_| ApiError::Internal)??;
-    Ok(HttpResponse::Ok().json(results))
+    let covered = if p.mode == SearchMode::Bm25 { results.total } else { results.total.min(deepest) };
+    let next = offset + results.hits.len();
+    let next_cursor =
+        (results.hits.len() == limit && next < covered && next < deepest).then(|| cursor::encode(next, fingerprint));
+    let mut body = serde_json::to_value(&results).map_err(|_| ApiError::Internal)?;
+    body["next_cursor"] = json!(next_cursor);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Opaque page cursors: the next offset, bound to the search it belongs to (a cursor from another query is
+/// refused rather than silently paging something else). Pages are computed afresh: comments indexed between
+/// two pages can shift what a page holds.
+mod cursor {
+    use murmur_search::{Filters, Fusion, SearchMode};
+
+    /// FNV-1a over everything that decides the ranking, stable across processes and restarts.
+    pub fn fingerprint(q: &str, mode: SearchMode, filters: &Filters, fusion: Fusion) -> u64 {
+        let canonical = format!("{q}\u{0}{}\u{0}{filters:?}\u{0}{fusion:?}", mode.as_str());
+        canonical.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    }
+
+    pub fn encode(offset: usize, fingerprint: u64) -> String {
+        format!("{offset:x}-{fingerprint:016x}")
+    }
+
+    pub fn decode(raw: &str, fingerprint: u64) -> Option<usize> {
+        let (offset, print) = raw.split_once('-')?;
+        (u64::from_str_radix(print, 16).ok()? == fingerprint).then_some(())?;
+        usize::from_str_radix(offset, 16).ok()
+    }
 }
 
 #[derive(Deserialize)]

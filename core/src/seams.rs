@@ -13,13 +13,31 @@ pub trait Enricher: Send + 'static {
     /// Identifier of the model, stored beside each result.
     fn model_id(&self) -> &str;
     fn enrich(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError>;
+
+    /// The embeddings alone (what a semantic search query needs): the same vectors `enrich` stores, without
+    /// running the heads.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
+        Ok(self.enrich(texts)?.into_iter().map(|e| e.embedding).collect())
+    }
 }
 
-/// A durable store of enriched comments (Postgres, a search index). `upsert` returns only when the batch is
-/// durable, and writing the same comment twice leaves one copy: that is what lets the sink commit Kafka
-/// offsets after all stores returned, and replay anything not committed.
+/// A durable store of enriched comments (Postgres, a search index). What `upsert` wrote is durable once
+/// `flush` returned (for most stores, as soon as `upsert` returns: their `flush` does nothing), and writing the
+/// same comment twice leaves one copy: that is what lets the sink commit Kafka offsets after every store
+/// flushed, and replay anything not committed.
 #[async_trait]
 pub trait CommentStore: Send + Sync {
     fn name(&self) -> &'static str;
     async fn upsert(&self, batch: &[EnrichedComment]) -> Result<(), BoxError>;
+
+    /// Whether this store is ready to be flushed: a store that commits on a cadence says when the cadence is
+    /// up; a store durable on `upsert` always is.
+    fn flush_due(&self) -> bool {
+        true
+    }
+
+    /// Makes everything upserted so far durable.
+    async fn flush(&self) -> Result<(), BoxError> {
+        Ok(())
+    }
 }

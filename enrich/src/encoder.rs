@@ -323,6 +323,10 @@ impl Enricher for ModelStack {
         self.encoder.model_id()
     }
 
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
+        Ok(self.encoder.embed(texts)?)
+    }
+
     fn enrich(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
         let model = self.encoder.model_id();
         let mut out: Vec<Enrichment> = texts

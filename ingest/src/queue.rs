@@ -25,6 +25,11 @@ impl Message {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     }
 
+    /// Where the message was read, without its content (what an offset commit needs).
+    pub fn position(self) -> Self {
+        Self { payload: Vec::new(), key: None, headers: Vec::new(), ..self }
+    }
+
     /// `topic/partition@offset`, for logs and DLQ records.
     pub fn origin(&self) -> String {
         format!("{}/{}@{}", self.topic, self.partition, self.offset)

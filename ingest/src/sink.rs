@@ -1,6 +1,7 @@
-//! The sink: `comments.enriched` → every durable store → commit. A batch's offsets are committed only after
-//! all stores returned from `upsert` (durable), so nothing is lost; stores upsert by (source, id), so a
-//! replayed batch duplicates nothing.
+//! The sink: `comments.enriched` → every store → flush → commit. Offsets are committed only after every
+//! store flushed what covers them (Postgres is durable per batch; the search index commits on a cadence, so
+//! several batches share one commit), so nothing is lost; stores upsert by (source, id), so a replayed batch
+//! duplicates nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,8 +10,13 @@ use std::time::Duration;
 use murmur_core::{CommentStore, EnrichedComment, ENRICHED_SCHEMA_VERSION};
 use tokio_util::sync::CancellationToken;
 
-use crate::queue::{next_batch, Consumer, Message, Producer, Record};
+use crate::queue::{Consumer, Message, Producer, Record};
 use crate::{retry, IngestError, PipelineStats, Topics};
+
+/// How long a poll waits for a first message when nothing waits for a flush.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How long it waits when written comments wait for a store's flush cadence.
+const FLUSH_CHECK: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
@@ -45,26 +51,80 @@ impl Sink {
     pub async fn run(&self, mut consumer: impl Consumer, shutdown: CancellationToken) -> Result<(), IngestError> {
         let names: Vec<&str> = self.stores.iter().map(|s| s.name()).collect();
         tracing::info!(topic = %self.config.topics.enriched, stores = ?names, "sink started");
-        while let Some(batch) = next_batch(&mut consumer, self.config.max_batch, self.config.linger, &shutdown).await {
-            let (comments, dead) = decode(&batch, &self.config.topics.dlq);
-            if !dead.is_empty() {
-                let sent = retry::until_ok("produce dead letters", &shutdown, || self.dlq.send_all(dead.clone())).await;
-                if sent.is_none() {
+        // Read and written, not yet flushed: their offsets wait for every store's flush.
+        let mut unflushed: Vec<Message> = Vec::new();
+        loop {
+            let idle = if unflushed.is_empty() { IDLE_POLL } else { FLUSH_CHECK };
+            let polled = tokio::select! {
+                () = shutdown.cancelled() => break,
+                polled = consumer.poll_batch(self.config.max_batch, idle, self.config.linger) => polled,
+            };
+            match polled {
+                Ok(batch) if batch.is_empty() => {}
+                Ok(batch) => {
+                    if !self.write(&batch, &shutdown).await {
+                        break;
+                    }
+                    unflushed.extend(batch.into_iter().map(Message::position));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "poll failed");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(IDLE_POLL) => {}
+                    }
+                }
+            }
+            if !unflushed.is_empty() && self.stores.iter().all(|s| s.flush_due()) {
+                let flushed = retry::until_ok("flush", &shutdown, || self.flush_all()).await;
+                if flushed.is_none() {
                     break;
                 }
-                PipelineStats::add(&self.stats.dead_lettered, dead.len());
+                self.commit(&mut consumer, &mut unflushed).await;
             }
-            if !comments.is_empty() && !self.write_all(&comments, &shutdown).await {
-                break;
-            }
-            PipelineStats::add(&self.stats.stored, comments.len());
-            tracing::debug!(stored = comments.len(), "batch durable");
-            if let Err(e) = consumer.commit(&batch).await {
-                tracing::warn!(error = %e, "offset commit failed; the batch will be replayed idempotently");
+        }
+        // A clean stop makes what it wrote durable, so a restart replays nothing.
+        if !unflushed.is_empty() {
+            match self.flush_all().await {
+                Ok(()) => self.commit(&mut consumer, &mut unflushed).await,
+                Err(e) => tracing::warn!(error = %e, "final flush failed; the unflushed batches will be replayed"),
             }
         }
         tracing::info!("sink stopped");
         Ok(())
+    }
+
+    /// Dead-letters what cannot be read and writes the rest to every store. False if shutdown came first.
+    async fn write(&self, batch: &[Message], shutdown: &CancellationToken) -> bool {
+        let (comments, dead) = decode(batch, &self.config.topics.dlq);
+        if !dead.is_empty() {
+            let sent = retry::until_ok("produce dead letters", shutdown, || self.dlq.send_all(dead.clone())).await;
+            if sent.is_none() {
+                return false;
+            }
+            PipelineStats::add(&self.stats.dead_lettered, dead.len());
+        }
+        if !comments.is_empty() && !self.write_all(&comments, shutdown).await {
+            return false;
+        }
+        PipelineStats::add(&self.stats.stored, comments.len());
+        tracing::debug!(written = comments.len(), "batch written");
+        true
+    }
+
+    async fn flush_all(&self) -> Result<(), IngestError> {
+        for store in &self.stores {
+            store.flush().await.map_err(|source| IngestError::Store { store: store.name(), source })?;
+        }
+        Ok(())
+    }
+
+    async fn commit(&self, consumer: &mut impl Consumer, unflushed: &mut Vec<Message>) {
+        match consumer.commit(unflushed).await {
+            Ok(()) => tracing::debug!(messages = unflushed.len(), "durable; offsets committed"),
+            Err(e) => tracing::warn!(error = %e, "offset commit failed; the batches will be replayed idempotently"),
+        }
+        unflushed.clear();
     }
 
     /// Writes to every store concurrently, each retried until it succeeds. False if shutdown came first.

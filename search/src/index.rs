@@ -1,193 +1,90 @@
-use std::ops::Bound;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use murmur_core::{normalize_entity_name, BoxError, CommentStore, EnrichedComment, EntityLabel, SentimentLabel};
-use serde::Serialize;
-use tantivy::collector::{Count, FacetCollector, TopDocs};
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryClone, QueryParser, RangeQuery, TermQuery};
-use tantivy::schema::{Facet, IndexRecordOption, Value};
-use tantivy::snippet::SnippetGenerator;
-use tantivy::{DateTime as TantivyDateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use murmur_core::{BoxError, CommentStore, EnrichedComment};
+use tantivy::schema::Value;
+use tantivy::{DateTime as TantivyDateTime, IndexWriter, TantivyDocument, Term};
 
-use crate::schema::{self, Fields};
+use crate::generation::{self, Generation};
+use crate::query::entity_facet;
+use crate::vectors::{Bitset, HnswParams, VectorLog, VectorStore};
 use crate::SearchError;
 
-/// Whether this process writes the index (one writer per index folder: the sink, or the demo) or only
-/// reads it (the API).
+/// What this process does with the index. One process writes a generation at a time (the sink, the demo, or a
+/// rebuild); any number read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
+    /// Writes, never searches (the sink: no vector graph is kept).
+    Write,
+    /// Searches (the API): follows the writer's commits and generation switches.
+    Read,
+    /// Both (the embedded demo).
     ReadWrite,
-    ReadOnly,
 }
 
-/// A search over the comments. `q` uses tantivy's query syntax (words, `"phrases"`, `+must -not`, `a OR b`).
-#[derive(Debug, Clone, Default)]
-pub struct SearchQuery {
-    pub q: String,
-    pub source: Option<String>,
-    pub sentiment: Option<SentimentLabel>,
-    pub entity: Option<EntityFilter>,
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-    pub limit: usize,
-    pub offset: usize,
-    /// Also count the matching comments per sentiment and per entity.
-    pub facets: bool,
+impl Access {
+    fn writes(self) -> bool {
+        self != Self::Read
+    }
+
+    fn searches(self) -> bool {
+        self != Self::Write
+    }
 }
 
-/// Comments that mention an entity: by type, by name (any type), or both. Names compare after
-/// [`normalize_entity_name`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EntityFilter {
-    pub label: Option<EntityLabel>,
-    pub name: Option<String>,
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    /// Longest a written comment waits for a commit (and so to become searchable, and its offsets committed).
+    pub commit_interval: Duration,
+    /// Commit sooner once this many comments wait.
+    pub commit_docs: usize,
+    /// How often a searching process looks for new vectors and a new generation.
+    pub refresh_interval: Duration,
+    pub hnsw: HnswParams,
 }
 
-impl EntityFilter {
-    /// `ORG:Google`, `ORG` (a type alone) or `Google` (a name of any type).
-    pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
-        if s.is_empty() {
-            return None;
+impl Default for IndexOptions {
+    fn default() -> Self {
+        Self {
+            commit_interval: Duration::from_secs(1),
+            commit_docs: 20_000,
+            refresh_interval: Duration::from_millis(250),
+            hnsw: HnswParams::default(),
         }
-        let (label, name) = match s.split_once(':') {
-            Some((label, name)) => match EntityLabel::parse(label) {
-                Some(label) => (Some(label), Some(name)),
-                None => (None, Some(s)),
-            },
-            None => match EntityLabel::parse(s) {
-                Some(label) => (Some(label), None),
-                None => (None, Some(s)),
-            },
-        };
-        let name = name.map(normalize_entity_name).filter(|n| !n.is_empty());
-        (label.is_some() || name.is_some()).then_some(Self { label, name })
     }
-
-    fn facets(&self) -> Vec<Facet> {
-        let labels = self.label.map_or_else(|| EntityLabel::ALL.to_vec(), |l| vec![l]);
-        labels.into_iter().map(|label| entity_facet(label, self.name.as_deref())).collect()
-    }
-}
-
-fn entity_facet(label: EntityLabel, name: Option<&str>) -> Facet {
-    match name {
-        Some(name) => Facet::from_path([label.as_str(), name]),
-        None => Facet::from_path([label.as_str()]),
-    }
-}
-
-/// An entity a hit mentions, by type and normalised name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HitEntity {
-    pub label: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SearchHit {
-    pub score: f32,
-    pub source: String,
-    pub id: String,
-    pub text: String,
-    pub created_at: DateTime<Utc>,
-    pub lang: Option<String>,
-    pub tags: Vec<String>,
-    pub sentiment: Option<String>,
-    /// Distinct entities, in order of first mention.
-    pub entities: Vec<HitEntity>,
-    /// The text's best fragment (at most [`SNIPPET_CHARS`] characters), HTML-escaped, the query's words in
-    /// `<b>…</b>`; empty when no word of the query occurs in the text.
-    pub snippet: String,
-}
-
-/// Longest snippet, in characters.
-pub const SNIPPET_CHARS: usize = 200;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SearchResults {
-    pub total: usize,
-    pub hits: Vec<SearchHit>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub facets: Option<Facets>,
-}
-
-/// Counts over every comment that matches (not only the page of hits).
-#[derive(Debug, Clone, Serialize)]
-pub struct Facets {
-    /// Comments per sentiment class (classes with none included).
-    pub sentiment: std::collections::BTreeMap<&'static str, usize>,
-    /// The most mentioned entities, most first (ties by type, then name).
-    pub entities: Vec<EntityFacet>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EntityFacet {
-    pub label: String,
-    pub name: String,
-    pub comments: u64,
-}
-
-/// Entities listed in a facet answer.
-const TOP_ENTITY_FACETS: usize = 20;
-
-struct Inner {
-    index: Index,
-    reader: IndexReader,
-    writer: Option<Mutex<IndexWriter>>,
-    fields: Fields,
-}
-
-/// The comment index. Cheap to clone (shared).
-#[derive(Clone)]
-pub struct SearchIndex {
-    inner: Arc<Inner>,
 }
 
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+const REBUILD_MEMORY_BYTES: usize = 512 * 1024 * 1024;
 
-impl SearchIndex {
-    /// Opens the index in `dir`, creating it (and the folder) when there is none yet.
-    pub fn open(dir: &Path, access: Access) -> Result<Self, SearchError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| SearchError::Directory { path: dir.display().to_string(), source })?;
-        let (schema, fields) = schema::build();
-        let directory = tantivy::directory::MmapDirectory::open(dir)?;
-        let index = if Index::exists(&directory).map_err(|e| SearchError::Index(e.into()))? {
-            let index = Index::open(directory)?;
-            if index.schema() != schema {
-                return Err(SearchError::SchemaMismatch(dir.display().to_string()));
-            }
-            index
-        } else {
-            Index::create(directory, schema, tantivy::IndexSettings::default())?
-        };
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::OnCommitWithDelay).try_into()?;
-        let writer = match access {
-            Access::ReadWrite => Some(Mutex::new(index.writer_with_num_threads(1, WRITER_MEMORY_BYTES)?)),
-            Access::ReadOnly => None,
-        };
-        tracing::info!(dir = %dir.display(), ?access, "search index open");
-        Ok(Self { inner: Arc::new(Inner { index, reader, writer, fields }) })
+/// The writing end of a generation: tantivy's writer and the vector log, committed together.
+struct Writer {
+    writer: IndexWriter,
+    log: VectorLog,
+    /// Written since the last commit, kept to be written again if the commit fails.
+    pending: Vec<EnrichedComment>,
+    last_commit: Instant,
+}
+
+impl Writer {
+    /// `threads`: one keeps documents in arrival order (the sink); a rebuild uses more.
+    fn open(generation: &Generation, threads: usize, memory: usize) -> Result<Self, SearchError> {
+        let writer = generation.index.writer_with_num_threads(threads, memory).map_err(|e| match e {
+            tantivy::TantivyError::LockFailure(..) => SearchError::WriterBusy(generation.path.display().to_string()),
+            e => e.into(),
+        })?;
+        let log = VectorLog::open(&generation::vectors_dir(&generation.path))?;
+        Ok(Self { writer, log, pending: Vec::new(), last_commit: Instant::now() })
     }
 
-    /// Replaces or adds each comment and commits: when this returns, the batch is durable and searchable.
-    pub fn write_batch(&self, batch: &[EnrichedComment]) -> Result<(), SearchError> {
-        let f = &self.inner.fields;
-        let mut writer = self
-            .inner
-            .writer
-            .as_ref()
-            .ok_or(SearchError::ReadOnly)?
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn add(&mut self, generation: &Generation, batch: &[EnrichedComment]) -> Result<(), SearchError> {
+        let f = &generation.fields;
         for enriched in batch {
             let c = &enriched.comment;
             let key = c.key().joined();
-            writer.delete_term(Term::from_field_text(f.key, &key));
+            self.writer.delete_term(Term::from_field_text(f.key, &key));
             let mut doc = TantivyDocument::new();
             doc.add_text(f.key, &key);
             doc.add_text(f.source, &c.source);
@@ -210,142 +107,261 @@ impl SearchIndex {
                     doc.add_facet(f.entity, entity_facet(entity.label, Some(&name)));
                 }
             }
-            writer.add_document(doc)?;
+            if !enriched.enrichment.embedding.is_empty() {
+                doc.add_u64(f.vec_id, self.log.append(&enriched.enrichment.embedding)?);
+            }
+            self.writer.add_document(doc)?;
         }
-        writer.commit()?;
-        drop(writer);
-        // Same-process readers (the demo) see the batch at once; others reload on the commit notification.
-        self.inner.reader.reload()?;
         Ok(())
+    }
+
+    /// Vectors first (synced), then tantivy: a commit never references a vector that is not durable.
+    fn commit(&mut self, generation: &Generation) -> Result<(), SearchError> {
+        let committed = self.log.sync().and_then(|()| Ok(self.writer.commit().map(|_| ())?));
+        match committed {
+            Ok(()) => {
+                self.pending.clear();
+                self.last_commit = Instant::now();
+                Ok(())
+            }
+            Err(e) => {
+                // Start the uncommitted work over, so a retried commit covers all of it.
+                self.writer.rollback()?;
+                self.log.rollback()?;
+                let pending = std::mem::take(&mut self.pending);
+                self.add(generation, &pending)?;
+                self.pending = pending;
+                Err(e)
+            }
+        }
+    }
+}
+
+struct Inner {
+    root: PathBuf,
+    options: IndexOptions,
+    access: Access,
+    /// `None` until a writer creates the first generation.
+    generation: RwLock<Option<Arc<Generation>>>,
+    writer: Option<Mutex<Writer>>,
+    /// Vector ids of every live document, per tantivy searcher generation (what an unfiltered semantic search
+    /// may return).
+    alive: Mutex<Option<(u64, Arc<Bitset>)>>,
+}
+
+/// The comment index: BM25 (tantivy) and vectors (HNSW) over the same documents. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct SearchIndex {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SearchIndex {
+    /// Opens the index folder `root`; a writer creates the first generation when there is none.
+    pub fn open(root: &Path, access: Access, options: IndexOptions) -> Result<Self, SearchError> {
+        let vectors = access.searches().then_some(options.hnsw);
+        let mut path = generation::current(root)?;
+        if path.is_none() && access.writes() {
+            let created = generation::create(root)?;
+            generation::publish(root, &created)?;
+            path = Some(created);
+        }
+        let generation = match &path {
+            Some(path) => Some(Arc::new(Generation::open(path, vectors)?)),
+            None => None,
+        };
+        let writer = match (&generation, access.writes()) {
+            (Some(generation), true) => Some(Mutex::new(Writer::open(generation, 1, WRITER_MEMORY_BYTES)?)),
+            _ => None,
+        };
+        if let Some(store) = generation.as_ref().and_then(|g| g.vectors.as_ref()) {
+            store.refresh(true)?;
+        }
+        tracing::info!(root = %root.display(), generation = ?path, ?access, "search index open");
+        let index = Self {
+            inner: Arc::new(Inner {
+                root: root.to_owned(),
+                options,
+                access,
+                generation: RwLock::new(generation),
+                writer,
+                alive: Mutex::new(None),
+            }),
+        };
+        if access.searches() {
+            index.start_refresher();
+        }
+        Ok(index)
+    }
+
+    pub(crate) fn generation(&self) -> Option<Arc<Generation>> {
+        self.inner.generation.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// A thread that keeps a searching process current: new vectors into the graph, and a switch to a new
+    /// generation once a rebuild publishes one. It ends when the index is dropped.
+    fn start_refresher(&self) {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let every = self.inner.options.refresh_interval;
+        let spawned = std::thread::Builder::new().name("index-refresh".into()).spawn(move || loop {
+            std::thread::sleep(every);
+            let Some(inner) = weak.upgrade() else { return };
+            if let Err(e) = (SearchIndex { inner }).refresh() {
+                tracing::warn!(error = %e, "index refresh failed; retrying");
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start the index refresh thread; new vectors will not be searchable");
+        }
+    }
+
+    /// Picks up a newly published generation (readers only) and new vectors.
+    pub fn refresh(&self) -> Result<(), SearchError> {
+        if self.inner.access == Access::Read {
+            let published = generation::current(&self.inner.root)?;
+            let serving = self.generation().map(|g| g.path.clone());
+            if let Some(path) = published.filter(|p| Some(p) != serving.as_ref()) {
+                tracing::info!(generation = %path.display(), "switching to a new index generation");
+                let next = Generation::open(&path, Some(self.inner.options.hnsw))?;
+                if let Some(store) = &next.vectors {
+                    store.refresh(true)?;
+                }
+                *self.inner.generation.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(next));
+                *lock(&self.inner.alive) = None;
+            }
+        }
+        if let Some(store) = self.generation().as_ref().and_then(|g| g.vectors.as_ref()) {
+            store.refresh(false)?;
+        }
+        Ok(())
+    }
+
+    fn writer(&self) -> Result<(MutexGuard<'_, Writer>, Arc<Generation>), SearchError> {
+        let writer = self.inner.writer.as_ref().ok_or(SearchError::ReadOnly)?;
+        let generation = self.generation().ok_or(SearchError::ReadOnly)?;
+        Ok((lock(writer), generation))
+    }
+
+    /// Adds or replaces each comment (by source and id). Durable and searchable after the next [`Self::commit`].
+    pub fn add(&self, batch: &[EnrichedComment]) -> Result<(), SearchError> {
+        let (mut writer, generation) = self.writer()?;
+        writer.add(&generation, batch)?;
+        writer.pending.extend_from_slice(batch);
+        Ok(())
+    }
+
+    /// Makes everything added durable and visible.
+    pub fn commit(&self) -> Result<(), SearchError> {
+        let (mut writer, generation) = self.writer()?;
+        if writer.pending.is_empty() {
+            return Ok(());
+        }
+        writer.commit(&generation)?;
+        drop(writer);
+        // Same-process readers see the commit at once; others reload on tantivy's commit notification.
+        generation.reader.reload()?;
+        if let Some(store) = &generation.vectors {
+            store.refresh(false)?;
+        }
+        Ok(())
+    }
+
+    /// Whether comments have waited long enough (or are numerous enough) for a commit; true when none wait.
+    pub fn commit_due(&self) -> bool {
+        let Some(writer) = &self.inner.writer else { return false };
+        let writer = lock(writer);
+        writer.pending.is_empty()
+            || writer.pending.len() >= self.inner.options.commit_docs
+            || writer.last_commit.elapsed() >= self.inner.options.commit_interval
+    }
+
+    /// `add` then `commit`.
+    pub fn write_batch(&self, batch: &[EnrichedComment]) -> Result<(), SearchError> {
+        self.add(batch)?;
+        self.commit()
     }
 
     /// Documents visible to searches now.
     pub fn num_docs(&self) -> u64 {
-        self.inner.reader.searcher().num_docs()
+        self.generation().map_or(0, |g| g.reader.searcher().num_docs())
     }
 
-    pub fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {
-        let f = &self.inner.fields;
-        let parser = QueryParser::for_index(&self.inner.index, vec![f.text]);
-        let text_query = parser.parse_query(&query.q).map_err(|e| SearchError::InvalidQuery(e.to_string()))?;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text_query)];
-        let exact = [(f.source, query.source.as_deref()), (f.sentiment, query.sentiment.map(SentimentLabel::as_str))];
-        for (field, value) in exact {
-            if let Some(value) = value {
-                let term = TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic);
-                clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))));
-            }
-        }
-        if let Some(entity) = &query.entity {
-            let any: Vec<(Occur, Box<dyn Query>)> = entity
-                .facets()
-                .into_iter()
-                .map(|facet| {
-                    let term = TermQuery::new(Term::from_facet(f.entity, &facet), IndexRecordOption::Basic);
-                    (Occur::Should, Box::new(term) as Box<dyn Query>)
-                })
-                .collect();
-            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(any)), 0.0))));
-        }
-        if query.from.is_some() || query.to.is_some() {
-            let bound = |t: Option<DateTime<Utc>>, inclusive: bool| match t {
-                None => Bound::Unbounded,
-                Some(t) => {
-                    let term = Term::from_field_date(
-                        f.created_at,
-                        TantivyDateTime::from_timestamp_micros(t.timestamp_micros()),
-                    );
-                    if inclusive {
-                        Bound::Included(term)
-                    } else {
-                        Bound::Excluded(term)
-                    }
-                }
-            };
-            let range = RangeQuery::new(bound(query.from, true), bound(query.to, false));
-            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(range), 0.0))));
-        }
-        let combined = BooleanQuery::new(clauses);
-        let searcher = self.inner.reader.searcher();
-        let top = TopDocs::with_limit(query.limit.max(1)).and_offset(query.offset);
-        let (top, total) = searcher.search(&combined, &(top, Count))?;
-        let mut snippets = SnippetGenerator::create(&searcher, &combined, f.text)?;
-        snippets.set_max_num_chars(SNIPPET_CHARS);
-        let hits = top
-            .into_iter()
-            .map(|(score, address)| {
-                let doc: TantivyDocument = searcher.doc(address)?;
-                let mut hit = hit_from(&doc, f, score);
-                let snippet = snippets.snippet_from_doc(&doc);
-                if !snippet.is_empty() {
-                    hit.snippet = snippet.to_html();
-                }
-                Ok(hit)
-            })
-            .collect::<Result<Vec<_>, SearchError>>()?;
-        let facets = if query.facets { Some(self.facets(&searcher, &combined)?) } else { None };
-        Ok(SearchResults { total, hits, facets })
+    /// Vectors in the graph, and in the file, of the generation in service.
+    pub fn vector_counts(&self) -> (usize, usize) {
+        self.generation().and_then(|g| g.vectors.as_ref().map(|v| (v.in_graph(), v.len()))).unwrap_or((0, 0))
     }
 
-    fn facets(&self, searcher: &tantivy::Searcher, matching: &BooleanQuery) -> Result<Facets, SearchError> {
-        let f = &self.inner.fields;
-        let mut sentiment = std::collections::BTreeMap::new();
-        for label in SentimentLabel::ALL {
-            let term = TermQuery::new(Term::from_field_text(f.sentiment, label.as_str()), IndexRecordOption::Basic);
-            let both = BooleanQuery::new(vec![
-                (Occur::Must, matching.box_clone()),
-                (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))),
-            ]);
-            sentiment.insert(label.as_str(), searcher.search(&both, &Count)?);
-        }
-        let mut collector = FacetCollector::for_field("entity");
-        for label in EntityLabel::ALL {
-            collector.add_facet(entity_facet(label, None));
-        }
-        let counts = searcher.search(matching, &collector)?;
-        let mut entities: Vec<EntityFacet> = EntityLabel::ALL
-            .iter()
-            .flat_map(|&label| {
-                counts.top_k(entity_facet(label, None), TOP_ENTITY_FACETS).into_iter().filter_map(move |(facet, n)| {
-                    let name = facet.to_path().get(1).map(|s| (*s).to_owned())?;
-                    Some(EntityFacet { label: label.as_str().to_owned(), name, comments: n })
-                })
-            })
-            .collect();
-        entities
-            .sort_by(|a, b| b.comments.cmp(&a.comments).then_with(|| (&a.label, &a.name).cmp(&(&b.label, &b.name))));
-        entities.truncate(TOP_ENTITY_FACETS);
-        Ok(Facets { sentiment, entities })
+    pub(crate) fn alive_cache(&self) -> MutexGuard<'_, Option<(u64, Arc<Bitset>)>> {
+        lock(&self.inner.alive)
+    }
+
+    /// Starts a new generation in `root` to be filled from the system of record. While it is built, the
+    /// generation in service stays in service and its writer lock is held, so no sink writes what the rebuild
+    /// would miss (a sink started meanwhile fails with [`SearchError::WriterBusy`]; stop sinks first).
+    pub fn rebuild(root: &Path, options: IndexOptions) -> Result<Rebuild, SearchError> {
+        let previous = generation::current(root).or_else(|e| match e {
+            SearchError::OldLayout(_) => Ok(None),
+            e => Err(e),
+        })?;
+        let guard = match &previous {
+            Some(path) => Some(Writer::open(&Generation::open(path, None)?, 1, WRITER_MEMORY_BYTES)?),
+            None => None,
+        };
+        let path = generation::create(root)?;
+        let generation = Generation::open(&path, None)?;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+        let writer = Writer::open(&generation, threads, REBUILD_MEMORY_BYTES)?;
+        tracing::info!(generation = %path.display(), "rebuilding the search index");
+        Ok(Rebuild { root: root.to_owned(), options, previous, guard, generation, writer, docs: 0 })
     }
 }
 
-fn hit_from(doc: &TantivyDocument, f: &Fields, score: f32) -> SearchHit {
-    let text = |field| doc.get_first(field).and_then(|v| v.as_str()).map(str::to_owned);
-    let created_at = doc
-        .get_first(f.created_at)
-        .and_then(|v| v.as_datetime())
-        .and_then(|d| DateTime::<Utc>::from_timestamp_micros(d.into_timestamp_micros()))
-        .unwrap_or_default();
-    SearchHit {
-        score,
-        source: text(f.source).unwrap_or_default(),
-        id: text(f.id).unwrap_or_default(),
-        text: text(f.text).unwrap_or_default(),
-        created_at,
-        lang: text(f.lang),
-        tags: doc.get_all(f.tags).filter_map(|v| v.as_str()).map(str::to_owned).collect(),
-        sentiment: text(f.sentiment),
-        entities: doc
-            .get_all(f.entity)
-            .filter_map(|v| v.as_facet())
-            .filter_map(|path| {
-                let facet = Facet::from_encoded(path.as_bytes().to_vec()).ok()?;
-                let mut parts = facet.to_path().into_iter();
-                Some(HitEntity { label: parts.next()?.to_owned(), name: parts.next()?.to_owned() })
-            })
-            .collect(),
-        snippet: String::new(),
+/// A generation being rebuilt; see [`SearchIndex::rebuild`]. Dropped without [`Rebuild::finish`], it leaves
+/// the generation in service untouched (the unfinished folder is removed by the next rebuild).
+pub struct Rebuild {
+    root: PathBuf,
+    options: IndexOptions,
+    previous: Option<PathBuf>,
+    guard: Option<Writer>,
+    generation: Generation,
+    writer: Writer,
+    docs: u64,
+}
+
+impl Rebuild {
+    pub fn add(&mut self, batch: &[EnrichedComment]) -> Result<(), SearchError> {
+        self.writer.add(&self.generation, batch)?;
+        self.docs += batch.len() as u64;
+        Ok(())
     }
+
+    pub fn docs(&self) -> u64 {
+        self.docs
+    }
+
+    /// Commits, builds the vector graph (all cores) and snapshots it, then puts the generation in service
+    /// and removes the ones before the previous. Returns the new generation's folder.
+    pub fn finish(mut self) -> Result<PathBuf, SearchError> {
+        self.writer.commit(&self.generation)?;
+        let vectors = VectorStore::open(&generation::vectors_dir(&self.generation.path), self.options.hnsw)?;
+        vectors.refresh(true)?;
+        vectors.snapshot()?;
+        generation::publish(&self.root, &self.generation.path)?;
+        drop(self.guard.take());
+        let keep: Vec<&Path> =
+            [Some(self.generation.path.as_path()), self.previous.as_deref()].into_iter().flatten().collect();
+        generation::remove_others(&self.root, &keep)?;
+        tracing::info!(generation = %self.generation.path.display(), docs = self.docs, "search index rebuilt and in service");
+        Ok(self.generation.path.clone())
+    }
+}
+
+/// Reads a stored text field.
+pub(crate) fn stored_text(doc: &TantivyDocument, field: tantivy::schema::Field) -> Option<String> {
+    doc.get_first(field).and_then(|v| v.as_str()).map(str::to_owned)
 }
 
 #[async_trait]
@@ -357,7 +373,17 @@ impl CommentStore for SearchIndex {
     async fn upsert(&self, batch: &[EnrichedComment]) -> Result<(), BoxError> {
         let index = self.clone();
         let batch = batch.to_vec();
-        tokio::task::spawn_blocking(move || index.write_batch(&batch)).await.map_err(|_| SearchError::WriteTask)??;
+        tokio::task::spawn_blocking(move || index.add(&batch)).await.map_err(|_| SearchError::WriteTask)??;
+        Ok(())
+    }
+
+    fn flush_due(&self) -> bool {
+        self.commit_due()
+    }
+
+    async fn flush(&self) -> Result<(), BoxError> {
+        let index = self.clone();
+        tokio::task::spawn_blocking(move || index.commit()).await.map_err(|_| SearchError::WriteTask)??;
         Ok(())
     }
 }

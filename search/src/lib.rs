@@ -1,13 +1,25 @@
-//! The comment index on tantivy: BM25 over the text, with filters on time, source, sentiment and
-//! mentioned entities (facets `/LABEL/name`). The sink writes it
-//! (delete-then-add by `(source, id)`, so replays are idempotent, one commit per batch so a batch is durable
-//! before its offsets are committed); the API reads it and sees each commit within a moment.
+//! The comment index, in generations (see `generation`): tantivy for BM25 over the text (a social-media
+//! tokenizer), filters on time, source, sentiment, tags and mentioned entities (facets `/LABEL/name`), with
+//! snippets; and the comments' embeddings with an HNSW graph for semantic search under the same filters,
+//! exact below a size, fused with BM25 by reciprocal rank for hybrid search.
+//!
+//! The sink writes it (delete-then-add by `(source, id)`, so replays are idempotent) and commits on a cadence;
+//! its Kafka offsets wait for the commit. The API reads it, following commits and generation switches. Every
+//! generation is derived from Postgres and can be rebuilt beside the one in service (`murmur reindex`).
 
 mod error;
+mod generation;
 mod index;
+mod query;
 mod schema;
+mod search;
+mod tokenizer;
+mod vectors;
 
 pub use error::SearchError;
-pub use index::{
-    Access, EntityFacet, EntityFilter, Facets, HitEntity, SearchHit, SearchIndex, SearchQuery, SearchResults,
+pub use index::{Access, IndexOptions, Rebuild, SearchIndex};
+pub use query::{
+    EntityFacet, EntityFilter, Facets, Filters, Fusion, HitEntity, SearchHit, SearchMode, SearchQuery, SearchResults,
+    SNIPPET_CHARS,
 };
+pub use vectors::{AnnMethod, HnswParams};

@@ -1,4 +1,9 @@
-use tantivy::schema::{FacetOptions, Field, Schema, FAST, INDEXED, STORED, STRING, TEXT};
+use tantivy::schema::{
+    FacetOptions, Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED,
+    STORED, STRING,
+};
+
+use crate::tokenizer::SOCIAL;
 
 /// The index's fields. `key` (`source/id`) identifies a document for idempotent replacement.
 #[derive(Clone, Copy)]
@@ -6,6 +11,7 @@ pub(crate) struct Fields {
     pub key: Field,
     pub source: Field,
     pub id: Field,
+    /// Analysed by the social tokenizer (hashtags, mentions, URLs, emoji), with positions for phrases.
     pub text: Field,
     pub created_at: Field,
     pub lang: Field,
@@ -13,20 +19,26 @@ pub(crate) struct Fields {
     pub sentiment: Field,
     /// Facets `/LABEL/name` (e.g. `/ORG/google`); a facet term also matches its ancestors (`/ORG`).
     pub entity: Field,
+    /// The comment's embedding: its record number in the generation's vector file.
+    pub vec_id: Field,
 }
 
 pub(crate) fn build() -> (Schema, Fields) {
     let mut builder = Schema::builder();
+    let text = TextOptions::default().set_stored().set_indexing_options(
+        TextFieldIndexing::default().set_tokenizer(SOCIAL).set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
     let fields = Fields {
         key: builder.add_text_field("key", STRING),
         source: builder.add_text_field("source", STRING | STORED | FAST),
         id: builder.add_text_field("id", STRING | STORED),
-        text: builder.add_text_field("text", TEXT | STORED),
+        text: builder.add_text_field("text", text),
         created_at: builder.add_date_field("created_at", INDEXED | STORED | FAST),
         lang: builder.add_text_field("lang", STRING | STORED),
         tags: builder.add_text_field("tags", STRING | STORED),
         sentiment: builder.add_text_field("sentiment", STRING | STORED | FAST),
         entity: builder.add_facet_field("entity", FacetOptions::default().set_stored()),
+        vec_id: builder.add_u64_field("vec_id", NumericOptions::default().set_indexed().set_fast().set_stored()),
     };
     (builder.build(), fields)
 }

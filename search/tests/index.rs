@@ -1,6 +1,21 @@
 use chrono::{TimeZone, Utc};
 use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel};
-use murmur_search::{Access, EntityFilter, HitEntity, SearchError, SearchIndex, SearchQuery};
+use murmur_search::{
+    Access, AnnMethod, EntityFilter, Filters, HitEntity, HnswParams, IndexOptions, SearchError, SearchIndex,
+    SearchMode, SearchQuery,
+};
+
+/// A unit vector pointing mostly along axis `axis` of 4 (so comments on one axis are each other's neighbours).
+fn toward(axis: usize, wobble: f32) -> Vec<f32> {
+    let mut v = vec![wobble; 4];
+    v[axis] = 1.0;
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+fn open(dir: &std::path::Path, access: Access) -> SearchIndex {
+    SearchIndex::open(dir, access, IndexOptions::default()).expect("open")
+}
 
 fn comment(source: &str, id: &str, text: &str, day: u32) -> EnrichedComment {
     EnrichedComment::new(
@@ -15,7 +30,7 @@ fn comment(source: &str, id: &str, text: &str, day: u32) -> EnrichedComment {
             tags: vec!["pixel".into()],
             metadata: serde_json::Map::new(),
         },
-        Enrichment { model: "m".into(), embedding: vec![1.0], sentiment: None, entities: None },
+        Enrichment { model: "m".into(), embedding: toward(0, 0.1), sentiment: None, entities: None },
     )
 }
 
@@ -32,10 +47,18 @@ fn query(q: &str) -> SearchQuery {
     SearchQuery { q: q.into(), limit: 10, ..Default::default() }
 }
 
+fn entity(filter: &str) -> Filters {
+    Filters { entity: EntityFilter::parse(filter), ..Filters::default() }
+}
+
+fn ids(results: &murmur_search::SearchResults) -> Vec<&str> {
+    results.hits.iter().map(|h| h.id.as_str()).collect()
+}
+
 #[test]
 fn bm25_with_filters_and_idempotent_replay() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let index = SearchIndex::open(dir.path(), Access::ReadWrite).expect("open");
+    let index = open(dir.path(), Access::ReadWrite);
     let batch = vec![
         comment("twitter", "1", "The battery dies before lunch", 1),
         comment("twitter", "2", "Battery battery battery: best battery ever", 2),
@@ -52,12 +75,19 @@ fn bm25_with_filters_and_idempotent_replay() {
     assert_eq!(all.hits[0].tags, vec!["pixel"]);
     assert_eq!(all.hits[0].snippet, "<b>Battery</b> <b>battery</b> <b>battery</b>: best <b>battery</b> ever");
 
-    let reddit = index.search(&SearchQuery { source: Some("reddit".into()), ..query("battery") }).expect("search");
+    let reddit = index
+        .search(&SearchQuery {
+            filters: Filters { source: Some("reddit".into()), ..Filters::default() },
+            ..query("battery")
+        })
+        .expect("search");
     assert_eq!(reddit.hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), vec!["4"]);
 
     let from = Utc.with_ymd_and_hms(2026, 5, 2, 0, 0, 0).single();
     let to = Utc.with_ymd_and_hms(2026, 5, 4, 0, 0, 0).single();
-    let window = index.search(&SearchQuery { from, to, ..query("battery") }).expect("search");
+    let window = index
+        .search(&SearchQuery { filters: Filters { from, to, ..Filters::default() }, ..query("battery") })
+        .expect("search");
     assert_eq!(window.hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), vec!["2"], "to is exclusive");
 
     // An edit replaces the document.
@@ -67,7 +97,7 @@ fn bm25_with_filters_and_idempotent_replay() {
     assert_eq!(index.num_docs(), 4);
 
     // A second process reading the same folder sees the data.
-    let reader = SearchIndex::open(dir.path(), Access::ReadOnly).expect("open read-only");
+    let reader = open(dir.path(), Access::Read);
     assert_eq!(reader.search(&query("customer service")).expect("search").hits[0].id, "3");
     assert!(matches!(reader.write_batch(&batch), Err(SearchError::ReadOnly)));
 
@@ -76,19 +106,185 @@ fn bm25_with_filters_and_idempotent_replay() {
 }
 
 #[test]
-fn an_index_of_another_schema_is_refused_clearly() {
+fn an_index_of_an_older_murmur_is_refused_clearly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut builder = tantivy::schema::Schema::builder();
     builder.add_text_field("something_else", tantivy::schema::TEXT);
     tantivy::Index::create_in_dir(dir.path(), builder.build()).expect("foreign index");
-    let err = SearchIndex::open(dir.path(), Access::ReadOnly).err().expect("refused");
-    assert!(matches!(err, SearchError::SchemaMismatch(_)), "{err}");
+    let err = SearchIndex::open(dir.path(), Access::Read, IndexOptions::default()).err().expect("refused");
+    assert!(matches!(err, SearchError::OldLayout(_)), "{err}");
+    assert!(err.to_string().contains("murmur reindex"), "{err}");
+}
+
+#[test]
+fn one_writer_at_a_time_and_commits_decide_visibility() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = IndexOptions { commit_interval: std::time::Duration::from_secs(3600), ..IndexOptions::default() };
+    let writer = SearchIndex::open(dir.path(), Access::ReadWrite, options).expect("open");
+    let second = SearchIndex::open(dir.path(), Access::Write, IndexOptions::default()).err().expect("refused");
+    assert!(matches!(second, SearchError::WriterBusy(_)), "{second}");
+    assert!(writer.commit_due(), "nothing waits: due");
+    writer.add(&[comment("t", "1", "battery dies", 1)]).expect("add");
+    assert!(!writer.commit_due(), "one comment and an hour's interval: not yet");
+    assert_eq!(writer.search(&query("battery")).expect("search").total, 0, "not visible before the commit");
+    writer.commit().expect("commit");
+    assert_eq!(writer.search(&query("battery")).expect("search").total, 1);
+}
+
+#[test]
+fn social_text_is_searchable_by_hashtag_mention_url_and_emoji() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = open(dir.path(), Access::ReadWrite);
+    index
+        .write_batch(&[
+            comment("t", "1", "@United lost my bag again #NeverAgain https://t.co/AbC123 😡", 1),
+            comment("t", "2", "never again will I fly united", 2),
+            comment("t", "3", "Shipping to Montréal took 3 weeks 😡😡", 3),
+        ])
+        .expect("write");
+    let found = |q: &str| {
+        let mut found: Vec<String> = index.search(&query(q)).expect("search").hits.into_iter().map(|h| h.id).collect();
+        found.sort();
+        found
+    };
+    assert_eq!(found("#neveragain"), vec!["1"], "the hashtag finds only the hashtag");
+    assert_eq!(found("neveragain"), vec!["1"], "its word finds it too");
+    assert_eq!(found("@united"), vec!["1"], "the mention finds only the mention");
+    assert_eq!(found("united"), vec!["1", "2"], "the name finds the mention and the word");
+    assert_eq!(found("\"https://t.co/AbC123\""), vec!["1"], "a URL is one token");
+    assert_eq!(found("https"), Vec::<String>::new(), "URL pieces are not words");
+    assert_eq!(found("😡"), vec!["1", "3"]);
+    assert_eq!(found("montreal"), vec!["3"], "accents fold");
+    let snippet = &index.search(&query("#neveragain")).expect("search").hits[0].snippet;
+    assert!(snippet.contains("<b>#NeverAgain</b>"), "{snippet}");
+}
+
+#[test]
+fn semantic_search_ranks_by_embedding_under_filters_and_hybrid_fuses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = open(dir.path(), Access::ReadWrite);
+    let with = |mut c: EnrichedComment, v: Vec<f32>| {
+        c.enrichment.embedding = v;
+        c
+    };
+    index
+        .write_batch(&[
+            with(comment("twitter", "near", "my phone is dead by noon", 1), toward(1, 0.05)),
+            with(comment("reddit", "nearish", "phone gives up after lunch", 2), toward(1, 0.3)),
+            with(comment("twitter", "words", "battery battery battery", 3), toward(2, 0.0)),
+            with(comment("twitter", "far", "lovely weather", 4), toward(3, 0.1)),
+        ])
+        .expect("write");
+    let semantic = |q: &str, filters: Filters| SearchQuery {
+        mode: SearchMode::Semantic,
+        embedding: Some(toward(1, 0.0)),
+        filters,
+        explain: true,
+        ..query(q)
+    };
+    let all = index.search(&semantic("battery drains", Filters::default())).expect("search");
+    assert_eq!(ids(&all)[..2], ["near", "nearish"], "nearest first, sharing no word with the query");
+    assert_eq!(all.total, 4, "every comment has a similarity");
+    assert_eq!(all.ann, Some(AnnMethod::Exact), "a set this small is searched exactly");
+    assert!(all.hits[0].score > all.hits[1].score);
+    assert_eq!(all.hits[0].explain.as_ref().expect("explain")["rank"], 1);
+
+    let reddit = index
+        .search(&semantic("battery drains", Filters { source: Some("reddit".into()), ..Filters::default() }))
+        .expect("search");
+    assert_eq!(ids(&reddit), vec!["nearish"], "filters apply to semantic search");
+
+    let bm25 = index.search(&query("battery")).expect("search");
+    assert_eq!(ids(&bm25), vec!["words"], "BM25 only finds the word");
+    let hybrid = index
+        .search(&SearchQuery { mode: SearchMode::Hybrid, ..semantic("battery", Filters::default()) })
+        .expect("search");
+    assert_eq!(ids(&hybrid), vec!["words", "near", "nearish", "far"], "in both lists first, then by semantic rank");
+    let explained = hybrid.hits[0].explain.as_ref().expect("explain");
+    assert_eq!(explained["bm25"]["rank"], 1);
+    assert_eq!(explained["semantic"]["rank"], 4);
+    assert!(explained["bm25"]["explanation"].is_object(), "{explained}");
+    let semantic_only = SearchQuery {
+        mode: SearchMode::Hybrid,
+        fusion: murmur_search::Fusion { bm25_weight: 0.0, ..Default::default() },
+        ..semantic("battery", Filters::default())
+    };
+    assert_eq!(
+        ids(&index.search(&semantic_only).expect("search")),
+        vec!["near", "nearish", "far", "words"],
+        "weights shift the fusion"
+    );
+
+    let missing = index.search(&SearchQuery { embedding: None, ..semantic("x", Filters::default()) });
+    assert!(matches!(missing, Err(SearchError::EmbeddingRequired("semantic"))));
+
+    // Replacing a comment retires its old vector.
+    index.write_batch(&[with(comment("twitter", "near", "lovely day", 1), toward(3, 0.0))]).expect("edit");
+    let after = index.search(&semantic("battery drains", Filters::default())).expect("search");
+    assert_eq!(ids(&after)[0], "nearish");
+    assert_eq!(after.total, 4);
+}
+
+#[test]
+fn the_graph_answers_large_sets_and_a_rebuild_switches_readers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hnsw = HnswParams { exact_below: 100, ..HnswParams::default() };
+    let options =
+        IndexOptions { hnsw, refresh_interval: std::time::Duration::from_millis(50), ..IndexOptions::default() };
+    let batch: Vec<EnrichedComment> = (0..600)
+        .map(|i| {
+            let mut c = comment("t", &i.to_string(), &format!("comment number {i}"), 1 + (i % 20) as u32);
+            let angle = i as f32 / 600.0 * std::f32::consts::FRAC_PI_2;
+            c.enrichment.embedding = vec![angle.cos(), angle.sin(), 0.0, 0.0];
+            c
+        })
+        .collect();
+    {
+        let writer = SearchIndex::open(dir.path(), Access::Write, options.clone()).expect("open");
+        writer.write_batch(&batch).expect("write");
+    }
+    let reader = SearchIndex::open(dir.path(), Access::Read, options.clone()).expect("open");
+    let probe = |index: &SearchIndex| {
+        index
+            .search(&SearchQuery {
+                mode: SearchMode::Semantic,
+                embedding: Some(vec![1.0, 0.0, 0.0, 0.0]),
+                ..query("x")
+            })
+            .expect("search")
+    };
+    let before = probe(&reader);
+    assert_eq!(before.ann, Some(AnnMethod::Hnsw));
+    assert_eq!(ids(&before)[..3], ["0", "1", "2"]);
+
+    // A rebuild with different content: the reader keeps serving the old generation until it is published.
+    let mut rebuild = SearchIndex::rebuild(dir.path(), options.clone()).expect("rebuild");
+    let busy = SearchIndex::open(dir.path(), Access::Write, options.clone()).err().expect("sink refused");
+    assert!(matches!(busy, SearchError::WriterBusy(_)), "{busy}");
+    let reversed: Vec<EnrichedComment> = batch
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c.enrichment.embedding.swap(0, 1);
+            c
+        })
+        .collect();
+    rebuild.add(&reversed).expect("add");
+    assert_eq!(ids(&probe(&reader))[..3], ["0", "1", "2"], "old generation still served");
+    rebuild.finish().expect("finish");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while ids(&probe(&reader)).first() != Some(&"599") {
+        assert!(std::time::Instant::now() < deadline, "the reader never switched generations");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(reader.num_docs(), 600);
+    SearchIndex::open(dir.path(), Access::Write, options).expect("the sink may write again");
 }
 
 #[test]
 fn entity_filters_by_type_name_or_both() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let index = SearchIndex::open(dir.path(), Access::ReadWrite).expect("open");
+    let index = open(dir.path(), Access::ReadWrite);
     index
         .write_batch(&[
             mentioning(
@@ -107,7 +303,10 @@ fn entity_filters_by_type_name_or_both() {
     let ids = |entity: &str| {
         let filter = EntityFilter::parse(entity).expect("filter parses");
         let mut ids: Vec<String> = index
-            .search(&SearchQuery { entity: Some(filter), ..query("battery") })
+            .search(&SearchQuery {
+                filters: Filters { entity: Some(filter), ..Filters::default() },
+                ..query("battery")
+            })
             .expect("search")
             .hits
             .into_iter()
@@ -141,14 +340,14 @@ fn entity_filters_by_type_name_or_both() {
     );
     assert_eq!(facets.sentiment.values().sum::<usize>(), 0, "no sentiment was stored");
     let narrowed = index
-        .search(&SearchQuery { facets: true, entity: EntityFilter::parse("ORG"), ..query("battery") })
+        .search(&SearchQuery { facets: true, filters: entity("ORG"), ..query("battery") })
         .expect("search")
         .facets
         .expect("facets");
     assert_eq!(narrowed.entities.len(), 3, "facets follow the filters: google, mountain view, pixel");
     assert!(index.search(&query("battery")).expect("search").facets.is_none(), "only when asked for");
 
-    let hit = index.search(&SearchQuery { entity: EntityFilter::parse("MISC"), ..query("battery") }).expect("search");
+    let hit = index.search(&SearchQuery { filters: entity("MISC"), ..query("battery") }).expect("search");
     assert_eq!(
         hit.hits[0].entities,
         vec![
@@ -161,13 +360,15 @@ fn entity_filters_by_type_name_or_both() {
 #[test]
 fn snippets_are_escaped_and_bounded() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let index = SearchIndex::open(dir.path(), Access::ReadWrite).expect("open");
+    let index = open(dir.path(), Access::ReadWrite);
     let long = format!("{} the battery <script>alert(1)</script> & more {}", "filler ".repeat(60), "tail ".repeat(60));
     index.write_batch(&[comment("t", "1", &long, 1)]).expect("write");
     let hit = &index.search(&query("battery")).expect("search").hits[0];
     assert!(hit.snippet.contains("<b>battery</b>"), "{}", hit.snippet);
     assert!(hit.snippet.contains("&lt;script&gt;") && !hit.snippet.contains("<script>"), "{}", hit.snippet);
     assert!(hit.snippet.chars().count() < long.chars().count() / 2, "a fragment, not the text");
-    let filtered = index.search(&SearchQuery { source: Some("t".into()), ..query("filler") }).expect("search");
+    let filtered = index
+        .search(&SearchQuery { filters: Filters { source: Some("t".into()), ..Filters::default() }, ..query("filler") })
+        .expect("search");
     assert!(filtered.hits[0].snippet.contains("<b>filler</b>"));
 }

@@ -6,6 +6,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("embeddings in one batch must share a width: {0} and {1}")]
     MixedEmbeddingWidths(usize, usize),
+    #[error("comment {0} has no enrichment")]
+    NotEnriched(String),
     #[error("invalid enrichment: {0}")]
     Invalid(String),
 }

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use murmur_core::{BoxError, CommentStore, EnrichedComment, Entity, Sentiment};
+use murmur_core::{BoxError, Comment, CommentStore, EnrichedComment, Enrichment, Entity, Sentiment};
 use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -31,6 +31,36 @@ pub struct StoredComment {
     pub enrichment: StoredEnrichment,
 }
 
+impl StoredComment {
+    /// Back to the wire form the sink stored (what a rebuilt index is fed).
+    pub fn into_enriched(self) -> Result<EnrichedComment, StoreError> {
+        let metadata = match self.metadata {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        let comment = Comment {
+            source: self.source,
+            id: self.id,
+            author: self.author,
+            text: self.text,
+            created_at: self.created_at,
+            lang: self.lang,
+            url: self.url,
+            tags: self.tags,
+            metadata,
+        };
+        let e = self.enrichment;
+        let model = e.model.ok_or_else(|| StoreError::NotEnriched(comment.key().joined()))?;
+        let enrichment = Enrichment {
+            model,
+            embedding: e.embedding.unwrap_or_default(),
+            sentiment: e.sentiment.map(|s| s.0),
+            entities: e.entities.map(|list| list.0),
+        };
+        Ok(EnrichedComment::new(comment, enrichment))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct StoredEnrichment {
     pub model: Option<String>,
@@ -42,6 +72,23 @@ pub struct StoredEnrichment {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
 }
+
+/// A comment and its enrichment as stored; `$3` says whether to read the embedding. Callers add the joins
+/// (`e`: enrichments, `v`: embeddings) and the conditions.
+const SELECT_STORED: &str = r#"
+SELECT c.source, c.id, c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.metadata,
+       c.ingested_at, e.model, e.enriched_at,
+       CASE WHEN e.sentiment IS NOT NULL THEN jsonb_build_object(
+           'label', e.sentiment, 'negative', e.sentiment_negative,
+           'neutral', e.sentiment_neutral, 'positive', e.sentiment_positive) END AS sentiment,
+       CASE WHEN e.entity_count IS NOT NULL THEN (
+           SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'label', m.label, 'text', m.text, 'start', m.start_char, 'end', m.end_char,
+               'score', m.score) ORDER BY m.ordinal), '[]'::jsonb)
+           FROM entities m WHERE m.source = c.source AND m.id = c.id) END AS entities,
+       CASE WHEN $3 THEN v.vector END AS embedding
+FROM comments c
+"#;
 
 const UPSERT_COMMENTS: &str = r#"
 INSERT INTO comments (source, id, author, text, created_at, lang, url, tags, metadata)
@@ -280,31 +327,37 @@ impl Postgres {
         id: &str,
         with_embedding: bool,
     ) -> Result<Option<StoredComment>, StoreError> {
-        let row = sqlx::query_as::<_, StoredComment>(
-            r#"
-            SELECT c.source, c.id, c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.metadata,
-                   c.ingested_at, e.model, e.enriched_at,
-                   CASE WHEN e.sentiment IS NOT NULL THEN jsonb_build_object(
-                       'label', e.sentiment, 'negative', e.sentiment_negative,
-                       'neutral', e.sentiment_neutral, 'positive', e.sentiment_positive) END AS sentiment,
-                   CASE WHEN e.entity_count IS NOT NULL THEN (
-                       SELECT coalesce(jsonb_agg(jsonb_build_object(
-                           'label', m.label, 'text', m.text, 'start', m.start_char, 'end', m.end_char,
-                           'score', m.score) ORDER BY m.ordinal), '[]'::jsonb)
-                       FROM entities m WHERE m.source = c.source AND m.id = c.id) END AS entities,
-                   CASE WHEN $3 THEN v.vector END AS embedding
-            FROM comments c
-            LEFT JOIN enrichments e USING (source, id)
-            LEFT JOIN embeddings v USING (source, id)
-            WHERE c.source = $1 AND c.id = $2
-            "#,
-        )
+        let row = sqlx::query_as::<_, StoredComment>(&format!(
+            "{SELECT_STORED} LEFT JOIN enrichments e USING (source, id) LEFT JOIN embeddings v USING (source, id) \
+             WHERE c.source = $1 AND c.id = $2"
+        ))
         .bind(source)
         .bind(id)
         .bind(with_embedding)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row)
+    }
+
+    /// Enriched comments in key order, after `after` (exclusive), at most `limit`: what the search index is
+    /// rebuilt from, page by page.
+    pub async fn enriched_page(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<EnrichedComment>, StoreError> {
+        let (source, id) = after.unwrap_or(("", ""));
+        let rows = sqlx::query_as::<_, StoredComment>(&format!(
+            "{SELECT_STORED} JOIN enrichments e USING (source, id) LEFT JOIN embeddings v USING (source, id) \
+             WHERE (c.source, c.id) > ($1, $2) ORDER BY c.source, c.id LIMIT $4"
+        ))
+        .bind(source)
+        .bind(id)
+        .bind(true)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(StoredComment::into_enriched).collect()
     }
 
     /// The entities mentioned by the most comments, most first (ties by name).

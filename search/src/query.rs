@@ -1,0 +1,190 @@
+//! What a search asks for and what it answers.
+
+use chrono::{DateTime, Utc};
+use murmur_core::{normalize_entity_name, EntityLabel, SentimentLabel};
+use serde::Serialize;
+use tantivy::schema::Facet;
+
+use crate::vectors::AnnMethod;
+
+/// How comments are ranked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// BM25 over the words of the text (tantivy query syntax).
+    #[default]
+    Bm25,
+    /// Nearest neighbours of the query's embedding: finds paraphrases that share no word with the query.
+    Semantic,
+    /// Both, fused by reciprocal rank.
+    Hybrid,
+}
+
+impl SearchMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bm25 => "bm25",
+            Self::Semantic => "semantic",
+            Self::Hybrid => "hybrid",
+        }
+    }
+
+    /// Whether the query's embedding is needed.
+    pub fn needs_embedding(self) -> bool {
+        self != Self::Bm25
+    }
+}
+
+/// Reciprocal rank fusion: a comment at rank `r` (from 1) in a list adds `weight / (k + r)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Fusion {
+    pub bm25_weight: f32,
+    pub semantic_weight: f32,
+    pub k: f32,
+}
+
+impl Default for Fusion {
+    fn default() -> Self {
+        Self { bm25_weight: 1.0, semantic_weight: 1.0, k: 60.0 }
+    }
+}
+
+/// Which comments may match, whatever the ranking.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filters {
+    pub source: Option<String>,
+    pub sentiment: Option<SentimentLabel>,
+    pub entity: Option<EntityFilter>,
+    pub tag: Option<String>,
+    /// Inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl Filters {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A search over the comments.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    /// Words in tantivy's query syntax (`"phrases"`, `+must -not`, `a OR b`) for BM25; plain text for the
+    /// embedding.
+    pub q: String,
+    pub mode: SearchMode,
+    /// The embedding of `q` by the index's encoder; required by `semantic` and `hybrid`.
+    pub embedding: Option<Vec<f32>>,
+    pub filters: Filters,
+    pub limit: usize,
+    pub offset: usize,
+    /// Also count the matching comments per sentiment and per entity.
+    pub facets: bool,
+    /// Say why each hit ranks where it does.
+    pub explain: bool,
+    pub fusion: Fusion,
+}
+
+/// Comments that mention an entity: by type, by name (any type), or both. Names compare after
+/// [`normalize_entity_name`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntityFilter {
+    pub label: Option<EntityLabel>,
+    pub name: Option<String>,
+}
+
+impl EntityFilter {
+    /// `ORG:Google`, `ORG` (a type alone) or `Google` (a name of any type).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        if s.is_empty() {
+            return None;
+        }
+        let (label, name) = match s.split_once(':') {
+            Some((label, name)) => match EntityLabel::parse(label) {
+                Some(label) => (Some(label), Some(name)),
+                None => (None, Some(s)),
+            },
+            None => match EntityLabel::parse(s) {
+                Some(label) => (Some(label), None),
+                None => (None, Some(s)),
+            },
+        };
+        let name = name.map(normalize_entity_name).filter(|n| !n.is_empty());
+        (label.is_some() || name.is_some()).then_some(Self { label, name })
+    }
+
+    pub(crate) fn facets(&self) -> Vec<Facet> {
+        let labels = self.label.map_or_else(|| EntityLabel::ALL.to_vec(), |l| vec![l]);
+        labels.into_iter().map(|label| entity_facet(label, self.name.as_deref())).collect()
+    }
+}
+
+pub(crate) fn entity_facet(label: EntityLabel, name: Option<&str>) -> Facet {
+    match name {
+        Some(name) => Facet::from_path([label.as_str(), name]),
+        None => Facet::from_path([label.as_str()]),
+    }
+}
+
+/// An entity a hit mentions, by type and normalised name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HitEntity {
+    pub label: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    /// BM25 score, cosine similarity or fused score, by mode.
+    pub score: f32,
+    pub source: String,
+    pub id: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub lang: Option<String>,
+    pub tags: Vec<String>,
+    pub sentiment: Option<String>,
+    /// Distinct entities, in order of first mention.
+    pub entities: Vec<HitEntity>,
+    /// The text's best fragment (at most [`SNIPPET_CHARS`] characters), HTML-escaped, the query's words in
+    /// `<b>…</b>`; empty when no word of the query occurs in the text.
+    pub snippet: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<serde_json::Value>,
+}
+
+/// Longest snippet, in characters.
+pub const SNIPPET_CHARS: usize = 200;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResults {
+    pub mode: SearchMode,
+    /// Comments the ranking covers: those matching the words (BM25) or passing the filters (semantic,
+    /// hybrid: every such comment has a similarity).
+    pub total: usize,
+    pub hits: Vec<SearchHit>,
+    /// How the vector side was answered (semantic and hybrid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ann: Option<AnnMethod>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facets: Option<Facets>,
+}
+
+/// Counts over every comment that matches (not only the page of hits).
+#[derive(Debug, Clone, Serialize)]
+pub struct Facets {
+    /// Comments per sentiment class (classes with none included).
+    pub sentiment: std::collections::BTreeMap<&'static str, usize>,
+    /// The most mentioned entities, most first (ties by type, then name).
+    pub entities: Vec<EntityFacet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntityFacet {
+    pub label: String,
+    pub name: String,
+    pub comments: u64,
+}
