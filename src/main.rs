@@ -1,6 +1,7 @@
 //! The `murmur` binary: parses configuration and wires the crates together; no business logic lives here.
 
 mod bench;
+mod bench_search;
 mod cli;
 mod commands;
 mod config_file;
@@ -35,6 +36,7 @@ fn main() -> anyhow::Result<()> {
             Command::Train(cli::TrainCommand::Ner(args)) => training::train_ner(args),
             Command::Eval(cli::EvalCommand::Ner(args)) => training::eval_ner(args),
             Command::Bench(cli::BenchCommand::Enrich(args)) => bench::enrich(args),
+            Command::Bench(cli::BenchCommand::Search(args)) => bench_search::search(args),
         }
     })
 }

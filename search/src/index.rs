@@ -342,6 +342,11 @@ impl Rebuild {
         self.docs
     }
 
+    /// Commits what was added so far (the text side; `finish` commits again and builds the vectors' graph).
+    pub fn commit(&mut self) -> Result<(), SearchError> {
+        self.writer.commit(&self.generation)
+    }
+
     /// Commits, builds the vector graph (all cores) and snapshots it, then puts the generation in service
     /// and removes the ones before the previous. Returns the new generation's folder.
     pub fn finish(mut self) -> Result<PathBuf, SearchError> {

@@ -30,7 +30,7 @@ pub struct HnswParams {
     /// Candidate list size at search time (raised for deep pages and selective filters).
     pub ef_search: usize,
     /// Allowed sets this small are searched exactly (every allowed vector compared): faster than the graph
-    /// there, and exact.
+    /// there, and exact. `usize::MAX`: always exact, and no graph is kept (a reference for recall).
     pub exact_below: usize,
     /// The serving process snapshots the graph after this many new vectors.
     pub snapshot_every: usize,
@@ -38,7 +38,7 @@ pub struct HnswParams {
 
 impl Default for HnswParams {
     fn default() -> Self {
-        Self { max_connections: 16, ef_construction: 128, ef_search: 96, exact_below: 20_000, snapshot_every: 200_000 }
+        Self { max_connections: 32, ef_construction: 256, ef_search: 256, exact_below: 60_000, snapshot_every: 200_000 }
     }
 }
 
@@ -270,7 +270,8 @@ impl VectorStore {
     /// Opens the vectors in `dir`, loading the newest graph snapshot; the tail past it is inserted by
     /// [`Self::refresh`].
     pub fn open(dir: &Path, params: HnswParams) -> Result<Self, SearchError> {
-        let (graph, covers) = load_snapshot(dir).unwrap_or_else(|| (Arc::new(new_graph(&params, 0)), 0));
+        let snapshot = if params.exact_below == usize::MAX { None } else { load_snapshot(dir) };
+        let (graph, covers) = snapshot.unwrap_or_else(|| (Arc::new(new_graph(&params, 0)), 0));
         let store = Self {
             dir: dir.to_owned(),
             params,
@@ -333,6 +334,9 @@ impl VectorStore {
     pub fn refresh(&self, parallel: bool) -> Result<usize, SearchError> {
         let _turn = self.maintenance.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let total = self.remap()?;
+        if self.params.exact_below == usize::MAX {
+            return Ok(0);
+        }
         let (Some(dim), Some(map)) = (self.dim(), self.mapped()) else { return Ok(0) };
         let start = self.in_graph();
         if total <= start {
@@ -444,8 +448,7 @@ impl VectorStore {
         let mut scratch = vec![0f32; dim];
         let mut best: Vec<Neighbour> = Vec::with_capacity(k + 1);
         for id in allowed.iter().take_while(|&id| id < records) {
-            read_record(&map, dim, id, &mut scratch);
-            let similarity = dot(query, &scratch);
+            let similarity = dot(query, record_slice(&map, dim, id, &mut scratch));
             if best.len() < k || similarity > best[best.len() - 1].similarity {
                 let at = best.partition_point(|n| n.similarity >= similarity);
                 best.insert(at, Neighbour { id, similarity });
@@ -460,6 +463,22 @@ fn sort_and_cut(hits: &mut Vec<Neighbour>, k: usize) {
     hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.id.cmp(&b.id)));
     hits.dedup_by_key(|n| n.id);
     hits.truncate(k);
+}
+
+/// Record `id` as floats: read in place where the file's bytes are the machine's floats (little-endian, and
+/// the map is page-aligned), else decoded into `scratch`.
+fn record_slice<'a>(map: &'a Mmap, dim: usize, id: u64, scratch: &'a mut [f32]) -> &'a [f32] {
+    let start = id as usize * 4 * dim;
+    let bytes = &map[start..start + 4 * dim];
+    if cfg!(target_endian = "little") {
+        // SAFETY: every bit pattern is a valid f32; `align_to` only yields the aligned middle part.
+        let (head, floats, tail) = unsafe { bytes.align_to::<f32>() };
+        if head.is_empty() && tail.is_empty() {
+            return floats;
+        }
+    }
+    read_record(map, dim, id, scratch);
+    scratch
 }
 
 fn read_record(map: &Mmap, dim: usize, id: u64, out: &mut [f32]) {
