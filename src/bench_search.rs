@@ -107,12 +107,7 @@ fn comment(n: usize, bases: &[Base], rng: &mut Rng) -> EnrichedComment {
     } else {
         let other = &bases[rng.below(bases.len())];
         let words: Vec<&str> = other.text.split_whitespace().take(2 + rng.below(5)).collect();
-        let mut v: Vec<f32> = base
-            .embedding
-            .iter()
-            .zip(&other.embedding)
-            .map(|(a, b)| 0.85 * a + 0.35 * b)
-            .collect();
+        let mut v: Vec<f32> = base.embedding.iter().zip(&other.embedding).map(|(a, b)| 0.85 * a + 0.35 * b).collect();
         v.iter_mut().for_each(|x| *x += 0.02 * rng.normal());
         normalise(&mut v);
         (format!("{} {}", base.text, words.join(" ")), v)
@@ -208,7 +203,8 @@ pub fn search(args: BenchSearchArgs) -> anyhow::Result<()> {
     let mut rebuild = SearchIndex::rebuild(&root, options.clone())?;
     let mut n = 0;
     while n < args.docs {
-        let batch: Vec<EnrichedComment> = (n..(n + BATCH).min(args.docs)).map(|i| comment(i, &bases, &mut rng)).collect();
+        let batch: Vec<EnrichedComment> =
+            (n..(n + BATCH).min(args.docs)).map(|i| comment(i, &bases, &mut rng)).collect();
         rebuild.add(&batch)?;
         n += batch.len();
         if n % 100_000 == 0 {
@@ -249,6 +245,7 @@ pub fn search(args: BenchSearchArgs) -> anyhow::Result<()> {
         .collect::<Result<_, _>>()?;
     let negative_twitter =
         Filters { source: Some("twitter".into()), sentiment: Some(SentimentLabel::Negative), ..Filters::default() };
+    let negative = Filters { sentiment: Some(SentimentLabel::Negative), ..Filters::default() };
     let one_day = Filters {
         from: Utc.timestamp_opt(1_767_225_600 + 30 * 86_400, 0).single(),
         to: Utc.timestamp_opt(1_767_225_600 + 31 * 86_400, 0).single(),
@@ -260,6 +257,7 @@ pub fn search(args: BenchSearchArgs) -> anyhow::Result<()> {
         ("semantic, short query", SearchMode::Semantic, Filters::default(), false),
         ("semantic, more like this (a tweet as query)", SearchMode::Semantic, Filters::default(), true),
         ("semantic, short query, source + sentiment filter", SearchMode::Semantic, negative_twitter.clone(), false),
+        ("semantic, short query, sentiment filter", SearchMode::Semantic, negative.clone(), false),
         ("semantic, short query, one-day filter", SearchMode::Semantic, one_day, false),
         ("hybrid (RRF), short query", SearchMode::Hybrid, Filters::default(), false),
     ];
@@ -267,9 +265,13 @@ pub fn search(args: BenchSearchArgs) -> anyhow::Result<()> {
         let query = SearchQuery {
             q: if like { like_this[i].text.clone() } else { queries[i].clone() },
             mode,
-            embedding: mode
-                .needs_embedding()
-                .then(|| if like { like_this[i].embedding.clone() } else { embeddings[i].clone() }),
+            embedding: mode.needs_embedding().then(|| {
+                if like {
+                    like_this[i].embedding.clone()
+                } else {
+                    embeddings[i].clone()
+                }
+            }),
             filters: filters.clone(),
             limit: 10,
             ..Default::default()

@@ -20,6 +20,9 @@ const VECTOR_FILE: &str = "vectors.f32";
 const META_FILE: &str = "vectors.json";
 const SNAPSHOT_PREFIX: &str = "hnsw-";
 const SNAPSHOT_BASENAME: &str = "graph";
+/// Filters that keep at least this share of the graph are checked during the graph search; narrower ones
+/// (but above the exact-search size) filter an oversampled unfiltered search.
+const BROAD_FILTER: f64 = 0.5;
 
 /// How the HNSW graph is built and searched.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +41,13 @@ pub struct HnswParams {
 
 impl Default for HnswParams {
     fn default() -> Self {
-        Self { max_connections: 32, ef_construction: 256, ef_search: 256, exact_below: 60_000, snapshot_every: 200_000 }
+        Self {
+            max_connections: 32,
+            ef_construction: 256,
+            ef_search: 256,
+            exact_below: 100_000,
+            snapshot_every: 200_000,
+        }
     }
 }
 
@@ -329,8 +338,9 @@ impl VectorStore {
         Ok(self.len())
     }
 
-    /// Picks up vectors appended since the last call and inserts them in the graph; snapshots the graph when
-    /// enough is new. Called by the index's maintenance thread (and by rebuilds, with `parallel`).
+    /// Picks up vectors appended since the last call and inserts them in the graph (once there are enough
+    /// for the graph to be used); snapshots the graph when enough is new. Called by the index's refresh
+    /// thread, and by rebuilds with `parallel`.
     pub fn refresh(&self, parallel: bool) -> Result<usize, SearchError> {
         let _turn = self.maintenance.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let total = self.remap()?;
@@ -339,9 +349,12 @@ impl VectorStore {
         }
         let (Some(dim), Some(map)) = (self.dim(), self.mapped()) else { return Ok(0) };
         let start = self.in_graph();
-        if total <= start {
+        // Below the exact-search size every search compares every vector anyway: the graph waits until it
+        // would be used, then takes the backlog on all cores.
+        if total <= start || total < self.params.exact_below {
             return Ok(0);
         }
+        let parallel = parallel || total - start > 10_000;
         let graph = self.graph.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         const CHUNK: usize = 10_000;
         let mut done = start;
@@ -368,11 +381,16 @@ impl VectorStore {
         Ok(done - start)
     }
 
-    /// Writes a snapshot of the graph now (a rebuild does, before it publishes its generation).
+    /// Writes a snapshot of the graph now, unless the last one covers it (a rebuild does, before it publishes
+    /// its generation).
     pub fn snapshot(&self) -> Result<(), SearchError> {
         let _turn = self.maintenance.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let covers = self.in_graph();
+        if covers == self.snapshot_covers.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let graph = self.graph.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        self.snapshot_locked(&graph, self.in_graph())
+        self.snapshot_locked(&graph, covers)
     }
 
     fn snapshot_locked(&self, graph: &Graph, covers: usize) -> Result<(), SearchError> {
@@ -418,13 +436,29 @@ impl VectorStore {
         if allowed.len() <= self.params.exact_below || in_graph < self.params.exact_below {
             return Ok((self.exact(query, k, allowed), AnnMethod::Exact));
         }
-        // A filter that keeps a small share of the graph needs a wider beam to find k allowed nodes.
-        let share = allowed.len() as f64 / in_graph.max(1) as f64;
-        let ef = ((self.params.ef_search.max(k) as f64 / share.clamp(0.05, 1.0)) as usize).min(2_000);
         let graph = self.graph.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let found = graph.search_filter(query, k, ef, Some(allowed));
-        let mut hits: Vec<Neighbour> =
-            found.into_iter().map(|n| Neighbour { id: n.d_id as u64, similarity: 1.0 - n.distance }).collect();
+        let share = allowed.len() as f64 / in_graph.max(1) as f64;
+        let mut hits: Vec<Neighbour> = if share >= BROAD_FILTER {
+            // (Almost) everything allowed: the graph search checks the filter as it goes.
+            let found = graph.search_filter(query, k, self.params.ef_search.max(k), Some(allowed));
+            found.into_iter().map(|n| Neighbour { id: n.d_id as u64, similarity: 1.0 - n.distance }).collect()
+        } else {
+            // A narrower filter (still too many vectors to compare them all): hnsw_rs's filtered search keeps
+            // exploring until its candidates run out, seconds at a million vectors with a 10% filter. Ask the
+            // graph for enough neighbours that k of them pass, and keep those that do.
+            let wanted = ((k as f64 / share) * 2.0).ceil() as usize;
+            let found = graph.search(query, wanted, self.params.ef_search.max(wanted));
+            let kept: Vec<Neighbour> = found
+                .into_iter()
+                .filter(|n| allowed.contains(n.d_id as u64))
+                .map(|n| Neighbour { id: n.d_id as u64, similarity: 1.0 - n.distance })
+                .take(k)
+                .collect();
+            if kept.len() < k.min(allowed.len()) {
+                return Ok((self.exact(query, k, allowed), AnnMethod::Exact));
+            }
+            kept
+        };
         // Vectors not in the graph yet (appended in the last moment) are compared exactly.
         let tail: Vec<u64> = allowed.iter_from(in_graph as u64).filter(|&id| id as usize >= in_graph).collect();
         if !tail.is_empty() {
@@ -628,6 +662,31 @@ mod tests {
         assert_eq!(hits[0].id, 500, "the copy of vector 0 appended last is the best allowed match");
         assert!(hits.iter().all(|n| odd.contains(n.id)));
         assert!((hits[0].similarity - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn a_narrow_filter_over_a_large_set_finds_the_allowed_neighbours() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = vectors(4_000, 32, 11);
+        let mut log = VectorLog::open(dir.path()).unwrap();
+        data.iter().for_each(|v| {
+            log.append(v).unwrap();
+        });
+        log.sync().unwrap();
+        let store = VectorStore::open(dir.path(), HnswParams { exact_below: 100, ..HnswParams::default() }).unwrap();
+        store.refresh(true).unwrap();
+        // Every tenth vector: 400 allowed, above the exact size, well below the broad-filter share.
+        let mut tenth = Bitset::default();
+        (0..4_000).filter(|id| id % 10 == 3).for_each(|id| tenth.insert(id));
+        let mut found = 0;
+        for q in &vectors(30, 32, 5) {
+            let (hits, _) = store.search(q, 10, &tenth).unwrap();
+            assert_eq!(hits.len(), 10);
+            assert!(hits.iter().all(|n| tenth.contains(n.id)), "only allowed vectors");
+            let exact: Vec<u64> = store.exact(q, 10, &tenth).iter().map(|n| n.id).collect();
+            found += hits.iter().filter(|n| exact.contains(&n.id)).count();
+        }
+        assert!(found as f64 / 300.0 >= 0.9, "recall@10 {found}/300");
     }
 
     #[test]
