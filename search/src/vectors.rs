@@ -602,6 +602,16 @@ mod tests {
             .collect()
     }
 
+    /// A vector file in `dir` holding `data`, synced.
+    fn logged(dir: &Path, data: &[Vec<f32>]) -> VectorLog {
+        let mut log = VectorLog::open(dir).unwrap();
+        for v in data {
+            log.append(v).unwrap();
+        }
+        log.sync().unwrap();
+        log
+    }
+
     #[test]
     fn dot_matches_the_plain_sum() {
         let v = vectors(2, 37, 1);
@@ -645,11 +655,7 @@ mod tests {
     fn filters_and_the_tail_not_yet_in_the_graph_are_honoured() {
         let dir = tempfile::tempdir().unwrap();
         let data = vectors(500, 16, 3);
-        let mut log = VectorLog::open(dir.path()).unwrap();
-        data.iter().for_each(|v| {
-            log.append(v).unwrap();
-        });
-        log.sync().unwrap();
+        let mut log = logged(dir.path(), &data);
         let store = VectorStore::open(dir.path(), HnswParams { exact_below: 0, ..HnswParams::default() }).unwrap();
         store.refresh(false).unwrap();
         // Appended after the graph was built, not yet refreshed: still found.
@@ -667,12 +673,7 @@ mod tests {
     #[test]
     fn a_narrow_filter_over_a_large_set_finds_the_allowed_neighbours() {
         let dir = tempfile::tempdir().unwrap();
-        let data = vectors(4_000, 32, 11);
-        let mut log = VectorLog::open(dir.path()).unwrap();
-        data.iter().for_each(|v| {
-            log.append(v).unwrap();
-        });
-        log.sync().unwrap();
+        logged(dir.path(), &vectors(4_000, 32, 11));
         let store = VectorStore::open(dir.path(), HnswParams { exact_below: 100, ..HnswParams::default() }).unwrap();
         store.refresh(true).unwrap();
         // Every tenth vector: 400 allowed, above the exact size, well below the broad-filter share.
