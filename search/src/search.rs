@@ -57,10 +57,10 @@ impl SearchIndex {
 
         let text_query = match query.mode {
             SearchMode::Bm25 | SearchMode::Hybrid => {
-                Some(parser.parse_query(&query.q).map_err(|e| SearchError::InvalidQuery(e.to_string()))?)
+                parser.parse_query(&query.q).map_err(|e| SearchError::InvalidQuery(e.to_string()))?
             }
             // Only for snippets: words of the query highlighted where they occur.
-            SearchMode::Semantic => Some(parser.parse_query_lenient(&query.q).0),
+            SearchMode::Semantic => parser.parse_query_lenient(&query.q).0,
         };
         let matching = |text: Option<&Box<dyn Query>>| -> Box<dyn Query> {
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -79,7 +79,7 @@ impl SearchIndex {
 
         let (ranked, total, ann, facet_query): Ranking = match query.mode {
             SearchMode::Bm25 => {
-                let bm25 = matching(text_query.as_ref());
+                let bm25 = matching(Some(&text_query));
                 let (top, total) = searcher.search(&*bm25, &(TopDocs::with_limit(window), Count))?;
                 let ranked = top
                     .into_iter()
@@ -99,7 +99,7 @@ impl SearchIndex {
             }
             SearchMode::Hybrid => {
                 let depth = window.max(FUSION_DEPTH);
-                let bm25 = matching(text_query.as_ref());
+                let bm25 = matching(Some(&text_query));
                 let top = searcher.search(&*bm25, &TopDocs::with_limit(depth))?;
                 let (neighbours, allowed, method) = self.nearest(g, &searcher, query, filter.as_deref(), depth)?;
                 let mut fused: HashMap<DocAddress, Ranks> = HashMap::new();
@@ -123,14 +123,9 @@ impl SearchIndex {
             }
         };
 
-        let mut snippets = match &text_query {
-            Some(text) => Some(SnippetGenerator::create(&searcher, &**text, f.text)?),
-            None => None,
-        };
-        if let Some(s) = snippets.as_mut() {
-            s.set_max_num_chars(SNIPPET_CHARS);
-        }
-        let bm25_for_explain = if query.explain { Some(matching(text_query.as_ref())) } else { None };
+        let mut snippets = SnippetGenerator::create(&searcher, &*text_query, f.text)?;
+        snippets.set_max_num_chars(SNIPPET_CHARS);
+        let bm25_for_explain = if query.explain { Some(matching(Some(&text_query))) } else { None };
         let hits = ranked
             .into_iter()
             .skip(query.offset)
@@ -138,7 +133,8 @@ impl SearchIndex {
             .map(|(address, score, ranks)| {
                 let doc: TantivyDocument = searcher.doc(address)?;
                 let mut hit = hit_from(&doc, f, score);
-                if let Some(snippet) = snippets.as_ref().map(|s| s.snippet_from_doc(&doc)).filter(|s| !s.is_empty()) {
+                let snippet = snippets.snippet_from_doc(&doc);
+                if !snippet.is_empty() {
                     hit.snippet = snippet.to_html();
                 }
                 if query.explain {
