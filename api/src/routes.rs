@@ -115,7 +115,8 @@ async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) ->
             *weight = value;
         }
     }
-    let filters = Filters { source: p.source, sentiment: p.sentiment, entity, tag: p.tag, from: p.from, to: p.to };
+    let filters =
+        Filters { source: p.source, sentiment: p.sentiment, entity, tag: p.tag, from: p.from, to: p.to, text: None };
     let fingerprint = cursor::fingerprint(&p.q, p.mode, &filters, fusion);
     let offset = match p.cursor.as_deref() {
         None => 0,

@@ -13,6 +13,7 @@ mod index;
 mod query;
 mod schema;
 mod search;
+mod slices;
 mod tokenizer;
 mod vectors;
 
@@ -22,4 +23,5 @@ pub use query::{
     EntityFacet, EntityFilter, Facets, Filters, Fusion, HitEntity, SearchHit, SearchMode, SearchQuery, SearchResults,
     SNIPPET_CHARS,
 };
+pub use slices::Point;
 pub use vectors::{AnnMethod, HnswParams};

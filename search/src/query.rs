@@ -60,6 +60,8 @@ pub struct Filters {
     pub from: Option<DateTime<Utc>>,
     /// Exclusive.
     pub to: Option<DateTime<Utc>>,
+    /// Words the comments must match, in tantivy's query syntax (a text slice of the trends).
+    pub text: Option<String>,
 }
 
 impl Filters {

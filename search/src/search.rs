@@ -51,9 +51,9 @@ impl SearchIndex {
         let g = &*generation;
         let f = &g.fields;
         let searcher = g.reader.searcher();
-        let filter = filter_query(f, &query.filters);
-        let window = query.offset + query.limit.max(1);
         let parser = QueryParser::for_index(&g.index, vec![f.text]);
+        let filter = filter_query(f, &parser, &query.filters)?;
+        let window = query.offset + query.limit.max(1);
 
         let text_query = match query.mode {
             SearchMode::Bm25 | SearchMode::Hybrid => {
@@ -179,7 +179,7 @@ impl SearchIndex {
     }
 
     /// Vector ids of every live document, computed once per tantivy searcher generation.
-    fn alive(&self, searcher: &Searcher) -> Result<Arc<Bitset>, SearchError> {
+    pub(crate) fn alive(&self, searcher: &Searcher) -> Result<Arc<Bitset>, SearchError> {
         let id = searcher.generation().generation_id();
         if let Some((cached, ids)) = self.alive_cache().as_ref() {
             if *cached == id {
@@ -193,8 +193,15 @@ impl SearchIndex {
 }
 
 /// The filters as one non-scoring query; `None` when there are none.
-fn filter_query(f: &Fields, filters: &Filters) -> Option<Box<dyn Query>> {
+pub(crate) fn filter_query(
+    f: &Fields,
+    parser: &QueryParser,
+    filters: &Filters,
+) -> Result<Option<Box<dyn Query>>, SearchError> {
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    if let Some(text) = &filters.text {
+        clauses.push((Occur::Must, parser.parse_query(text).map_err(|e| SearchError::InvalidQuery(e.to_string()))?));
+    }
     let exact = [
         (f.source, filters.source.as_deref()),
         (f.sentiment, filters.sentiment.map(SentimentLabel::as_str)),
@@ -234,8 +241,8 @@ fn filter_query(f: &Fields, filters: &Filters) -> Option<Box<dyn Query>> {
         };
         clauses.push((Occur::Must, Box::new(RangeQuery::new(bound(filters.from, true), bound(filters.to, false)))));
     }
-    (!clauses.is_empty())
-        .then(|| Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(clauses)), 0.0)) as Box<dyn Query>)
+    Ok((!clauses.is_empty())
+        .then(|| Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(clauses)), 0.0)) as Box<dyn Query>))
 }
 
 fn explain(
@@ -335,9 +342,9 @@ fn hit_from(doc: &TantivyDocument, f: &Fields, score: f32) -> SearchHit {
 }
 
 /// Collects the vector ids of matching documents.
-struct VecIds;
+pub(crate) struct VecIds;
 
-struct SegmentVecIds {
+pub(crate) struct SegmentVecIds {
     column: Column<u64>,
     ids: Bitset,
 }

@@ -475,6 +475,25 @@ impl VectorStore {
         Ok((hits, AnnMethod::Hnsw))
     }
 
+    /// The normalised mean of the allowed vectors (of at most `sample` of them, evenly spread); `None` when
+    /// none is allowed.
+    pub fn centroid(&self, allowed: &Bitset, sample: usize) -> Option<Vec<f32>> {
+        let (Some(dim), Some(map)) = (self.dim(), self.mapped()) else { return None };
+        let records = (map.len() / (4 * dim)) as u64;
+        let step = allowed.len().div_ceil(sample.max(1)).max(1);
+        let mut scratch = vec![0f32; dim];
+        let mut sum = vec![0f32; dim];
+        let mut n = 0usize;
+        for id in allowed.iter().take_while(|&id| id < records).step_by(step) {
+            for (s, x) in sum.iter_mut().zip(record_slice(&map, dim, id, &mut scratch)) {
+                *s += x;
+            }
+            n += 1;
+        }
+        let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt();
+        (n > 0 && norm > 0.0).then(|| sum.into_iter().map(|x| x / norm).collect())
+    }
+
     /// Compares `query` with every allowed vector.
     pub fn exact(&self, query: &[f32], k: usize, allowed: &Bitset) -> Vec<Neighbour> {
         let (Some(dim), Some(map)) = (self.dim(), self.mapped()) else { return Vec::new() };

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
+use crate::trends::Dim;
 use crate::StoreError;
 
 #[derive(Clone)]
@@ -151,6 +152,20 @@ ON CONFLICT (source, id) DO UPDATE SET model = EXCLUDED.model, vector = EXCLUDED
 WHERE (embeddings.model, embeddings.vector) IS DISTINCT FROM (EXCLUDED.model, EXCLUDED.vector)
 "#;
 
+// What each comment counts under in the trend rollups (see migration 0004): rewritten only when it changed,
+// so a replayed comment fires no rollup delta.
+const UPSERT_FACTS: &str = r#"
+INSERT INTO comment_facts (source, id, minute, sentiment, dims)
+SELECT u.source, u.id, date_trunc('minute', u.created_at, 'UTC'), u.sentiment,
+       ARRAY(SELECT jsonb_array_elements_text(u.dims))
+FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::jsonb[])
+     AS u(source, id, created_at, sentiment, dims)
+ON CONFLICT (source, id) DO UPDATE SET
+    minute = EXCLUDED.minute, sentiment = EXCLUDED.sentiment, dims = EXCLUDED.dims
+WHERE (comment_facts.minute, comment_facts.sentiment, comment_facts.dims)
+      IS DISTINCT FROM (EXCLUDED.minute, EXCLUDED.sentiment, EXCLUDED.dims)
+"#;
+
 /// How many comments mention an entity.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct EntityCount {
@@ -239,6 +254,7 @@ impl Postgres {
         let mut neutral: Vec<Option<f32>> = Vec::with_capacity(n);
         let mut positive: Vec<Option<f32>> = Vec::with_capacity(n);
         let mut entity_counts: Vec<Option<i32>> = Vec::with_capacity(n);
+        let mut dims: Vec<serde_json::Value> = Vec::with_capacity(n);
         let mut mentions = Mentions::default();
         let dim = batch[0].enrichment.embedding.len();
         let mut vectors: Vec<f32> = Vec::with_capacity(n * dim);
@@ -260,6 +276,7 @@ impl Postgres {
             neutral.push(sentiment.map(|s| s.neutral));
             positive.push(sentiment.map(|s| s.positive));
             entity_counts.push(e.enrichment.entities.as_ref().map(|list| list.len() as i32));
+            dims.push(serde_json::Value::from(Dim::of(e)));
             for (ordinal, entity) in e.enrichment.entities.iter().flatten().enumerate() {
                 mentions.push(c.source.as_str(), c.id.as_str(), ordinal, entity)?;
             }
@@ -308,6 +325,14 @@ impl Postgres {
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query(UPSERT_FACTS)
+            .bind(&sources)
+            .bind(&ids)
+            .bind(&created)
+            .bind(&sentiments)
+            .bind(&dims)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(UPSERT_EMBEDDINGS)
             .bind(&sources)
             .bind(&ids)

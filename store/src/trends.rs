@@ -1,0 +1,378 @@
+//! Reads of the trend rollups (migration 0004): comments per dimension, time bucket and source, by sentiment,
+//! kept up to date by the writes themselves. Every read here touches rollup rows, never comment rows, so its
+//! cost follows the number of buckets and keys asked for, not the number of comments.
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use murmur_core::{EnrichedComment, EntityLabel};
+use serde::Serialize;
+
+use crate::{Postgres, StoreError};
+
+/// The bucket sizes the rollups keep (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Grain {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Grain {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Minute => "minute",
+            Self::Hour => "hour",
+            Self::Day => "day",
+        }
+    }
+
+    pub fn length(self) -> TimeDelta {
+        match self {
+            Self::Minute => TimeDelta::minutes(1),
+            Self::Hour => TimeDelta::hours(1),
+            Self::Day => TimeDelta::days(1),
+        }
+    }
+
+    /// The start of the bucket holding `t`.
+    pub fn floor(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        t.duration_trunc(self.length()).unwrap_or(t)
+    }
+
+    /// The first bucket start at or after `t`.
+    pub fn ceil(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let floor = self.floor(t);
+        if floor == t {
+            t
+        } else {
+            floor + self.length()
+        }
+    }
+}
+
+/// What comments are counted under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dim {
+    /// Every comment.
+    All,
+    /// A producer's tag (lower case).
+    Tag(String),
+    /// An entity of one type, by normalised name.
+    Entity(EntityLabel, String),
+    /// An entity name, whatever type the model gave it (a comment counts once even if it has both).
+    Name(String),
+}
+
+/// The kinds of [`Dim`], as the rollups store them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DimKind {
+    Tag,
+    Entity,
+    Name,
+}
+
+impl DimKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Tag => "tag",
+            Self::Entity => "entity",
+            Self::Name => "name",
+        }
+    }
+}
+
+impl Dim {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Tag(_) => DimKind::Tag.as_str(),
+            Self::Entity(..) => DimKind::Entity.as_str(),
+            Self::Name(_) => DimKind::Name.as_str(),
+        }
+    }
+
+    fn key(&self) -> String {
+        match self {
+            Self::All => String::new(),
+            Self::Tag(tag) => tag.clone(),
+            Self::Entity(label, name) => format!("{}:{name}", label.as_str()),
+            Self::Name(name) => name.clone(),
+        }
+    }
+
+    /// An entity key as stored (`ORG:google`) back to its type and name.
+    pub fn parse_entity_key(key: &str) -> Option<(EntityLabel, &str)> {
+        let (label, name) = key.split_once(':')?;
+        Some((EntityLabel::parse(label)?, name))
+    }
+
+    /// The dimensions a comment counts under besides [`Dim::All`], as `comment_facts.dims` holds them:
+    /// `kind:key`, distinct and sorted.
+    pub(crate) fn of(e: &EnrichedComment) -> Vec<String> {
+        let mut dims: Vec<String> = e.comment.tags.iter().map(|t| Dim::Tag(t.clone())).map(|d| d.stored()).collect();
+        for entity in e.enrichment.entities.iter().flatten() {
+            let name = entity.name();
+            dims.push(Dim::Entity(entity.label, name.clone()).stored());
+            dims.push(Dim::Name(name).stored());
+        }
+        dims.sort();
+        dims.dedup();
+        dims
+    }
+
+    fn stored(&self) -> String {
+        format!("{}:{}", self.kind(), self.key())
+    }
+}
+
+/// Comments in a bucket or window, in total and per sentiment class (comments enriched without a sentiment
+/// head count in `comments` only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Counts {
+    pub comments: i64,
+    pub negative: i64,
+    pub neutral: i64,
+    pub positive: i64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.comments += other.comments;
+        self.negative += other.negative;
+        self.neutral += other.neutral;
+        self.positive += other.positive;
+    }
+
+    /// (positive − negative) / comments with a sentiment, in [-1, 1]; `None` without any.
+    pub fn net_sentiment(&self) -> Option<f64> {
+        let classified = self.negative + self.neutral + self.positive;
+        (classified > 0).then(|| (self.positive - self.negative) as f64 / classified as f64)
+    }
+
+    /// Share of negative comments among those with a sentiment.
+    pub fn negative_share(&self) -> Option<f64> {
+        let classified = self.negative + self.neutral + self.positive;
+        (classified > 0).then(|| self.negative as f64 / classified as f64)
+    }
+}
+
+/// A piece of a window read at one grain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub grain: Grain,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// `[from, to)` (whole minutes) as the fewest rollup buckets: whole days in the middle, whole hours next to
+/// them, minutes at the edges.
+pub fn cover(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Segment> {
+    fn split(from: DateTime<Utc>, to: DateTime<Utc>, grain: Grain, out: &mut Vec<Segment>) {
+        if from >= to {
+            return;
+        }
+        let finer = match grain {
+            Grain::Day => Some(Grain::Hour),
+            Grain::Hour => Some(Grain::Minute),
+            Grain::Minute => None,
+        };
+        let (lo, hi) = (grain.ceil(from), grain.floor(to));
+        match finer {
+            Some(finer) if lo < hi => {
+                split(from, lo, finer, out);
+                out.push(Segment { grain, from: lo, to: hi });
+                split(hi, to, finer, out);
+            }
+            Some(finer) => split(from, to, finer, out),
+            None => out.push(Segment { grain, from, to }),
+        }
+    }
+    let mut out = Vec::new();
+    split(Grain::Minute.floor(from), Grain::Minute.ceil(to), Grain::Day, &mut out);
+    out
+}
+
+/// A key's counts in a window and, for growth, in the window before it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct KeyCounts {
+    pub key: String,
+    #[sqlx(flatten)]
+    pub counts: Counts,
+    pub previous: i64,
+}
+
+/// Rollup rows of one kind in a set of segments, each tagged with its window (0: current, 1: previous).
+const WINDOW_ROWS: &str = r#"
+FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS s(w, grain, lo, hi)
+CROSS JOIN LATERAL (
+    SELECT r.key, r.comments, r.negative, r.neutral, r.positive FROM rollups r
+    WHERE r.grain = s.grain AND r.kind = $5 AND r.bucket >= s.lo AND r.bucket < s.hi
+      AND ($6::text IS NULL OR r.source = $6) AND ($7::text IS NULL OR starts_with(r.key, $7))
+) AS r
+"#;
+
+/// Which keys of a kind a window read covers.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyFilter<'a> {
+    pub kind: DimKind,
+    pub source: Option<&'a str>,
+    /// Only entities of this type (for [`DimKind::Entity`]).
+    pub label: Option<EntityLabel>,
+}
+
+impl KeyFilter<'_> {
+    fn prefix(&self) -> Option<String> {
+        self.label.filter(|_| self.kind == DimKind::Entity).map(|l| format!("{}:", l.as_str()))
+    }
+}
+
+fn segments_of(windows: &[(DateTime<Utc>, DateTime<Utc>)]) -> (Vec<i32>, Vec<&'static str>, Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) {
+    let (mut w, mut grains, mut los, mut his) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, &(from, to)) in windows.iter().enumerate() {
+        for s in cover(from, to) {
+            w.push(i as i32);
+            grains.push(s.grain.as_str());
+            los.push(s.from);
+            his.push(s.to);
+        }
+    }
+    (w, grains, los, his)
+}
+
+impl Postgres {
+    /// Counts per `grain` bucket in `[from, to)` for each dimension (of one source, or summed over all):
+    /// `(index into dims, bucket start, counts)`, ordered; buckets without comments are absent.
+    pub async fn rollup_series(
+        &self,
+        dims: &[Dim],
+        source: Option<&str>,
+        grain: Grain,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(usize, DateTime<Utc>, Counts)>, StoreError> {
+        let kinds: Vec<&str> = dims.iter().map(Dim::kind).collect();
+        let keys: Vec<String> = dims.iter().map(Dim::key).collect();
+        let rows: Vec<(i64, DateTime<Utc>, i64, i64, i64, i64)> = sqlx::query_as(
+            r#"
+            SELECT d.i - 1, r.bucket, sum(r.comments)::int8, sum(r.negative)::int8, sum(r.neutral)::int8,
+                   sum(r.positive)::int8
+            FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS d(kind, key, i)
+            JOIN rollups r ON r.kind = d.kind AND r.key = d.key
+            WHERE r.grain = $3 AND r.bucket >= $4 AND r.bucket < $5 AND ($6::text IS NULL OR r.source = $6)
+            GROUP BY 1, 2 HAVING sum(r.comments) > 0 ORDER BY 1, 2
+            "#,
+        )
+        .bind(&kinds)
+        .bind(&keys)
+        .bind(grain.as_str())
+        .bind(grain.floor(from))
+        .bind(grain.ceil(to))
+        .bind(source)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(i, bucket, comments, negative, neutral, positive)| {
+                (i as usize, bucket, Counts { comments, negative, neutral, positive })
+            })
+            .collect())
+    }
+
+    /// The keys with the most comments in `[from, to)`, most first (ties by key).
+    pub async fn rollup_top(
+        &self,
+        filter: KeyFilter<'_>,
+        window: (DateTime<Utc>, DateTime<Utc>),
+        limit: i64,
+    ) -> Result<Vec<KeyCounts>, StoreError> {
+        let (w, grains, los, his) = segments_of(&[window]);
+        Ok(sqlx::query_as(&format!(
+            "SELECT r.key, sum(r.comments)::int8 AS comments, sum(r.negative)::int8 AS negative, \
+             sum(r.neutral)::int8 AS neutral, sum(r.positive)::int8 AS positive, 0::int8 AS previous {WINDOW_ROWS} \
+             GROUP BY r.key HAVING sum(r.comments) > 0 ORDER BY comments DESC, r.key LIMIT $8"
+        ))
+        .bind(&w)
+        .bind(&grains)
+        .bind(&los)
+        .bind(&his)
+        .bind(filter.kind.as_str())
+        .bind(filter.source)
+        .bind(filter.prefix())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Every key with at least `min_current` comments in `current`, with its count in `previous` too.
+    pub async fn rollup_growth(
+        &self,
+        filter: KeyFilter<'_>,
+        current: (DateTime<Utc>, DateTime<Utc>),
+        previous: (DateTime<Utc>, DateTime<Utc>),
+        min_current: i64,
+    ) -> Result<Vec<KeyCounts>, StoreError> {
+        let (w, grains, los, his) = segments_of(&[current, previous]);
+        let now = |column: &str| format!("coalesce(sum(r.{column}) FILTER (WHERE s.w = 0), 0)::int8 AS {column}");
+        Ok(sqlx::query_as(&format!(
+            "SELECT r.key, {}, {}, {}, {}, coalesce(sum(r.comments) FILTER (WHERE s.w = 1), 0)::int8 AS previous \
+             {WINDOW_ROWS} GROUP BY r.key HAVING coalesce(sum(r.comments) FILTER (WHERE s.w = 0), 0) >= $8",
+            now("comments"),
+            now("negative"),
+            now("neutral"),
+            now("positive"),
+        ))
+        .bind(&w)
+        .bind(&grains)
+        .bind(&los)
+        .bind(&his)
+        .bind(filter.kind.as_str())
+        .bind(filter.source)
+        .bind(filter.prefix())
+        .bind(min_current)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn t(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, d, h, m, 0).single().expect("valid")
+    }
+
+    #[test]
+    fn a_window_is_covered_by_days_then_hours_then_minutes() {
+        let segments = cover(t(1, 22, 30), t(4, 1, 15));
+        let got: Vec<(Grain, DateTime<Utc>, DateTime<Utc>)> =
+            segments.iter().map(|s| (s.grain, s.from, s.to)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Grain::Minute, t(1, 22, 30), t(1, 23, 0)),
+                (Grain::Hour, t(1, 23, 0), t(2, 0, 0)),
+                (Grain::Day, t(2, 0, 0), t(4, 0, 0)),
+                (Grain::Hour, t(4, 0, 0), t(4, 1, 0)),
+                (Grain::Minute, t(4, 1, 0), t(4, 1, 15)),
+            ]
+        );
+        // Contiguous and exact, whatever the window.
+        for (from, to) in [(t(1, 0, 0), t(1, 0, 1)), (t(1, 3, 7), t(1, 3, 59)), (t(1, 0, 0), t(8, 0, 0))] {
+            let s = cover(from, to);
+            assert_eq!(s.first().map(|s| s.from), Some(from));
+            assert_eq!(s.last().map(|s| s.to), Some(to));
+            assert!(s.windows(2).all(|w| w[0].to == w[1].from));
+        }
+        assert!(cover(t(2, 0, 0), t(2, 0, 0)).is_empty());
+    }
+
+    #[test]
+    fn net_sentiment_reads_classified_comments() {
+        let c = Counts { comments: 10, negative: 2, neutral: 2, positive: 4 };
+        assert_eq!(c.net_sentiment(), Some(0.25));
+        assert_eq!(c.negative_share(), Some(0.25));
+        assert_eq!(Counts { comments: 3, ..Counts::default() }.net_sentiment(), None);
+    }
+}

@@ -1,0 +1,21 @@
+//! Market trends from the enriched comments: sentiment and volume over time, share of voice, top and
+//! trending entities, spikes with example comments (`service`), and the reports that gather them on a
+//! schedule (`report`, `schedule`).
+
+mod analysis;
+mod bucket;
+mod error;
+mod render;
+mod report;
+mod schedule;
+mod service;
+mod slice;
+
+pub use analysis::{Departure, SpikeKind, SpikeParams};
+pub use bucket::{Bucketing, Unit, MAX_BUCKETS};
+pub use error::TrendsError;
+pub use render::{escape, LineChart};
+pub use report::{parse_length, Format, Report, ReportSpec, SliceReport};
+pub use schedule::{CronSchedule, Scheduler, SchedulerOptions};
+pub use service::{EntityQuery, EntityTrend, Point, ServedBy, ShareSeries, SharePoint, Spike, Timeline, Trends, Window};
+pub use slice::Slice;

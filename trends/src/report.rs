@@ -1,0 +1,264 @@
+//! A trend report: for a window, the headline changes against the window before it — volume, sentiment
+//! shift, share of voice between the slices, top and trending entities, spikes with example comments.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use murmur_store::{Counts, NewReport};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{self, SpikeParams};
+use crate::bucket::{Bucketing, Unit};
+use crate::render;
+use crate::service::{EntityQuery, EntityTrend, Point, Spike, Window};
+use crate::{Slice, Trends, TrendsError};
+
+/// The longest report window.
+const MAX_REPORT_WINDOW_DAYS: i64 = 366;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Html,
+    Csv,
+}
+
+fn default_slices() -> Vec<Slice> {
+    vec![Slice::default()]
+}
+
+fn default_formats() -> Vec<Format> {
+    vec![Format::Json, Format::Html, Format::Csv]
+}
+
+fn default_top() -> usize {
+    10
+}
+
+fn default_min_mentions() -> i64 {
+    5
+}
+
+fn default_examples() -> usize {
+    3
+}
+
+/// What a report covers and where it goes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSpec {
+    /// The slices compared (share of voice is among them); all comments by default.
+    #[serde(default = "default_slices")]
+    pub slices: Vec<Slice>,
+    /// Window length: `90m`, `24h`, `7d`, `2w`. By default the time between two runs of the schedule.
+    #[serde(default)]
+    pub window: Option<String>,
+    /// Bucket of the charts and of spike detection; by default from the window's length.
+    #[serde(default)]
+    pub bucket: Option<Unit>,
+    /// JSON is always stored; HTML and CSV when listed.
+    #[serde(default = "default_formats")]
+    pub formats: Vec<Format>,
+    /// Called with a POST of the report's JSON once it is stored, retried on failure.
+    #[serde(default)]
+    pub webhook: Option<String>,
+    #[serde(default = "default_top")]
+    pub top_entities: usize,
+    /// Fewest mentions of a trending entity in the window.
+    #[serde(default = "default_min_mentions")]
+    pub min_mentions: i64,
+    #[serde(default)]
+    pub spikes: SpikeParams,
+    /// Example comments per spike.
+    #[serde(default = "default_examples")]
+    pub examples: usize,
+}
+
+impl ReportSpec {
+    pub fn validate(&self) -> Result<(), TrendsError> {
+        if self.slices.is_empty() || self.slices.len() > 20 {
+            return Err(TrendsError::Invalid("a report covers 1-20 slices".into()));
+        }
+        for slice in &self.slices {
+            slice.validate()?;
+        }
+        if let Some(window) = &self.window {
+            parse_length(window)?;
+        }
+        if self.top_entities > 100 || self.examples > 20 {
+            return Err(TrendsError::Invalid("top_entities goes up to 100, examples up to 20".into()));
+        }
+        if self.spikes.baseline == 0 || self.spikes.baseline > 1000 || !self.spikes.threshold.is_finite() {
+            return Err(TrendsError::Invalid("spikes.baseline must be 1-1000 and spikes.threshold finite".into()));
+        }
+        if let Some(url) = &self.webhook {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || reqwest::Url::parse(url).is_err() {
+                return Err(TrendsError::Invalid(format!("webhook {url:?} is not an http(s) URL")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `90m`, `24h`, `7d` or `2w` as a duration (at most a year).
+pub fn parse_length(s: &str) -> Result<Duration, TrendsError> {
+    let bad = || TrendsError::Invalid(format!("window {s:?}: expected a number and m, h, d or w, e.g. 24h"));
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let length = match unit {
+        "m" => Duration::minutes(n),
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
+        "w" => Duration::weeks(n),
+        _ => return Err(bad()),
+    };
+    if length <= Duration::zero() || length > Duration::days(MAX_REPORT_WINDOW_DAYS) {
+        return Err(TrendsError::Invalid(format!("window {s:?} must be between 1m and {MAX_REPORT_WINDOW_DAYS}d")));
+    }
+    Ok(length)
+}
+
+/// One slice in the report: now against the window before.
+#[derive(Debug, Clone, Serialize)]
+pub struct SliceReport {
+    pub label: String,
+    pub slice: Slice,
+    pub comments: i64,
+    pub previous_comments: i64,
+    /// comments / previous − 1; absent when there were none before.
+    pub volume_change: Option<f64>,
+    pub net_sentiment: Option<f64>,
+    pub previous_net_sentiment: Option<f64>,
+    /// Change of net sentiment, in points of the [-1, 1] scale.
+    pub sentiment_shift: Option<f64>,
+    pub share: f64,
+    pub previous_share: f64,
+    pub counts: Counts,
+    /// The window's buckets.
+    pub points: Vec<Point>,
+    /// Spikes in the window (the window before serves as their baseline).
+    pub spikes: Vec<Spike>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub name: String,
+    pub generated_at: DateTime<Utc>,
+    pub window: Window,
+    pub previous_window: Window,
+    pub bucket: Unit,
+    pub time_zone: String,
+    pub slices: Vec<SliceReport>,
+    pub top_entities: Vec<EntityTrend>,
+    pub trending_entities: Vec<EntityTrend>,
+}
+
+impl Trends {
+    /// The report for the window of `length` that ends at the last bucket boundary at or before `end`.
+    pub async fn report(
+        &self,
+        name: &str,
+        spec: &ReportSpec,
+        end: DateTime<Utc>,
+        length: Duration,
+        tz: Tz,
+    ) -> Result<Report, TrendsError> {
+        spec.validate()?;
+        let unit = spec.bucket.unwrap_or_else(|| Unit::for_window(length));
+        let bucketing = Bucketing { unit, tz };
+        let to = bucketing.start(end);
+        let window = Window::new(bucketing.start(to - length), to)?;
+        let previous = window.previous();
+        // One timeline over both windows: the earlier half is the spikes' baseline and the comparison.
+        let both = Window::new(bucketing.start(previous.from), window.to)?;
+        let timelines = self.timelines(&spec.slices, both, bucketing).await?;
+        let current_total = |points: &[Point], now: bool| {
+            let mut c = Counts::default();
+            for p in points.iter().filter(|p| (p.start >= window.from) == now) {
+                c.add(&p.counts);
+            }
+            c
+        };
+        let totals: Vec<(Counts, Counts)> =
+            timelines.iter().map(|t| (current_total(&t.points, true), current_total(&t.points, false))).collect();
+        let all_now: i64 = totals.iter().map(|t| t.0.comments).sum();
+        let all_before: i64 = totals.iter().map(|t| t.1.comments).sum();
+        let share = |part: i64, whole: i64| if whole > 0 { part as f64 / whole as f64 } else { 0.0 };
+        let mut slices = Vec::with_capacity(timelines.len());
+        for (timeline, (now, before)) in timelines.into_iter().zip(totals) {
+            let counts: Vec<Counts> = timeline.points.iter().map(|p| p.counts).collect();
+            let first_now = timeline.points.partition_point(|p| p.start < window.from);
+            let mut spikes = Vec::new();
+            for departure in analysis::spikes(&counts, spec.spikes).into_iter().filter(|d| d.index >= first_now) {
+                let start = timeline.points[departure.index].start;
+                let end = bucketing.next(start);
+                let sentiment = (departure.kind == crate::SpikeKind::NegativeShare)
+                    .then_some(murmur_core::SentimentLabel::Negative);
+                let examples =
+                    self.examples(&timeline.slice, Window { from: start, to: end }, sentiment, spec.examples).await?;
+                spikes.push(Spike { start, end, departure, counts: counts[departure.index], examples });
+            }
+            let (net, net_before) = (now.net_sentiment(), before.net_sentiment());
+            slices.push(SliceReport {
+                label: timeline.label,
+                slice: timeline.slice,
+                comments: now.comments,
+                previous_comments: before.comments,
+                volume_change: (before.comments > 0).then(|| now.comments as f64 / before.comments as f64 - 1.0),
+                net_sentiment: net,
+                previous_net_sentiment: net_before,
+                sentiment_shift: net.zip(net_before).map(|(a, b)| a - b),
+                share: share(now.comments, all_now),
+                previous_share: share(before.comments, all_before),
+                counts: now,
+                points: timeline.points.into_iter().skip(first_now).collect(),
+                spikes,
+            });
+        }
+        let entities = EntityQuery { limit: spec.top_entities, ..EntityQuery::default() };
+        Ok(Report {
+            name: name.to_owned(),
+            generated_at: Utc::now(),
+            window,
+            previous_window: previous,
+            bucket: unit,
+            time_zone: tz.name().to_owned(),
+            slices,
+            top_entities: self.top_entities(&entities, window).await?,
+            trending_entities: self.trending_entities(&entities, window, spec.min_mentions).await?,
+        })
+    }
+}
+
+impl Report {
+    /// The report in every format its spec asks for, ready to store.
+    pub fn to_new_report(&self, spec: &ReportSpec, schedule_id: Option<i64>) -> Result<NewReport, TrendsError> {
+        let json = serde_json::to_value(self).map_err(|e| TrendsError::Invalid(format!("report as JSON: {e}")))?;
+        Ok(NewReport {
+            schedule_id,
+            name: self.name.clone(),
+            window_from: self.window.from,
+            window_to: self.window.to,
+            json,
+            html: spec.formats.contains(&Format::Html).then(|| render::html(self)),
+            csv: spec.formats.contains(&Format::Csv).then(|| render::csv(self)),
+            webhook: spec.webhook.is_some(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_lengths_parse_and_refuse_nonsense() {
+        assert_eq!(parse_length("24h").ok(), Some(Duration::hours(24)));
+        assert_eq!(parse_length("2w").ok(), Some(Duration::days(14)));
+        assert_eq!(parse_length("90m").ok(), Some(Duration::minutes(90)));
+        for bad in ["", "h", "0d", "-1d", "3y", "400d", "1.5h"] {
+            assert!(parse_length(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The trend queries. Slices the rollups count (all comments, a tag, an entity, each of one source or all)
+//! are read from the rollups; other slices (words, several dimensions at once) from the search index.
+
+use chrono::{DateTime, Duration, Utc};
+use murmur_core::{EntityLabel, SentimentLabel};
+use murmur_search::{SearchHit, SearchIndex};
+use murmur_store::{Counts, Dim, DimKind, KeyCounts, KeyFilter, Postgres};
+use serde::Serialize;
+
+use crate::analysis::{self, Departure, SpikeKind, SpikeParams};
+use crate::bucket::{Bucketing, Unit};
+use crate::{Slice, TrendsError};
+
+/// The longest window a query may cover.
+const MAX_WINDOW_DAYS: i64 = 3660;
+
+/// `[from, to)`, in whole minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+impl Window {
+    pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Self, TrendsError> {
+        let floor = |t: DateTime<Utc>| murmur_store::Grain::Minute.floor(t);
+        let ceil = |t: DateTime<Utc>| murmur_store::Grain::Minute.ceil(t);
+        let window = Self { from: floor(from), to: ceil(to) };
+        if window.from >= window.to {
+            return Err(TrendsError::Invalid("from must be before to".into()));
+        }
+        if window.to - window.from > Duration::days(MAX_WINDOW_DAYS) {
+            return Err(TrendsError::Invalid(format!("windows span at most {MAX_WINDOW_DAYS} days")));
+        }
+        Ok(window)
+    }
+
+    /// The window of the same length just before this one.
+    pub fn previous(&self) -> Self {
+        Self { from: self.from - (self.to - self.from), to: self.from }
+    }
+
+    fn pair(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        (self.from, self.to)
+    }
+}
+
+/// Where an answer was computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServedBy {
+    Rollups,
+    Index,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    pub start: DateTime<Utc>,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub net_sentiment: Option<f64>,
+}
+
+/// Volume and sentiment of a slice, bucket by bucket.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeline {
+    pub slice: Slice,
+    pub label: String,
+    pub bucket: Unit,
+    pub time_zone: String,
+    /// The window, widened to whole buckets.
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub served_by: ServedBy,
+    pub total: Counts,
+    pub net_sentiment: Option<f64>,
+    pub points: Vec<Point>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SharePoint {
+    pub start: DateTime<Utc>,
+    pub comments: i64,
+    /// Of the comments of all the slices asked for in this bucket (0 when none has any).
+    pub share: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShareSeries {
+    pub slice: Slice,
+    pub label: String,
+    pub comments: i64,
+    pub share: f64,
+    pub net_sentiment: Option<f64>,
+    pub points: Vec<SharePoint>,
+}
+
+/// Which entities a top or trending list covers.
+#[derive(Debug, Clone, Default)]
+pub struct EntityQuery {
+    pub source: Option<String>,
+    pub label: Option<EntityLabel>,
+    /// Count names whatever type the model gave them (`apple` as ORG and as MISC is one entry).
+    pub by_name: bool,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EntityTrend {
+    /// Absent when counted by name.
+    pub label: Option<EntityLabel>,
+    pub name: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub net_sentiment: Option<f64>,
+    /// Comments in the window before (trending lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<i64>,
+    /// current / previous − 1 (trending lists; absent when there were none before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub growth: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Spike {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    #[serde(flatten)]
+    pub departure: Departure,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// The bucket's most representative comments (negative ones for a negative-share spike).
+    pub examples: Vec<SearchHit>,
+}
+
+/// The trend queries over one Postgres and one search index.
+#[derive(Clone)]
+pub struct Trends {
+    postgres: Postgres,
+    index: SearchIndex,
+}
+
+impl Trends {
+    pub fn new(postgres: Postgres, index: SearchIndex) -> Self {
+        Self { postgres, index }
+    }
+
+    pub fn postgres(&self) -> &Postgres {
+        &self.postgres
+    }
+
+    /// Volume and sentiment per bucket for each slice.
+    pub async fn timelines(
+        &self,
+        slices: &[Slice],
+        window: Window,
+        bucketing: Bucketing,
+    ) -> Result<Vec<Timeline>, TrendsError> {
+        let starts = bucketing.starts(window.from, window.to)?;
+        let (Some(&first), Some(&last)) = (starts.first(), starts.last()) else {
+            return Err(TrendsError::Invalid("the window holds no bucket".into()));
+        };
+        let (from, to) = (first, bucketing.next(last));
+        let mut buckets: Vec<Vec<Counts>> = vec![vec![Counts::default(); starts.len()]; slices.len()];
+        let mut served = vec![ServedBy::Rollups; slices.len()];
+        let slot = |t: DateTime<Utc>| starts.partition_point(|s| *s <= t).checked_sub(1);
+        // Rollup slices by source, one query per source.
+        let mut by_source: Vec<(Option<&str>, Vec<(usize, Dim)>)> = Vec::new();
+        for (i, slice) in slices.iter().enumerate() {
+            slice.validate()?;
+            match slice.dim() {
+                Some(dim) => match by_source.iter_mut().find(|(s, _)| *s == slice.source.as_deref()) {
+                    Some((_, dims)) => dims.push((i, dim)),
+                    None => by_source.push((slice.source.as_deref(), vec![(i, dim)])),
+                },
+                None => {
+                    served[i] = ServedBy::Index;
+                    let index = self.index.clone();
+                    let filters = slice.filters(from, to);
+                    let points = tokio::task::spawn_blocking(move || index.points(&filters)).await??;
+                    for (at, sentiment) in points {
+                        if let Some(b) = slot(at).and_then(|b| buckets[i].get_mut(b)) {
+                            add_one(b, sentiment);
+                        }
+                    }
+                }
+            }
+        }
+        for (source, dims) in by_source {
+            let only: Vec<Dim> = dims.iter().map(|(_, d)| d.clone()).collect();
+            let rows = self.postgres.rollup_series(&only, source, bucketing.grain(from), from, to).await?;
+            for (d, at, counts) in rows {
+                let i = dims[d].0;
+                if let Some(b) = slot(at).and_then(|b| buckets[i].get_mut(b)) {
+                    b.add(&counts);
+                }
+            }
+        }
+        Ok(slices
+            .iter()
+            .zip(buckets)
+            .zip(served)
+            .map(|((slice, counts), served_by)| {
+                let mut total = Counts::default();
+                let points = starts
+                    .iter()
+                    .zip(counts)
+                    .map(|(&start, counts)| {
+                        total.add(&counts);
+                        Point { start, counts, net_sentiment: counts.net_sentiment() }
+                    })
+                    .collect();
+                Timeline {
+                    slice: slice.clone(),
+                    label: slice.label(),
+                    bucket: bucketing.unit,
+                    time_zone: bucketing.tz.name().to_owned(),
+                    from,
+                    to,
+                    served_by,
+                    total,
+                    net_sentiment: total.net_sentiment(),
+                    points,
+                }
+            })
+            .collect())
+    }
+
+    pub async fn timeline(&self, slice: &Slice, window: Window, bucketing: Bucketing) -> Result<Timeline, TrendsError> {
+        let mut all = self.timelines(std::slice::from_ref(slice), window, bucketing).await?;
+        all.pop().ok_or_else(|| TrendsError::Invalid("no timeline".into()))
+    }
+
+    /// Each slice's share of the comments of all the slices, per bucket and over the window.
+    pub async fn share_of_voice(
+        &self,
+        slices: &[Slice],
+        window: Window,
+        bucketing: Bucketing,
+    ) -> Result<Vec<ShareSeries>, TrendsError> {
+        let timelines = self.timelines(slices, window, bucketing).await?;
+        let grand: i64 = timelines.iter().map(|t| t.total.comments).sum();
+        let share = |part: i64, whole: i64| if whole > 0 { part as f64 / whole as f64 } else { 0.0 };
+        let per_bucket: Vec<i64> = (0..timelines.first().map_or(0, |t| t.points.len()))
+            .map(|b| timelines.iter().map(|t| t.points[b].counts.comments).sum())
+            .collect();
+        Ok(timelines
+            .into_iter()
+            .map(|t| ShareSeries {
+                label: t.label,
+                comments: t.total.comments,
+                share: share(t.total.comments, grand),
+                net_sentiment: t.net_sentiment,
+                points: t
+                    .points
+                    .iter()
+                    .zip(&per_bucket)
+                    .map(|(p, &all)| SharePoint {
+                        start: p.start,
+                        comments: p.counts.comments,
+                        share: share(p.counts.comments, all),
+                    })
+                    .collect(),
+                slice: t.slice,
+            })
+            .collect())
+    }
+
+    /// The most mentioned entities in the window, with their sentiment.
+    pub async fn top_entities(&self, query: &EntityQuery, window: Window) -> Result<Vec<EntityTrend>, TrendsError> {
+        let rows = self.postgres.rollup_top(key_filter(query), window.pair(), query.limit as i64).await?;
+        Ok(rows.into_iter().filter_map(|row| entity_trend(query, row, false)).collect())
+    }
+
+    /// Entities mentioned more than in the window before, strongest growth first (see `analysis`).
+    pub async fn trending_entities(
+        &self,
+        query: &EntityQuery,
+        window: Window,
+        min_mentions: i64,
+    ) -> Result<Vec<EntityTrend>, TrendsError> {
+        let rows = self
+            .postgres
+            .rollup_growth(key_filter(query), window.pair(), window.previous().pair(), min_mentions.max(1))
+            .await?;
+        let mut out: Vec<EntityTrend> = rows
+            .into_iter()
+            .filter(|row| row.counts.comments > row.previous)
+            .filter_map(|row| entity_trend(query, row, true))
+            .collect();
+        out.sort_by(|a, b| {
+            b.score.unwrap_or(0.0).total_cmp(&a.score.unwrap_or(0.0)).then_with(|| a.name.cmp(&b.name))
+        });
+        out.truncate(query.limit);
+        Ok(out)
+    }
+
+    /// Buckets of the slice's timeline that depart from their baseline, each with example comments.
+    pub async fn spikes(
+        &self,
+        slice: &Slice,
+        window: Window,
+        bucketing: Bucketing,
+        params: SpikeParams,
+        examples: usize,
+    ) -> Result<(Timeline, Vec<Spike>), TrendsError> {
+        let timeline = self.timeline(slice, window, bucketing).await?;
+        let counts: Vec<Counts> = timeline.points.iter().map(|p| p.counts).collect();
+        let mut spikes = Vec::new();
+        for departure in analysis::spikes(&counts, params) {
+            let start = timeline.points[departure.index].start;
+            let end = bucketing.next(start);
+            let sentiment = (departure.kind == SpikeKind::NegativeShare).then_some(SentimentLabel::Negative);
+            let examples = if examples > 0 {
+                self.examples(slice, Window { from: start, to: end }, sentiment, examples).await?
+            } else {
+                Vec::new()
+            };
+            spikes.push(Spike { start, end, departure, counts: counts[departure.index], examples });
+        }
+        Ok((timeline, spikes))
+    }
+
+    /// The slice's comments in the window, most representative first (nearest the centroid of their
+    /// embeddings).
+    pub async fn examples(
+        &self,
+        slice: &Slice,
+        window: Window,
+        sentiment: Option<SentimentLabel>,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, TrendsError> {
+        slice.validate()?;
+        let mut filters = slice.filters(window.from, window.to);
+        filters.sentiment = sentiment;
+        let index = self.index.clone();
+        Ok(tokio::task::spawn_blocking(move || index.representative(&filters, limit)).await??)
+    }
+}
+
+fn add_one(counts: &mut Counts, sentiment: Option<SentimentLabel>) {
+    counts.comments += 1;
+    match sentiment {
+        Some(SentimentLabel::Negative) => counts.negative += 1,
+        Some(SentimentLabel::Neutral) => counts.neutral += 1,
+        Some(SentimentLabel::Positive) => counts.positive += 1,
+        None => {}
+    }
+}
+
+fn key_filter(query: &EntityQuery) -> KeyFilter<'_> {
+    KeyFilter {
+        kind: if query.by_name { DimKind::Name } else { DimKind::Entity },
+        source: query.source.as_deref(),
+        label: query.label,
+    }
+}
+
+fn entity_trend(query: &EntityQuery, row: KeyCounts, with_growth: bool) -> Option<EntityTrend> {
+    let (label, name) = if query.by_name {
+        (None, row.key)
+    } else {
+        let (label, name) = Dim::parse_entity_key(&row.key)?;
+        (Some(label), name.to_owned())
+    };
+    let (current, previous) = (row.counts.comments, row.previous);
+    Some(EntityTrend {
+        label,
+        name,
+        counts: row.counts,
+        net_sentiment: row.counts.net_sentiment(),
+        previous: with_growth.then_some(previous),
+        growth: (with_growth && previous > 0).then(|| current as f64 / previous as f64 - 1.0),
+        score: with_growth.then(|| analysis::trend_score(current, previous)),
+    })
+}

@@ -1,0 +1,135 @@
+//! A slice of the comments a trend is about: a tag (brand), an entity, a source, words, or a mix.
+
+use chrono::{DateTime, Utc};
+use murmur_core::normalize_entity_name;
+use murmur_search::{EntityFilter, Filters};
+use murmur_store::Dim;
+use serde::{Deserialize, Serialize};
+
+use crate::TrendsError;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slice {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// A producer's tag, e.g. a brand (`pixel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// `ORG:Google` (a name of one type) or `Google` (the name, whatever its type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
+    /// Words the comments must match (tantivy query syntax); read from the search index, not the rollups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+}
+
+impl Slice {
+    /// One dimension as a share-of-voice series names it: `tag:pixel`, `entity:ORG:google`, `entity:google`,
+    /// `source:twitter` or `all`.
+    pub fn parse_one(s: &str) -> Result<Self, TrendsError> {
+        let s = s.trim();
+        let bad = || TrendsError::Invalid(format!("slice {s:?}: expected tag:NAME, entity:[TYPE:]NAME, source:NAME or all"));
+        if s == "all" {
+            return Ok(Self::default());
+        }
+        let (kind, value) = s.split_once(':').ok_or_else(bad)?;
+        let value = Some(value.trim().to_owned()).filter(|v| !v.is_empty()).ok_or_else(bad)?;
+        let slice = match kind {
+            "tag" => Self { tag: Some(value), ..Self::default() },
+            "entity" => Self { entity: Some(value), ..Self::default() },
+            "source" => Self { source: Some(value), ..Self::default() },
+            _ => return Err(bad()),
+        };
+        slice.validate()?;
+        Ok(slice)
+    }
+
+    pub fn validate(&self) -> Result<(), TrendsError> {
+        if let Some(entity) = self.entity.as_ref().filter(|e| EntityFilter::parse(e).is_none()) {
+            return Err(TrendsError::Invalid(format!("entity {entity:?}: expected TYPE:name, TYPE or name")));
+        }
+        if self.q.as_deref().is_some_and(|q| q.trim().is_empty()) {
+            return Err(TrendsError::Invalid("q must not be blank".into()));
+        }
+        Ok(())
+    }
+
+    /// A short name for tables and legends.
+    pub fn label(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(tag) = &self.tag {
+            parts.push(format!("#{tag}"));
+        }
+        if let Some(entity) = &self.entity {
+            parts.push(entity.clone());
+        }
+        if let Some(q) = &self.q {
+            parts.push(format!("\"{q}\""));
+        }
+        if let Some(source) = &self.source {
+            parts.push(format!("on {source}"));
+        }
+        if parts.is_empty() {
+            "all comments".into()
+        } else {
+            parts.join(" ")
+        }
+    }
+
+    /// The rollup dimension that counts exactly this slice (its source aside), if there is one: none for
+    /// words, for a tag and an entity together, or for an entity type without a name.
+    pub fn dim(&self) -> Option<Dim> {
+        if self.q.is_some() {
+            return None;
+        }
+        match (&self.tag, &self.entity) {
+            (None, None) => Some(Dim::All),
+            (Some(tag), None) => Some(Dim::Tag(tag.trim().to_lowercase())),
+            (None, Some(entity)) => {
+                let filter = EntityFilter::parse(entity)?;
+                match (filter.label, filter.name) {
+                    (Some(label), Some(name)) => Some(Dim::Entity(label, name)),
+                    (None, Some(name)) => Some(Dim::Name(normalize_entity_name(&name))),
+                    _ => None,
+                }
+            }
+            (Some(_), Some(_)) => None,
+        }
+    }
+
+    /// The slice as search filters over `[from, to)`.
+    pub fn filters(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Filters {
+        Filters {
+            source: self.source.clone(),
+            sentiment: None,
+            entity: self.entity.as_deref().and_then(EntityFilter::parse),
+            tag: self.tag.as_ref().map(|t| t.trim().to_lowercase()),
+            from: Some(from),
+            to: Some(to),
+            text: self.q.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use murmur_core::EntityLabel;
+
+    use super::*;
+
+    #[test]
+    fn slices_map_to_rollup_dimensions_where_one_counts_them() {
+        let dim = |s: &str| Slice::parse_one(s).expect("valid").dim();
+        assert_eq!(dim("tag:Pixel"), Some(Dim::Tag("pixel".into())));
+        assert_eq!(dim("entity:ORG:Google"), Some(Dim::Entity(EntityLabel::Org, "google".into())));
+        assert_eq!(dim("entity:Tim  Cook"), Some(Dim::Name("tim cook".into())));
+        assert_eq!(dim("all"), Some(Dim::All));
+        assert_eq!(dim("source:twitter"), Some(Dim::All));
+        assert_eq!(dim("entity:ORG"), None);
+        let words = Slice { q: Some("battery".into()), ..Slice::default() };
+        assert_eq!(words.dim(), None);
+        assert!(Slice::parse_one("brand:x").is_err());
+        assert!(Slice::parse_one("tag:").is_err());
+    }
+}
