@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages murmur's build needs beyond a Rust toolchain, gcc and Python: cmake (librdkafka is built
-# from source by rdkafka's cmake-build), libcurl headers, unzip (unpacking wheels). Idempotent.
+# from source by rdkafka's cmake-build), libcurl headers, unzip (unpacking wheels); chromium for the tests that
+# render reports and the dashboard in a headless browser. Idempotent.
 set -euo pipefail
 say() { printf '[system-deps] %s\n' "$*"; }
 missing=()
-for pkg in cmake libcurl4-openssl-dev unzip pkg-config; do
+for pkg in cmake libcurl4-openssl-dev unzip pkg-config chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -eq 0 ]; then say "all present"; exit 0; fi

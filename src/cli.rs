@@ -330,9 +330,37 @@ pub struct HttpArgs {
     /// Address the API listens on.
     #[arg(long, env = "MURMUR_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// API keys for write and admin routes: `scope:key` pairs, comma-separated (scopes: write, admin; keys of
+    /// 16 characters or more). Without any, those routes answer 401.
+    #[arg(long, env = "MURMUR_API_KEYS", hide_env_values = true, default_value = "")]
+    pub api_keys: String,
     /// HTTP worker threads.
     #[arg(long, env = "MURMUR_HTTP_WORKERS", default_value_t = 2)]
     pub http_workers: usize,
+}
+
+#[derive(Args, Clone)]
+pub struct ReportArgs {
+    /// How often the report scheduler looks for due schedules, in milliseconds (0: no scheduler here).
+    #[arg(long, env = "MURMUR_SCHEDULER_TICK_MS", default_value_t = 5000)]
+    pub scheduler_tick_ms: u64,
+    /// Webhook deliveries per report before it is marked failed.
+    #[arg(long, env = "MURMUR_WEBHOOK_ATTEMPTS", default_value_t = 5)]
+    pub webhook_attempts: u32,
+    /// Wait before the second webhook attempt, in milliseconds; doubled after each.
+    #[arg(long, env = "MURMUR_WEBHOOK_BACKOFF_MS", default_value_t = 2000)]
+    pub webhook_backoff_ms: u64,
+}
+
+impl ReportArgs {
+    pub fn scheduler(&self) -> Option<murmur_trends::SchedulerOptions> {
+        (self.scheduler_tick_ms > 0).then(|| murmur_trends::SchedulerOptions {
+            tick: Duration::from_millis(self.scheduler_tick_ms),
+            webhook_attempts: self.webhook_attempts.max(1),
+            webhook_backoff: Duration::from_millis(self.webhook_backoff_ms),
+            ..murmur_trends::SchedulerOptions::default()
+        })
+    }
 }
 
 #[derive(Args, Clone)]
@@ -390,6 +418,16 @@ pub struct SinkArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Consumer group of the workers, whose lag `/metrics` reports.
+    #[arg(long, env = "MURMUR_WORKER_GROUP", default_value = "murmur-worker")]
+    pub worker_group: String,
+    /// Consumer group of the sinks, whose lag `/metrics` reports.
+    #[arg(long, env = "MURMUR_SINK_GROUP", default_value = "murmur-sink")]
+    pub sink_group: String,
     #[command(flatten)]
     pub enrich: EnrichApiArgs,
     #[command(flatten)]
@@ -451,6 +489,8 @@ pub struct DemoArgs {
     pub exit_after_load: bool,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub reports: ReportArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Folder of the demo's search index.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use murmur_api::{AppState, EnrichService};
+use murmur_api::{ApiKeys, AppState, EnrichService, LagProbe};
 use murmur_core::CommentStore;
 use murmur_enrich::ner::NerHead;
 use murmur_enrich::sentiment::SentimentHead;
@@ -19,11 +19,12 @@ use murmur_ingest::worker::{Worker, WorkerConfig};
 use murmur_ingest::{PipelineStats, Pseudonymizer, Topics};
 use murmur_search::{Access, SearchIndex};
 use murmur_store::Postgres;
+use murmur_trends::Scheduler;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    DatabaseArgs, DeviceChoice, Encoding, EnrichApiArgs, FileFormat, KafkaArgs, ModelArgs, ProduceArgs, ReindexArgs,
-    ServeArgs, SinkArgs, TopicArgs, WorkerArgs,
+    DatabaseArgs, DeviceChoice, Encoding, EnrichApiArgs, FileFormat, HttpArgs, KafkaArgs, ModelArgs, ProduceArgs,
+    ReindexArgs, ReportArgs, ServeArgs, SinkArgs, TopicArgs, WorkerArgs,
 };
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
@@ -76,12 +77,63 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let index = SearchIndex::open(&args.index.index_dir, Access::Read, args.index.options())
         .with_context(|| format!("opening the index in {}", args.index.index_dir.display()))?;
     let enrich = enrich_service(&args.enrich, &args.model)?;
-    let (server, addr) =
-        murmur_api::bind(AppState { postgres, index, enrich }, args.http.listen, args.http.http_workers)
-            .with_context(|| format!("binding {}", args.http.listen))?;
+    let mut state = AppState::new(postgres, index, enrich, api_keys(&args.http)?);
+    let kafka = KafkaConfig { brokers: args.kafka.kafka_brokers.clone(), options: args.kafka.kafka_options.clone() };
+    state.lag = Some(Arc::new(KafkaLag {
+        kafka,
+        stages: vec![
+            (args.worker_group.clone(), args.kafka.topics.topic_comments.clone()),
+            (args.sink_group.clone(), args.kafka.topics.topic_enriched.clone()),
+        ],
+    }));
+    let shutdown = shutdown_on_signal();
+    let scheduler = start_scheduler(&state, &args.reports, shutdown.clone())?;
+    let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
+        .with_context(|| format!("binding {}", args.http.listen))?;
     tracing::info!(url = %format!("http://{addr}"), "API listening");
     server.await?;
+    shutdown.cancel();
+    if let Some(scheduler) = scheduler {
+        scheduler.await.ok();
+    }
     Ok(())
+}
+
+pub fn api_keys(http: &HttpArgs) -> anyhow::Result<ApiKeys> {
+    ApiKeys::parse(&http.api_keys).map_err(|e| anyhow::anyhow!("MURMUR_API_KEYS: {e}"))
+}
+
+/// The report scheduler beside the API, unless its tick is 0.
+pub fn start_scheduler(
+    state: &AppState,
+    args: &ReportArgs,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(options) = args.scheduler() else { return Ok(None) };
+    let scheduler = Scheduler::new(state.trends.clone(), options)?;
+    Ok(Some(tokio::spawn(scheduler.run(shutdown))))
+}
+
+/// Consumer lag of the pipeline's stages, for `/metrics`.
+struct KafkaLag {
+    kafka: KafkaConfig,
+    /// (group, topic)
+    stages: Vec<(String, String)>,
+}
+
+impl LagProbe for KafkaLag {
+    fn lags(&self) -> Vec<(String, String, i64)> {
+        self.stages
+            .iter()
+            .filter_map(|(group, topic)| match self.kafka.lag(group, topic, Duration::from_secs(1)) {
+                Ok(lag) => Some((group.clone(), topic.clone(), lag)),
+                Err(e) => {
+                    tracing::debug!(%group, %topic, error = %e, "consumer lag unavailable");
+                    None
+                }
+            })
+            .collect()
+    }
 }
 
 pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {

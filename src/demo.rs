@@ -21,7 +21,7 @@ use murmur_search::{Access, IndexOptions, SearchError, SearchIndex};
 use serde_json::json;
 
 use crate::cli::DemoArgs;
-use crate::commands::{connect, enrich_service, load_models, shutdown_on_signal};
+use crate::commands::{api_keys, connect, enrich_service, load_models, shutdown_on_signal, start_scheduler};
 
 /// Brands the demo producer tags comments with when the text names them (a real producer sends its own
 /// campaign or product tags).
@@ -81,9 +81,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     tokio::spawn(log_dead_letters(dlq_consumer, shutdown.clone()));
 
     let enrich = enrich_service(&args.enrich, &args.model)?;
-    let (server, addr) =
-        murmur_api::bind(AppState { postgres, index, enrich }, args.http.listen, args.http.http_workers)
-            .with_context(|| format!("binding {}", args.http.listen))?;
+    let state = AppState::new(postgres, index, enrich, api_keys(&args.http)?);
+    let scheduler = start_scheduler(&state, &args.reports, shutdown.clone())?;
+    let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
+        .with_context(|| format!("binding {}", args.http.listen))?;
     let server_handle = server.handle();
     let server_task = tokio::spawn(server);
     eprintln!(
@@ -161,6 +162,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     worker_task.await.context("worker task")??;
     sink_task.await.context("sink task")??;
     server_task.await.context("server task")??;
+    if let Some(scheduler) = scheduler {
+        scheduler.await.ok();
+    }
     Ok(())
 }
 

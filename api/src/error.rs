@@ -8,6 +8,10 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("not ready: {0}")]
     NotReady(String),
@@ -19,6 +23,8 @@ pub enum ApiError {
     Store(#[from] murmur_store::StoreError),
     #[error("search error")]
     Search(murmur_search::SearchError),
+    #[error("trend query failed")]
+    Trends(murmur_trends::TrendsError),
     #[error("internal error")]
     Internal,
 }
@@ -32,15 +38,29 @@ impl From<murmur_search::SearchError> for ApiError {
     }
 }
 
+impl From<murmur_trends::TrendsError> for ApiError {
+    fn from(e: murmur_trends::TrendsError) -> Self {
+        use murmur_trends::TrendsError;
+        match e {
+            TrendsError::Invalid(message) => Self::BadRequest(message),
+            TrendsError::Store(e) => Self::Store(e),
+            TrendsError::Search(e) => e.into(),
+            other => Self::Trends(other),
+        }
+    }
+}
+
 impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::NotReady(_) => "not_ready",
             Self::Overloaded => "overloaded",
             Self::ModelFailed(_) => "model_failed",
-            Self::Store(_) | Self::Search(_) | Self::Internal => "internal",
+            Self::Store(_) | Self::Search(_) | Self::Trends(_) | Self::Internal => "internal",
         }
     }
 }
@@ -49,11 +69,13 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             Self::ModelFailed(_) => StatusCode::FAILED_DEPENDENCY,
-            Self::Store(_) | Self::Search(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) | Self::Search(_) | Self::Trends(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -63,6 +85,7 @@ impl ResponseError for ApiError {
             match self {
                 Self::Store(e) => tracing::error!(error = %e, "request failed"),
                 Self::Search(e) => tracing::error!(error = %e, "request failed"),
+                Self::Trends(e) => tracing::error!(error = %e, "request failed"),
                 _ => tracing::error!(error = %self, "request failed"),
             }
         }

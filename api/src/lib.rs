@@ -2,19 +2,28 @@
 //! every error is JSON: `{"error": {"code": "...", "message": "..."}}`. Overload is a 429, never an
 //! unbounded queue ([`EnrichService`]).
 
+mod auth;
 mod enrich_service;
 mod error;
+mod metrics;
+pub mod openapi;
+mod report_routes;
 mod routes;
+mod trend_routes;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use murmur_search::SearchIndex;
 use murmur_store::Postgres;
+use murmur_trends::Trends;
 
+pub use auth::ApiKeys;
 pub use enrich_service::EnrichService;
 pub use error::ApiError;
+pub use metrics::{LagProbe, Metrics};
 
 /// What the handlers read from.
 #[derive(Clone)]
@@ -23,13 +32,30 @@ pub struct AppState {
     pub index: SearchIndex,
     /// `POST /v1/enrich`; `None` answers 503.
     pub enrich: Option<EnrichService>,
+    pub trends: Trends,
+    pub keys: ApiKeys,
+    pub metrics: Metrics,
+    /// Consumer lag for `/metrics`, where the server knows the broker.
+    pub lag: Option<Arc<dyn LagProbe>>,
+}
+
+impl AppState {
+    pub fn new(postgres: Postgres, index: SearchIndex, enrich: Option<EnrichService>, keys: ApiKeys) -> Self {
+        let trends = Trends::new(postgres.clone(), index.clone());
+        Self { postgres, index, enrich, trends, keys, metrics: Metrics::new(), lag: None }
+    }
 }
 
 /// Binds the API on `addr` (port 0 picks a free port) and returns the server, to be awaited, with the
 /// address it listens on.
 pub fn bind(state: AppState, addr: SocketAddr, workers: usize) -> std::io::Result<(Server, SocketAddr)> {
     let data = web::Data::new(state);
-    let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes::configure))
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(metrics::track))
+            .configure(routes::configure)
+    })
         .workers(workers.max(1))
         .shutdown_timeout(5)
         .bind(addr)?;

@@ -1,11 +1,13 @@
-use actix_web::{error::InternalError, web, HttpRequest, HttpResponse};
+use actix_web::http::Method;
+use actix_web::{error::InternalError, web, FromRequest, Handler, HttpRequest, HttpResponse, Responder};
 use chrono::{DateTime, Utc};
 use murmur_core::SentimentLabel;
 use murmur_search::{EntityFilter, Filters, Fusion, SearchMode, SearchQuery};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{ApiError, AppState};
+use crate::auth::Scope;
+use crate::{metrics, openapi, report_routes, trend_routes, ApiError, AppState};
 
 const MAX_LIMIT: usize = 100;
 /// How deep pages go: BM25 ranks on the index; semantic and hybrid rank candidate lists this long.
@@ -24,16 +26,38 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(|e, _| {
         InternalError::from_response(e.to_string(), ApiError::BadRequest(e.to_string()).into()).into()
     }))
-    .route("/", web::get().to(search_page))
-    .route("/healthz", web::get().to(healthz))
-    .route("/readyz", web::get().to(readyz))
-    .service(
-        web::scope("/v1")
-            .route("/search", web::get().to(search))
-            .route("/enrich", web::post().to(enrich))
-            .route("/comments/{source}/{id}", web::get().to(comment)),
-    )
-    .default_service(web::to(not_found));
+    .route("/", web::get().to(search_page));
+    route(cfg, Method::GET, "/healthz", healthz);
+    route(cfg, Method::GET, "/readyz", readyz);
+    route(cfg, Method::GET, "/metrics", metrics::scrape);
+    route(cfg, Method::GET, "/openapi.json", openapi::document);
+    route(cfg, Method::GET, "/v1/search", search);
+    route(cfg, Method::POST, "/v1/enrich", enrich);
+    route(cfg, Method::GET, "/v1/comments/{source}/{id}", comment);
+    route(cfg, Method::GET, "/v1/trends/timeline", trend_routes::timeline);
+    route(cfg, Method::GET, "/v1/trends/share", trend_routes::share);
+    route(cfg, Method::GET, "/v1/trends/entities", trend_routes::top_entities);
+    route(cfg, Method::GET, "/v1/trends/trending", trend_routes::trending);
+    route(cfg, Method::GET, "/v1/trends/spikes", trend_routes::spikes);
+    route(cfg, Method::GET, "/v1/trends/examples", trend_routes::examples);
+    route(cfg, Method::POST, "/v1/reports/schedules", report_routes::create_schedule);
+    route(cfg, Method::GET, "/v1/reports/schedules", report_routes::schedules);
+    route(cfg, Method::DELETE, "/v1/reports/schedules/{id}", report_routes::delete_schedule);
+    route(cfg, Method::GET, "/v1/reports", report_routes::reports);
+    route(cfg, Method::GET, "/v1/reports/{id}", report_routes::report);
+    cfg.default_service(web::to(not_found));
+}
+
+/// Registers an API route; every one must be in the OpenAPI document (checked as the server starts, and
+/// the other way round by the tests), so the document cannot drift from what is served.
+fn route<F, Args>(cfg: &mut web::ServiceConfig, method: Method, path: &str, handler: F)
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    assert!(openapi::documents(&method, path), "{method} {path} is served but not in api/assets/openapi.json");
+    cfg.route(path, web::method(method).to(handler));
 }
 
 impl From<ApiError> for HttpResponse {
@@ -218,9 +242,11 @@ struct EnrichParams {
 /// storing anything. 429 when the model queue is full.
 async fn enrich(
     state: web::Data<AppState>,
+    request: HttpRequest,
     body: web::Json<EnrichRequest>,
     params: web::Query<EnrichParams>,
 ) -> Result<HttpResponse, ApiError> {
+    state.keys.require(&request, Scope::Write)?;
     let service = state.enrich.as_ref().ok_or_else(|| ApiError::NotReady("enrichment is off on this server".into()))?;
     let texts = body.into_inner().texts;
     if texts.is_empty() || texts.len() > service.max_texts() {

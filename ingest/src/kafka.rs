@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -53,6 +53,33 @@ impl KafkaConfig {
         let consumer: StreamConsumer = self.client(&defaults, &required).create()?;
         consumer.subscribe(&[topic])?;
         Ok(KafkaConsumer { consumer: Arc::new(consumer) })
+    }
+
+    /// Messages in `topic` that `group` has not committed yet, over all partitions (a partition the group
+    /// never committed counts from its low watermark). Blocking.
+    pub fn lag(&self, group: &str, topic: &str, timeout: Duration) -> Result<i64, IngestError> {
+        let consumer: BaseConsumer = self.client(&[], &[("group.id", group), ("enable.auto.commit", "false")]).create()?;
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        let mut partitions = TopicPartitionList::new();
+        let mut ends = HashMap::new();
+        for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+            for p in t.partitions() {
+                partitions.add_partition(topic, p.id());
+                ends.insert(p.id(), consumer.fetch_watermarks(topic, p.id(), timeout)?);
+            }
+        }
+        let committed = consumer.committed_offsets(partitions, timeout)?;
+        Ok(committed
+            .elements()
+            .iter()
+            .map(|e| {
+                let (low, high) = ends.get(&e.partition()).copied().unwrap_or((0, 0));
+                match e.offset() {
+                    Offset::Offset(at) => (high - at).max(0),
+                    _ => (high - low).max(0),
+                }
+            })
+            .sum())
     }
 
     pub fn producer(&self) -> Result<KafkaProducer, IngestError> {

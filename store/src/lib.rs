@@ -5,6 +5,7 @@
 mod error;
 mod postgres;
 mod reports;
+pub mod testing;
 mod trends;
 
 pub use error::StoreError;

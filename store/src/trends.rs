@@ -239,6 +239,15 @@ fn segments_of(windows: &[(DateTime<Utc>, DateTime<Utc>)]) -> (Vec<i32>, Vec<&'s
 }
 
 impl Postgres {
+    /// Comments stored, from the rollups (one row per day and source, not a count over the comments).
+    pub async fn stored_total(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT coalesce(sum(comments), 0)::int8 FROM rollups WHERE kind = 'all' AND key = '' AND grain = 'day'",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     /// Counts per `grain` bucket in `[from, to)` for each dimension (of one source, or summed over all):
     /// `(index into dims, bucket start, counts)`, ordered; buckets without comments are absent.
     pub async fn rollup_series(

@@ -3,21 +3,9 @@
 use chrono::{TimeZone, Utc};
 use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
 use murmur_store::Postgres;
-use sqlx::Connection;
 
 async fn fresh_database(name: &str) -> Postgres {
-    let admin_url = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("postgres reachable (infra/postgres.sh)");
-    let db = format!("murmur_test_{name}");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut admin).await.expect("drop");
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.expect("create");
-    let url = match admin_url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{db}"),
-        None => panic!("admin url has no database"),
-    };
-    let store = Postgres::connect(&url, 4).await.expect("connect");
-    store.migrate().await.expect("migrate");
+    let store = murmur_store::testing::fresh_database(name).await.expect("postgres reachable (infra/postgres.sh)");
     store.migrate().await.expect("migrations are idempotent");
     store
 }

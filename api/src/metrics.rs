@@ -1,0 +1,103 @@
+//! Prometheus metrics at `GET /metrics`: request latency per route, and on each scrape what the pipeline
+//! has done (comments stored, documents and vectors indexed, consumer-group lag per pipeline stage).
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntGaugeVec, Opts, Registry, TextEncoder};
+
+use crate::{ApiError, AppState};
+
+/// A consumer group's lag, read when metrics are scraped (the pipeline's stages are separate processes).
+pub trait LagProbe: Send + Sync {
+    /// `(group, topic, messages not yet committed)` for each stage.
+    fn lags(&self) -> Vec<(String, String, i64)>;
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    latency: HistogramVec,
+    gauges: IntGaugeVec,
+    lag: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let latency = HistogramVec::new(
+            HistogramOpts::new("murmur_http_request_duration_seconds", "HTTP request latency by route")
+                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["method", "route", "status"],
+        )
+        .expect("static metric definition");
+        let gauges = IntGaugeVec::new(
+            Opts::new("murmur_pipeline", "What the pipeline has stored and indexed, read at scrape time"),
+            &["what"],
+        )
+        .expect("static metric definition");
+        let lag = IntGaugeVec::new(
+            Opts::new("murmur_consumer_lag_messages", "Messages a pipeline stage has not committed yet"),
+            &["group", "topic"],
+        )
+        .expect("static metric definition");
+        for collector in [
+            Box::new(latency.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(gauges.clone()),
+            Box::new(lag.clone()),
+        ] {
+            registry.register(collector).expect("metric names are distinct");
+        }
+        Self { registry, latency, gauges, lag }
+    }
+
+    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.latency.with_label_values(&[method, route, &status.to_string()]).observe(seconds);
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Times every request under its route pattern (`/v1/comments/{source}/{id}`, not the concrete path, so the
+/// label set stays small); unmatched paths count as `unmatched`.
+pub(crate) async fn track(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let metrics = request.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+    let method = request.method().to_string();
+    let route = request.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let response = next.call(request).await?;
+    if let Some(metrics) = metrics {
+        metrics.observe(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    }
+    Ok(response)
+}
+
+/// `GET /metrics` in Prometheus's text format.
+pub(crate) async fn scrape(state: web::Data<AppState>) -> Result<actix_web::HttpResponse, ApiError> {
+    let m = &state.metrics;
+    let stored = state.postgres.stored_total().await?;
+    m.gauges.with_label_values(&["comments_stored"]).set(stored);
+    m.gauges.with_label_values(&["documents_indexed"]).set(state.index.num_docs() as i64);
+    let (in_graph, vectors) = state.index.vector_counts();
+    m.gauges.with_label_values(&["vectors_stored"]).set(vectors as i64);
+    m.gauges.with_label_values(&["vectors_in_graph"]).set(in_graph as i64);
+    if let Some(probe) = state.lag.clone() {
+        let lags = web::block(move || probe.lags()).await.map_err(|_| ApiError::Internal)?;
+        for (group, topic, lag) in lags {
+            m.lag.with_label_values(&[&group, &topic]).set(lag);
+        }
+    }
+    let mut body = Vec::new();
+    TextEncoder::new().encode(&m.registry.gather(), &mut body).map_err(|_| ApiError::Internal)?;
+    Ok(actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body))
+}

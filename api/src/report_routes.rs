@@ -1,0 +1,113 @@
+//! `/v1/reports/*`: report schedules (cron + time zone + what to cover) and the reports they rendered.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use murmur_trends::{CronSchedule, ReportSpec};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::Scope;
+use crate::{ApiError, AppState};
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_LIST: i64 = 200;
+
+/// `POST /v1/reports/schedules` (write scope) with `{"name", "cron", "time_zone", …the report spec}`: `cron`
+/// has 5 fields (minute hour day month weekday), 6 with seconds first, or is `@daily`-style; `time_zone` is
+/// an IANA name (UTC by default); the other fields are a [`ReportSpec`].
+pub(crate) async fn create_schedule(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Json<serde_json::Map<String, serde_json::Value>>,
+) -> Result<HttpResponse, ApiError> {
+    state.keys.require(&request, Scope::Write)?;
+    let mut fields = body.into_inner();
+    let mut text = |key: &str, default: Option<&str>| -> Result<String, ApiError> {
+        match fields.remove(key) {
+            Some(serde_json::Value::String(s)) => Ok(s),
+            None => default.map(str::to_owned).ok_or_else(|| ApiError::BadRequest(format!("{key} is required"))),
+            Some(_) => Err(ApiError::BadRequest(format!("{key} must be a string"))),
+        }
+    };
+    let (name, cron_text, time_zone) = (text("name", None)?, text("cron", None)?, text("time_zone", Some("UTC"))?);
+    if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::BadRequest(format!("name must be 1-{MAX_NAME_CHARS} characters")));
+    }
+    let spec: ReportSpec = serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| ApiError::BadRequest(format!("report spec: {e}")))?;
+    spec.validate()?;
+    let cron = CronSchedule::parse(&cron_text, &time_zone)?;
+    let next = cron.next_after(Utc::now())?;
+    let spec = serde_json::to_value(&spec).map_err(|_| ApiError::Internal)?;
+    let schedule = state.postgres.create_schedule(name.trim(), &cron_text, &time_zone, &spec, next).await?;
+    Ok(HttpResponse::Created().json(schedule))
+}
+
+/// `GET /v1/reports/schedules`.
+pub(crate) async fn schedules(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(json!({ "schedules": state.postgres.schedules().await? })))
+}
+
+/// `DELETE /v1/reports/schedules/{id}` (admin scope); its reports stay.
+pub(crate) async fn delete_schedule(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    state.keys.require(&request, Scope::Admin)?;
+    let id = id.into_inner();
+    if state.postgres.delete_schedule(id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound(format!("no schedule {id}")))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListParams {
+    schedule_id: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/reports[?schedule_id=…][&limit=50]`: newest first, without bodies.
+pub(crate) async fn reports(state: web::Data<AppState>, p: web::Query<ListParams>) -> Result<HttpResponse, ApiError> {
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=MAX_LIST).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit must be 1-{MAX_LIST}")));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "reports": state.postgres.reports(p.schedule_id, limit).await? })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReportParams {
+    format: Option<String>,
+}
+
+/// `GET /v1/reports/{id}[?format=json|html|csv]`: the report itself (JSON: its summary and body).
+pub(crate) async fn report(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    p: web::Query<ReportParams>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let report = state.postgres.report(id).await?.ok_or_else(|| ApiError::NotFound(format!("no report {id}")))?;
+    let missing = |format: &str| ApiError::NotFound(format!("report {id} was not rendered as {format}"));
+    let attachment = |ext: &str| format!("inline; filename=\"report-{id}.{ext}\"");
+    match p.format.as_deref().unwrap_or("json") {
+        "json" => {
+            let mut body = serde_json::to_value(&report).map_err(|_| ApiError::Internal)?;
+            body["report"] = report.body_json.clone().unwrap_or_default();
+            Ok(HttpResponse::Ok().json(body))
+        }
+        "html" => Ok(HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(report.body_html.ok_or_else(|| missing("html"))?)),
+        "csv" => Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header(("content-disposition", attachment("csv")))
+            .body(report.body_csv.ok_or_else(|| missing("csv"))?)),
+        other => Err(ApiError::BadRequest(format!("format {other:?}: expected json, html or csv"))),
+    }
+}
