@@ -3,10 +3,13 @@
 //! `scope:key` pairs (`MURMUR_API_KEYS=admin:…,write:…`), kept only as SHA-256 digests, compared in constant
 //! time, and sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 
-use actix_web::HttpRequest;
+use std::future::{ready, Ready};
+use std::marker::PhantomData;
+
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use sha2::{Digest, Sha256};
 
-use crate::ApiError;
+use crate::{ApiError, AppState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scope {
@@ -56,7 +59,7 @@ impl ApiKeys {
     }
 
     /// Ok when the request carries a key whose scope covers `needed`.
-    pub fn require(&self, request: &HttpRequest, needed: Scope) -> Result<(), ApiError> {
+    fn require(&self, request: &HttpRequest, needed: Scope) -> Result<(), ApiError> {
         let headers = request.headers();
         let presented = headers
             .get("x-api-key")
@@ -82,6 +85,38 @@ impl ApiKeys {
             }
             Some(_) => Ok(()),
         }
+    }
+}
+
+/// The scope a route needs, as a type.
+pub(crate) trait Needs {
+    const SCOPE: Scope;
+}
+
+pub(crate) struct Write;
+pub(crate) struct Admin;
+
+impl Needs for Write {
+    const SCOPE: Scope = Scope::Write;
+}
+
+impl Needs for Admin {
+    const SCOPE: Scope = Scope::Admin;
+}
+
+/// A handler's first argument on write and admin routes: extracted before the body is read, so a request
+/// without a valid key is refused (401/403) before anything else is looked at.
+pub(crate) struct Authorized<N: Needs>(PhantomData<N>);
+
+impl<N: Needs> FromRequest for Authorized<N> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match request.app_data::<web::Data<AppState>>() {
+            Some(state) => state.keys.require(request, N::SCOPE).map(|()| Self(PhantomData)),
+            None => Err(ApiError::Internal),
+        })
     }
 }
 

@@ -1,12 +1,12 @@
 //! `/v1/reports/*`: report schedules (cron + time zone + what to cover) and the reports they rendered.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use murmur_trends::{CronSchedule, ReportSpec};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::Scope;
+use crate::auth::{Admin, Authorized, Write};
 use crate::{ApiError, AppState};
 
 const MAX_NAME_CHARS: usize = 200;
@@ -16,11 +16,10 @@ const MAX_LIST: i64 = 200;
 /// has 5 fields (minute hour day month weekday), 6 with seconds first, or is `@daily`-style; `time_zone` is
 /// an IANA name (UTC by default); the other fields are a [`ReportSpec`].
 pub(crate) async fn create_schedule(
+    _: Authorized<Write>,
     state: web::Data<AppState>,
-    request: HttpRequest,
     body: web::Json<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<HttpResponse, ApiError> {
-    state.keys.require(&request, Scope::Write)?;
     let mut fields = body.into_inner();
     let mut text = |key: &str, default: Option<&str>| -> Result<String, ApiError> {
         match fields.remove(key) {
@@ -50,11 +49,10 @@ pub(crate) async fn schedules(state: web::Data<AppState>) -> Result<HttpResponse
 
 /// `DELETE /v1/reports/schedules/{id}` (admin scope); its reports stay.
 pub(crate) async fn delete_schedule(
+    _: Authorized<Admin>,
     state: web::Data<AppState>,
-    request: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    state.keys.require(&request, Scope::Admin)?;
     let id = id.into_inner();
     if state.postgres.delete_schedule(id).await? {
         Ok(HttpResponse::NoContent().finish())

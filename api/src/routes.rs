@@ -6,7 +6,7 @@ use murmur_search::{EntityFilter, Filters, Fusion, SearchMode, SearchQuery};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::Scope;
+use crate::auth::{Authorized, Write};
 use crate::{metrics, openapi, report_routes, trend_routes, ApiError, AppState};
 
 const MAX_LIMIT: usize = 100;
@@ -241,12 +241,11 @@ struct EnrichParams {
 /// `POST /v1/enrich[?embedding=true]` with `{"texts": [...]}`: the enrichment of each text, in order, without
 /// storing anything. 429 when the model queue is full.
 async fn enrich(
+    _: Authorized<Write>,
     state: web::Data<AppState>,
-    request: HttpRequest,
     body: web::Json<EnrichRequest>,
     params: web::Query<EnrichParams>,
 ) -> Result<HttpResponse, ApiError> {
-    state.keys.require(&request, Scope::Write)?;
     let service = state.enrich.as_ref().ok_or_else(|| ApiError::NotReady("enrichment is off on this server".into()))?;
     let texts = body.into_inner().texts;
     if texts.is_empty() || texts.len() > service.max_texts() {
@@ -273,4 +272,14 @@ async fn enrich(
 
 async fn not_found(request: HttpRequest) -> HttpResponse {
     ApiError::NotFound(format!("no route for {} {}", request.method(), request.path())).into()
+}
+
+#[cfg(test)]
+mod tests {
+    /// `route` asserts each registration against the OpenAPI document: configuring the app is the test.
+    #[actix_web::test]
+    async fn every_route_is_in_the_openapi_document() {
+        actix_web::test::init_service(actix_web::App::new().configure(super::configure)).await;
+        assert!(!crate::openapi::documents(&super::Method::GET, "/v1/undocumented"));
+    }
 }

@@ -1,0 +1,364 @@
+//! The API over real HTTP, real Postgres and a real index: the OpenAPI document against the routes, API keys
+//! on every write and admin route, trend answers against raw counts, metrics, and a scheduled report that
+//! fires, is stored, listed, downloaded, rendered by a headless browser and delivered to a webhook that fails
+//! once.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use murmur_api::{ApiKeys, AppState};
+use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
+use murmur_search::{Access, IndexOptions, SearchIndex};
+use murmur_trends::{Scheduler, SchedulerOptions};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const ADMIN_KEY: &str = "admin-key-0123456789";
+const WRITE_KEY: &str = "write-key-0123456789";
+
+/// 600 comments over the last three days: tags alternate pixel / iphone, every third mentions Google.
+fn comments(now: DateTime<Utc>) -> Vec<EnrichedComment> {
+    (0..600)
+        .map(|i: i64| {
+            let tag = if i % 2 == 0 { "pixel" } else { "iphone" };
+            let label = [SentimentLabel::Negative, SentimentLabel::Neutral, SentimentLabel::Positive][(i % 3) as usize];
+            let mut text = format!("comment {i} about the {tag} battery");
+            let entities = if i % 3 == 0 {
+                let start = text.chars().count() + 1;
+                text.push_str(" Google");
+                vec![Entity { label: EntityLabel::Org, text: "Google".into(), start, end: start + 6, score: 0.9 }]
+            } else {
+                Vec::new()
+            };
+            let mut embedding = vec![0.1_f32; 4];
+            embedding[(i % 4) as usize] = 1.0;
+            let norm = embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
+            EnrichedComment::new(
+                Comment {
+                    source: "twitter".into(),
+                    id: format!("t{i}"),
+                    author: None,
+                    text,
+                    created_at: now - Duration::minutes(7 * i + 3),
+                    lang: Some("en".into()),
+                    url: None,
+                    tags: vec![tag.into()],
+                    metadata: serde_json::Map::new(),
+                },
+                Enrichment {
+                    model: "test".into(),
+                    embedding: embedding.into_iter().map(|x| x / norm).collect(),
+                    sentiment: Some(Sentiment { label, negative: 0.3, neutral: 0.3, positive: 0.4 }),
+                    entities: Some(entities),
+                },
+            )
+        })
+        .collect()
+}
+
+/// A webhook receiver that answers 500 to the first POST and 200 after, keeping every body.
+async fn webhook_receiver() -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&bodies);
+    tokio::spawn(async move {
+        let mut served = 0;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 65536];
+            // Read the head, then as many body bytes as content-length says.
+            let body = loop {
+                let n = socket.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + length {
+                        break Some(buf[end + 4..end + 4 + length].to_vec());
+                    }
+                }
+            };
+            let Some(body) = body else { continue };
+            served += 1;
+            let status = if served == 1 { "500 Internal Server Error" } else { "200 OK" };
+            if served > 1 {
+                seen.lock().expect("lock").push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+            }
+            let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            socket.write_all(reply.as_bytes()).await.ok();
+        }
+    });
+    (addr, bodies)
+}
+
+struct Api {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(format!("{}{path}", self.base)).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn text(&self, path: &str) -> (u16, String, String) {
+        let response = self.client.get(format!("{}{path}", self.base)).send().await.expect("request");
+        let status = response.status().as_u16();
+        let ctype = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        (status, ctype, response.text().await.expect("body"))
+    }
+
+    async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
+    let now = Utc::now().duration_trunc(Duration::minutes(1)).expect("minute");
+    let postgres = murmur_store::testing::fresh_database("api_http").await.expect("postgres (infra/postgres.sh)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = SearchIndex::open(dir.path(), Access::ReadWrite, IndexOptions::default()).expect("index");
+    let data = comments(now);
+    postgres.upsert_batch(&data).await.expect("store");
+    index.write_batch(&data).expect("index");
+
+    let keys = ApiKeys::parse(&format!("admin:{ADMIN_KEY},write:{WRITE_KEY}")).expect("keys");
+    let state = AppState::new(postgres.clone(), index.clone(), None, keys);
+    let options = SchedulerOptions {
+        tick: StdDuration::from_millis(200),
+        webhook_attempts: 3,
+        webhook_backoff: StdDuration::from_millis(200),
+        ..SchedulerOptions::default()
+    };
+    let scheduler = Scheduler::new(state.trends.clone(), options).expect("scheduler");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(scheduler.run(shutdown.clone()));
+    let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
+    tokio::spawn(server);
+    let api = Api { base: format!("http://{addr}"), client: reqwest::Client::new() };
+
+    // Every documented operation is served (the converse is asserted as routes are registered).
+    let (status, spec) = api.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    let paths = spec["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 17, "{} paths", paths.len());
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().expect("operations") {
+            let concrete = path.replace("{source}", "twitter").replace("{id}", "1");
+            let (status, body) = api.call(method, &concrete, Some(ADMIN_KEY), None).await;
+            let message = body["error"]["message"].as_str().unwrap_or("");
+            assert!(!message.starts_with("no route"), "{method} {path} is documented but not served");
+            assert!(status < 500 || status == 503, "{method} {path}: {status} {body}");
+            // Write and admin operations refuse a missing key, an unknown key and (admin) a write key.
+            if let Some(scope) = operation["x-scope"].as_str() {
+                for (key, expected) in [(None, 401), (Some("not-a-key-0123456789"), 401)] {
+                    let (status, body) = api.call(method, &concrete, key, Some(json!({}))).await;
+                    assert_eq!(status, expected, "{method} {path} with {key:?}: {body}");
+                    assert_eq!(body["error"]["code"], "unauthorized");
+                }
+                let (status, body) = api.call(method, &concrete, Some(WRITE_KEY), Some(json!({}))).await;
+                if scope == "admin" {
+                    assert_eq!(status, 403, "{method} {path} with a write key: {body}");
+                } else {
+                    assert_ne!(status, 401, "{method} {path} accepts a write key");
+                    assert_ne!(status, 403, "{method} {path} accepts a write key");
+                }
+            }
+        }
+    }
+    let (status, body) = api.get("/v1/nothing-here").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+
+    // Trends: the timeline equals a count over the raw rows; bad input is a 400 that says why.
+    let from = (now - Duration::days(2)).to_rfc3339();
+    let to = now.to_rfc3339();
+    let q = |extra: &str| format!("from={}&to={}{extra}", urlencode(&from), urlencode(&to));
+    let (status, timeline) = api.get(&format!("/v1/trends/timeline?{}", q("&tag=pixel&bucket=hour"))).await;
+    assert_eq!(status, 200, "{timeline}");
+    let raw: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM comments WHERE 'pixel' = ANY(tags) AND created_at >= $1 AND created_at < $2",
+    )
+    .bind(timeline["from"].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok()))
+    .bind(timeline["to"].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok()))
+    .fetch_one(postgres.pool())
+    .await
+    .expect("raw count");
+    assert_eq!(timeline["total"]["comments"].as_i64(), Some(raw));
+    assert!(raw > 100);
+    assert_eq!(timeline["served_by"], "rollups");
+    let (_, share) = api.get(&format!("/v1/trends/share?{}", q("&slices=tag:pixel,tag:iphone&bucket=day"))).await;
+    let shares: Vec<f64> = share["slices"].as_array().expect("slices").iter().map(|s| s["share"].as_f64().unwrap_or(0.0)).collect();
+    assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-9 && shares.len() == 2, "{share}");
+    let (_, top) = api.get(&format!("/v1/trends/entities?{}", q(""))).await;
+    assert_eq!(top["entities"][0]["name"], "google");
+    assert_eq!(top["entities"][0]["label"], "ORG");
+    let (status, examples) = api.get(&format!("/v1/trends/examples?{}", q("&tag=iphone&limit=5"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(examples["examples"].as_array().map(Vec::len), Some(5));
+    for bad in [
+        "/v1/trends/timeline?bucket=fortnight",
+        "/v1/trends/timeline?tz=Mars/Olympus",
+        "/v1/trends/timeline?bucket=minute&from=2020-01-01T00:00:00Z",
+        "/v1/trends/timeline?q=(unclosed",
+        "/v1/trends/timeline?from=yesterday",
+        "/v1/trends/share?slices=tag:pixel",
+        "/v1/trends/share?slices=brand:x,tag:y",
+        "/v1/trends/entities?label=FOO",
+        "/v1/trends/trending?min_mentions=0",
+        "/v1/trends/spikes?threshold=-1",
+        "/v1/trends/examples?limit=1000",
+        "/v1/reports/abc",
+        "/v1/reports?limit=0",
+    ] {
+        let (status, body) = api.get(bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{bad}: {body}");
+    }
+
+    // A report every second, delivered to a webhook that fails its first call.
+    let (hook, received) = webhook_receiver().await;
+    let schedule_body = json!({
+        "name": "Phones, last three days", "cron": "* * * * * *", "time_zone": "Europe/Paris",
+        "slices": [{"tag": "pixel"}, {"tag": "iphone"}], "window": "3d", "bucket": "hour",
+        "formats": ["html", "csv"], "webhook": format!("http://{hook}/hook"),
+    });
+    for bad in [
+        json!({"name": "x", "cron": "61 * * * *"}),
+        json!({"name": "x", "cron": "* * * * *", "time_zone": "Nowhere"}),
+        json!({"name": "x", "cron": "* * * * *", "window": "3y"}),
+        json!({"name": "x", "cron": "* * * * *", "surprise": true}),
+        json!({"cron": "* * * * *"}),
+        json!({"name": "x", "cron": "* * * * *", "webhook": "ftp://example"}),
+    ] {
+        let (status, body) = api.call("post", "/v1/reports/schedules", Some(WRITE_KEY), Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, schedule) = api.call("post", "/v1/reports/schedules", Some(WRITE_KEY), Some(schedule_body)).await;
+    assert_eq!(status, 201, "{schedule}");
+    let schedule_id = schedule["id"].as_i64().expect("id");
+    let report = wait_for(StdDuration::from_secs(20), || async {
+        let (_, list) = api.get(&format!("/v1/reports?schedule_id={schedule_id}")).await;
+        list["reports"].as_array().and_then(|r| r.last().cloned()).filter(|r| r["webhook_status"] == "delivered")
+    })
+    .await
+    .expect("a report fired, was stored and delivered within 20 s");
+    let (status, _) = api.call("delete", &format!("/v1/reports/schedules/{schedule_id}"), Some(ADMIN_KEY), None).await;
+    assert_eq!(status, 204);
+    let report_id = report["id"].as_i64().expect("id");
+    assert_eq!(report["webhook_attempts"], 2, "the first delivery failed and was retried: {report}");
+    assert_eq!(report["formats"], json!(["json", "html", "csv"]));
+
+    let (status, full) = api.get(&format!("/v1/reports/{report_id}")).await;
+    assert_eq!(status, 200);
+    let slices = full["report"]["slices"].as_array().expect("slices");
+    let pixel_now: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM comments WHERE 'pixel' = ANY(tags) AND created_at >= $1 AND created_at < $2",
+    )
+    .bind(full["window_from"].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok()))
+    .bind(full["window_to"].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok()))
+    .fetch_one(postgres.pool())
+    .await
+    .expect("raw count");
+    assert_eq!(slices[0]["comments"].as_i64(), Some(pixel_now), "report volume = raw count");
+    assert!(pixel_now > 100);
+    assert_eq!(full["report"]["top_entities"][0]["name"], "google");
+    let (status, ctype, csv) = api.text(&format!("/v1/reports/{report_id}?format=csv")).await;
+    assert_eq!((status, ctype.as_str()), (200, "text/csv; charset=utf-8"));
+    assert!(csv.starts_with("slice,bucket_start,comments,negative,neutral,positive,net_sentiment\n"));
+    let csv_total: i64 = csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with("#pixel,"))
+        .filter_map(|l| l.split(',').nth(2).and_then(|n| n.parse::<i64>().ok()))
+        .sum();
+    assert_eq!(csv_total, pixel_now, "the CSV's buckets add up to the slice's volume");
+    let (status, ctype, html) = api.text(&format!("/v1/reports/{report_id}?format=html")).await;
+    assert_eq!((status, ctype.as_str()), (200, "text/html; charset=utf-8"));
+    assert!(html.contains("<svg") && html.contains("Phones, last three days"));
+    render_in_browser(&html);
+
+    let hooks = received.lock().expect("lock").clone();
+    assert!(!hooks.is_empty(), "the webhook received the report");
+    assert_eq!(hooks[0]["event"], "report.created");
+    assert!(hooks.iter().any(|h| h["report_id"].as_i64() == Some(report_id)));
+
+    // Metrics: request latency by route, and what the pipeline stored.
+    let (status, _, metrics) = api.text("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains(r#"murmur_http_request_duration_seconds_count{method="GET",route="/v1/trends/timeline",status="200"}"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"murmur_pipeline{what="comments_stored"} 600"#), "{metrics}");
+    assert!(metrics.contains(r#"murmur_pipeline{what="documents_indexed"} 600"#), "{metrics}");
+    shutdown.cancel();
+}
+
+/// Renders the report in headless Chromium (Debian's package, from infra/system-deps.sh): the DOM it builds
+/// holds the charts, and a screenshot goes to target/test-artifacts/ for people to look at.
+fn render_in_browser(html: &str) {
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts folder");
+    let page = artifacts.join("report.html");
+    std::fs::write(&page, html).expect("write report");
+    let browser = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| std::process::Command::new(b).arg("--version").output().is_ok())
+        .expect("chromium is installed (infra/system-deps.sh)");
+    let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
+    let url = format!("file://{}", page.display());
+    let dom = std::process::Command::new(browser).args(flags).arg("--dump-dom").arg(&url).output().expect("chromium runs");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("<polyline") && dom.contains("id=\"headline\""), "chromium rendered the report: {dom}");
+    let shot = artifacts.join("report.png");
+    let status = std::process::Command::new(browser)
+        .args(flags)
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1000,1600")
+        .arg(&url)
+        .output()
+        .expect("chromium runs");
+    assert!(status.status.success() && shot.exists(), "screenshot of the report");
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+async fn wait_for<T, F, Fut>(limit: StdDuration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if let Some(found) = probe().await {
+            return Some(found);
+        }
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+    }
+    None
+}
