@@ -24,6 +24,8 @@ use sqlx::{Connection, PgPool};
 
 const VALID: usize = 1000;
 const PARTITIONS: i32 = 4;
+/// The serve process's write key (for `POST /v1/enrich`).
+const WRITE_KEY: &str = "pipeline-test-write-key";
 
 fn brokers() -> String {
     std::env::var("MURMUR_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
@@ -349,6 +351,7 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     // A one-request queue, so that admission control can be seen.
     let mut serve_env = env.clone();
     serve_env.push(("MURMUR_ENRICH_QUEUE", "1".into()));
+    serve_env.push(("MURMUR_API_KEYS", format!("write:{WRITE_KEY}")));
     procs.spawn("serve", &["serve"], &serve_env, work.path());
     let api = format!("http://127.0.0.1:{http_port}");
     let client = reqwest::Client::new();
@@ -496,7 +499,8 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let post = |body: Value, query: &'static str| {
         let (client, api) = (client.clone(), api.clone());
         async move {
-            let response = client.post(format!("{api}/v1/enrich{query}")).json(&body).send().await.expect("answers");
+            let request = client.post(format!("{api}/v1/enrich{query}")).header("x-api-key", WRITE_KEY);
+            let response = request.json(&body).send().await.expect("answers");
             let status = response.status().as_u16();
             (status, response.json::<Value>().await.expect("JSON body"))
         }
@@ -518,7 +522,8 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
         let (status, body) = post(bad.clone(), "").await;
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{bad}");
     }
-    let broken = client.post(format!("{api}/v1/enrich")).header("content-type", "application/json").body("{oops");
+    let broken = client.post(format!("{api}/v1/enrich")).header("x-api-key", WRITE_KEY);
+    let broken = broken.header("content-type", "application/json").body("{oops");
     assert_eq!(broken.send().await.expect("answers").status().as_u16(), 400);
     // More concurrent full requests than the queue holds: the surplus is refused with 429, nothing else fails.
     let long: Vec<String> =
@@ -536,6 +541,12 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     assert_eq!(count(&pool, "SELECT count(*) FROM comments").await, VALID as i64);
     assert_eq!(count(&pool, "SELECT count(*) FROM embeddings").await, VALID as i64);
     assert_eq!(count(&pool, "SELECT count(*) FROM enrichments").await, VALID as i64);
+    let rollup_total = "SELECT sum(comments)::int8 FROM rollups WHERE kind = 'all' AND grain = 'day'";
+    assert_eq!(
+        count(&pool, rollup_total).await,
+        VALID as i64,
+        "replayed comments are not counted twice in the rollups"
+    );
     read_topic(&topics[2], &format!("{run}-dlq2"), malformed.len()).await;
     tokio::time::sleep(Duration::from_secs(1)).await; // the API's reader reloads on the index commit
     let (_, ready) = get_json(&client, &format!("{api}/readyz")).await;

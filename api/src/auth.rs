@@ -64,10 +64,15 @@ impl ApiKeys {
         let presented = headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
-            .or_else(|| headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")))
+            .or_else(|| {
+                headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+            })
             .map(str::trim);
         let Some(presented) = presented.filter(|k| !k.is_empty()) else {
-            return Err(ApiError::Unauthorized(format!("this route needs an API key with the {} scope", needed.as_str())));
+            return Err(ApiError::Unauthorized(format!(
+                "this route needs an API key with the {} scope",
+                needed.as_str()
+            )));
         };
         let presented = digest(presented);
         // Every configured key is compared, in constant time, whichever matches.

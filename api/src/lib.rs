@@ -56,9 +56,9 @@ pub fn bind(state: AppState, addr: SocketAddr, workers: usize) -> std::io::Resul
             .wrap(actix_web::middleware::from_fn(metrics::track))
             .configure(routes::configure)
     })
-        .workers(workers.max(1))
-        .shutdown_timeout(5)
-        .bind(addr)?;
+    .workers(workers.max(1))
+    .shutdown_timeout(5)
+    .bind(addr)?;
     let bound = server.addrs().first().copied().unwrap_or(addr);
     Ok((server.run(), bound))
 }

@@ -63,7 +63,12 @@ impl TrendParams {
     }
 
     fn slice(&self) -> Result<Slice, ApiError> {
-        let slice = Slice { source: self.source.clone(), tag: self.tag.clone(), entity: self.entity.clone(), q: self.q.clone() };
+        let slice = Slice {
+            source: self.source.clone(),
+            tag: self.tag.clone(),
+            entity: self.entity.clone(),
+            q: self.q.clone(),
+        };
         slice.validate()?;
         Ok(slice)
     }

@@ -80,7 +80,9 @@ async fn webhook_receiver() -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
                 if let Some(end) = text.find("\r\n\r\n") {
                     let length = text[..end]
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                        })
                         .and_then(|v| v.parse::<usize>().ok())
                         .unwrap_or(0);
                     if buf.len() >= end + 4 + length {
@@ -210,7 +212,8 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
     assert!(raw > 100);
     assert_eq!(timeline["served_by"], "rollups");
     let (_, share) = api.get(&format!("/v1/trends/share?{}", q("&slices=tag:pixel,tag:iphone&bucket=day"))).await;
-    let shares: Vec<f64> = share["slices"].as_array().expect("slices").iter().map(|s| s["share"].as_f64().unwrap_or(0.0)).collect();
+    let shares: Vec<f64> =
+        share["slices"].as_array().expect("slices").iter().map(|s| s["share"].as_f64().unwrap_or(0.0)).collect();
     assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-9 && shares.len() == 2, "{share}");
     let (_, top) = api.get(&format!("/v1/trends/entities?{}", q(""))).await;
     assert_eq!(top["entities"][0]["name"], "google");
@@ -309,7 +312,9 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
     let (status, _, metrics) = api.text("/metrics").await;
     assert_eq!(status, 200);
     assert!(
-        metrics.contains(r#"murmur_http_request_duration_seconds_count{method="GET",route="/v1/trends/timeline",status="200"}"#),
+        metrics.contains(
+            r#"murmur_http_request_duration_seconds_count{method="GET",route="/v1/trends/timeline",status="200"}"#
+        ),
         "{metrics}"
     );
     assert!(metrics.contains(r#"murmur_pipeline{what="comments_stored"} 600"#), "{metrics}");
@@ -330,7 +335,8 @@ fn render_in_browser(html: &str) {
         .expect("chromium is installed (infra/system-deps.sh)");
     let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
     let url = format!("file://{}", page.display());
-    let dom = std::process::Command::new(browser).args(flags).arg("--dump-dom").arg(&url).output().expect("chromium runs");
+    let dom =
+        std::process::Command::new(browser).args(flags).arg("--dump-dom").arg(&url).output().expect("chromium runs");
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(dom.contains("<polyline") && dom.contains("id=\"headline\""), "chromium rendered the report: {dom}");
     let shot = artifacts.join("report.png");

@@ -58,7 +58,8 @@ impl KafkaConfig {
     /// Messages in `topic` that `group` has not committed yet, over all partitions (a partition the group
     /// never committed counts from its low watermark). Blocking.
     pub fn lag(&self, group: &str, topic: &str, timeout: Duration) -> Result<i64, IngestError> {
-        let consumer: BaseConsumer = self.client(&[], &[("group.id", group), ("enable.auto.commit", "false")]).create()?;
+        let consumer: BaseConsumer =
+            self.client(&[], &[("group.id", group), ("enable.auto.commit", "false")]).create()?;
         let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
         let mut partitions = TopicPartitionList::new();
         let mut ends = HashMap::new();

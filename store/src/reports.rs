@@ -176,9 +176,11 @@ impl Postgres {
 
     /// One report with its bodies.
     pub async fn report(&self, id: i64) -> Result<Option<StoredReport>, StoreError> {
-        Ok(sqlx::query_as(&format!("SELECT {REPORT_COLUMNS}, body_json, body_html, body_csv FROM reports WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?)
+        Ok(sqlx::query_as(&format!(
+            "SELECT {REPORT_COLUMNS}, body_json, body_html, body_csv FROM reports WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
     }
 }

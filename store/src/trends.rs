@@ -225,7 +225,9 @@ impl KeyFilter<'_> {
     }
 }
 
-fn segments_of(windows: &[(DateTime<Utc>, DateTime<Utc>)]) -> (Vec<i32>, Vec<&'static str>, Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) {
+fn segments_of(
+    windows: &[(DateTime<Utc>, DateTime<Utc>)],
+) -> (Vec<i32>, Vec<&'static str>, Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) {
     let (mut w, mut grains, mut los, mut his) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, &(from, to)) in windows.iter().enumerate() {
         for s in cover(from, to) {

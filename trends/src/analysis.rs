@@ -97,8 +97,11 @@ pub fn spikes(series: &[Counts], params: SpikeParams) -> Vec<Departure> {
         if z >= params.threshold {
             out.push(Departure { index: i, kind: SpikeKind::Volume, value: x, baseline: m, z });
         }
-        let shares: Vec<f64> =
-            history.iter().filter(|c| classified(c) >= params.min_comments).filter_map(Counts::negative_share).collect();
+        let shares: Vec<f64> = history
+            .iter()
+            .filter(|c| classified(c) >= params.min_comments)
+            .filter_map(Counts::negative_share)
+            .collect();
         let (Some(share), true) = (bucket.negative_share(), shares.len() >= MIN_BASELINE) else { continue };
         if classified(bucket) < params.min_comments {
             continue;

@@ -17,5 +17,7 @@ pub use error::TrendsError;
 pub use render::{escape, LineChart};
 pub use report::{parse_length, Format, Report, ReportSpec, SliceReport};
 pub use schedule::{CronSchedule, Scheduler, SchedulerOptions};
-pub use service::{EntityQuery, EntityTrend, Point, ServedBy, ShareSeries, SharePoint, Spike, Timeline, Trends, Window};
+pub use service::{
+    EntityQuery, EntityTrend, Point, ServedBy, SharePoint, ShareSeries, Spike, Timeline, Trends, Window,
+};
 pub use slice::Slice;

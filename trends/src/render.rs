@@ -2,6 +2,10 @@
 
 use std::fmt::Write;
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::bucket::Unit;
 use crate::report::Report;
 use crate::service::EntityTrend;
 
@@ -143,12 +147,16 @@ fn entity_rows(entities: &[EntityTrend], growth: bool) -> String {
 }
 
 pub fn html(report: &Report) -> String {
+    // Times as the reader's clock shows them: in the report's time zone.
+    let tz: Tz = report.time_zone.parse().unwrap_or(Tz::UTC);
+    let local = |t: DateTime<Utc>, format: &str| t.with_timezone(&tz).format(format).to_string();
     let tf = "%Y-%m-%d %H:%M";
-    let labels: Vec<String> = report
-        .slices
-        .first()
-        .map(|s| s.points.iter().map(|p| p.start.format(if report.bucket.as_str() == "minute" || report.bucket.as_str() == "hour" { "%d %H:%M" } else { "%m-%d" }).to_string()).collect())
-        .unwrap_or_default();
+    let tick = match report.bucket {
+        Unit::Minute | Unit::Hour => "%d %H:%M",
+        Unit::Day | Unit::Week => "%m-%d",
+    };
+    let labels: Vec<String> =
+        report.slices.first().map(|s| s.points.iter().map(|p| local(p.start, tick)).collect()).unwrap_or_default();
     let volume = LineChart {
         title: "Comments per bucket (red rings: spikes)",
         x_labels: labels.clone(),
@@ -162,7 +170,9 @@ pub fn html(report: &Report) -> String {
             .iter()
             .enumerate()
             .flat_map(|(i, s)| {
-                s.spikes.iter().filter_map(move |spike| s.points.iter().position(|p| p.start == spike.start).map(|p| (i, p)))
+                s.spikes
+                    .iter()
+                    .filter_map(move |spike| s.points.iter().position(|p| p.start == spike.start).map(|p| (i, p)))
             })
             .collect(),
         y_range: None,
@@ -201,8 +211,8 @@ pub fn html(report: &Report) -> String {
                 spikes,
                 "<li class=spike-item><b>{}</b> {} – {}: {} {} (baseline {}, z = {:.1})<ul>",
                 escape(&s.label),
-                spike.start.format(tf),
-                spike.end.format(tf),
+                local(spike.start, tf),
+                local(spike.end, tf),
                 match spike.departure.kind {
                     crate::SpikeKind::Volume => "volume".to_owned(),
                     crate::SpikeKind::NegativeShare => "negative share".to_owned(),
@@ -251,10 +261,10 @@ table{{border-collapse:collapse;width:100%}} td,th{{border-bottom:1px solid #e5e
 </body></html>
 "#,
         name = escape(&report.name),
-        from = report.window.from.format(tf),
-        to = report.window.to.format(tf),
-        pfrom = report.previous_window.from.format(tf),
-        pto = report.previous_window.to.format(tf),
+        from = local(report.window.from, tf),
+        to = local(report.window.to, tf),
+        pfrom = local(report.previous_window.from, tf),
+        pto = local(report.previous_window.to, tf),
         tz = escape(&report.time_zone),
         bucket = report.bucket.as_str(),
         generated = report.generated_at.format("%Y-%m-%d %H:%M:%S UTC"),

@@ -26,9 +26,9 @@ impl CronSchedule {
         let cron = CronParser::new()
             .parse(expression)
             .map_err(|e| TrendsError::Invalid(format!("cron {expression:?}: {e}")))?;
-        let tz: Tz = time_zone
-            .parse()
-            .map_err(|_| TrendsError::Invalid(format!("time zone {time_zone:?} is not an IANA name like Europe/Paris")))?;
+        let tz: Tz = time_zone.parse().map_err(|_| {
+            TrendsError::Invalid(format!("time zone {time_zone:?} is not an IANA name like Europe/Paris"))
+        })?;
         Ok(Self { cron, tz })
     }
 
@@ -38,10 +38,9 @@ impl CronSchedule {
 
     /// The first run strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>) -> Result<DateTime<Utc>, TrendsError> {
-        self.cron
-            .find_next_occurrence(&after.with_timezone(&self.tz), false)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| TrendsError::Invalid(format!("cron {:?} never runs again: {e}", self.cron.pattern.to_string())))
+        self.cron.find_next_occurrence(&after.with_timezone(&self.tz), false).map(|t| t.with_timezone(&Utc)).map_err(
+            |e| TrendsError::Invalid(format!("cron {:?} never runs again: {e}", self.cron.pattern.to_string())),
+        )
     }
 
     /// The time between two runs around `at`: a report's default window.
@@ -133,7 +132,8 @@ impl Scheduler {
         let id = self.trends.postgres().insert_report(&report.to_new_report(&spec, Some(schedule.id))?).await?;
         tracing::info!(schedule = schedule.id, report = id, name = %schedule.name, "report stored");
         if let Some(url) = spec.webhook.clone() {
-            let body = json!({ "event": "report.created", "report_id": id, "schedule_id": schedule.id, "report": report });
+            let body =
+                json!({ "event": "report.created", "report_id": id, "schedule_id": schedule.id, "report": report });
             self.deliver(id, &url, body).await?;
         }
         Ok(Some(id))

@@ -290,9 +290,7 @@ impl Trends {
             .filter(|row| row.counts.comments > row.previous)
             .filter_map(|row| entity_trend(query, row, true))
             .collect();
-        out.sort_by(|a, b| {
-            b.score.unwrap_or(0.0).total_cmp(&a.score.unwrap_or(0.0)).then_with(|| a.name.cmp(&b.name))
-        });
+        out.sort_by(|a, b| b.score.unwrap_or(0.0).total_cmp(&a.score.unwrap_or(0.0)).then_with(|| a.name.cmp(&b.name)));
         out.truncate(query.limit);
         Ok(out)
     }

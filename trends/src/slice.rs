@@ -29,7 +29,8 @@ impl Slice {
     /// `source:twitter` or `all`.
     pub fn parse_one(s: &str) -> Result<Self, TrendsError> {
         let s = s.trim();
-        let bad = || TrendsError::Invalid(format!("slice {s:?}: expected tag:NAME, entity:[TYPE:]NAME, source:NAME or all"));
+        let bad =
+            || TrendsError::Invalid(format!("slice {s:?}: expected tag:NAME, entity:[TYPE:]NAME, source:NAME or all"));
         if s == "all" {
             return Ok(Self::default());
         }

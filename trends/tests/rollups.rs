@@ -240,9 +240,16 @@ async fn assert_queries_match_raw(trends: &Trends, postgres: &Postgres) {
             "c.text LIKE '%zqxfoo%' AND 'galaxy' = ANY(c.tags)".into(),
         ),
     ];
-    for (unit, tz) in [(Unit::Hour, "UTC"), (Unit::Day, "UTC"), (Unit::Day, "America/New_York"), (Unit::Week, "UTC"), (Unit::Minute, "UTC")] {
+    for (unit, tz) in [
+        (Unit::Hour, "UTC"),
+        (Unit::Day, "UTC"),
+        (Unit::Day, "America/New_York"),
+        (Unit::Week, "UTC"),
+        (Unit::Minute, "UTC"),
+    ] {
         let bucketing = Bucketing { unit, tz: tz.parse::<Tz>().expect("tz") };
-        let window = if unit == Unit::Minute { Window::new(from, from + Duration::hours(5)).expect("window") } else { window };
+        let window =
+            if unit == Unit::Minute { Window::new(from, from + Duration::hours(5)).expect("window") } else { window };
         for (slice, condition) in &cases {
             let timeline = trends.timeline(slice, window, bucketing).await.expect("timeline");
             let expected_source = if slice.q.is_some() { ServedBy::Index } else { ServedBy::Rollups };
@@ -262,7 +269,8 @@ async fn assert_queries_match_raw(trends: &Trends, postgres: &Postgres) {
     let timeline = trends.timeline(&Slice::default(), window, bucketing).await.expect("timeline");
     let mut raw_totals = Vec::new();
     for tag in TAGS {
-        let raw = raw_timeline(postgres, &format!("'{tag}' = ANY(c.tags)"), "day", "UTC", timeline.from, timeline.to).await;
+        let raw =
+            raw_timeline(postgres, &format!("'{tag}' = ANY(c.tags)"), "day", "UTC", timeline.from, timeline.to).await;
         raw_totals.push(raw.iter().map(|(_, c)| c.comments).sum::<i64>());
     }
     let all: i64 = raw_totals.iter().sum();
@@ -279,14 +287,10 @@ async fn assert_queries_match_raw(trends: &Trends, postgres: &Postgres) {
 
     // Top entities over an unaligned window (minutes, hours and days all read).
     let raw = raw_entities(postgres, window.from, window.to).await;
-    let top = trends
-        .top_entities(&EntityQuery { limit: 100, ..EntityQuery::default() }, window)
-        .await
-        .expect("top entities");
-    let got: Vec<(String, Counts)> = top
-        .iter()
-        .map(|e| (format!("{}:{}", e.label.map_or("", |l| l.as_str()), e.name), e.counts))
-        .collect();
+    let top =
+        trends.top_entities(&EntityQuery { limit: 100, ..EntityQuery::default() }, window).await.expect("top entities");
+    let got: Vec<(String, Counts)> =
+        top.iter().map(|e| (format!("{}:{}", e.label.map_or("", |l| l.as_str()), e.name), e.counts)).collect();
     assert_eq!(got, raw, "top entities = a count over the raw rows");
 
     // Trending: now against the window before, from the raw rows.
@@ -306,7 +310,9 @@ async fn assert_queries_match_raw(trends: &Trends, postgres: &Postgres) {
         .expect("trending");
     let got: Vec<(String, i64, i64)> = trending
         .iter()
-        .map(|e| (format!("{}:{}", e.label.map_or("", |l| l.as_str()), e.name), e.counts.comments, e.previous.unwrap_or(-1)))
+        .map(|e| {
+            (format!("{}:{}", e.label.map_or("", |l| l.as_str()), e.name), e.counts.comments, e.previous.unwrap_or(-1))
+        })
         .collect();
     assert!(expected.len() >= 2, "the corpus has growing entities: {expected:?}");
     assert_eq!(got, expected, "trending entities = the raw counts, ranked by score");
@@ -338,7 +344,8 @@ async fn rollups_and_trend_queries_equal_counts_over_raw_rows() {
     write(&postgres, &index, &comments, 333).await;
     let (a, b) = (postgres.clone(), postgres.clone());
     let (first, second) = (comments[..1000].to_vec(), comments[..1000].to_vec());
-    let (r1, r2) = tokio::join!(async move { a.upsert_batch(&first).await }, async move { b.upsert_batch(&second).await });
+    let (r1, r2) =
+        tokio::join!(async move { a.upsert_batch(&first).await }, async move { b.upsert_batch(&second).await });
     r1.expect("concurrent replay");
     r2.expect("concurrent replay");
     assert_eq!(snapshot().await, before, "replayed comments must not count twice");
@@ -386,7 +393,15 @@ async fn a_planted_spike_is_found_with_examples_and_a_flat_series_yields_none() 
         // mostly negative hour 44.
         for (tag, n, negative) in [
             ("flat", 9 + hour % 3, 2),
-            ("spiky", match hour { 40 => 70, 44 => 12, _ => 9 + (hour + 1) % 3 }, if hour == 44 { 10 } else { 2 }),
+            (
+                "spiky",
+                match hour {
+                    40 => 70,
+                    44 => 12,
+                    _ => 9 + (hour + 1) % 3,
+                },
+                if hour == 44 { 10 } else { 2 },
+            ),
         ] {
             for k in 0..n {
                 let at = start + Duration::hours(hour) + Duration::minutes(rng.below(60) as i64);
@@ -394,7 +409,16 @@ async fn a_planted_spike_is_found_with_examples_and_a_flat_series_yields_none() 
                 // The spike's comments are about one thing (axis 2); the rest spread over the others.
                 let axis = if hour == 40 && tag == "spiky" { 2 } else { (k as usize) % 2 };
                 let words = if axis == 2 { "the update bricked my phone" } else { "fine" };
-                comments.push(comment("twitter", format!("{tag}-{hour}-{k}"), at, vec![tag.into()], &[], Some(label), words, axis));
+                comments.push(comment(
+                    "twitter",
+                    format!("{tag}-{hour}-{k}"),
+                    at,
+                    vec![tag.into()],
+                    &[],
+                    Some(label),
+                    words,
+                    axis,
+                ));
             }
         }
     }
