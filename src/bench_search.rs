@@ -19,34 +19,11 @@ use murmur_enrich::{datasets, EncoderOptions, ModelStack, SentenceEncoder};
 use murmur_search::{Access, AnnMethod, Filters, HnswParams, IndexOptions, SearchIndex, SearchMode, SearchQuery};
 
 use crate::cli::BenchSearchArgs;
+use crate::measure::{percentile, Rng};
 
 const SOURCES: [&str; 4] = ["twitter", "reddit", "app-store", "support"];
 const DAYS: i64 = 90;
 const BATCH: usize = 10_000;
-
-/// SplitMix64: a seeded generator, so runs make the same comments and queries.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    /// Standard normal (Box–Muller).
-    fn normal(&mut self) -> f32 {
-        let u = ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-        let v = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-    }
-}
 
 struct Base {
     text: String,
@@ -149,14 +126,6 @@ fn folder_bytes(path: &Path) -> u64 {
             _ => e.metadata().map_or(0, |m| m.len()),
         })
         .sum()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let at = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[at].as_secs_f64() * 1e3
 }
 
 /// Words of a tweet as a keyword query (lower case: no query syntax, not even AND/OR/NOT).

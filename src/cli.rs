@@ -59,6 +59,49 @@ pub enum Command {
     /// Measure throughput against a peer run in the same invocation.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Render a trend report now (`--once`), or run the report scheduler without the API.
+    Report(ReportCommandArgs),
+}
+
+#[derive(Args)]
+pub struct ReportCommandArgs {
+    /// Render one report now, store it (it is listed by `GET /v1/reports`) and write it out; without it, run
+    /// the schedules until Ctrl-C.
+    #[arg(long)]
+    pub once: bool,
+    #[arg(long, default_value = "Trend report")]
+    pub name: String,
+    /// A slice to cover: `tag:NAME`, `entity:[TYPE:]NAME`, `source:NAME` or `all`; repeatable (default: all).
+    #[arg(long = "slice")]
+    pub slices: Vec<String>,
+    /// Window length: `90m`, `24h`, `7d`, `2w`.
+    #[arg(long, default_value = "7d")]
+    pub window: String,
+    /// End of the window (RFC 3339; default now), rounded down to a bucket boundary.
+    #[arg(long)]
+    pub end: Option<chrono::DateTime<chrono::Utc>>,
+    /// IANA time zone of the buckets and times shown.
+    #[arg(long, default_value = "UTC")]
+    pub tz: String,
+    /// Which rendering to write out.
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: ReportFormat,
+    /// Where to write it (default: standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub index: IndexArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Csv,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -67,6 +110,24 @@ pub enum BenchCommand {
     Enrich(BenchEnrichArgs),
     /// Search at scale: index build time and size, query latency per mode, HNSW recall against exact search.
     Search(BenchSearchArgs),
+    /// Trend queries at scale: p50/p99 from the rollups against the same answers from the raw rows.
+    Trends(BenchTrendsArgs),
+}
+
+#[derive(Args)]
+pub struct BenchTrendsArgs {
+    /// Comments loaded (into the throwaway database murmur_test_bench_trends).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub comments: usize,
+    /// Timed answers from the rollups per query kind.
+    #[arg(long, default_value_t = 200)]
+    pub queries: usize,
+    /// Timed answers from the raw rows per query kind (slow: seconds each at a million comments).
+    #[arg(long, default_value_t = 10)]
+    pub raw_queries: usize,
+    /// Comments written with and without rollup maintenance to compare the write path.
+    #[arg(long, default_value_t = 50_000)]
+    pub write_sample: usize,
 }
 
 #[derive(Args)]

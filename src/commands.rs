@@ -19,12 +19,12 @@ use murmur_ingest::worker::{Worker, WorkerConfig};
 use murmur_ingest::{PipelineStats, Pseudonymizer, Topics};
 use murmur_search::{Access, SearchIndex};
 use murmur_store::Postgres;
-use murmur_trends::Scheduler;
+use murmur_trends::{ReportSpec, Scheduler, Slice, Trends};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
     DatabaseArgs, DeviceChoice, Encoding, EnrichApiArgs, FileFormat, HttpArgs, KafkaArgs, ModelArgs, ProduceArgs,
-    ReindexArgs, ReportArgs, ServeArgs, SinkArgs, TopicArgs, WorkerArgs,
+    ReindexArgs, ReportArgs, ReportCommandArgs, ReportFormat, ServeArgs, SinkArgs, TopicArgs, WorkerArgs,
 };
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
@@ -165,6 +165,54 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!("done: {total} messages in {secs:.1}s ({:.0}/s)", total as f64 / secs.max(1e-9));
+    Ok(())
+}
+
+/// `murmur report --once`: one report now, stored and written out; without `--once`, the scheduler alone.
+pub async fn report(args: ReportCommandArgs) -> anyhow::Result<()> {
+    let postgres = connect(&args.database).await?;
+    let index = SearchIndex::open(&args.index.index_dir, Access::Read, args.index.options())
+        .with_context(|| format!("opening the index in {}", args.index.index_dir.display()))?;
+    let trends = Trends::new(postgres.clone(), index);
+    if !args.once {
+        let options = args.reports.scheduler().context("the scheduler needs MURMUR_SCHEDULER_TICK_MS > 0")?;
+        let shutdown = shutdown_on_signal();
+        eprintln!("running report schedules until Ctrl-C");
+        Scheduler::new(trends, options)?.run(shutdown).await;
+        return Ok(());
+    }
+    let slices = if args.slices.is_empty() {
+        vec![Slice::default()]
+    } else {
+        args.slices.iter().map(|s| Slice::parse_one(s)).collect::<Result<_, _>>()?
+    };
+    let spec = ReportSpec { slices, window: Some(args.window.clone()), ..ReportSpec::default() };
+    let tz: chrono_tz::Tz = args
+        .tz
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--tz {:?} is not an IANA time zone like Europe/Paris", args.tz))?;
+    let length = murmur_trends::parse_length(&args.window)?;
+    let end = args.end.unwrap_or_else(chrono::Utc::now);
+    let report = trends.report(&args.name, &spec, end, length, tz).await?;
+    let stored = report.to_new_report(&spec, None)?;
+    let id = postgres.insert_report(&stored).await?;
+    let body = match args.format {
+        ReportFormat::Html => stored.html.unwrap_or_default(),
+        ReportFormat::Csv => stored.csv.unwrap_or_default(),
+        ReportFormat::Json => serde_json::to_string_pretty(&stored.json)?,
+    };
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "report {id} ({} – {}) stored and written to {}",
+                report.window.from,
+                report.window.to,
+                path.display()
+            );
+        }
+        None => print!("{body}"),
+    }
     Ok(())
 }
 

@@ -2,10 +2,12 @@
 
 mod bench;
 mod bench_search;
+mod bench_trends;
 mod cli;
 mod commands;
 mod config_file;
 mod demo;
+mod measure;
 mod training;
 
 use std::ffi::OsString;
@@ -37,6 +39,8 @@ fn main() -> anyhow::Result<()> {
             Command::Eval(cli::EvalCommand::Ner(args)) => training::eval_ner(args),
             Command::Bench(cli::BenchCommand::Enrich(args)) => bench::enrich(args),
             Command::Bench(cli::BenchCommand::Search(args)) => bench_search::search(args),
+            Command::Bench(cli::BenchCommand::Trends(args)) => bench_trends::trends(args).await,
+            Command::Report(args) => commands::report(args).await,
         }
     })
 }

@@ -133,14 +133,14 @@ pub(crate) async fn top_entities(
     state: web::Data<AppState>,
     p: web::Query<TrendParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let window = p.window()?;
+    let window = p.window()?.for_entities();
     let entities = state.trends.top_entities(&p.entity_query()?, window).await?;
     Ok(HttpResponse::Ok().json(json!({ "from": window.from, "to": window.to, "entities": entities })))
 }
 
 /// `GET /v1/trends/trending`: entities mentioned more than in the window before.
 pub(crate) async fn trending(state: web::Data<AppState>, p: web::Query<TrendParams>) -> Result<HttpResponse, ApiError> {
-    let window = p.window()?;
+    let window = p.window()?.for_entities();
     let min = p.min_mentions.unwrap_or(5);
     if min < 1 {
         return Err(ApiError::BadRequest("min_mentions must be at least 1".into()));

@@ -18,7 +18,8 @@ CREATE TABLE comment_facts (
 
 -- Comments per (dimension, grain, bucket, source), by sentiment. `comments` counts every comment, the three
 -- classes only those with a sentiment. Grains: 'minute', 'hour', 'day' (UTC buckets); queries read the
--- coarsest grain that tiles their window.
+-- coarsest grain that tiles their window. Entities and names are kept by hour and day only: a minute row per
+-- (entity, minute) would be about one row per mention, as large as the raw rows it summarises.
 CREATE TABLE rollups (
     kind     text        NOT NULL CHECK (kind IN ('all', 'tag', 'entity', 'name')),
     key      text        NOT NULL,
@@ -50,6 +51,7 @@ CREATE FUNCTION apply_fact_deltas(deltas fact_delta[]) RETURNS void LANGUAGE sql
         SELECT split_part(dim, ':', 1), substr(dim, strpos(dim, ':') + 1) FROM unnest(f.dims) AS dim
     ) AS d
     CROSS JOIN (VALUES ('minute'), ('hour'), ('day')) AS g(grain)
+    WHERE g.grain <> 'minute' OR d.kind IN ('all', 'tag')
     GROUP BY 1, 2, 3, 4, 5
     HAVING sum(f.sign) <> 0
         OR sum(f.sign) FILTER (WHERE f.sentiment = 'negative') <> 0

@@ -81,6 +81,14 @@ impl DimKind {
 }
 
 impl Dim {
+    /// The finest grain the rollups keep this dimension at (see migration 0004).
+    pub fn finest_grain(&self) -> Grain {
+        match self {
+            Self::All | Self::Tag(_) => Grain::Minute,
+            Self::Entity(..) | Self::Name(_) => Grain::Hour,
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Self::All => "all",
@@ -163,10 +171,10 @@ pub struct Segment {
     pub to: DateTime<Utc>,
 }
 
-/// `[from, to)` (whole minutes) as the fewest rollup buckets: whole days in the middle, whole hours next to
-/// them, minutes at the edges.
-pub fn cover(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Segment> {
-    fn split(from: DateTime<Utc>, to: DateTime<Utc>, grain: Grain, out: &mut Vec<Segment>) {
+/// `[from, to)` as the fewest rollup buckets no finer than `finest`: whole days in the middle, whole hours
+/// next to them, minutes at the edges. The window is first widened to whole `finest` buckets.
+pub fn cover(from: DateTime<Utc>, to: DateTime<Utc>, finest: Grain) -> Vec<Segment> {
+    fn split(from: DateTime<Utc>, to: DateTime<Utc>, grain: Grain, finest: Grain, out: &mut Vec<Segment>) {
         if from >= to {
             return;
         }
@@ -174,20 +182,21 @@ pub fn cover(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Segment> {
             Grain::Day => Some(Grain::Hour),
             Grain::Hour => Some(Grain::Minute),
             Grain::Minute => None,
-        };
+        }
+        .filter(|&g| g >= finest);
         let (lo, hi) = (grain.ceil(from), grain.floor(to));
         match finer {
             Some(finer) if lo < hi => {
-                split(from, lo, finer, out);
+                split(from, lo, finer, finest, out);
                 out.push(Segment { grain, from: lo, to: hi });
-                split(hi, to, finer, out);
+                split(hi, to, finer, finest, out);
             }
-            Some(finer) => split(from, to, finer, out),
+            Some(finer) => split(from, to, finer, finest, out),
             None => out.push(Segment { grain, from, to }),
         }
     }
     let mut out = Vec::new();
-    split(Grain::Minute.floor(from), Grain::Minute.ceil(to), Grain::Day, &mut out);
+    split(finest.floor(from), finest.ceil(to), Grain::Day, finest, &mut out);
     out
 }
 
@@ -220,17 +229,26 @@ pub struct KeyFilter<'a> {
 }
 
 impl KeyFilter<'_> {
+    /// The finest grain the rollups keep these keys at.
+    pub fn finest_grain(&self) -> Grain {
+        match self.kind {
+            DimKind::Tag => Grain::Minute,
+            DimKind::Entity | DimKind::Name => Grain::Hour,
+        }
+    }
+
     fn prefix(&self) -> Option<String> {
         self.label.filter(|_| self.kind == DimKind::Entity).map(|l| format!("{}:", l.as_str()))
     }
 }
 
-fn segments_of(
-    windows: &[(DateTime<Utc>, DateTime<Utc>)],
-) -> (Vec<i32>, Vec<&'static str>, Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) {
+/// Windows as segments, columns for one UNNEST: (window index, grain, from, to).
+type Segments = (Vec<i32>, Vec<&'static str>, Vec<DateTime<Utc>>, Vec<DateTime<Utc>>);
+
+fn segments_of(windows: &[(DateTime<Utc>, DateTime<Utc>)], finest: Grain) -> Segments {
     let (mut w, mut grains, mut los, mut his) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, &(from, to)) in windows.iter().enumerate() {
-        for s in cover(from, to) {
+        for s in cover(from, to, finest) {
             w.push(i as i32);
             grains.push(s.grain.as_str());
             los.push(s.from);
@@ -288,14 +306,15 @@ impl Postgres {
             .collect())
     }
 
-    /// The keys with the most comments in `[from, to)`, most first (ties by key).
+    /// The keys with the most comments in `[from, to)` (widened to whole buckets of the kind's finest grain),
+    /// most first (ties by key).
     pub async fn rollup_top(
         &self,
         filter: KeyFilter<'_>,
         window: (DateTime<Utc>, DateTime<Utc>),
         limit: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
-        let (w, grains, los, his) = segments_of(&[window]);
+        let (w, grains, los, his) = segments_of(&[window], filter.finest_grain());
         Ok(sqlx::query_as(&format!(
             "SELECT r.key, sum(r.comments)::int8 AS comments, sum(r.negative)::int8 AS negative, \
              sum(r.neutral)::int8 AS neutral, sum(r.positive)::int8 AS positive, 0::int8 AS previous {WINDOW_ROWS} \
@@ -321,7 +340,7 @@ impl Postgres {
         previous: (DateTime<Utc>, DateTime<Utc>),
         min_current: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
-        let (w, grains, los, his) = segments_of(&[current, previous]);
+        let (w, grains, los, his) = segments_of(&[current, previous], filter.finest_grain());
         let now = |column: &str| format!("coalesce(sum(r.{column}) FILTER (WHERE s.w = 0), 0)::int8 AS {column}");
         Ok(sqlx::query_as(&format!(
             "SELECT r.key, {}, {}, {}, {}, coalesce(sum(r.comments) FILTER (WHERE s.w = 1), 0)::int8 AS previous \
@@ -356,7 +375,7 @@ mod tests {
 
     #[test]
     fn a_window_is_covered_by_days_then_hours_then_minutes() {
-        let segments = cover(t(1, 22, 30), t(4, 1, 15));
+        let segments = cover(t(1, 22, 30), t(4, 1, 15), Grain::Minute);
         let got: Vec<(Grain, DateTime<Utc>, DateTime<Utc>)> =
             segments.iter().map(|s| (s.grain, s.from, s.to)).collect();
         assert_eq!(
@@ -371,12 +390,16 @@ mod tests {
         );
         // Contiguous and exact, whatever the window.
         for (from, to) in [(t(1, 0, 0), t(1, 0, 1)), (t(1, 3, 7), t(1, 3, 59)), (t(1, 0, 0), t(8, 0, 0))] {
-            let s = cover(from, to);
+            let s = cover(from, to, Grain::Minute);
             assert_eq!(s.first().map(|s| s.from), Some(from));
             assert_eq!(s.last().map(|s| s.to), Some(to));
             assert!(s.windows(2).all(|w| w[0].to == w[1].from));
         }
-        assert!(cover(t(2, 0, 0), t(2, 0, 0)).is_empty());
+        assert!(cover(t(2, 0, 0), t(2, 0, 0), Grain::Minute).is_empty());
+        // At hour grain the window is widened to whole hours.
+        let hours: Vec<(Grain, DateTime<Utc>, DateTime<Utc>)> =
+            cover(t(1, 22, 30), t(2, 1, 15), Grain::Hour).iter().map(|s| (s.grain, s.from, s.to)).collect();
+        assert_eq!(hours, vec![(Grain::Hour, t(1, 22, 0), t(2, 2, 0))]);
     }
 
     #[test]

@@ -74,6 +74,22 @@ pub struct ReportSpec {
     pub examples: usize,
 }
 
+impl Default for ReportSpec {
+    fn default() -> Self {
+        Self {
+            slices: default_slices(),
+            window: None,
+            bucket: None,
+            formats: default_formats(),
+            webhook: None,
+            top_entities: default_top(),
+            min_mentions: default_min_mentions(),
+            spikes: SpikeParams::default(),
+            examples: default_examples(),
+        }
+    }
+}
+
 impl ReportSpec {
     pub fn validate(&self) -> Result<(), TrendsError> {
         if self.slices.is_empty() || self.slices.len() > 20 {

@@ -1,10 +1,11 @@
 //! The trend queries. Slices the rollups count (all comments, a tag, an entity, each of one source or all)
-//! are read from the rollups; other slices (words, several dimensions at once) from the search index.
+//! are read from the rollups; other slices (words, several dimensions at once, entities by the minute) from
+//! the search index.
 
 use chrono::{DateTime, Duration, Utc};
 use murmur_core::{EntityLabel, SentimentLabel};
 use murmur_search::{SearchHit, SearchIndex};
-use murmur_store::{Counts, Dim, DimKind, KeyCounts, KeyFilter, Postgres};
+use murmur_store::{Counts, Dim, DimKind, Grain, KeyCounts, KeyFilter, Postgres};
 use serde::Serialize;
 
 use crate::analysis::{self, Departure, SpikeKind, SpikeParams};
@@ -23,8 +24,8 @@ pub struct Window {
 
 impl Window {
     pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Self, TrendsError> {
-        let floor = |t: DateTime<Utc>| murmur_store::Grain::Minute.floor(t);
-        let ceil = |t: DateTime<Utc>| murmur_store::Grain::Minute.ceil(t);
+        let floor = |t: DateTime<Utc>| Grain::Minute.floor(t);
+        let ceil = |t: DateTime<Utc>| Grain::Minute.ceil(t);
         let window = Self { from: floor(from), to: ceil(to) };
         if window.from >= window.to {
             return Err(TrendsError::Invalid("from must be before to".into()));
@@ -38,6 +39,11 @@ impl Window {
     /// The window of the same length just before this one.
     pub fn previous(&self) -> Self {
         Self { from: self.from - (self.to - self.from), to: self.from }
+    }
+
+    /// The window entity rankings read: widened to whole hours (the finest grain entities are kept at).
+    pub fn for_entities(&self) -> Self {
+        Self { from: Grain::Hour.floor(self.from), to: Grain::Hour.ceil(self.to) }
     }
 
     fn pair(&self) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -170,7 +176,7 @@ impl Trends {
         let mut by_source: Vec<(Option<&str>, Vec<(usize, Dim)>)> = Vec::new();
         for (i, slice) in slices.iter().enumerate() {
             slice.validate()?;
-            match slice.dim() {
+            match slice.dim().filter(|d| d.finest_grain() <= bucketing.grain(from)) {
                 Some(dim) => match by_source.iter_mut().find(|(s, _)| *s == slice.source.as_deref()) {
                     Some((_, dims)) => dims.push((i, dim)),
                     None => by_source.push((slice.source.as_deref(), vec![(i, dim)])),
@@ -268,8 +274,9 @@ impl Trends {
             .collect())
     }
 
-    /// The most mentioned entities in the window, with their sentiment.
+    /// The most mentioned entities in the window (widened to whole hours), with their sentiment.
     pub async fn top_entities(&self, query: &EntityQuery, window: Window) -> Result<Vec<EntityTrend>, TrendsError> {
+        let window = window.for_entities();
         let rows = self.postgres.rollup_top(key_filter(query), window.pair(), query.limit as i64).await?;
         Ok(rows.into_iter().filter_map(|row| entity_trend(query, row, false)).collect())
     }
@@ -281,6 +288,7 @@ impl Trends {
         window: Window,
         min_mentions: i64,
     ) -> Result<Vec<EntityTrend>, TrendsError> {
+        let window = window.for_entities();
         let rows = self
             .postgres
             .rollup_growth(key_filter(query), window.pair(), window.previous().pair(), min_mentions.max(1))
