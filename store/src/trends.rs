@@ -209,16 +209,6 @@ pub struct KeyCounts {
     pub previous: i64,
 }
 
-/// Rollup rows of one kind in a set of segments, each tagged with its window (0: current, 1: previous).
-const WINDOW_ROWS: &str = r#"
-FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS s(w, grain, lo, hi)
-CROSS JOIN LATERAL (
-    SELECT r.key, r.comments, r.negative, r.neutral, r.positive FROM rollups r
-    WHERE r.grain = s.grain AND r.kind = $5 AND r.bucket >= s.lo AND r.bucket < s.hi
-      AND ($6::text IS NULL OR r.source = $6) AND ($7::text IS NULL OR starts_with(r.key, $7))
-) AS r
-"#;
-
 /// Which keys of a kind a window read covers.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyFilter<'a> {
@@ -242,21 +232,36 @@ impl KeyFilter<'_> {
     }
 }
 
-/// Windows as segments, columns for one UNNEST: (window index, grain, from, to).
-type Segments = (Vec<i32>, Vec<&'static str>, Vec<DateTime<Utc>>, Vec<DateTime<Utc>>);
+/// A range of rollup buckets as a query parameter triple: (grain, from, to).
+type SegmentBind = (&'static str, DateTime<Utc>, DateTime<Utc>);
 
-fn segments_of(windows: &[(DateTime<Utc>, DateTime<Utc>)], finest: Grain) -> Segments {
-    let (mut w, mut grains, mut los, mut his) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (i, &(from, to)) in windows.iter().enumerate() {
-        for s in cover(from, to, finest) {
-            w.push(i as i32);
-            grains.push(s.grain.as_str());
-            los.push(s.from);
-            his.push(s.to);
-        }
+/// Each window as an SQL condition on rollup row `r` (its segments OR'ed), with the parameters they use,
+/// numbered from `$first`. Explicit ranges let Postgres read each segment from the (grain, kind, bucket)
+/// index; a join against a list of ranges was planned as a scan of the whole table.
+fn window_conditions(
+    windows: &[(DateTime<Utc>, DateTime<Utc>)],
+    finest: Grain,
+    first: usize,
+) -> (Vec<String>, Vec<SegmentBind>) {
+    let mut conditions = Vec::new();
+    let mut binds = Vec::new();
+    for &(from, to) in windows {
+        let parts: Vec<String> = cover(from, to, finest)
+            .into_iter()
+            .map(|s| {
+                let n = first + 3 * binds.len();
+                binds.push((s.grain.as_str(), s.from, s.to));
+                format!("(r.grain = ${n} AND r.bucket >= ${} AND r.bucket < ${})", n + 1, n + 2)
+            })
+            .collect();
+        conditions.push(if parts.is_empty() { "false".to_owned() } else { format!("({})", parts.join(" OR ")) });
     }
-    (w, grains, los, his)
+    (conditions, binds)
 }
+
+/// Rollup rows of `$1` (kind), of source `$2` if not null, with keys starting with `$3` if not null.
+const KEY_ROWS: &str =
+    "FROM rollups r WHERE r.kind = $1 AND ($2::text IS NULL OR r.source = $2) AND ($3::text IS NULL OR starts_with(r.key, $3))";
 
 impl Postgres {
     /// Comments stored, from the rollups (one row per day and source, not a count over the comments).
@@ -314,25 +319,23 @@ impl Postgres {
         window: (DateTime<Utc>, DateTime<Utc>),
         limit: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
-        let (w, grains, los, his) = segments_of(&[window], filter.finest_grain());
-        Ok(sqlx::query_as(&format!(
+        let (conditions, binds) = window_conditions(&[window], filter.finest_grain(), 5);
+        let sql = format!(
             "SELECT r.key, sum(r.comments)::int8 AS comments, sum(r.negative)::int8 AS negative, \
-             sum(r.neutral)::int8 AS neutral, sum(r.positive)::int8 AS positive, 0::int8 AS previous {WINDOW_ROWS} \
-             GROUP BY r.key HAVING sum(r.comments) > 0 ORDER BY comments DESC, r.key LIMIT $8"
-        ))
-        .bind(&w)
-        .bind(&grains)
-        .bind(&los)
-        .bind(&his)
-        .bind(filter.kind.as_str())
-        .bind(filter.source)
-        .bind(filter.prefix())
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
+             sum(r.neutral)::int8 AS neutral, sum(r.positive)::int8 AS positive, 0::int8 AS previous \
+             {KEY_ROWS} AND {} GROUP BY r.key HAVING sum(r.comments) > 0 ORDER BY comments DESC, r.key LIMIT $4",
+            conditions[0]
+        );
+        let mut query =
+            sqlx::query_as(&sql).bind(filter.kind.as_str()).bind(filter.source).bind(filter.prefix()).bind(limit);
+        for (grain, from, to) in binds {
+            query = query.bind(grain).bind(from).bind(to);
+        }
+        Ok(query.fetch_all(self.pool()).await?)
     }
 
-    /// Every key with at least `min_current` comments in `current`, with its count in `previous` too.
+    /// Every key with at least `min_current` comments in `current`, with its count in `previous` too (both
+    /// widened to whole buckets of the kind's finest grain).
     pub async fn rollup_growth(
         &self,
         filter: KeyFilter<'_>,
@@ -340,26 +343,27 @@ impl Postgres {
         previous: (DateTime<Utc>, DateTime<Utc>),
         min_current: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
-        let (w, grains, los, his) = segments_of(&[current, previous], filter.finest_grain());
-        let now = |column: &str| format!("coalesce(sum(r.{column}) FILTER (WHERE s.w = 0), 0)::int8 AS {column}");
-        Ok(sqlx::query_as(&format!(
-            "SELECT r.key, {}, {}, {}, {}, coalesce(sum(r.comments) FILTER (WHERE s.w = 1), 0)::int8 AS previous \
-             {WINDOW_ROWS} GROUP BY r.key HAVING coalesce(sum(r.comments) FILTER (WHERE s.w = 0), 0) >= $8",
+        let (c, binds) = window_conditions(&[current, previous], filter.finest_grain(), 5);
+        let now = |column: &str| format!("coalesce(sum(r.{column}) FILTER (WHERE {}), 0)::int8 AS {column}", c[0]);
+        let sql = format!(
+            "SELECT r.key, {}, {}, {}, {}, coalesce(sum(r.comments) FILTER (WHERE {}), 0)::int8 AS previous \
+             {KEY_ROWS} AND ({} OR {}) GROUP BY r.key \
+             HAVING coalesce(sum(r.comments) FILTER (WHERE {}), 0) >= $4",
             now("comments"),
             now("negative"),
             now("neutral"),
             now("positive"),
-        ))
-        .bind(&w)
-        .bind(&grains)
-        .bind(&los)
-        .bind(&his)
-        .bind(filter.kind.as_str())
-        .bind(filter.source)
-        .bind(filter.prefix())
-        .bind(min_current)
-        .fetch_all(self.pool())
-        .await?)
+            c[1],
+            c[0],
+            c[1],
+            c[0],
+        );
+        let mut query =
+            sqlx::query_as(&sql).bind(filter.kind.as_str()).bind(filter.source).bind(filter.prefix()).bind(min_current);
+        for (grain, from, to) in binds {
+            query = query.bind(grain).bind(from).bind(to);
+        }
+        Ok(query.fetch_all(self.pool()).await?)
     }
 }
 
