@@ -18,6 +18,7 @@ use murmur_ingest::sink::{Sink, SinkConfig};
 use murmur_ingest::worker::{Worker, WorkerConfig};
 use murmur_ingest::{PipelineStats, Pseudonymizer, Topics};
 use murmur_search::{Access, IndexOptions, SearchError, SearchIndex};
+use murmur_store::{DimKind, KeyFilter};
 use serde_json::json;
 
 use crate::cli::DemoArgs;
@@ -142,10 +143,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             PipelineStats::get(&stats.stored),
             PipelineStats::get(&stats.stored) as f64 / secs.max(1e-9)
         );
-        match summary.top_entities(10).await {
+        let everything = KeyFilter { kind: DimKind::Entity, source: None, label: None };
+        let window = (Utc::now() - TimeDelta::days(366), Utc::now() + TimeDelta::days(1));
+        match summary.rollup_top(everything, window, 10).await {
             Ok(top) if !top.is_empty() => {
                 let listed: Vec<String> =
-                    top.iter().map(|e| format!("{} {} ({})", e.label, e.name, e.comments)).collect();
+                    top.iter().map(|e| format!("{} ({})", e.key.replacen(':', " ", 1), e.counts.comments)).collect();
                 eprintln!("most mentioned: {}", listed.join(", "));
             }
             Ok(_) => {}

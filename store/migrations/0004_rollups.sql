@@ -26,10 +26,12 @@ CREATE TABLE rollups (
     grain    text        NOT NULL CHECK (grain IN ('minute', 'hour', 'day')),
     bucket   timestamptz NOT NULL,
     source   text        NOT NULL,
-    comments bigint      NOT NULL,
-    negative bigint      NOT NULL,
-    neutral  bigint      NOT NULL,
-    positive bigint      NOT NULL,
+    -- integer, not bigint: a bucket never holds 2^31 comments, and sums of integers aggregate in 64-bit
+    -- integers where sums of bigints go through numeric (1.6x slower on a ranking over 77k rows).
+    comments integer     NOT NULL,
+    negative integer     NOT NULL,
+    neutral  integer     NOT NULL,
+    positive integer     NOT NULL,
     PRIMARY KEY (kind, key, grain, bucket, source)
 );
 -- Window scans over every key of a kind (top and trending entities).

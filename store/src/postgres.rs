@@ -166,14 +166,6 @@ WHERE (comment_facts.minute, comment_facts.sentiment, comment_facts.dims)
       IS DISTINCT FROM (EXCLUDED.minute, EXCLUDED.sentiment, EXCLUDED.dims)
 "#;
 
-/// How many comments mention an entity.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct EntityCount {
-    pub label: String,
-    pub name: String,
-    pub comments: i64,
-}
-
 /// Entity mentions of a batch as columns for one UNNEST insert.
 #[derive(Default)]
 struct Mentions<'a> {
@@ -383,17 +375,6 @@ impl Postgres {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(StoredComment::into_enriched).collect()
-    }
-
-    /// The entities mentioned by the most comments, most first (ties by name).
-    pub async fn top_entities(&self, limit: i64) -> Result<Vec<EntityCount>, StoreError> {
-        Ok(sqlx::query_as::<_, EntityCount>(
-            "SELECT label, name, count(DISTINCT (source, id)) AS comments FROM entities \
-             GROUP BY label, name ORDER BY comments DESC, name LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     pub async fn count_comments(&self) -> Result<i64, StoreError> {

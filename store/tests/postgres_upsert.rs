@@ -2,7 +2,7 @@
 
 use chrono::{TimeZone, Utc};
 use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
-use murmur_store::Postgres;
+use murmur_store::{DimKind, KeyFilter, Postgres};
 
 async fn fresh_database(name: &str) -> Postgres {
     let store = murmur_store::testing::fresh_database(name).await.expect("postgres reachable (infra/postgres.sh)");
@@ -94,10 +94,12 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
     };
     assert_eq!(mentions("SELECT count(*) FROM entities").await, 167 * 2, "two per third comment, replay added none");
     assert_eq!(mentions("SELECT count(*) FROM entities WHERE name = 'café' AND text = 'café'").await, 167);
-    let top = store.top_entities(2).await.expect("top entities");
+    let day = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).single().expect("date");
+    let entities = KeyFilter { kind: DimKind::Entity, source: None, label: None };
+    let top = store.rollup_top(entities, (day, day + chrono::Duration::days(1)), 2).await.expect("top entities");
     assert_eq!(top.len(), 2);
-    assert_eq!((top[0].label.as_str(), top[0].comments), ("MISC", 167), "comment and café: 167 comments each");
-    assert_eq!((top[0].name.as_str(), top[1].name.as_str()), ("café", "comment"), "ties by name");
+    assert_eq!((top[0].key.as_str(), top[0].counts.comments), ("MISC:café", 167), "café and comment: 167 each");
+    assert_eq!(top[1].key, "MISC:comment", "ties by key");
 
     // A changed text replaces the old one; replaying an unchanged row does not rewrite it.
     let updated_at = |id: &'static str| {

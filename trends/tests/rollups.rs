@@ -338,7 +338,7 @@ async fn rollups_and_trend_queries_equal_counts_over_raw_rows() {
 
     // Replaying everything, in other batch sizes and twice concurrently, changes no rollup row.
     let snapshot = || async {
-        sqlx::query_as::<_, (String, String, String, DateTime<Utc>, String, i64, i64, i64, i64)>(
+        sqlx::query_as::<_, (String, String, String, DateTime<Utc>, String, i32, i32, i32, i32)>(
             "SELECT * FROM rollups ORDER BY kind, key, grain, bucket, source",
         )
         .fetch_all(postgres.pool())
