@@ -125,9 +125,12 @@ pub struct BenchTrendsArgs {
     /// Timed answers from the raw rows per query kind (slow: seconds each at a million comments).
     #[arg(long, default_value_t = 10)]
     pub raw_queries: usize,
-    /// Comments written with and without rollup maintenance to compare the write path.
+    /// Comments written with and without rollup maintenance to compare the write path (0: skip).
     #[arg(long, default_value_t = 50_000)]
     pub write_sample: usize,
+    /// Query the database a previous run loaded instead of loading it again (when it holds the comments).
+    #[arg(long)]
+    pub reuse: bool,
 }
 
 #[derive(Args)]

@@ -369,6 +369,13 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
         assert!(Instant::now() < deadline, "API not ready with {VALID} indexed comments");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // Both stages have committed everything: /metrics reads their consumer lag from the broker.
+    let metrics = client.get(format!("{api}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    for (group, topic) in [(format!("{run}-worker"), &topics[0]), (format!("{run}-sink"), &topics[1])] {
+        let line = format!(r#"murmur_consumer_lag_messages{{group="{group}",topic="{topic}"}} 0"#);
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    assert!(metrics.contains(&format!(r#"murmur_pipeline{{what="comments_stored"}} {VALID}"#)), "{metrics}");
     let (status, battery) = get_json(&client, &format!("{api}/v1/search?q=battery&limit=5")).await;
     assert_eq!(status, 200);
     assert_eq!(battery["total"], VALID / 5, "every battery comment, and only those");

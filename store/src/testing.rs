@@ -7,6 +7,12 @@ use crate::{Postgres, StoreError};
 
 /// A fresh, migrated database `murmur_test_<name>`.
 pub async fn fresh_database(name: &str) -> Result<Postgres, StoreError> {
+    database(name, true).await
+}
+
+/// The database `murmur_test_<name>`, migrated: emptied first when `fresh`, else kept as a previous run left it
+/// (created if missing).
+pub async fn database(name: &str, fresh: bool) -> Result<Postgres, StoreError> {
     let admin_url = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
@@ -14,8 +20,16 @@ pub async fn fresh_database(name: &str) -> Result<Postgres, StoreError> {
     if !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(StoreError::Invalid(format!("database name {db:?}")));
     }
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut admin).await?;
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&db)
+        .fetch_one(&mut admin)
+        .await?;
+    if fresh && exists {
+        sqlx::query(&format!("DROP DATABASE {db} WITH (FORCE)")).execute(&mut admin).await?;
+    }
+    if fresh || !exists {
+        sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await?;
+    }
     let url = match admin_url.rsplit_once('/') {
         Some((base, _)) => format!("{base}/{db}"),
         None => return Err(StoreError::Invalid(format!("admin URL {admin_url:?} names no database"))),

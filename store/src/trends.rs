@@ -259,9 +259,17 @@ fn window_conditions(
     (conditions, binds)
 }
 
-/// Rollup rows of `$1` (kind), of source `$2` if not null, with keys starting with `$3` if not null.
-const KEY_ROWS: &str =
-    "FROM rollups r WHERE r.kind = $1 AND ($2::text IS NULL OR r.source = $2) AND ($3::text IS NULL OR starts_with(r.key, $3))";
+/// Rollup rows of kind `$1`, of source `$2` and with keys starting with `$3` where the filter has them.
+fn key_rows(filter: &KeyFilter<'_>) -> String {
+    let mut sql = "FROM rollups r WHERE r.kind = $1".to_owned();
+    if filter.source.is_some() {
+        sql.push_str(" AND r.source = $2");
+    }
+    if filter.prefix().is_some() {
+        sql.push_str(" AND starts_with(r.key, $3)");
+    }
+    sql
+}
 
 impl Postgres {
     /// Comments stored, from the rollups (one row per day and source, not a count over the comments).
@@ -323,11 +331,18 @@ impl Postgres {
         let sql = format!(
             "SELECT r.key, sum(r.comments)::int8 AS comments, sum(r.negative)::int8 AS negative, \
              sum(r.neutral)::int8 AS neutral, sum(r.positive)::int8 AS positive, 0::int8 AS previous \
-             {KEY_ROWS} AND {} GROUP BY r.key HAVING sum(r.comments) > 0 ORDER BY comments DESC, r.key LIMIT $4",
+             {} AND {} GROUP BY r.key HAVING sum(r.comments) > 0 ORDER BY comments DESC, r.key LIMIT $4",
+            key_rows(&filter),
             conditions[0]
         );
-        let mut query =
-            sqlx::query_as(&sql).bind(filter.kind.as_str()).bind(filter.source).bind(filter.prefix()).bind(limit);
+        // Not a named statement: Postgres plans every call with its parameters. A cached generic plan cannot
+        // see how many rows a window holds and aggregated them 2.5x slower.
+        let mut query = sqlx::query_as(&sql)
+            .persistent(false)
+            .bind(filter.kind.as_str())
+            .bind(filter.source.unwrap_or_default())
+            .bind(filter.prefix().unwrap_or_default())
+            .bind(limit);
         for (grain, from, to) in binds {
             query = query.bind(grain).bind(from).bind(to);
         }
@@ -335,7 +350,9 @@ impl Postgres {
     }
 
     /// Every key with at least `min_current` comments in `current`, with its count in `previous` too (both
-    /// widened to whole buckets of the kind's finest grain).
+    /// widened to whole buckets of the kind's finest grain). Two reads: the keys that qualify now, then the
+    /// window before for those keys only (through the primary key), rather than aggregating every key of
+    /// both windows.
     pub async fn rollup_growth(
         &self,
         filter: KeyFilter<'_>,
@@ -343,27 +360,49 @@ impl Postgres {
         previous: (DateTime<Utc>, DateTime<Utc>),
         min_current: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
-        let (c, binds) = window_conditions(&[current, previous], filter.finest_grain(), 5);
-        let now = |column: &str| format!("coalesce(sum(r.{column}) FILTER (WHERE {}), 0)::int8 AS {column}", c[0]);
+        let (now, binds) = window_conditions(&[current], filter.finest_grain(), 5);
         let sql = format!(
-            "SELECT r.key, {}, {}, {}, {}, coalesce(sum(r.comments) FILTER (WHERE {}), 0)::int8 AS previous \
-             {KEY_ROWS} AND ({} OR {}) GROUP BY r.key \
-             HAVING coalesce(sum(r.comments) FILTER (WHERE {}), 0) >= $4",
-            now("comments"),
-            now("negative"),
-            now("neutral"),
-            now("positive"),
-            c[1],
-            c[0],
-            c[1],
-            c[0],
+            "SELECT r.key, sum(r.comments)::int8 AS comments, sum(r.negative)::int8 AS negative, \
+             sum(r.neutral)::int8 AS neutral, sum(r.positive)::int8 AS positive, 0::int8 AS previous \
+             {} AND {} GROUP BY r.key HAVING sum(r.comments) >= $4",
+            key_rows(&filter),
+            now[0]
         );
-        let mut query =
-            sqlx::query_as(&sql).bind(filter.kind.as_str()).bind(filter.source).bind(filter.prefix()).bind(min_current);
+        let mut query = sqlx::query_as::<_, KeyCounts>(&sql)
+            .persistent(false)
+            .bind(filter.kind.as_str())
+            .bind(filter.source.unwrap_or_default())
+            .bind(filter.prefix().unwrap_or_default())
+            .bind(min_current);
         for (grain, from, to) in binds {
             query = query.bind(grain).bind(from).bind(to);
         }
-        Ok(query.fetch_all(self.pool()).await?)
+        let mut rows = query.fetch_all(self.pool()).await?;
+        if rows.is_empty() {
+            return Ok(rows);
+        }
+        let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        let (before, binds) = window_conditions(&[previous], filter.finest_grain(), 5);
+        let sql = format!(
+            "SELECT r.key, sum(r.comments)::int8 {} AND r.key = ANY($4) AND {} GROUP BY r.key",
+            key_rows(&filter),
+            before[0]
+        );
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql)
+            .persistent(false)
+            .bind(filter.kind.as_str())
+            .bind(filter.source.unwrap_or_default())
+            .bind(filter.prefix().unwrap_or_default())
+            .bind(&keys);
+        for (grain, from, to) in binds {
+            query = query.bind(grain).bind(from).bind(to);
+        }
+        let previous: std::collections::HashMap<String, i64> =
+            query.fetch_all(self.pool()).await?.into_iter().collect();
+        for row in &mut rows {
+            row.previous = previous.get(&row.key).copied().unwrap_or(0);
+        }
+        Ok(rows)
     }
 }
 
