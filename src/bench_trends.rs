@@ -18,6 +18,7 @@ use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
 use murmur_search::{Access, IndexOptions, SearchIndex};
+use murmur_store::testing::{self, raw_series};
 use murmur_store::{Counts, Postgres};
 use murmur_trends::{detect_spikes, Bucketing, EntityQuery, Slice, SpikeParams, Trends, Unit, Window};
 
@@ -110,50 +111,15 @@ async fn load(postgres: &Postgres, from: usize, n: usize, total: usize, seed: u6
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Per-bucket counts from the raw rows: the peer of every timeline.
-async fn raw_series(
-    postgres: &Postgres,
-    condition: &str,
-    unit: &str,
-    tz: &str,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> anyhow::Result<Vec<(DateTime<Utc>, Counts)>> {
-    let rows: Vec<(DateTime<Utc>, i64, i64, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT date_trunc($1, c.created_at, $2), count(*), count(*) FILTER (WHERE e.sentiment = 'negative'), \
-         count(*) FILTER (WHERE e.sentiment = 'neutral'), count(*) FILTER (WHERE e.sentiment = 'positive') \
-         FROM comments c JOIN enrichments e USING (source, id) \
-         WHERE c.created_at >= $3 AND c.created_at < $4 AND ({condition}) GROUP BY 1 ORDER BY 1"
-    ))
-    .bind(unit)
-    .bind(tz)
-    .bind(from)
-    .bind(to)
-    .fetch_all(postgres.pool())
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(b, comments, negative, neutral, positive)| (b, Counts { comments, negative, neutral, positive }))
-        .collect())
-}
-
 /// Entity counts from the raw rows, most mentioned first (ties by key), at most `limit`.
 async fn raw_entities(
     postgres: &Postgres,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    limit: i64,
+    limit: usize,
 ) -> anyhow::Result<Vec<(String, i64)>> {
-    Ok(sqlx::query_as(
-        "SELECT m.label || ':' || m.name AS key, count(DISTINCT (c.source, c.id)) AS n \
-         FROM entities m JOIN comments c USING (source, id) \
-         WHERE c.created_at >= $1 AND c.created_at < $2 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $3",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(limit)
-    .fetch_all(postgres.pool())
-    .await?)
+    let all = testing::raw_entities(postgres, from, to).await?;
+    Ok(all.into_iter().take(limit).map(|(key, c)| (key, c.comments)).collect())
 }
 
 fn nonzero(points: &[murmur_trends::Point]) -> Vec<(DateTime<Utc>, Counts)> {
@@ -251,7 +217,8 @@ pub async fn trends(args: BenchTrendsArgs) -> anyhow::Result<()> {
             |w| async move { Ok(nonzero(&t.timeline(&Slice::default(), w, hours).await?.points)) },
             |w| async move {
                 let b = (hours.start(w.from), w.to);
-                raw_series(pg, "true", "hour", "UTC", b.0, hours.next(hours.start(b.1 - TimeDelta::minutes(1)))).await
+                Ok(raw_series(pg, "true", "hour", "UTC", b.0, hours.next(hours.start(b.1 - TimeDelta::minutes(1))))
+                    .await?)
             },
         )
         .await?,
@@ -268,7 +235,7 @@ pub async fn trends(args: BenchTrendsArgs) -> anyhow::Result<()> {
             },
             |b| async move {
                 let condition = format!("'{b}' = ANY(c.tags)");
-                raw_series(pg, &condition, "day", "UTC", start(), start() + TimeDelta::days(DAYS)).await
+                Ok(raw_series(pg, &condition, "day", "UTC", start(), start() + TimeDelta::days(DAYS)).await?)
             },
         )
         .await?,
@@ -292,7 +259,7 @@ pub async fn trends(args: BenchTrendsArgs) -> anyhow::Result<()> {
                 );
                 let from = paris.start(w.from);
                 let to = paris.next(paris.start(w.to - TimeDelta::minutes(1)));
-                raw_series(pg, &condition, "hour", "Europe/Paris", from, to).await
+                Ok(raw_series(pg, &condition, "hour", "Europe/Paris", from, to).await?)
             },
         )
         .await?,
@@ -356,8 +323,8 @@ pub async fn trends(args: BenchTrendsArgs) -> anyhow::Result<()> {
             },
             |w| async move {
                 let w = w.for_entities();
-                let now = raw_entities(pg, w.from, w.to, i64::MAX).await?;
-                let before = raw_entities(pg, w.previous().from, w.previous().to, i64::MAX).await?;
+                let now = raw_entities(pg, w.from, w.to, usize::MAX).await?;
+                let before = raw_entities(pg, w.previous().from, w.previous().to, usize::MAX).await?;
                 let before: std::collections::HashMap<String, i64> = before.into_iter().collect();
                 let mut list: Vec<(String, i64, i64)> = now
                     .into_iter()

@@ -114,7 +114,7 @@ pub fn start_scheduler(
     Ok(Some(tokio::spawn(scheduler.run(shutdown))))
 }
 
-/// Consumer lag of the pipeline's stages, for `/metrics`.
+/// Where the pipeline's stages stand in their topics, for `/metrics`.
 struct KafkaLag {
     kafka: KafkaConfig,
     /// (group, topic)
@@ -122,11 +122,11 @@ struct KafkaLag {
 }
 
 impl LagProbe for KafkaLag {
-    fn lags(&self) -> Vec<(String, String, i64)> {
+    fn progress(&self) -> Vec<(String, String, i64, i64)> {
         self.stages
             .iter()
-            .filter_map(|(group, topic)| match self.kafka.lag(group, topic, Duration::from_secs(1)) {
-                Ok(lag) => Some((group.clone(), topic.clone(), lag)),
+            .filter_map(|(group, topic)| match self.kafka.progress(group, topic, Duration::from_secs(1)) {
+                Ok(p) => Some((group.clone(), topic.clone(), p.committed, p.lag)),
                 Err(e) => {
                     tracing::debug!(%group, %topic, error = %e, "consumer lag unavailable");
                     None

@@ -88,9 +88,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.http.listen))?;
     let server_handle = server.handle();
     let server_task = tokio::spawn(server);
+    // The demo's comments span the last 30 days.
+    let since = (Utc::now() - TimeDelta::days(31)).format("%Y-%m-%dT00:00:00Z");
     eprintln!(
         "API and search page up: http://{addr}/  (API: http://{addr}/v1/search?q=safety, \
-         semantic: http://{addr}/v1/search?mode=semantic&q=my+flight+was+delayed+for+hours)"
+         semantic: http://{addr}/v1/search?mode=semantic&q=my+flight+was+delayed+for+hours, \
+         share of voice: http://{addr}/v1/trends/share?slices=tag:apple,tag:google&from={since}, \
+         spikes: http://{addr}/v1/trends/spikes?tag=apple&bucket=day&from={since}, \
+         every route: http://{addr}/openapi.json)"
     );
 
     let started = Instant::now();

@@ -374,6 +374,8 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     for (group, topic) in [(format!("{run}-worker"), &topics[0]), (format!("{run}-sink"), &topics[1])] {
         let line = format!(r#"murmur_consumer_lag_messages{{group="{group}",topic="{topic}"}} 0"#);
         assert!(metrics.contains(&line), "{line} in {metrics}");
+        let committed = format!(r#"murmur_consumer_committed_messages{{group="{group}",topic="{topic}"}} "#);
+        assert!(metrics.contains(&committed), "{committed} in {metrics}");
     }
     assert!(metrics.contains(&format!(r#"murmur_pipeline{{what="comments_stored"}} {VALID}"#)), "{metrics}");
     let (status, battery) = get_json(&client, &format!("{api}/v1/search?q=battery&limit=5")).await;

@@ -1,5 +1,6 @@
 //! Prometheus metrics at `GET /metrics`: request latency per route, and on each scrape what the pipeline
-//! has done (comments stored, documents and vectors indexed, consumer-group lag per pipeline stage).
+//! has done (comments stored, documents and vectors indexed, per pipeline stage the messages its consumer
+//! group committed — whose rate is the stage's throughput — and its lag).
 
 use std::time::Instant;
 
@@ -11,10 +12,11 @@ use prometheus::{Encoder, HistogramOpts, HistogramVec, IntGaugeVec, Opts, Regist
 
 use crate::{ApiError, AppState};
 
-/// A consumer group's lag, read when metrics are scraped (the pipeline's stages are separate processes).
+/// Where each pipeline stage's consumer group stands, read when metrics are scraped (the stages are separate
+/// processes; the broker knows how far each has come).
 pub trait LagProbe: Send + Sync {
-    /// `(group, topic, messages not yet committed)` for each stage.
-    fn lags(&self) -> Vec<(String, String, i64)>;
+    /// `(group, topic, messages committed, messages not yet committed)` for each stage.
+    fn progress(&self) -> Vec<(String, String, i64, i64)>;
 }
 
 #[derive(Clone)]
@@ -23,6 +25,7 @@ pub struct Metrics {
     latency: HistogramVec,
     gauges: IntGaugeVec,
     lag: IntGaugeVec,
+    committed: IntGaugeVec,
 }
 
 impl Metrics {
@@ -44,14 +47,24 @@ impl Metrics {
             &["group", "topic"],
         )
         .expect("static metric definition");
+        let committed = IntGaugeVec::new(
+            Opts::new(
+                "murmur_consumer_committed_messages",
+                "Messages a pipeline stage has committed (its rate is the stage's throughput: the worker group's is \
+                 the enrichment rate)",
+            ),
+            &["group", "topic"],
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(latency.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(gauges.clone()),
             Box::new(lag.clone()),
+            Box::new(committed.clone()),
         ] {
             registry.register(collector).expect("metric names are distinct");
         }
-        Self { registry, latency, gauges, lag }
+        Self { registry, latency, gauges, lag, committed }
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -92,9 +105,10 @@ pub(crate) async fn scrape(state: web::Data<AppState>) -> Result<actix_web::Http
     m.gauges.with_label_values(&["vectors_stored"]).set(vectors as i64);
     m.gauges.with_label_values(&["vectors_in_graph"]).set(in_graph as i64);
     if let Some(probe) = state.lag.clone() {
-        let lags = web::block(move || probe.lags()).await.map_err(|_| ApiError::Internal)?;
-        for (group, topic, lag) in lags {
+        let stages = web::block(move || probe.progress()).await.map_err(|_| ApiError::Internal)?;
+        for (group, topic, committed, lag) in stages {
             m.lag.with_label_values(&[&group, &topic]).set(lag);
+            m.committed.with_label_values(&[&group, &topic]).set(committed);
         }
     }
     let mut body = Vec::new();

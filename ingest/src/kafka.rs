@@ -19,6 +19,15 @@ use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
 use crate::queue::{Consumer, Message, Producer, Record};
 use crate::IngestError;
 
+/// A consumer group's position in a topic, summed over partitions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupProgress {
+    /// Messages the group has committed (since the low watermark).
+    pub committed: i64,
+    /// Messages after its committed offsets.
+    pub lag: i64,
+}
+
 /// Where the brokers are and any extra librdkafka settings (`key=value`), e.g. security or timeouts.
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
@@ -55,9 +64,9 @@ impl KafkaConfig {
         Ok(KafkaConsumer { consumer: Arc::new(consumer) })
     }
 
-    /// Messages in `topic` that `group` has not committed yet, over all partitions (a partition the group
-    /// never committed counts from its low watermark). Blocking.
-    pub fn lag(&self, group: &str, topic: &str, timeout: Duration) -> Result<i64, IngestError> {
+    /// How far `group` has come through `topic`, over all partitions: messages committed, and messages not
+    /// committed yet (a partition the group never committed counts from its low watermark). Blocking.
+    pub fn progress(&self, group: &str, topic: &str, timeout: Duration) -> Result<GroupProgress, IngestError> {
         let consumer: BaseConsumer =
             self.client(&[], &[("group.id", group), ("enable.auto.commit", "false")]).create()?;
         let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
@@ -70,17 +79,17 @@ impl KafkaConfig {
             }
         }
         let committed = consumer.committed_offsets(partitions, timeout)?;
-        Ok(committed
-            .elements()
-            .iter()
-            .map(|e| {
-                let (low, high) = ends.get(&e.partition()).copied().unwrap_or((0, 0));
-                match e.offset() {
-                    Offset::Offset(at) => (high - at).max(0),
-                    _ => (high - low).max(0),
-                }
-            })
-            .sum())
+        let mut progress = GroupProgress::default();
+        for e in committed.elements() {
+            let (low, high) = ends.get(&e.partition()).copied().unwrap_or((0, 0));
+            let at = match e.offset() {
+                Offset::Offset(at) => at,
+                _ => low,
+            };
+            progress.committed += (at - low).max(0);
+            progress.lag += (high - at).max(0);
+        }
+        Ok(progress)
     }
 
     pub fn producer(&self) -> Result<KafkaProducer, IngestError> {

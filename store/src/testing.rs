@@ -1,9 +1,11 @@
-//! Throwaway databases for tests and benchmarks: created (dropped first if left over) on the server of
-//! `MURMUR_TEST_ADMIN_DATABASE_URL` (default: the local Postgres `infra/postgres.sh` sets up), migrated.
+//! For tests and benchmarks: throwaway databases, created (dropped first if left over) on the server of
+//! `MURMUR_TEST_ADMIN_DATABASE_URL` (default: the local Postgres `infra/postgres.sh` sets up) and migrated;
+//! and counts straight from the raw rows, the truth the rollups are checked against.
 
+use chrono::{DateTime, Utc};
 use sqlx::Connection;
 
-use crate::{Postgres, StoreError};
+use crate::{Counts, Postgres, StoreError};
 
 /// A fresh, migrated database `murmur_test_<name>`.
 pub async fn fresh_database(name: &str) -> Result<Postgres, StoreError> {
@@ -37,4 +39,58 @@ pub async fn database(name: &str, fresh: bool) -> Result<Postgres, StoreError> {
     let store = Postgres::connect(&url, 8).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// Comments per bucket counted straight from the raw rows (the truth rollup answers are checked against):
+/// `date_trunc(unit, created_at, tz)` buckets of `[from, to)` where `condition` (SQL on `c`, the comments, and
+/// `e`, their enrichments) holds; empty buckets are absent.
+pub async fn raw_series(
+    postgres: &Postgres,
+    condition: &str,
+    unit: &str,
+    tz: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, Counts)>, StoreError> {
+    let rows: Vec<(DateTime<Utc>, i64, i64, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT date_trunc($1, c.created_at, $2), count(*), count(*) FILTER (WHERE e.sentiment = 'negative'), \
+         count(*) FILTER (WHERE e.sentiment = 'neutral'), count(*) FILTER (WHERE e.sentiment = 'positive') \
+         FROM comments c JOIN enrichments e USING (source, id) \
+         WHERE c.created_at >= $3 AND c.created_at < $4 AND ({condition}) GROUP BY 1 ORDER BY 1"
+    ))
+    .bind(unit)
+    .bind(tz)
+    .bind(from)
+    .bind(to)
+    .fetch_all(postgres.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(b, comments, negative, neutral, positive)| (b, Counts { comments, negative, neutral, positive }))
+        .collect())
+}
+
+/// Comments per entity (`LABEL:name`) in `[from, to)` counted straight from the raw rows, most first (ties by
+/// key).
+pub async fn raw_entities(
+    postgres: &Postgres,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(String, Counts)>, StoreError> {
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT m.label || ':' || m.name, count(DISTINCT (c.source, c.id)), \
+         count(DISTINCT (c.source, c.id)) FILTER (WHERE e.sentiment = 'negative'), \
+         count(DISTINCT (c.source, c.id)) FILTER (WHERE e.sentiment = 'neutral'), \
+         count(DISTINCT (c.source, c.id)) FILTER (WHERE e.sentiment = 'positive') \
+         FROM entities m JOIN comments c USING (source, id) JOIN enrichments e USING (source, id) \
+         WHERE c.created_at >= $1 AND c.created_at < $2 GROUP BY 1 ORDER BY 2 DESC, 1",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(postgres.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, comments, negative, neutral, positive)| (key, Counts { comments, negative, neutral, positive }))
+        .collect())
 }

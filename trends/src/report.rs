@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use murmur_store::{Counts, NewReport};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{self, SpikeParams};
+use crate::analysis::SpikeParams;
 use crate::bucket::{Bucketing, Unit};
 use crate::render;
 use crate::service::{EntityQuery, EntityTrend, Point, Spike, Window};
@@ -203,18 +203,8 @@ impl Trends {
         let share = |part: i64, whole: i64| if whole > 0 { part as f64 / whole as f64 } else { 0.0 };
         let mut slices = Vec::with_capacity(timelines.len());
         for (timeline, (now, before)) in timelines.into_iter().zip(totals) {
-            let counts: Vec<Counts> = timeline.points.iter().map(|p| p.counts).collect();
+            let spikes = self.spikes_in(&timeline, bucketing, spec.spikes, spec.examples, window.from).await?;
             let first_now = timeline.points.partition_point(|p| p.start < window.from);
-            let mut spikes = Vec::new();
-            for departure in analysis::spikes(&counts, spec.spikes).into_iter().filter(|d| d.index >= first_now) {
-                let start = timeline.points[departure.index].start;
-                let end = bucketing.next(start);
-                let sentiment = (departure.kind == crate::SpikeKind::NegativeShare)
-                    .then_some(murmur_core::SentimentLabel::Negative);
-                let examples =
-                    self.examples(&timeline.slice, Window { from: start, to: end }, sentiment, spec.examples).await?;
-                spikes.push(Spike { start, end, departure, counts: counts[departure.index], examples });
-            }
             let (net, net_before) = (now.net_sentiment(), before.net_sentiment());
             slices.push(SliceReport {
                 label: timeline.label,

@@ -313,20 +313,35 @@ impl Trends {
         examples: usize,
     ) -> Result<(Timeline, Vec<Spike>), TrendsError> {
         let timeline = self.timeline(slice, window, bucketing).await?;
+        let spikes = self.spikes_in(&timeline, bucketing, params, examples, timeline.from).await?;
+        Ok((timeline, spikes))
+    }
+
+    /// The spikes of a timeline in buckets from `since` on (earlier buckets serve as baseline only), each
+    /// with up to `examples` representative comments of its bucket (negative ones for a negative-share spike).
+    pub(crate) async fn spikes_in(
+        &self,
+        timeline: &Timeline,
+        bucketing: Bucketing,
+        params: SpikeParams,
+        examples: usize,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Spike>, TrendsError> {
         let counts: Vec<Counts> = timeline.points.iter().map(|p| p.counts).collect();
+        let first = timeline.points.partition_point(|p| p.start < since);
         let mut spikes = Vec::new();
-        for departure in analysis::spikes(&counts, params) {
+        for departure in analysis::spikes(&counts, params).into_iter().filter(|d| d.index >= first) {
             let start = timeline.points[departure.index].start;
             let end = bucketing.next(start);
             let sentiment = (departure.kind == SpikeKind::NegativeShare).then_some(SentimentLabel::Negative);
             let examples = if examples > 0 {
-                self.examples(slice, Window { from: start, to: end }, sentiment, examples).await?
+                self.examples(&timeline.slice, Window { from: start, to: end }, sentiment, examples).await?
             } else {
                 Vec::new()
             };
             spikes.push(Spike { start, end, departure, counts: counts[departure.index], examples });
         }
-        Ok((timeline, spikes))
+        Ok(spikes)
     }
 
     /// The slice's comments in the window, most representative first (nearest the centroid of their

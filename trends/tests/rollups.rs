@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
 use murmur_search::{Access, IndexOptions, SearchIndex};
-use murmur_store::{Counts, Postgres};
+use murmur_store::{testing, Counts, Postgres};
 use murmur_trends::{Bucketing, EntityQuery, ServedBy, Slice, SpikeKind, SpikeParams, Trends, Unit, Window};
 
 /// A small deterministic generator (64-bit LCG), so a failure reproduces.
@@ -170,7 +170,6 @@ async fn assert_rollups_match_raw(postgres: &Postgres) {
     assert_eq!((missing, extra), (0, 0), "rollup rows missing / wrong compared with a recount of the raw rows");
 }
 
-/// Per-bucket counts straight from the raw rows, for a slice condition on `c` (comments) in SQL.
 async fn raw_timeline(
     postgres: &Postgres,
     condition: &str,
@@ -179,42 +178,11 @@ async fn raw_timeline(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Vec<(DateTime<Utc>, Counts)> {
-    let rows: Vec<(DateTime<Utc>, i64, i64, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT date_trunc($1, c.created_at, $2), count(*), count(*) FILTER (WHERE e.sentiment = 'negative'), \
-         count(*) FILTER (WHERE e.sentiment = 'neutral'), count(*) FILTER (WHERE e.sentiment = 'positive') \
-         FROM comments c JOIN enrichments e USING (source, id) \
-         WHERE c.created_at >= $3 AND c.created_at < $4 AND ({condition}) GROUP BY 1 ORDER BY 1"
-    ))
-    .bind(unit)
-    .bind(tz)
-    .bind(from)
-    .bind(to)
-    .fetch_all(postgres.pool())
-    .await
-    .expect("raw timeline");
-    rows.into_iter()
-        .map(|(b, comments, negative, neutral, positive)| (b, Counts { comments, negative, neutral, positive }))
-        .collect()
+    testing::raw_series(postgres, condition, unit, tz, from, to).await.expect("raw timeline")
 }
 
-/// Entity counts straight from the raw rows: (label:name, comments, negative, neutral, positive).
 async fn raw_entities(postgres: &Postgres, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(String, Counts)> {
-    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT m.label || ':' || m.name, count(DISTINCT (c.source, c.id)), \
-         count(DISTINCT (c.source, c.id)) FILTER (WHERE e.sentiment = 'negative'), \
-         count(DISTINCT (c.source, c.id)) FILTER (WHERE e.sentiment = 'neutral'), \
-         count(DISTINCT (c.source, c.id)) FILTER (WHERE e.sentiment = 'positive') \
-         FROM entities m JOIN comments c USING (source, id) JOIN enrichments e USING (source, id) \
-         WHERE c.created_at >= $1 AND c.created_at < $2 GROUP BY 1 ORDER BY 2 DESC, 1",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(postgres.pool())
-    .await
-    .expect("raw entities");
-    rows.into_iter()
-        .map(|(key, comments, negative, neutral, positive)| (key, Counts { comments, negative, neutral, positive }))
-        .collect()
+    testing::raw_entities(postgres, from, to).await.expect("raw entities")
 }
 
 async fn assert_queries_match_raw(trends: &Trends, postgres: &Postgres) {
