@@ -414,6 +414,9 @@ pub struct ReportArgs {
     /// Wait before the second webhook attempt, in milliseconds; doubled after each.
     #[arg(long, env = "MURMUR_WEBHOOK_BACKOFF_MS", default_value_t = 2000)]
     pub webhook_backoff_ms: u64,
+    /// Secret that signs webhook bodies (`X-Murmur-Signature: sha256=<hex HMAC-SHA256>`); unsigned without.
+    #[arg(long, env = "MURMUR_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
 }
 
 impl ReportArgs {
@@ -422,6 +425,7 @@ impl ReportArgs {
             tick: Duration::from_millis(self.scheduler_tick_ms),
             webhook_attempts: self.webhook_attempts.max(1),
             webhook_backoff: Duration::from_millis(self.webhook_backoff_ms),
+            webhook_secret: self.webhook_secret.as_ref().map(|s| s.as_bytes().to_vec()),
             ..murmur_trends::SchedulerOptions::default()
         })
     }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use murmur_api::{ApiKeys, AppState};
 use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
 use murmur_search::{Access, IndexOptions, SearchIndex};
-use murmur_trends::{Scheduler, SchedulerOptions};
+use murmur_trends::{webhook_signature, Scheduler, SchedulerOptions};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -58,7 +58,10 @@ fn comments(now: DateTime<Utc>) -> Vec<EnrichedComment> {
         .collect()
 }
 
-/// A webhook receiver that answers 500 to the first POST and 200 after, keeping every body.
+const WEBHOOK_SECRET: &str = "webhook-secret";
+
+/// A webhook receiver that answers 500 to the first POST and 200 after, keeping every body whose
+/// `X-Murmur-Signature` checks out against [`WEBHOOK_SECRET`] (the others are answered 401).
 async fn webhook_receiver() -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -86,14 +89,22 @@ async fn webhook_receiver() -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
                         .and_then(|v| v.parse::<usize>().ok())
                         .unwrap_or(0);
                     if buf.len() >= end + 4 + length {
-                        break Some(buf[end + 4..end + 4 + length].to_vec());
+                        let signature = text[..end].lines().find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("x-murmur-signature:").map(|v| v.trim().to_owned())
+                        });
+                        break Some((buf[end + 4..end + 4 + length].to_vec(), signature));
                     }
                 }
             };
-            let Some(body) = body else { continue };
+            let Some((body, signature)) = body else { continue };
             served += 1;
-            let status = if served == 1 { "500 Internal Server Error" } else { "200 OK" };
-            if served > 1 {
+            let signed = signature.as_deref() == Some(&webhook_signature(WEBHOOK_SECRET.as_bytes(), &body));
+            let status = match (served, signed) {
+                (_, false) => "401 Unauthorized",
+                (1, true) => "500 Internal Server Error",
+                _ => "200 OK",
+            };
+            if served > 1 && signed {
                 seen.lock().expect("lock").push(serde_json::from_slice(&body).unwrap_or(Value::Null));
             }
             let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
@@ -153,6 +164,7 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
         tick: StdDuration::from_millis(200),
         webhook_attempts: 3,
         webhook_backoff: StdDuration::from_millis(200),
+        webhook_secret: Some(WEBHOOK_SECRET.as_bytes().to_vec()),
         ..SchedulerOptions::default()
     };
     let scheduler = Scheduler::new(state.trends.clone(), options).expect("scheduler");

@@ -16,7 +16,7 @@ pub use bucket::{Bucketing, Unit, MAX_BUCKETS};
 pub use error::TrendsError;
 pub use render::{escape, LineChart};
 pub use report::{parse_length, Format, Report, ReportSpec, SliceReport};
-pub use schedule::{CronSchedule, Scheduler, SchedulerOptions};
+pub use schedule::{webhook_signature, CronSchedule, Scheduler, SchedulerOptions};
 pub use service::{
     EntityQuery, EntityTrend, Point, ServedBy, SharePoint, ShareSeries, Spike, Timeline, Trends, Window,
 };

@@ -7,8 +7,10 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use croner::parser::CronParser;
 use croner::Cron;
+use hmac::{Hmac, Mac};
 use murmur_store::{ReportSchedule, WebhookStatus};
 use serde_json::json;
+use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
 use crate::report::{parse_length, ReportSpec};
@@ -51,7 +53,7 @@ impl CronSchedule {
 }
 
 /// How the scheduler polls and delivers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SchedulerOptions {
     /// How often due schedules are looked for.
     pub tick: StdDuration,
@@ -59,6 +61,9 @@ pub struct SchedulerOptions {
     /// Wait before the second attempt; doubled for each one after.
     pub webhook_backoff: StdDuration,
     pub webhook_timeout: StdDuration,
+    /// Signs every webhook body: `X-Murmur-Signature: sha256=<hex HMAC-SHA256 of the body>`, so a receiver
+    /// knows the report came from this murmur and was not altered.
+    pub webhook_secret: Option<Vec<u8>>,
 }
 
 impl Default for SchedulerOptions {
@@ -68,8 +73,16 @@ impl Default for SchedulerOptions {
             webhook_attempts: 5,
             webhook_backoff: StdDuration::from_secs(2),
             webhook_timeout: StdDuration::from_secs(10),
+            webhook_secret: None,
         }
     }
+}
+
+/// The `X-Murmur-Signature` value of a webhook body.
+pub fn webhook_signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 pub struct Scheduler {
@@ -89,7 +102,8 @@ impl Scheduler {
 
     /// Runs due schedules until `shutdown`; failures are logged and the loop goes on.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!(tick_ms = self.options.tick.as_millis() as u64, "report scheduler started");
+        let signed = self.options.webhook_secret.is_some();
+        tracing::info!(tick_ms = self.options.tick.as_millis() as u64, signed, "report scheduler started");
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -142,9 +156,15 @@ impl Scheduler {
     /// POSTs the report to the webhook until it answers 2xx or the attempts run out; the outcome is stored
     /// with the report.
     async fn deliver(&self, report: i64, url: &str, body: serde_json::Value) -> Result<(), TrendsError> {
+        let body = serde_json::to_vec(&body).map_err(|e| TrendsError::Invalid(format!("webhook body: {e}")))?;
+        let signature = self.options.webhook_secret.as_deref().map(|secret| webhook_signature(secret, &body));
         let mut wait = self.options.webhook_backoff;
         for attempt in 1..=self.options.webhook_attempts.max(1) {
-            let last_error = match self.client.post(url).json(&body).send().await {
+            let mut request = self.client.post(url).header("content-type", "application/json").body(body.clone());
+            if let Some(signature) = &signature {
+                request = request.header("x-murmur-signature", signature);
+            }
+            let last_error = match request.send().await {
                 Ok(response) if response.status().is_success() => {
                     let postgres = self.trends.postgres();
                     postgres.set_webhook_status(report, WebhookStatus::Delivered, attempt as i32, None).await?;
