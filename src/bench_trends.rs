@@ -20,7 +20,7 @@ use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sen
 use murmur_search::{Access, IndexOptions, SearchIndex};
 use murmur_store::testing::{self, raw_series};
 use murmur_store::{Counts, Postgres};
-use murmur_trends::{detect_spikes, Bucketing, EntityQuery, Slice, SpikeParams, Trends, Unit, Window};
+use murmur_trends::{detect_spikes, spike_episodes, Bucketing, EntityQuery, Slice, SpikeParams, Trends, Unit, Window};
 
 use crate::cli::BenchTrendsArgs;
 use crate::measure::{percentile, Rng};
@@ -361,7 +361,7 @@ pub async fn trends(args: BenchTrendsArgs) -> anyhow::Result<()> {
                     .into_iter()
                     .map(|at| series.iter().find(|(b, _)| *b == at).map_or_else(Counts::default, |(_, c)| *c))
                     .collect();
-                Ok((series, detect_spikes(&full, SpikeParams::default()).len()))
+                Ok((series, spike_episodes(&detect_spikes(&full, SpikeParams::default())).len()))
             },
         )
         .await?,

@@ -5,8 +5,10 @@
 //! deviation) estimates the standard deviation without letting earlier spikes inflate it; the floor is the
 //! sampling noise a count or a share has anyway (√median for a count, as for a Poisson variable;
 //! √(p(1−p)/n) for a share of n comments), so a perfectly flat history does not turn every wobble into a
-//! spike. A bucket is a spike when z ≥ `threshold` (3.5, Iglewicz and Hoaglin's cut-off) and it holds at least
-//! `min_comments` comments. Two series are watched: volume, and the share of negative comments.
+//! spike. A bucket departs when z ≥ `threshold` (3.5, Iglewicz and Hoaglin's cut-off) and it holds at least
+//! `min_comments` comments. Two series are watched: volume, and the share of negative comments. Consecutive
+//! departing buckets of one kind are one spike (an episode), reported by its peak: a level shift departs for
+//! several buckets until the median catches up, and is one event to a reader.
 //!
 //! **Trending** — an entity's mentions in the window (c) against the window of the same length before it
 //! (p): `score = (c − p) / √(c + p)`, the z-score of the difference of two Poisson counts, so a jump from 2 to
@@ -116,6 +118,35 @@ pub fn spikes(series: &[Counts], params: SpikeParams) -> Vec<Departure> {
     out
 }
 
+/// A run of consecutive departing buckets of one kind (a level shift departs for several buckets until the
+/// baseline catches up): reported as one spike, by its peak.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Episode {
+    pub first: usize,
+    pub last: usize,
+    /// The bucket of the run with the highest z.
+    pub peak: Departure,
+}
+
+/// Departing buckets grouped into episodes, in order of their first bucket.
+pub fn episodes(departures: &[Departure]) -> Vec<Episode> {
+    let mut out: Vec<Episode> = Vec::new();
+    for d in departures {
+        let open = out.iter_mut().rev().find(|e| e.peak.kind == d.kind && e.last + 1 == d.index);
+        match open {
+            Some(e) => {
+                e.last = d.index;
+                if d.z > e.peak.z {
+                    e.peak = *d;
+                }
+            }
+            None => out.push(Episode { first: d.index, last: d.index, peak: *d }),
+        }
+    }
+    out.sort_by_key(|e| (e.first, e.peak.kind == SpikeKind::NegativeShare));
+    out
+}
+
 /// How strongly a count grew from `previous` to `current` (see the module docs).
 pub fn trend_score(current: i64, previous: i64) -> f64 {
     let (c, p) = (current as f64, previous as f64);
@@ -157,6 +188,18 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].kind, SpikeKind::NegativeShare);
         assert!((found[0].baseline - 0.2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_level_shift_is_one_episode_at_its_peak() {
+        let mut series = volumes(&[0; 24]);
+        series.extend(volumes(&[12, 14, 20, 13, 12]));
+        let found = spikes(&series, SpikeParams::default());
+        assert!(found.len() >= 4, "every bucket of the shift departs from a baseline of zeros: {found:?}");
+        let merged = episodes(&found);
+        assert_eq!(merged.len(), 1, "{merged:?}");
+        assert_eq!((merged[0].first, merged[0].peak.index), (24, 26));
+        assert_eq!(merged[0].peak.value, 20.0);
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod schedule;
 mod service;
 mod slice;
 
-pub use analysis::{spikes as detect_spikes, Departure, SpikeKind, SpikeParams};
+pub use analysis::{episodes as spike_episodes, spikes as detect_spikes, Departure, Episode, SpikeKind, SpikeParams};
 pub use bucket::{Bucketing, Unit, MAX_BUCKETS};
 pub use error::TrendsError;
 pub use render::{escape, LineChart};

@@ -172,7 +172,7 @@ pub fn html(report: &Report) -> String {
             .flat_map(|(i, s)| {
                 s.spikes
                     .iter()
-                    .filter_map(move |spike| s.points.iter().position(|p| p.start == spike.start).map(|p| (i, p)))
+                    .filter_map(move |spike| s.points.iter().position(|p| p.start == spike.peak).map(|p| (i, p)))
             })
             .collect(),
         y_range: None,
@@ -207,27 +207,25 @@ pub fn html(report: &Report) -> String {
     let mut spikes = String::new();
     for s in &report.slices {
         for spike in &s.spikes {
+            let d = &spike.departure;
+            let (what, value, baseline) = match d.kind {
+                crate::SpikeKind::Volume => {
+                    ("volume", format!("{:.0} comments", d.value), format!("{:.0}", d.baseline))
+                }
+                crate::SpikeKind::NegativeShare => {
+                    ("negative share", format!("{:.0}%", d.value * 100.0), format!("{:.0}%", d.baseline * 100.0))
+                }
+            };
+            let span = if spike.buckets > 1 { format!(", {} buckets", spike.buckets) } else { String::new() };
             let _ = write!(
                 spikes,
-                "<li class=spike-item><b>{}</b> {} – {}: {} {} (baseline {}, z = {:.1})<ul>",
+                "<li class=spike-item><b>{}</b> {} – {}{span}: {what} {value} at the peak {} (baseline {baseline}, \
+                 z = {:.1})<ul>",
                 escape(&s.label),
                 local(spike.start, tf),
                 local(spike.end, tf),
-                match spike.departure.kind {
-                    crate::SpikeKind::Volume => "volume".to_owned(),
-                    crate::SpikeKind::NegativeShare => "negative share".to_owned(),
-                },
-                if spike.departure.kind == crate::SpikeKind::Volume {
-                    format!("{:.0} comments", spike.departure.value)
-                } else {
-                    format!("{:.0}%", spike.departure.value * 100.0)
-                },
-                if spike.departure.kind == crate::SpikeKind::Volume {
-                    format!("{:.0}", spike.departure.baseline)
-                } else {
-                    format!("{:.0}%", spike.departure.baseline * 100.0)
-                },
-                spike.departure.z
+                local(spike.peak, tf),
+                d.z
             );
             for example in &spike.examples {
                 let _ = write!(spikes, "<li class=example>{}</li>", escape(&example.text));

@@ -131,13 +131,18 @@ pub struct EntityTrend {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Spike {
+    /// From the first departing bucket to the end of the last one.
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// Consecutive departing buckets in the spike.
+    pub buckets: usize,
+    /// The peak bucket's start, figures and counts.
+    pub peak: DateTime<Utc>,
     #[serde(flatten)]
     pub departure: Departure,
     #[serde(flatten)]
     pub counts: Counts,
-    /// The bucket's most representative comments (negative ones for a negative-share spike).
+    /// The peak bucket's most representative comments (negative ones for a negative-share spike).
     pub examples: Vec<SearchHit>,
 }
 
@@ -329,17 +334,28 @@ impl Trends {
     ) -> Result<Vec<Spike>, TrendsError> {
         let counts: Vec<Counts> = timeline.points.iter().map(|p| p.counts).collect();
         let first = timeline.points.partition_point(|p| p.start < since);
+        let departures: Vec<Departure> =
+            analysis::spikes(&counts, params).into_iter().filter(|d| d.index >= first).collect();
         let mut spikes = Vec::new();
-        for departure in analysis::spikes(&counts, params).into_iter().filter(|d| d.index >= first) {
-            let start = timeline.points[departure.index].start;
-            let end = bucketing.next(start);
+        for episode in analysis::episodes(&departures) {
+            let departure = episode.peak;
+            let peak = timeline.points[departure.index].start;
             let sentiment = (departure.kind == SpikeKind::NegativeShare).then_some(SentimentLabel::Negative);
             let examples = if examples > 0 {
-                self.examples(&timeline.slice, Window { from: start, to: end }, sentiment, examples).await?
+                let bucket = Window { from: peak, to: bucketing.next(peak) };
+                self.examples(&timeline.slice, bucket, sentiment, examples).await?
             } else {
                 Vec::new()
             };
-            spikes.push(Spike { start, end, departure, counts: counts[departure.index], examples });
+            spikes.push(Spike {
+                start: timeline.points[episode.first].start,
+                end: bucketing.next(timeline.points[episode.last].start),
+                buckets: episode.last - episode.first + 1,
+                peak,
+                departure,
+                counts: counts[departure.index],
+                examples,
+            });
         }
         Ok(spikes)
     }
