@@ -267,6 +267,8 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
         json!({"name": "x", "cron": "* * * * *", "surprise": true}),
         json!({"cron": "* * * * *"}),
         json!({"name": "x", "cron": "* * * * *", "webhook": "ftp://example"}),
+        json!({"name": "x", "cron": "* * * * *", "slices": [{"q": "(unclosed"}]}),
+        json!({"name": "x", "cron": "* * * * *", "window": "30d", "bucket": "minute"}),
     ] {
         let (status, body) = api.call("post", "/v1/reports/schedules", Some(WRITE_KEY), Some(bad.clone())).await;
         assert_eq!(status, 400, "{bad}: {body}");

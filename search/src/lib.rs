@@ -20,8 +20,8 @@ mod vectors;
 pub use error::SearchError;
 pub use index::{Access, IndexOptions, Rebuild, SearchIndex};
 pub use query::{
-    EntityFacet, EntityFilter, Facets, Filters, Fusion, HitEntity, SearchHit, SearchMode, SearchQuery, SearchResults,
-    SNIPPET_CHARS,
+    check_query_syntax, EntityFacet, EntityFilter, Facets, Filters, Fusion, HitEntity, SearchHit, SearchMode,
+    SearchQuery, SearchResults, SNIPPET_CHARS,
 };
 pub use slices::Point;
 pub use vectors::{AnnMethod, HnswParams};

@@ -70,6 +70,14 @@ impl Filters {
     }
 }
 
+/// Whether `q` is valid tantivy query syntax (what BM25 and word slices accept), without an index at hand: a
+/// query stored for later (a report schedule) is refused when written, not when it runs.
+pub fn check_query_syntax(q: &str) -> Result<(), crate::SearchError> {
+    tantivy::query_grammar::parse_query(q)
+        .map(|_| ())
+        .map_err(|_| crate::SearchError::InvalidQuery(format!("{q:?} is not valid query syntax")))
+}
+
 /// A search over the comments.
 #[derive(Debug, Clone, Default)]
 pub struct SearchQuery {

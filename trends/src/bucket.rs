@@ -39,6 +39,16 @@ impl Unit {
         }
     }
 
+    /// Nominal length in seconds (days and weeks vary by an hour across daylight-saving changes).
+    pub fn seconds(self) -> i64 {
+        match self {
+            Self::Minute => 60,
+            Self::Hour => 3_600,
+            Self::Day => 86_400,
+            Self::Week => 604_800,
+        }
+    }
+
     /// A sensible bucket for a window: about 24–200 points.
     pub fn for_window(length: Duration) -> Self {
         if length <= Duration::hours(3) {

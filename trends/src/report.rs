@@ -98,7 +98,17 @@ impl ReportSpec {
         for slice in &self.slices {
             slice.validate()?;
         }
-        if let Some(window) = &self.window {
+        if let (Some(window), Some(unit)) = (&self.window, self.bucket) {
+            // The report reads the window and the one before it.
+            let buckets = 2 * parse_length(window)?.num_seconds() / unit.seconds();
+            if buckets > crate::MAX_BUCKETS as i64 {
+                return Err(TrendsError::Invalid(format!(
+                    "a {window} window by {} is {buckets} buckets with the window before; at most {}: pick a larger bucket",
+                    unit.as_str(),
+                    crate::MAX_BUCKETS
+                )));
+            }
+        } else if let Some(window) = &self.window {
             parse_length(window)?;
         }
         if self.top_entities > 100 || self.examples > 20 {
@@ -266,5 +276,12 @@ mod tests {
         for bad in ["", "h", "0d", "-1d", "3y", "400d", "1.5h"] {
             assert!(parse_length(bad).is_err(), "{bad}");
         }
+        let by = |window: &str, bucket: Unit| ReportSpec {
+            window: Some(window.into()),
+            bucket: Some(bucket),
+            ..ReportSpec::default()
+        };
+        assert!(by("7d", Unit::Hour).validate().is_ok());
+        assert!(by("30d", Unit::Minute).validate().is_err(), "86,400 minute buckets");
     }
 }

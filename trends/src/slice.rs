@@ -50,8 +50,11 @@ impl Slice {
         if let Some(entity) = self.entity.as_ref().filter(|e| EntityFilter::parse(e).is_none()) {
             return Err(TrendsError::Invalid(format!("entity {entity:?}: expected TYPE:name, TYPE or name")));
         }
-        if self.q.as_deref().is_some_and(|q| q.trim().is_empty()) {
-            return Err(TrendsError::Invalid("q must not be blank".into()));
+        if let Some(q) = &self.q {
+            if q.trim().is_empty() {
+                return Err(TrendsError::Invalid("q must not be blank".into()));
+            }
+            murmur_search::check_query_syntax(q).map_err(|e| TrendsError::Invalid(e.to_string()))?;
         }
         Ok(())
     }
@@ -132,5 +135,7 @@ mod tests {
         assert_eq!(words.dim(), None);
         assert!(Slice::parse_one("brand:x").is_err());
         assert!(Slice::parse_one("tag:").is_err());
+        assert!(Slice { q: Some("(unclosed".into()), ..Slice::default() }.validate().is_err());
+        assert!(Slice { q: Some("battery -charger".into()), ..Slice::default() }.validate().is_ok());
     }
 }
