@@ -83,7 +83,7 @@ impl Bucketing {
                 monday.and_hms_opt(0, 0, 0)
             }
         };
-        truncated.map_or(t, |l| self.to_utc(l, t))
+        truncated.map_or(t, |l| self.local_to_utc(l, t))
     }
 
     /// The start of the bucket after the one starting at `start`.
@@ -95,7 +95,7 @@ impl Bucketing {
             Unit::Day | Unit::Week => {
                 let days = if self.unit == Unit::Day { 1 } else { 7 };
                 let local = start.with_timezone(&self.tz).naive_local() + Duration::days(days);
-                let next = self.to_utc(local, start + Duration::days(days));
+                let next = self.local_to_utc(local, start + Duration::days(days));
                 if next > start {
                     next
                 } else {
@@ -105,7 +105,7 @@ impl Bucketing {
         }
     }
 
-    fn to_utc(&self, local: NaiveDateTime, fallback: DateTime<Utc>) -> DateTime<Utc> {
+    fn local_to_utc(&self, local: NaiveDateTime, fallback: DateTime<Utc>) -> DateTime<Utc> {
         match self.tz.from_local_datetime(&local).earliest() {
             Some(t) => t.with_timezone(&Utc),
             // A local time skipped by a daylight-saving change: the hour after it.

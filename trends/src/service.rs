@@ -146,6 +146,9 @@ pub struct Spike {
     pub examples: Vec<SearchHit>,
 }
 
+/// A source (or all of them) and the rollup-served slices of it: (index among the slices asked for, dimension).
+type SlicesOfSource<'a> = (Option<&'a str>, Vec<(usize, Dim)>);
+
 /// The trend queries over one Postgres and one search index.
 #[derive(Clone)]
 pub struct Trends {
@@ -178,7 +181,7 @@ impl Trends {
         let mut served = vec![ServedBy::Rollups; slices.len()];
         let slot = |t: DateTime<Utc>| starts.partition_point(|s| *s <= t).checked_sub(1);
         // Rollup slices by source, one query per source.
-        let mut by_source: Vec<(Option<&str>, Vec<(usize, Dim)>)> = Vec::new();
+        let mut by_source: Vec<SlicesOfSource<'_>> = Vec::new();
         for (i, slice) in slices.iter().enumerate() {
             slice.validate()?;
             match slice.dim().filter(|d| d.finest_grain() <= bucketing.grain(from)) {
