@@ -384,7 +384,7 @@ impl Postgres {
         let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
         let (before, binds) = window_conditions(&[previous], filter.finest_grain(), 5);
         let sql = format!(
-            "SELECT r.key, sum(r.comments)::int8 {} AND r.key = ANY($4) AND {} GROUP BY r.key",
+            "SELECT r.key, sum(r.comments)::int8 {} AND {} AND r.key IN (SELECT unnest($4::text[])) GROUP BY r.key",
             key_rows(&filter),
             before[0]
         );
