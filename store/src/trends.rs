@@ -5,6 +5,8 @@
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use murmur_core::{EnrichedComment, EntityLabel};
 use serde::Serialize;
+use sqlx::postgres::PgArguments;
+use sqlx::Arguments;
 
 use crate::{Postgres, StoreError};
 
@@ -232,6 +234,34 @@ impl KeyFilter<'_> {
     }
 }
 
+/// A key's counts in a window, the columns of [`KeyCounts`] (`previous` filled in later where wanted).
+const KEY_SUMS: &str = "r.key, sum(r.comments)::int8 AS comments, sum(r.negative)::int8 AS negative, \
+    sum(r.neutral)::int8 AS neutral, sum(r.positive)::int8 AS positive, 0::int8 AS previous";
+
+/// The parameters of a [`key_rows`] query: `$1` kind, `$2` source, `$3` key prefix, `$4` the query's own
+/// value, then the segments' ranges as [`window_conditions`] numbered them from `$5`.
+fn key_arguments<'q, T>(
+    filter: &KeyFilter<'_>,
+    fourth: T,
+    segments: Vec<SegmentBind>,
+) -> Result<PgArguments, StoreError>
+where
+    T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    let mut arguments = PgArguments::default();
+    let add = |result: Result<(), sqlx::error::BoxDynError>| result.map_err(sqlx::Error::Encode);
+    add(arguments.add(filter.kind.as_str()))?;
+    add(arguments.add(filter.source.unwrap_or_default().to_owned()))?;
+    add(arguments.add(filter.prefix().unwrap_or_default()))?;
+    add(arguments.add(fourth))?;
+    for (grain, from, to) in segments {
+        add(arguments.add(grain))?;
+        add(arguments.add(from))?;
+        add(arguments.add(to))?;
+    }
+    Ok(arguments)
+}
+
 /// A range of rollup buckets as a query parameter triple: (grain, from, to).
 type SegmentBind = (&'static str, DateTime<Utc>, DateTime<Utc>);
 
@@ -327,32 +357,20 @@ impl Postgres {
         window: (DateTime<Utc>, DateTime<Utc>),
         limit: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
-        let (conditions, binds) = window_conditions(&[window], filter.finest_grain(), 5);
+        let (conditions, segments) = window_conditions(&[window], filter.finest_grain(), 5);
         let sql = format!(
-            "SELECT r.key, sum(r.comments)::int8 AS comments, sum(r.negative)::int8 AS negative, \
-             sum(r.neutral)::int8 AS neutral, sum(r.positive)::int8 AS positive, 0::int8 AS previous \
-             {} AND {} GROUP BY r.key HAVING sum(r.comments) > 0 ORDER BY comments DESC, r.key LIMIT $4",
+            "SELECT {KEY_SUMS} {} AND {} GROUP BY r.key HAVING sum(r.comments) > 0 \
+             ORDER BY comments DESC, r.key LIMIT $4",
             key_rows(&filter),
             conditions[0]
         );
-        // Not a named statement: Postgres plans every call with its parameters. A cached generic plan cannot
-        // see how many rows a window holds and aggregated them 2.5x slower.
-        let mut query = sqlx::query_as(&sql)
-            .persistent(false)
-            .bind(filter.kind.as_str())
-            .bind(filter.source.unwrap_or_default())
-            .bind(filter.prefix().unwrap_or_default())
-            .bind(limit);
-        for (grain, from, to) in binds {
-            query = query.bind(grain).bind(from).bind(to);
-        }
-        Ok(query.fetch_all(self.pool()).await?)
+        let arguments = key_arguments(&filter, limit, segments)?;
+        Ok(sqlx::query_as_with(&sql, arguments).persistent(false).fetch_all(self.pool()).await?)
     }
 
     /// Every key with at least `min_current` comments in `current`, with its count in `previous` too (both
     /// widened to whole buckets of the kind's finest grain). Two reads: the keys that qualify now, then the
-    /// window before for those keys only (through the primary key), rather than aggregating every key of
-    /// both windows.
+    /// window before for those keys only, rather than aggregating every key of both windows.
     pub async fn rollup_growth(
         &self,
         filter: KeyFilter<'_>,
@@ -360,43 +378,27 @@ impl Postgres {
         previous: (DateTime<Utc>, DateTime<Utc>),
         min_current: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
-        let (now, binds) = window_conditions(&[current], filter.finest_grain(), 5);
+        let (now, segments) = window_conditions(&[current], filter.finest_grain(), 5);
         let sql = format!(
-            "SELECT r.key, sum(r.comments)::int8 AS comments, sum(r.negative)::int8 AS negative, \
-             sum(r.neutral)::int8 AS neutral, sum(r.positive)::int8 AS positive, 0::int8 AS previous \
-             {} AND {} GROUP BY r.key HAVING sum(r.comments) >= $4",
+            "SELECT {KEY_SUMS} {} AND {} GROUP BY r.key HAVING sum(r.comments) >= $4",
             key_rows(&filter),
             now[0]
         );
-        let mut query = sqlx::query_as::<_, KeyCounts>(&sql)
-            .persistent(false)
-            .bind(filter.kind.as_str())
-            .bind(filter.source.unwrap_or_default())
-            .bind(filter.prefix().unwrap_or_default())
-            .bind(min_current);
-        for (grain, from, to) in binds {
-            query = query.bind(grain).bind(from).bind(to);
-        }
-        let mut rows = query.fetch_all(self.pool()).await?;
+        let arguments = key_arguments(&filter, min_current, segments)?;
+        let mut rows: Vec<KeyCounts> =
+            sqlx::query_as_with(&sql, arguments).persistent(false).fetch_all(self.pool()).await?;
         if rows.is_empty() {
             return Ok(rows);
         }
         let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
-        let (before, binds) = window_conditions(&[previous], filter.finest_grain(), 5);
+        let (before, segments) = window_conditions(&[previous], filter.finest_grain(), 5);
         let sql = format!(
             "SELECT r.key, sum(r.comments)::int8 {} AND {} AND r.key IN (SELECT unnest($4::text[])) GROUP BY r.key",
             key_rows(&filter),
             before[0]
         );
-        let mut query = sqlx::query_as::<_, (String, i64)>(&sql)
-            .persistent(false)
-            .bind(filter.kind.as_str())
-            .bind(filter.source.unwrap_or_default())
-            .bind(filter.prefix().unwrap_or_default())
-            .bind(&keys);
-        for (grain, from, to) in binds {
-            query = query.bind(grain).bind(from).bind(to);
-        }
+        let arguments = key_arguments(&filter, &keys, segments)?;
+        let query = sqlx::query_as_with::<_, (String, i64), _>(&sql, arguments).persistent(false);
         let previous: std::collections::HashMap<String, i64> =
             query.fetch_all(self.pool()).await?.into_iter().collect();
         for row in &mut rows {
