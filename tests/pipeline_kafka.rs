@@ -6,94 +6,27 @@
 //! embeddings, the index must find them by their words, the API must return them, and the DLQ must hold the
 //! 50, unchanged, with reasons. Producing the 1,000 again must change no count.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use common::{
+    brokers, consumer, create_topics, fresh_database, get_json, keyed, produce, producer, repo_path, wait_committed,
+    Processes,
+};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Headers;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::util::Timeout;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use serde_json::{json, Value};
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 
 const VALID: usize = 1000;
 const PARTITIONS: i32 = 4;
 /// The serve process's write key (for `POST /v1/enrich`).
 const WRITE_KEY: &str = "pipeline-test-write-key";
-
-fn brokers() -> String {
-    std::env::var("MURMUR_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-fn repo_path(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
-/// Kills the child processes when the test ends, pass or fail.
-struct Processes(Vec<(String, Child, PathBuf)>);
-
-impl Processes {
-    fn spawn(&mut self, role: &str, args: &[&str], env: &[(&str, String)], logs: &Path) {
-        let log = logs.join(format!("{role}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_murmur"))
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("MURMUR_LOG", "info,murmur_ingest=debug,tantivy=warn,sqlx=warn,rdkafka=warn")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("murmur binary starts");
-        self.0.push((role.to_owned(), child, log));
-    }
-
-    /// Ends one process (as a crash would) and waits for it.
-    fn stop(&mut self, role: &str) {
-        if let Some(at) = self.0.iter().position(|(r, _, _)| r == role) {
-            let (_, mut child, _) = self.0.remove(at);
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn assert_running(&mut self) {
-        for (role, child, log) in &mut self.0 {
-            if let Ok(Some(status)) = child.try_wait() {
-                let tail = std::fs::read_to_string(&*log).unwrap_or_default();
-                panic!("murmur {role} exited with {status}:\n{tail}");
-            }
-        }
-    }
-}
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for (role, child, log) in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-            if std::thread::panicking() {
-                eprintln!("--- murmur {role} log: {}", log.display());
-                eprintln!("{}", std::fs::read_to_string(&*log).unwrap_or_default());
-            }
-        }
-    }
-}
-
-async fn fresh_database(name: &str) -> String {
-    let admin_url = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("postgres reachable (infra/postgres.sh)");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.expect("drop");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create");
-    let (base, _) = admin_url.rsplit_once('/').expect("admin url names a database");
-    format!("{base}/{name}")
-}
 
 /// Realistic comments, each with words the searches below count exactly.
 fn valid_comment(i: usize) -> Value {
@@ -147,57 +80,6 @@ fn malformed_messages() -> Vec<Vec<u8>> {
     out
 }
 
-/// Produces payloads and returns the highest offset written per partition.
-async fn produce(producer: &FutureProducer, topic: &str, payloads: &[(Option<String>, Vec<u8>)]) -> HashMap<i32, i64> {
-    let sends = payloads.iter().map(|(key, payload)| {
-        let mut record = FutureRecord::to(topic).payload(payload);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        producer.send(record, Timeout::After(Duration::from_secs(30)))
-    });
-    let mut last = HashMap::new();
-    for result in futures::future::join_all(sends).await {
-        let delivery = result.map_err(|(e, _)| e).expect("broker accepts the message");
-        let entry = last.entry(delivery.partition).or_insert(delivery.offset);
-        *entry = (*entry).max(delivery.offset);
-    }
-    last
-}
-
-fn consumer(group: &str) -> StreamConsumer {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .expect("consumer")
-}
-
-/// Waits until `group` has committed past every offset in `last` (it has finished that work).
-async fn wait_committed(group: &str, topic: &str, last: &HashMap<i32, i64>, what: &str, procs: &mut Processes) {
-    let probe = consumer(group);
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        procs.assert_running();
-        let mut list = TopicPartitionList::new();
-        for partition in last.keys() {
-            list.add_partition(topic, *partition);
-        }
-        let committed = probe.committed_offsets(list, Timeout::After(Duration::from_secs(10))).expect("offsets");
-        let done = last.iter().all(|(partition, offset)| {
-            matches!(committed.find_partition(topic, *partition).map(|p| p.offset()), Some(Offset::Offset(o)) if o > *offset)
-        });
-        if done {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 /// A message read back from a topic.
 struct Consumed {
     payload: Vec<u8>,
@@ -242,22 +124,11 @@ async fn count(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
 }
 
-async fn get_json(client: &reqwest::Client, url: &str) -> (u16, Value) {
-    let response = client.get(url).send().await.expect("API answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("JSON body"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let run = format!("it{}x{}", std::process::id(), chrono::Utc::now().timestamp_millis());
     let topics = [format!("{run}.comments"), format!("{run}.enriched"), format!("{run}.dlq")];
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
-    let new: Vec<NewTopic> = topics.iter().map(|t| NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(1))).collect();
-    for result in admin.create_topics(&new, &AdminOptions::new()).await.expect("broker reachable (infra/kafka.sh)") {
-        result.expect("topic created");
-    }
+    create_topics(&topics, PARTITIONS).await;
 
     let database_url = fresh_database("murmur_it_pipeline").await;
     let work = tempfile::tempdir().expect("tempdir");
@@ -280,17 +151,8 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     procs.spawn("worker", &["worker"], &env, work.path());
     procs.spawn("sink", &["sink"], &env, work.path());
 
-    let producer: FutureProducer =
-        ClientConfig::new().set("bootstrap.servers", brokers()).set("linger.ms", "5").create().expect("producer");
-    let valid: Vec<(Option<String>, Vec<u8>)> = (0..VALID)
-        .map(|i| {
-            let c = valid_comment(i);
-            (
-                Some(format!("{}/{}", c["source"].as_str().unwrap_or(""), c["id"].as_str().unwrap_or(""))),
-                c.to_string().into_bytes(),
-            )
-        })
-        .collect();
+    let producer = producer();
+    let valid = keyed(&(0..VALID).map(valid_comment).collect::<Vec<_>>());
     let malformed: Vec<(Option<String>, Vec<u8>)> = malformed_messages().into_iter().map(|m| (None, m)).collect();
     let mut mixed = valid.clone();
     mixed.extend(malformed.iter().cloned());

@@ -3,6 +3,7 @@
 //! unbounded queue ([`EnrichService`]).
 
 mod auth;
+mod dashboard;
 mod enrich_service;
 mod error;
 mod metrics;
@@ -61,4 +62,9 @@ pub fn bind(state: AppState, addr: SocketAddr, workers: usize) -> std::io::Resul
     .bind(addr)?;
     let bound = server.addrs().first().copied().unwrap_or(addr);
     Ok((server.run(), bound))
+}
+
+/// FNV-1a: a hash that is the same in every process and release (cursors, ETags), not a secure one.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }

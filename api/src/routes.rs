@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{Authorized, Write};
-use crate::{metrics, openapi, report_routes, trend_routes, ApiError, AppState};
+use crate::{dashboard, metrics, openapi, report_routes, trend_routes, ApiError, AppState};
 
 const MAX_LIMIT: usize = 100;
 /// How deep pages go: BM25 ranks on the index; semantic and hybrid rank candidate lists this long.
@@ -26,7 +26,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(|e, _| {
         InternalError::from_response(e.to_string(), ApiError::BadRequest(e.to_string()).into()).into()
     }))
-    .route("/", web::get().to(search_page));
+    .configure(dashboard::configure);
     route(cfg, Method::GET, "/healthz", healthz);
     route(cfg, Method::GET, "/readyz", readyz);
     route(cfg, Method::GET, "/metrics", metrics::scrape);
@@ -64,11 +64,6 @@ impl From<ApiError> for HttpResponse {
     fn from(e: ApiError) -> Self {
         actix_web::ResponseError::error_response(&e)
     }
-}
-
-/// A small search page, built into the binary (no CDN).
-async fn search_page() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(include_str!("../assets/index.html"))
 }
 
 async fn healthz() -> HttpResponse {
@@ -191,7 +186,7 @@ mod cursor {
     /// FNV-1a over everything that decides the ranking, stable across processes and restarts.
     pub fn fingerprint(q: &str, mode: SearchMode, filters: &Filters, fusion: Fusion) -> u64 {
         let canonical = format!("{q}\u{0}{}\u{0}{filters:?}\u{0}{fusion:?}", mode.as_str());
-        canonical.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+        crate::fnv1a(canonical.as_bytes())
     }
 
     pub fn encode(offset: usize, fingerprint: u64) -> String {

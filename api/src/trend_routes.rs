@@ -5,6 +5,8 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use murmur_core::{EntityLabel, SentimentLabel};
+use murmur_store::DimKind;
+use murmur_trends::chart::{self, ShareMeasure};
 use murmur_trends::{Bucketing, EntityQuery, Slice, SpikeParams, Unit, Window};
 use serde::Deserialize;
 use serde_json::json;
@@ -38,6 +40,17 @@ pub(crate) struct TrendParams {
     threshold: Option<f64>,
     min_comments: Option<i64>,
     examples: Option<usize>,
+    /// `json` (the default) or `svg` (a chart; spikes and share of voice).
+    format: Option<String>,
+    /// What a share-of-voice chart plots: `share` (the default), `net_sentiment` or `comments`.
+    measure: Option<String>,
+}
+
+/// How an answer is written: the data, or the data drawn.
+#[derive(PartialEq, Eq)]
+enum Representation {
+    Json,
+    Svg,
 }
 
 impl TrendParams {
@@ -80,6 +93,14 @@ impl TrendParams {
         }
     }
 
+    fn representation(&self) -> Result<Representation, ApiError> {
+        match self.format.as_deref() {
+            None | Some("json") => Ok(Representation::Json),
+            Some("svg") => Ok(Representation::Svg),
+            Some(raw) => Err(ApiError::BadRequest(format!("format {raw:?}: expected json or svg"))),
+        }
+    }
+
     fn entity_query(&self) -> Result<EntityQuery, ApiError> {
         let label = match self.label.as_deref() {
             None => None,
@@ -88,15 +109,16 @@ impl TrendParams {
                     .ok_or_else(|| ApiError::BadRequest(format!("label {raw:?}: expected PER, ORG, LOC or MISC")))?,
             ),
         };
-        let by_name = match self.by.as_deref() {
-            None | Some("entity") => false,
-            Some("name") => true,
-            Some(raw) => return Err(ApiError::BadRequest(format!("by {raw:?}: expected entity or name"))),
+        let by = match self.by.as_deref() {
+            None | Some("entity") => DimKind::Entity,
+            Some("name") => DimKind::Name,
+            Some("tag") => DimKind::Tag,
+            Some(raw) => return Err(ApiError::BadRequest(format!("by {raw:?}: expected entity, name or tag"))),
         };
-        if by_name && label.is_some() {
-            return Err(ApiError::BadRequest("by=name counts names of every type; drop label".into()));
+        if by != DimKind::Entity && label.is_some() {
+            return Err(ApiError::BadRequest("label picks an entity type; it goes with by=entity only".into()));
         }
-        Ok(EntityQuery { source: self.source.clone(), label, by_name, limit: self.limit(20, MAX_LIST)? })
+        Ok(EntityQuery { source: self.source.clone(), label, by, limit: self.limit(20, MAX_LIST)? })
     }
 }
 
@@ -107,9 +129,17 @@ pub(crate) async fn timeline(state: web::Data<AppState>, p: web::Query<TrendPara
     Ok(HttpResponse::Ok().json(timeline))
 }
 
-/// `GET /v1/trends/share?slices=tag:pixel,tag:iphone`: each slice's share of their comments, per bucket.
+/// `GET /v1/trends/share?slices=tag:pixel,tag:iphone`: each slice's share of their comments, per bucket;
+/// `format=svg` draws it (`measure` picks share, net sentiment or comments).
 pub(crate) async fn share(state: web::Data<AppState>, p: web::Query<TrendParams>) -> Result<HttpResponse, ApiError> {
     let window = p.window()?;
+    let representation = p.representation()?;
+    let measure = match p.measure.as_deref() {
+        None => ShareMeasure::Share,
+        Some(raw) => ShareMeasure::parse(raw).ok_or_else(|| {
+            ApiError::BadRequest(format!("measure {raw:?}: expected share, net_sentiment or comments"))
+        })?,
+    };
     let raw = p.slices.as_deref().ok_or_else(|| ApiError::BadRequest("slices is required".into()))?;
     let mut slices = raw.split(',').map(Slice::parse_one).collect::<Result<Vec<_>, _>>()?;
     if slices.len() < 2 || slices.len() > MAX_SLICES {
@@ -122,6 +152,9 @@ pub(crate) async fn share(state: web::Data<AppState>, p: web::Query<TrendParams>
     }
     let bucketing = p.bucketing(window)?;
     let series = state.trends.share_of_voice(&slices, window, bucketing).await?;
+    if representation == Representation::Svg {
+        return Ok(svg(chart::share_svg(&series, bucketing.unit, bucketing.tz.name(), window.to, measure)));
+    }
     Ok(HttpResponse::Ok().json(json!({
         "bucket": bucketing.unit, "time_zone": bucketing.tz.name(), "from": window.from, "to": window.to,
         "slices": series,
@@ -153,9 +186,11 @@ pub(crate) async fn trending(state: web::Data<AppState>, p: web::Query<TrendPara
     })))
 }
 
-/// `GET /v1/trends/spikes`: buckets where volume or negative share departs from the recent baseline.
+/// `GET /v1/trends/spikes`: buckets where volume or negative share departs from the recent baseline, with
+/// the timeline they were found in; `format=svg` draws the timeline by sentiment with the spikes marked.
 pub(crate) async fn spikes(state: web::Data<AppState>, p: web::Query<TrendParams>) -> Result<HttpResponse, ApiError> {
     let window = p.window()?;
+    let representation = p.representation()?;
     let defaults = SpikeParams::default();
     let params = SpikeParams {
         baseline: p.baseline.unwrap_or(defaults.baseline),
@@ -169,7 +204,12 @@ pub(crate) async fn spikes(state: web::Data<AppState>, p: web::Query<TrendParams
     if examples > MAX_EXAMPLES {
         return Err(ApiError::BadRequest(format!("examples must be 0-{MAX_EXAMPLES}")));
     }
+    // A chart shows no examples: its spike marks link to them.
+    let examples = if representation == Representation::Svg { 0 } else { examples };
     let (timeline, spikes) = state.trends.spikes(&p.slice()?, window, p.bucketing(window)?, params, examples).await?;
+    if representation == Representation::Svg {
+        return Ok(svg(chart::volume_svg(&timeline, &spikes)));
+    }
     Ok(HttpResponse::Ok().json(json!({
         "method": "robust z-score against the median and MAD of the previous `baseline` buckets",
         "params": params, "spikes": spikes, "timeline": timeline,
@@ -182,4 +222,8 @@ pub(crate) async fn examples(state: web::Data<AppState>, p: web::Query<TrendPara
     let limit = p.limit(10, MAX_EXAMPLES)?;
     let examples = state.trends.examples(&p.slice()?, window, p.sentiment, limit).await?;
     Ok(HttpResponse::Ok().json(json!({ "from": window.from, "to": window.to, "examples": examples })))
+}
+
+fn svg(body: String) -> HttpResponse {
+    HttpResponse::Ok().content_type("image/svg+xml; charset=utf-8").body(body)
 }

@@ -4,6 +4,7 @@
 
 mod analysis;
 mod bucket;
+pub mod chart;
 mod error;
 mod render;
 mod report;
@@ -14,7 +15,6 @@ mod slice;
 pub use analysis::{episodes as spike_episodes, spikes as detect_spikes, Departure, Episode, SpikeKind, SpikeParams};
 pub use bucket::{Bucketing, Unit, MAX_BUCKETS};
 pub use error::TrendsError;
-pub use render::{escape, LineChart};
 pub use report::{parse_length, Format, Report, ReportSpec, SliceReport};
 pub use schedule::{webhook_signature, CronSchedule, Scheduler, SchedulerOptions};
 pub use service::{

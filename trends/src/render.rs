@@ -5,26 +5,9 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::bucket::Unit;
+use crate::chart::{escape, time_formats, LineChart, Scale, Series};
 use crate::report::Report;
 use crate::service::EntityTrend;
-
-const PALETTE: [&str; 8] = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777"];
-
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn percent(x: Option<f64>) -> String {
     x.map_or_else(|| "–".into(), |x| format!("{:+.1}%", x * 100.0))
@@ -32,92 +15,6 @@ fn percent(x: Option<f64>) -> String {
 
 fn signed(x: Option<f64>) -> String {
     x.map_or_else(|| "–".into(), |x| format!("{x:+.2}"))
-}
-
-/// A line chart of several series over the same x positions, with marked points (spikes) as red rings.
-pub struct LineChart<'a> {
-    pub title: &'a str,
-    pub x_labels: Vec<String>,
-    pub series: Vec<(String, Vec<f64>)>,
-    /// (series, point) to ring.
-    pub marks: Vec<(usize, usize)>,
-    /// Fix the y range (e.g. -1..1 for net sentiment); from the data otherwise.
-    pub y_range: Option<(f64, f64)>,
-}
-
-impl LineChart<'_> {
-    pub fn svg(&self) -> String {
-        let (w, h, left, right, top, bottom) = (720.0, 240.0, 48.0, 12.0, 28.0, 36.0);
-        let n = self.series.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
-        let values = self.series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite());
-        let (lo, hi) = self.y_range.unwrap_or_else(|| (0.0, values.fold(1.0_f64, f64::max)));
-        let x = |i: usize| left + (w - left - right) * if n > 1 { i as f64 / (n - 1) as f64 } else { 0.5 };
-        let y = |v: f64| top + (h - top - bottom) * (1.0 - (v - lo) / (hi - lo).max(f64::EPSILON));
-        let mut svg = String::new();
-        let _ = write!(
-            svg,
-            r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="{t}"><text x="{left}" y="16" font-size="13" font-weight="600">{t}</text>"##,
-            t = escape(self.title)
-        );
-        for k in 0..=4 {
-            let v = lo + (hi - lo) * k as f64 / 4.0;
-            let _ = write!(
-                svg,
-                r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e5e7eb"/><text x="{}" y="{:.1}" font-size="10" text-anchor="end" fill="#6b7280">{}</text>"##,
-                w - right,
-                left - 4.0,
-                y(v) + 3.0,
-                if hi - lo >= 10.0 { format!("{v:.0}") } else { format!("{v:.2}") },
-                y = y(v)
-            );
-        }
-        let step = n.div_ceil(6).max(1);
-        for (i, label) in self.x_labels.iter().enumerate().step_by(step) {
-            let _ = write!(
-                svg,
-                r##"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle" fill="#6b7280">{}</text>"##,
-                x(i),
-                h - bottom + 14.0,
-                escape(label)
-            );
-        }
-        for (s, (name, values)) in self.series.iter().enumerate() {
-            let color = PALETTE[s % PALETTE.len()];
-            let points: Vec<String> = values
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| v.is_finite())
-                .map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v)))
-                .collect();
-            let _ = write!(
-                svg,
-                r##"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"><title>{}</title></polyline>"##,
-                points.join(" "),
-                escape(name)
-            );
-            let _ = write!(
-                svg,
-                r##"<rect x="{:.1}" y="{}" width="10" height="10" fill="{color}"/><text x="{:.1}" y="{}" font-size="11">{}</text>"##,
-                left + 150.0 * s as f64,
-                h - 12.0,
-                left + 150.0 * s as f64 + 14.0,
-                h - 3.0,
-                escape(name)
-            );
-        }
-        for &(s, i) in &self.marks {
-            if let Some(v) = self.series.get(s).and_then(|(_, v)| v.get(i)).filter(|v| v.is_finite()) {
-                let _ = write!(
-                    svg,
-                    r##"<circle class="spike" cx="{:.1}" cy="{:.1}" r="6" fill="none" stroke="#dc2626" stroke-width="2"/>"##,
-                    x(i),
-                    y(*v)
-                );
-            }
-        }
-        svg.push_str("</svg>");
-        svg
-    }
 }
 
 fn entity_rows(entities: &[EntityTrend], growth: bool) -> String {
@@ -151,10 +48,7 @@ pub fn html(report: &Report) -> String {
     let tz: Tz = report.time_zone.parse().unwrap_or(Tz::UTC);
     let local = |t: DateTime<Utc>, format: &str| t.with_timezone(&tz).format(format).to_string();
     let tf = "%Y-%m-%d %H:%M";
-    let tick = match report.bucket {
-        Unit::Minute | Unit::Hour => "%d %H:%M",
-        Unit::Day | Unit::Week => "%m-%d",
-    };
+    let (tick, _) = time_formats(report.bucket);
     let labels: Vec<String> =
         report.slices.first().map(|s| s.points.iter().map(|p| local(p.start, tick)).collect()).unwrap_or_default();
     let volume = LineChart {
@@ -163,7 +57,11 @@ pub fn html(report: &Report) -> String {
         series: report
             .slices
             .iter()
-            .map(|s| (s.label.clone(), s.points.iter().map(|p| p.counts.comments as f64).collect()))
+            .map(|s| Series {
+                name: s.label.clone(),
+                values: s.points.iter().map(|p| p.counts.comments as f64).collect(),
+                targets: Vec::new(),
+            })
             .collect(),
         marks: report
             .slices
@@ -176,6 +74,7 @@ pub fn html(report: &Report) -> String {
             })
             .collect(),
         y_range: None,
+        scale: Scale::Count,
     };
     let sentiment = LineChart {
         title: "Net sentiment (positive − negative share)",
@@ -183,10 +82,15 @@ pub fn html(report: &Report) -> String {
         series: report
             .slices
             .iter()
-            .map(|s| (s.label.clone(), s.points.iter().map(|p| p.net_sentiment.unwrap_or(f64::NAN)).collect()))
+            .map(|s| Series {
+                name: s.label.clone(),
+                values: s.points.iter().map(|p| p.net_sentiment.unwrap_or(f64::NAN)).collect(),
+                targets: Vec::new(),
+            })
             .collect(),
         marks: Vec::new(),
         y_range: Some((-1.0, 1.0)),
+        scale: Scale::Signed,
     };
     let mut headline = String::new();
     for s in &report.slices {

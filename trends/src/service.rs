@@ -89,6 +89,7 @@ pub struct SharePoint {
     pub comments: i64,
     /// Of the comments of all the slices asked for in this bucket (0 when none has any).
     pub share: f64,
+    pub net_sentiment: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,19 +102,26 @@ pub struct ShareSeries {
     pub points: Vec<SharePoint>,
 }
 
-/// Which entities a top or trending list covers.
-#[derive(Debug, Clone, Default)]
+/// Which keys a top or trending list ranks: entities (the default), entity names whatever type the model
+/// gave them (`apple` as ORG and as MISC is one entry), or the producers' tags (brands, campaigns).
+#[derive(Debug, Clone)]
 pub struct EntityQuery {
     pub source: Option<String>,
+    /// Only entities of this type (with `by: Entity`).
     pub label: Option<EntityLabel>,
-    /// Count names whatever type the model gave them (`apple` as ORG and as MISC is one entry).
-    pub by_name: bool,
+    pub by: DimKind,
     pub limit: usize,
+}
+
+impl Default for EntityQuery {
+    fn default() -> Self {
+        Self { source: None, label: None, by: DimKind::Entity, limit: 20 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EntityTrend {
-    /// Absent when counted by name.
+    /// Absent when counted by name or tag.
     pub label: Option<EntityLabel>,
     pub name: String,
     #[serde(flatten)]
@@ -275,6 +283,7 @@ impl Trends {
                         start: p.start,
                         comments: p.counts.comments,
                         share: share(p.counts.comments, all),
+                        net_sentiment: p.net_sentiment,
                     })
                     .collect(),
                 slice: t.slice,
@@ -391,19 +400,16 @@ fn add_one(counts: &mut Counts, sentiment: Option<SentimentLabel>) {
 }
 
 fn key_filter(query: &EntityQuery) -> KeyFilter<'_> {
-    KeyFilter {
-        kind: if query.by_name { DimKind::Name } else { DimKind::Entity },
-        source: query.source.as_deref(),
-        label: query.label,
-    }
+    KeyFilter { kind: query.by, source: query.source.as_deref(), label: query.label }
 }
 
 fn entity_trend(query: &EntityQuery, row: KeyCounts, with_growth: bool) -> Option<EntityTrend> {
-    let (label, name) = if query.by_name {
-        (None, row.key)
-    } else {
-        let (label, name) = Dim::parse_entity_key(&row.key)?;
-        (Some(label), name.to_owned())
+    let (label, name) = match query.by {
+        DimKind::Entity => {
+            let (label, name) = Dim::parse_entity_key(&row.key)?;
+            (Some(label), name.to_owned())
+        }
+        DimKind::Name | DimKind::Tag => (None, row.key),
     };
     let (current, previous) = (row.counts.comments, row.previous);
     Some(EntityTrend {

@@ -59,6 +59,14 @@ impl Slice {
         Ok(())
     }
 
+    /// The slice as query parameters of the trend routes.
+    pub fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        [("source", &self.source), ("tag", &self.tag), ("entity", &self.entity), ("q", &self.q)]
+            .into_iter()
+            .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+            .collect()
+    }
+
     /// A short name for tables and legends.
     pub fn label(&self) -> String {
         let mut parts = Vec::new();

@@ -1,0 +1,491 @@
+// murmur's dashboard: a client of the public API. Charts come drawn from the server (`format=svg`); every
+// element that stands for comments carries `data-comments`, the /v1/trends/examples query that lists them,
+// and a click on it opens them in the side panel. The page's state lives in the URL fragment, so a view
+// can be bookmarked and shared.
+'use strict';
+
+const RANGE_DAYS = { '24h': 1, '7d': 7, '30d': 30, '90d': 90 };
+const MAX_BRANDS = 8;
+const STATUS_EVERY_MS = 5000;
+const TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+
+const state = { range: '7d', from: '', to: '', bucket: '', source: '', brands: [], focus: 'all' };
+let indexed = null;
+let searchCursor = null;
+let refreshing = null;
+
+const $ = (id) => document.getElementById(id);
+
+/** An element with attributes and children; strings become text nodes, never HTML. */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === 'class') node.className = value;
+    else if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? '' : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== undefined && child !== null) node.append(child);
+  }
+  return node;
+}
+
+class ApiError extends Error {}
+
+/** GETs an API path; JSON (or text for SVG) on success, an ApiError carrying the API's message otherwise. */
+async function api(path, params = {}, as = 'json') {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== '') query.set(name, value);
+  }
+  const url = query.toString() ? `${path}?${query}` : path;
+  let response;
+  try {
+    response = await fetch(url, { headers: { Accept: as === 'json' ? 'application/json' : 'image/svg+xml' } });
+  } catch (e) {
+    throw new ApiError('the API is unreachable');
+  }
+  if (!response.ok) {
+    const body = await response.json().catch(() => null);
+    throw new ApiError(body?.error?.message ?? `${response.status} ${response.statusText}`);
+  }
+  return as === 'json' ? response.json() : response.text();
+}
+
+function showError(container, error) {
+  container.replaceChildren(el('p', { class: 'error' }, error instanceof ApiError ? error.message : String(error)));
+}
+
+// ---- state and the URL fragment ----
+
+function readHash() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  if (params.get('range') in RANGE_DAYS || params.get('range') === 'custom') state.range = params.get('range');
+  state.from = params.get('from') ?? '';
+  state.to = params.get('to') ?? '';
+  state.bucket = params.get('bucket') ?? '';
+  state.source = params.get('source') ?? '';
+  state.brands = (params.get('brands') ?? '').split(',').filter(Boolean).slice(0, MAX_BRANDS);
+  state.focus = params.get('focus') ?? 'all';
+  if (state.range === 'custom' && !(state.from && state.to)) state.range = '7d';
+}
+
+function writeHash() {
+  const params = new URLSearchParams({ range: state.range });
+  if (state.range === 'custom') { params.set('from', state.from); params.set('to', state.to); }
+  for (const name of ['bucket', 'source']) if (state[name]) params.set(name, state[name]);
+  if (state.brands.length) params.set('brands', state.brands.join(','));
+  if (state.focus !== 'all') params.set('focus', state.focus);
+  history.replaceState(null, '', `#${params}`);
+}
+
+/** The window every panel shows: a rolling range up to now, or whole local days from `from` to `to`. */
+function timeWindow() {
+  if (state.range === 'custom') {
+    const from = new Date(`${state.from}T00:00:00`);
+    const to = new Date(`${state.to}T00:00:00`);
+    to.setDate(to.getDate() + 1);
+    return { from: from.toISOString(), to: to.toISOString(), tz: TIME_ZONE };
+  }
+  const to = new Date();
+  to.setSeconds(60, 0);
+  const from = new Date(to.getTime() - RANGE_DAYS[state.range] * 86400e3);
+  return { from: from.toISOString(), to: to.toISOString(), tz: TIME_ZONE };
+}
+
+function windowParams() {
+  const w = timeWindow();
+  return { ...w, bucket: state.bucket, source: state.source };
+}
+
+/** `tag:apple`, `entity:ORG:Apple`, `source:x` or `all` as trend-route parameters. */
+function sliceParams(slice) {
+  if (slice === 'all') return {};
+  const at = slice.indexOf(':');
+  return { [slice.slice(0, at)]: slice.slice(at + 1) };
+}
+
+function sliceLabel(slice) {
+  if (slice === 'all') return 'All comments';
+  const at = slice.indexOf(':');
+  const kind = slice.slice(0, at);
+  const value = slice.slice(at + 1);
+  return kind === 'tag' ? `#${value}` : value;
+}
+
+/** What a brand typed into the picker means: `tag:x` unless it names its kind. */
+function brandSlice(raw) {
+  const value = raw.trim();
+  if (!value) return null;
+  return /^(tag|entity|source):./.test(value) ? value : `tag:${value.toLowerCase()}`;
+}
+
+// ---- formatting ----
+
+const numberFormat = new Intl.NumberFormat();
+const fmt = (n) => numberFormat.format(n);
+const pct = (x) => (x === null || x === undefined ? '–' : `${(x * 100).toFixed(1)}%`);
+const signed = (x) => (x === null || x === undefined ? '–' : `${x >= 0 ? '+' : ''}${x.toFixed(2)}`);
+const when = (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+/** A bucket's start as its bucket reads: a day or week by its date, shorter buckets by their time too. */
+const bucketWhen = (iso, unit) => (unit === 'day' || unit === 'week'
+  ? new Date(iso).toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' })
+  : when(iso));
+
+/** One comment, as the search results, the spike examples and the side panel show it. */
+function commentCard(hit) {
+  const text = el('div', { class: 'text' });
+  // A search snippet comes HTML-escaped from the index, with only <b> marks added.
+  if (hit.snippet) text.innerHTML = hit.snippet; else text.textContent = hit.text;
+  const info = el('small', {}, `${hit.source} · ${when(hit.created_at)}`);
+  if (hit.sentiment) info.append(' · ', el('span', { class: `sentiment-${hit.sentiment}` }, hit.sentiment));
+  for (const tag of hit.tags) info.append(el('span', { class: 'tag' }, `#${tag}`));
+  for (const entity of hit.entities) info.append(el('span', { class: 'entity' }, `${entity.label} ${entity.name}`));
+  return el('li', { class: 'comment', 'data-id': `${hit.source}/${hit.id}` }, text, info);
+}
+
+// ---- panels ----
+
+function renderToolbar() {
+  for (const button of document.querySelectorAll('#ranges button')) {
+    button.classList.toggle('active', button.dataset.range === state.range);
+  }
+  const w = timeWindow();
+  const day = (iso) => {
+    const d = new Date(iso);
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  };
+  $('from').value = state.range === 'custom' ? state.from : day(w.from);
+  $('to').value = state.range === 'custom' ? state.to : day(new Date(new Date(w.to).getTime() - 1).toISOString());
+  $('bucket').value = state.bucket;
+  $('source').value = state.source;
+  $('brand-chips').replaceChildren(...state.brands.map((slice) => el('span', { class: 'chip', 'data-slice': slice },
+    sliceLabel(slice),
+    el('button', { type: 'button', 'aria-label': `remove ${sliceLabel(slice)}`, onclick: () => removeBrand(slice) }, '×'))));
+  if (state.focus !== 'all' && !state.brands.includes(state.focus)) state.focus = 'all';
+  $('focus-tabs').replaceChildren(...['all', ...state.brands].map((slice) => el('button', {
+    type: 'button', role: 'tab', class: slice === state.focus ? 'active' : '', 'aria-selected': String(slice === state.focus),
+    'data-slice': slice, onclick: () => { state.focus = slice; changed(); },
+  }, sliceLabel(slice))));
+}
+
+async function loadVolume() {
+  const params = { ...windowParams(), ...sliceParams(state.focus) };
+  try {
+    const [svg, body] = await Promise.all([
+      api('/v1/trends/spikes', { ...params, format: 'svg' }, 'text'),
+      api('/v1/trends/spikes', { ...params, examples: 3 }),
+    ]);
+    $('volume-chart').innerHTML = svg;
+    const total = body.timeline.total;
+    const scored = total.negative + total.neutral + total.positive;
+    $('kpi-comments').textContent = fmt(total.comments);
+    $('kpi-negative').textContent = scored ? pct(total.negative / scored) : '–';
+    $('kpi-net').textContent = signed(body.timeline.net_sentiment);
+    $('kpi-spikes').textContent = fmt(body.spikes.length);
+    renderSpikes(body, params);
+  } catch (error) {
+    showError($('volume-chart'), error);
+    $('spikes').replaceChildren();
+    for (const id of ['kpi-comments', 'kpi-negative', 'kpi-net', 'kpi-spikes']) $(id).textContent = '–';
+  }
+}
+
+function renderSpikes(body, params) {
+  const points = body.timeline.points;
+  const at = (iso) => bucketWhen(iso, body.timeline.bucket);
+  const end = (start) => {
+    const i = points.findIndex((p) => p.start === start);
+    return i >= 0 && i + 1 < points.length ? points[i + 1].start : body.timeline.to;
+  };
+  // One item per peak, as the chart marks them: a burst of complaints departs in volume and in negative
+  // share at once, and is one event.
+  const byPeak = new Map();
+  for (const spike of body.spikes) {
+    const negative = spike.kind === 'negative_share';
+    const what = negative
+      ? `${(spike.value * 100).toFixed(0)}% negative against ${(spike.baseline * 100).toFixed(0)}% usually`
+      : `${fmt(spike.value)} comments against ${fmt(Math.round(spike.baseline))} usually`;
+    const seen = byPeak.get(spike.peak);
+    if (seen) {
+      seen.whats.push(`${what} (z = ${spike.z.toFixed(1)})`);
+      seen.negativeOnly &&= negative;
+      if (!negative) seen.examples = spike.examples;
+    } else {
+      byPeak.set(spike.peak, { spike, negativeOnly: negative, whats: [`${what} (z = ${spike.z.toFixed(1)})`], examples: spike.examples });
+    }
+  }
+  const items = [...byPeak.values()].reverse().map(({ spike, negativeOnly, whats, examples }) => {
+    const query = new URLSearchParams({ ...sliceParams(state.focus), from: spike.peak, to: end(spike.peak) });
+    if (params.source) query.set('source', params.source);
+    if (negativeOnly) query.set('sentiment', 'negative');
+    const title = `Spike ${at(spike.peak)}: ${whats.join('; ')}`;
+    return el('li', { class: 'spike-item', 'data-comments': query.toString(), 'data-title': title, 'data-peak': spike.peak },
+      el('div', {}, el('span', { class: 'what' }, at(spike.peak)), ` · ${whats.join('; ')}`,
+        spike.buckets > 1 ? ` · ${spike.buckets} buckets from ${at(spike.start)}` : ''),
+      examples.map((hit) => el('p', { class: 'example' }, `“${hit.text}”`)));
+  });
+  $('spikes').replaceChildren(...(items.length ? items : [el('li', { class: 'empty' }, 'No spikes in this period.')]));
+}
+
+async function loadComparison() {
+  const share = $('share-chart');
+  const sentiment = $('sentiment-chart');
+  if (state.brands.length < 2) {
+    const hint = 'Pick two brands or more above to compare them.';
+    share.replaceChildren(el('p', { class: 'empty' }, hint));
+    sentiment.replaceChildren(el('p', { class: 'empty' }, hint));
+    return;
+  }
+  const params = { ...windowParams(), slices: state.brands.join(','), format: 'svg' };
+  await Promise.all([
+    api('/v1/trends/share', params, 'text').then((svg) => { share.innerHTML = svg; }, (e) => showError(share, e)),
+    api('/v1/trends/share', { ...params, measure: 'net_sentiment' }, 'text')
+      .then((svg) => { sentiment.innerHTML = svg; }, (e) => showError(sentiment, e)),
+  ]);
+}
+
+function sentimentBar(counts) {
+  const scored = counts.negative + counts.neutral + counts.positive;
+  const bar = el('span', { class: 'bar', title: `${counts.negative} negative, ${counts.neutral} neutral, ${counts.positive} positive` });
+  for (const name of ['negative', 'neutral', 'positive']) {
+    const part = el('span', { class: name });
+    part.style.width = scored ? `${(100 * counts[name]) / scored}%` : '0';
+    bar.append(part);
+  }
+  return bar;
+}
+
+function entityQuery(entity) {
+  return entity.label ? `${entity.label}:${entity.name}` : entity.name;
+}
+
+async function loadEntities() {
+  const w = windowParams();
+  const table = $('top-entities');
+  try {
+    const body = await api('/v1/trends/entities', { from: w.from, to: w.to, source: w.source, limit: 10 });
+    const most = Math.max(1, ...body.entities.map((e) => e.comments));
+    const rows = body.entities.map((e) => {
+      const query = new URLSearchParams({ entity: entityQuery(e), from: body.from, to: body.to });
+      if (w.source) query.set('source', w.source);
+      const volume = el('span', { class: 'volume' });
+      volume.style.width = `${(100 * e.comments) / most}%`;
+      return el('tr', { 'data-comments': query.toString(), 'data-title': `Comments mentioning ${e.name}`, 'data-entity': entityQuery(e) },
+        el('td', {}, el('span', { class: 'label-chip' }, e.label ?? ''), e.name, volume),
+        el('td', { class: 'n' }, fmt(e.comments)),
+        el('td', {}, sentimentBar(e)),
+        el('td', { class: 'n' }, signed(e.net_sentiment)));
+    });
+    table.replaceChildren(
+      el('tr', {}, el('th', {}, 'Entity'), el('th', { class: 'n' }, 'Mentions'), el('th', {}, 'Sentiment'), el('th', { class: 'n' }, 'Net')),
+      ...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 4 }, 'No entities in this period.'))]));
+  } catch (error) {
+    showError(table, error);
+  }
+}
+
+async function loadTrending() {
+  const w = windowParams();
+  const table = $('trending');
+  try {
+    const body = await api('/v1/trends/trending', { from: w.from, to: w.to, source: w.source, limit: 10, min_mentions: 3 });
+    const rows = body.entities.map((e) => {
+      const query = new URLSearchParams({ entity: entityQuery(e), from: body.from, to: body.to });
+      if (w.source) query.set('source', w.source);
+      return el('tr', { 'data-comments': query.toString(), 'data-title': `Comments mentioning ${e.name}`, 'data-entity': entityQuery(e) },
+        el('td', {}, el('span', { class: 'label-chip' }, e.label ?? ''), e.name),
+        el('td', { class: 'n' }, fmt(e.comments)),
+        el('td', { class: 'n' }, fmt(e.previous)),
+        el('td', { class: 'n' }, e.growth === undefined ? 'new' : `${e.growth >= 0 ? '+' : ''}${(e.growth * 100).toFixed(0)}%`),
+        el('td', {}, sentimentBar(e)));
+    });
+    table.replaceChildren(
+      el('tr', {}, el('th', {}, 'Entity'), el('th', { class: 'n' }, 'Now'), el('th', { class: 'n' }, 'Before'), el('th', { class: 'n' }, 'Growth'), el('th', {}, 'Sentiment')),
+      ...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 5 }, 'Nothing is rising in this period.'))]));
+  } catch (error) {
+    showError(table, error);
+  }
+}
+
+async function loadBrandSuggestions() {
+  const w = windowParams();
+  try {
+    const body = await api('/v1/trends/entities', { from: w.from, to: w.to, by: 'tag', limit: 20 });
+    $('brand-suggestions').replaceChildren(...body.entities.map((t) => el('option', { value: t.name }, `${fmt(t.comments)} comments`)));
+    return body.entities.map((t) => `tag:${t.name}`);
+  } catch (error) {
+    return [];
+  }
+}
+
+async function loadReports() {
+  const reports = $('reports');
+  const schedules = $('schedules');
+  try {
+    const [listed, scheduled] = await Promise.all([api('/v1/reports', { limit: 10 }), api('/v1/reports/schedules')]);
+    const rows = listed.reports.map((r) => el('tr', { 'data-report': r.id },
+      el('td', {}, r.name),
+      el('td', {}, `${when(r.window_from)} – ${when(r.window_to)}`),
+      el('td', {}, when(r.created_at)),
+      el('td', {}, r.formats.map((f) => el('a', { href: `/v1/reports/${r.id}?format=${f}`, target: '_blank', rel: 'noopener' }, f)).flatMap((a) => [a, ' '])),
+      el('td', {}, r.webhook_status ?? '')));
+    reports.replaceChildren(
+      el('tr', {}, el('th', {}, 'Report'), el('th', {}, 'Covers'), el('th', {}, 'Made'), el('th', {}, 'Open'), el('th', {}, 'Webhook')),
+      ...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 5 }, 'No reports yet: schedule one with POST /v1/reports/schedules (see /openapi.json) or run `murmur report --once`.'))]));
+    const planned = scheduled.schedules.map((s) => el('tr', {},
+      el('td', {}, s.name), el('td', {}, el('code', {}, s.cron)), el('td', {}, s.time_zone), el('td', {}, `next ${when(s.next_run_at)}`)));
+    schedules.replaceChildren(...(planned.length ? planned : [el('tr', {}, el('td', { class: 'empty' }, 'No schedules.'))]));
+  } catch (error) {
+    showError(reports, error);
+    schedules.replaceChildren();
+  }
+}
+
+// ---- search ----
+
+async function search(more) {
+  const q = $('q').value.trim();
+  if (!q) return;
+  const params = { q, mode: $('mode').value, sentiment: $('sentiment').value, entity: $('entity').value.trim(),
+    tag: $('tag').value.trim(), source: state.source, limit: 20, facets: !more };
+  if ($('in-range').checked) Object.assign(params, { from: timeWindow().from, to: timeWindow().to });
+  if (more && searchCursor) params.cursor = searchCursor;
+  const results = $('search-results');
+  try {
+    const body = await api('/v1/search', params);
+    searchCursor = body.next_cursor;
+    $('more').hidden = !searchCursor;
+    if (!more) {
+      results.replaceChildren();
+      const ranked = { bm25: 'matching comments', semantic: 'comments ranked by meaning', hybrid: 'comments ranked by words and meaning' };
+      $('search-meta').textContent = `${fmt(body.total)} ${ranked[body.mode]}`;
+      renderFacets(body.facets);
+    }
+    results.append(...body.hits.map(commentCard));
+  } catch (error) {
+    results.replaceChildren();
+    $('facets').replaceChildren();
+    $('more').hidden = true;
+    showError($('search-meta'), error);
+  }
+}
+
+function renderFacets(facets) {
+  if (!facets) return;
+  const chip = (text, onclick) => el('button', { type: 'button', onclick }, text);
+  const sentiments = Object.entries(facets.sentiment).filter(([, n]) => n > 0)
+    .map(([name, n]) => chip(`${name} ${fmt(n)}`, () => { $('sentiment').value = name; search(false); }));
+  const entities = facets.entities.slice(0, 10)
+    .map((e) => chip(`${e.label} ${e.name} ${fmt(e.comments)}`, () => { $('entity').value = `${e.label}:${e.name}`; search(false); }));
+  $('facets').replaceChildren(...sentiments, ...entities);
+}
+
+// ---- the side panel: the comments behind a figure ----
+
+async function openComments(query, title) {
+  $('drawer').hidden = false;
+  $('drawer-title').textContent = title;
+  $('drawer-meta').textContent = 'loading…';
+  const list = $('drawer-list');
+  list.replaceChildren();
+  try {
+    const params = Object.fromEntries(new URLSearchParams(query));
+    const body = await api('/v1/trends/examples', { ...params, limit: 20 });
+    $('drawer-meta').textContent = body.examples.length
+      ? `${body.examples.length} most representative, ${when(body.from)} – ${when(body.to)}`
+      : 'No comments.';
+    list.replaceChildren(...body.examples.map(commentCard));
+  } catch (error) {
+    showError($('drawer-meta'), error);
+  }
+}
+
+document.addEventListener('click', (event) => {
+  const target = event.target.closest('[data-comments]');
+  if (!target) return;
+  const title = target.dataset.title ?? target.querySelector('title')?.textContent ?? 'Comments';
+  openComments(target.dataset.comments, title);
+});
+
+// ---- refresh: on changes, and when new comments are indexed ----
+
+async function refresh() {
+  if (refreshing) return refreshing;
+  refreshing = (async () => {
+    renderToolbar();
+    await Promise.all([loadVolume(), loadComparison(), loadEntities(), loadTrending(), loadReports()]);
+    document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes ?? 0) + 1);
+    document.body.dataset.indexed = String(indexed ?? '');
+  })();
+  try {
+    await refreshing;
+  } finally {
+    refreshing = null;
+  }
+}
+
+function changed() {
+  writeHash();
+  refresh();
+}
+
+function removeBrand(slice) {
+  state.brands = state.brands.filter((s) => s !== slice);
+  changed();
+}
+
+async function pollStatus() {
+  const status = $('status');
+  try {
+    const body = await api('/readyz');
+    status.className = 'status live';
+    status.textContent = `${fmt(body.indexed)} comments indexed · updated ${new Date().toLocaleTimeString()}`;
+    const grew = indexed !== null && body.indexed !== indexed;
+    indexed = body.indexed;
+    if (grew) await refresh();
+  } catch (error) {
+    status.className = 'status down';
+    status.textContent = error.message;
+  }
+}
+
+async function start() {
+  readHash();
+  for (const button of document.querySelectorAll('#ranges button')) {
+    button.addEventListener('click', () => { state.range = button.dataset.range; changed(); });
+  }
+  for (const id of ['from', 'to']) {
+    $(id).addEventListener('change', () => {
+      if (!$('from').value || !$('to').value || $('from').value > $('to').value) return;
+      Object.assign(state, { range: 'custom', from: $('from').value, to: $('to').value });
+      changed();
+    });
+  }
+  $('bucket').addEventListener('change', () => { state.bucket = $('bucket').value; changed(); });
+  $('source').addEventListener('change', () => { state.source = $('source').value.trim(); changed(); });
+  $('brand-input').addEventListener('change', () => {
+    const slice = brandSlice($('brand-input').value);
+    $('brand-input').value = '';
+    if (slice && !state.brands.includes(slice) && state.brands.length < MAX_BRANDS) {
+      state.brands.push(slice);
+      changed();
+    }
+  });
+  $('search-form').addEventListener('submit', (event) => { event.preventDefault(); search(false); });
+  $('more').addEventListener('click', () => search(true));
+  $('drawer-close').addEventListener('click', () => { $('drawer').hidden = true; });
+  document.addEventListener('keydown', (event) => { if (event.key === 'Escape') $('drawer').hidden = true; });
+  window.addEventListener('hashchange', () => { readHash(); refresh(); });
+
+  await pollStatus();
+  const suggested = await loadBrandSuggestions();
+  if (!state.brands.length) state.brands = suggested.slice(0, 4);
+  writeHash();
+  await refresh();
+  document.body.dataset.ready = 'true';
+  setInterval(pollStatus, STATUS_EVERY_MS);
+}
+
+start();

@@ -1,0 +1,396 @@
+//! The dashboard in a real browser against the real pipeline: comments with known counts go through the
+//! broker, `murmur worker` (real models) and `murmur sink` into Postgres and the index; `murmur serve` serves
+//! the page; Debian's headless Chromium loads it. The page must load without an error, its charts must show
+//! the counts that went in (and the sentiment Postgres holds), a click on the planted spike must list its
+//! comments, a search must find the expected comments, and the page must update when more comments arrive.
+//! Screenshots land in `target/test-artifacts/`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use common::browser::Browser;
+use common::{create_topics, fresh_database, keyed, produce, producer, repo_path, wait_committed, Processes};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+/// Days shown; the spike is on `SPIKE_DAY`.
+const DAYS: u64 = 14;
+const SPIKE_DAY: u64 = 10;
+const SPIKE_COMMENTS: usize = 30;
+/// Acme comments on an ordinary day, Globex comments on every day.
+const ACME_PER_DAY: usize = 4;
+const GLOBEX_PER_DAY: usize = 2;
+/// Comments produced while the page is open (on `LATE_DAY`).
+const LATE: usize = 5;
+const LATE_DAY: u64 = 12;
+const ADMIN_KEY: &str = "dashboard-test-admin-key";
+
+struct Data {
+    first_day: NaiveDate,
+}
+
+impl Data {
+    fn day(&self, d: u64) -> NaiveDate {
+        self.first_day.checked_add_days(Days::new(d)).expect("date")
+    }
+
+    fn at(&self, d: u64, k: usize) -> String {
+        let t: DateTime<Utc> =
+            self.day(d).and_hms_opt(9, 0, 0).expect("time").and_utc() + chrono::Duration::minutes(7 * k as i64);
+        t.to_rfc3339()
+    }
+
+    fn comment(&self, id: String, text: String, d: u64, k: usize, tag: &str) -> Value {
+        json!({ "id": id, "source": "twitter", "author": format!("user{k}"), "text": text, "created_at": self.at(d, k),
+                "lang": "en", "tags": [tag] })
+    }
+
+    /// Acme: a few comments a day and a burst of battery complaints on the spike day; Globex: two a day,
+    /// one about a refund every other day.
+    fn comments(&self) -> Vec<Value> {
+        const ACME: [&str; 4] = [
+            "Acme support replaced my charger within a day, great service",
+            "The screen on the Acme X2 is bright and sharp",
+            "Ordered an Acme X2 for my dad, it arrived on Tuesday",
+            "The Acme app keeps logging me out every morning",
+        ];
+        const SPIKE: [&str; 5] = [
+            "My Acme X2 battery swelled overnight and cracked the case",
+            "Acme X2 battery got dangerously hot while charging, scary",
+            "The battery in my Acme X2 is bulging, is this a recall?",
+            "Acme X2 battery overheated and the phone shut down",
+            "Smell of burning from the Acme X2 battery, unplugged it fast",
+        ];
+        let mut out = Vec::new();
+        for d in 0..DAYS {
+            if d == SPIKE_DAY {
+                for k in 0..SPIKE_COMMENTS {
+                    out.push(self.comment(format!("spike-{k}"), format!("{} (unit {k})", SPIKE[k % 5]), d, k, "acme"));
+                }
+            } else {
+                for k in 0..ACME_PER_DAY {
+                    out.push(self.comment(format!("acme-{d}-{k}"), format!("{} #{d}{k}", ACME[k]), d, k, "acme"));
+                }
+            }
+            for k in 0..GLOBEX_PER_DAY {
+                let text = if k == 0 && d % 2 == 0 {
+                    format!("Globex finally sent my refund after two weeks of emails (order {d})")
+                } else {
+                    format!("Globex delivery was quick and the packaging neat, parcel {d}{k}")
+                };
+                out.push(self.comment(format!("globex-{d}-{k}"), text, d, k, "globex"));
+            }
+        }
+        out
+    }
+
+    fn late_comments(&self) -> Vec<Value> {
+        (0..LATE)
+            .map(|k| {
+                let text = format!("Just got my Acme X2, setup took two minutes (late {k})");
+                self.comment(format!("late-{k}"), text, LATE_DAY, 20 + k, "acme")
+            })
+            .collect()
+    }
+
+    fn acme_per_day(&self, late: bool) -> Vec<i64> {
+        (0..DAYS)
+            .map(|d| match d {
+                SPIKE_DAY => SPIKE_COMMENTS as i64,
+                LATE_DAY if late => (ACME_PER_DAY + LATE) as i64,
+                _ => ACME_PER_DAY as i64,
+            })
+            .collect()
+    }
+}
+
+/// Per day of the window, (negative, neutral, positive) Acme comments as Postgres holds them.
+async fn sentiment_per_day(pool: &PgPool, data: &Data) -> Vec<(i64, i64, i64)> {
+    let rows: Vec<(NaiveDate, i64, i64, i64)> = sqlx::query_as(
+        "SELECT (c.created_at AT TIME ZONE 'UTC')::date AS day, \
+                count(*) FILTER (WHERE e.sentiment = 'negative'), count(*) FILTER (WHERE e.sentiment = 'neutral'), \
+                count(*) FILTER (WHERE e.sentiment = 'positive') \
+         FROM comments c JOIN enrichments e USING (source, id) WHERE 'acme' = ANY (c.tags) GROUP BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("sentiment per day");
+    (0..DAYS).map(|d| rows.iter().find(|r| r.0 == data.day(d)).map_or((0, 0, 0), |r| (r.1, r.2, r.3))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
+    let run = format!("dash{}x{}", std::process::id(), Utc::now().timestamp_millis());
+    let topics = [format!("{run}.comments"), format!("{run}.enriched"), format!("{run}.dlq")];
+    create_topics(&topics, 2).await;
+    let database_url = fresh_database("murmur_it_dashboard").await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let env = vec![
+        ("MURMUR_TOPIC_COMMENTS", topics[0].clone()),
+        ("MURMUR_TOPIC_ENRICHED", topics[1].clone()),
+        ("MURMUR_TOPIC_DLQ", topics[2].clone()),
+        ("MURMUR_KAFKA_BROKERS", common::brokers()),
+        ("MURMUR_WORKER_GROUP", format!("{run}-worker")),
+        ("MURMUR_SINK_GROUP", format!("{run}-sink")),
+        ("MURMUR_DATABASE_URL", database_url.clone()),
+        ("MURMUR_INDEX_DIR", work.path().join("index").display().to_string()),
+        ("MURMUR_MODEL_DIR", repo_path(".cache/models/all-MiniLM-L6-v2").display().to_string()),
+        ("MURMUR_SENTIMENT_HEAD", repo_path("models/sentiment").display().to_string()),
+        ("MURMUR_NER_HEAD", repo_path("models/ner").display().to_string()),
+        ("MURMUR_PSEUDONYM_KEY", "dashboard-test-key".to_owned()),
+        ("MURMUR_LISTEN", format!("127.0.0.1:{port}")),
+        ("MURMUR_API_KEYS", format!("write:{ADMIN_KEY}-w,admin:{ADMIN_KEY}")),
+    ];
+    let mut procs = Processes(Vec::new());
+    procs.spawn("worker", &["worker"], &env, work.path());
+    procs.spawn("sink", &["sink"], &env, work.path());
+    procs.spawn("serve", &["serve"], &env, work.path());
+
+    // The fourteen whole days before today, so that nothing lies in the future.
+    let data = Data { first_day: Utc::now().date_naive() - Days::new(DAYS) };
+    let comments = data.comments();
+    let total = comments.len();
+    let producer = producer();
+    let produced = produce(&producer, &topics[0], &keyed(&comments)).await;
+    wait_committed(&format!("{run}-worker"), &topics[0], &produced, "the worker", &mut procs).await;
+    let api = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_indexed(&client, &api, total, &mut procs).await;
+    let pool = PgPool::connect(&database_url).await.expect("connect");
+    let (status, _) = {
+        let response = client
+            .post(format!("{api}/v1/reports/schedules"))
+            .bearer_auth(format!("{ADMIN_KEY}-w"))
+            .json(&json!({ "name": "Morning brief", "cron": "0 8 * * *", "time_zone": "UTC",
+                           "slices": [{"tag": "acme"}, {"tag": "globex"}], "window": "7d" }))
+            .send()
+            .await
+            .expect("schedule");
+        (response.status().as_u16(), ())
+    };
+    assert_eq!(status, 201, "schedule created");
+
+    let mut browser = Browser::launch(1400, 1000).await;
+    let url = format!(
+        "{api}/#range=custom&from={}&to={}&bucket=day&brands=tag:acme,tag:globex&focus=tag:acme",
+        data.day(0),
+        data.day(DAYS - 1)
+    );
+    browser.navigate(&url).await;
+    browser.wait_for("document.body.dataset.ready === 'true'", Duration::from_secs(60), "the dashboard to load").await;
+    let artifacts = repo_path("target/test-artifacts");
+    browser.screenshot(&artifacts.join("dashboard.png")).await;
+    assert_eq!(browser.errors(), &[] as &[String], "the page loads without errors");
+
+    // The volume chart: one bar per day, as high as the comments that went in, split as Postgres says.
+    let buckets = browser
+        .eval(
+            "[...document.querySelectorAll('#volume-chart .bucket')].map(b => ({ \
+               count: Number(b.dataset.commentsCount), \
+               title: b.querySelector('.column title').textContent, \
+               parts: Object.fromEntries([...b.querySelectorAll('rect:not(.column)')].map(r => [r.getAttribute('class'), r.querySelector('title').textContent])) }))",
+        )
+        .await;
+    let buckets = buckets.as_array().expect("bars");
+    let expected = data.acme_per_day(false);
+    let counts: Vec<i64> = buckets.iter().map(|b| b["count"].as_i64().unwrap_or(-1)).collect();
+    assert_eq!(counts, expected, "one bar per day, as high as the Acme comments that went in");
+    let sentiment = sentiment_per_day(&pool, &data).await;
+    for (d, (bar, (negative, neutral, positive))) in buckets.iter().zip(&sentiment).enumerate() {
+        let title = bar["title"].as_str().unwrap_or("");
+        let comments = expected[d];
+        let want = format!("{comments} comments, {negative} negative, {neutral} neutral, {positive} positive");
+        assert!(title.ends_with(&want), "day {d}: tooltip {title:?}, Postgres says {want:?}");
+        if *negative > 0 {
+            let part = bar["parts"]["negative"].as_str().unwrap_or("");
+            assert!(part.ends_with(&format!("{negative} negative of {comments}")), "day {d}: {part:?}");
+        }
+    }
+    let kpi = browser.eval("document.getElementById('kpi-comments').textContent").await;
+    assert_eq!(kpi, json!(expected.iter().sum::<i64>().to_string()), "headline comment count");
+    let y_top =
+        browser.eval("[...document.querySelectorAll('#volume-chart .y-label')].map(t => t.textContent).pop()").await;
+    assert_eq!(y_top, json!("30"), "the y axis tops at the 30-comment peak, in round steps");
+
+    // Share of voice: Acme's share each day, from the counts that went in.
+    let shares = browser
+        .eval("[...document.querySelectorAll('#share-chart .series[data-series=\"#acme\"] .point')].map(p => Number(p.dataset.value))")
+        .await;
+    let shares: Vec<f64> = shares.as_array().expect("points").iter().filter_map(Value::as_f64).collect();
+    let want: Vec<f64> = expected.iter().map(|&a| a as f64 / (a + GLOBEX_PER_DAY as i64) as f64).collect();
+    assert_eq!(shares.len(), want.len(), "one share point per day");
+    for (d, (got, want)) in shares.iter().zip(&want).enumerate() {
+        assert!((got - want).abs() < 1e-9, "day {d}: Acme's share {got}, expected {want}");
+    }
+    let sentiment_lines = browser.eval("document.querySelectorAll('#sentiment-chart .series').length").await;
+    assert_eq!(sentiment_lines, json!(2), "a sentiment line per brand");
+
+    // The spike: marked on the spike day, listed with examples, and a click on it lists its comments.
+    let marked =
+        browser.eval("[...document.querySelectorAll('#volume-chart .spike')].map(s => Number(s.dataset.index))").await;
+    assert!(
+        marked.as_array().is_some_and(|m| !m.is_empty() && m.iter().all(|i| i == &json!(SPIKE_DAY))),
+        "spikes marked on day {SPIKE_DAY} only: {marked}"
+    );
+    let listed = browser.eval("document.querySelectorAll('#spikes .spike-item').length").await;
+    assert_eq!(listed, json!(marked.as_array().map_or(0, Vec::len)), "each marked spike is listed");
+    browser.click("#volume-chart .spike").await;
+    let shown = browser
+        .wait_for(
+            "(() => { const items = [...document.querySelectorAll('#drawer-list .comment')]; \
+               return !document.getElementById('drawer').hidden && items.length ? items.map(c => c.dataset.id) : null; })()",
+            Duration::from_secs(20),
+            "the spike's comments in the side panel",
+        )
+        .await;
+    let shown: Vec<String> =
+        shown.as_array().expect("ids").iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    assert!(shown.iter().all(|id| id.starts_with("twitter/spike-")), "a spike shows its own comments: {shown:?}");
+    let spike_api = client
+        .get(format!(
+            "{api}/v1/trends/spikes?tag=acme&bucket=day&tz=UTC&from={}T00:00:00Z&to={}T00:00:00Z",
+            data.day(0),
+            data.day(DAYS)
+        ))
+        .send()
+        .await
+        .expect("spikes")
+        .json::<Value>()
+        .await
+        .expect("json");
+    // The mark of a burst leads to all the peak's comments: the volume spike's examples.
+    let volume = spike_api["spikes"].as_array().and_then(|s| s.iter().find(|s| s["kind"] == "volume"));
+    let examples: Vec<String> = volume
+        .and_then(|s| s["examples"].as_array())
+        .expect("a volume spike with examples")
+        .iter()
+        .map(|h| format!("{}/{}", h["source"].as_str().unwrap_or(""), h["id"].as_str().unwrap_or("")))
+        .collect();
+    assert!(
+        !examples.is_empty() && shown.starts_with(&examples),
+        "the panel leads with the API's examples {examples:?}: {shown:?}"
+    );
+    browser.screenshot(&artifacts.join("dashboard-spike.png")).await;
+
+    // A bar: the comments of that day.
+    browser.eval("document.getElementById('drawer').hidden = true").await;
+    browser.click("#volume-chart .bucket[data-index=\"3\"] .column").await;
+    let day3 = browser
+        .wait_for(
+            "(() => { const items = [...document.querySelectorAll('#drawer-list .comment')]; \
+               return !document.getElementById('drawer').hidden && items.length && items.every(c => c.dataset.id.startsWith('twitter/acme-3-')) \
+               ? items.map(c => c.dataset.id).sort() : null; })()",
+            Duration::from_secs(20),
+            "day 3's comments in the side panel",
+        )
+        .await;
+    let want: Vec<String> = (0..ACME_PER_DAY).map(|k| format!("twitter/acme-3-{k}")).collect();
+    assert_eq!(day3, json!(want), "a click on a bar lists exactly that day's comments");
+    browser.eval("document.getElementById('drawer').hidden = true").await;
+
+    // Entities: the tables show what the API ranks.
+    let top_api = client
+        .get(format!(
+            "{api}/v1/trends/entities?limit=10&from={}T00:00:00Z&to={}T00:00:00Z",
+            data.day(0),
+            data.day(DAYS)
+        ))
+        .send()
+        .await
+        .expect("entities")
+        .json::<Value>()
+        .await
+        .expect("json");
+    let want: Vec<String> = top_api["entities"]
+        .as_array()
+        .expect("entities")
+        .iter()
+        .map(|e| format!("{}:{}", e["label"].as_str().unwrap_or(""), e["name"].as_str().unwrap_or("")))
+        .collect();
+    let shown = browser
+        .eval("[...document.querySelectorAll('#top-entities tr[data-entity]')].map(r => r.dataset.entity)")
+        .await;
+    assert_eq!(shown, json!(want), "the top-entities table lists the API's ranking");
+    assert!(!want.is_empty(), "the NER model found entities in the comments");
+
+    // Search: by words, exactly the refund comments in the range; by meaning, the battery complaints first.
+    browser.type_into("#q", "refund").await;
+    browser.select("#mode", "bm25").await;
+    browser.click("#search-form button[type=submit]").await;
+    let found = browser
+        .wait_for(
+            "(() => { const ids = [...document.querySelectorAll('#search-results .comment')].map(c => c.dataset.id); \
+               return ids.length ? ids.sort() : null; })()",
+            Duration::from_secs(20),
+            "search results",
+        )
+        .await;
+    let refunds: BTreeSet<String> = (0..DAYS).filter(|d| d % 2 == 0).map(|d| format!("twitter/globex-{d}-0")).collect();
+    assert_eq!(
+        found,
+        json!(refunds.iter().collect::<Vec<_>>()),
+        "a word search finds the refund comments and only those"
+    );
+    browser.type_into("#q", "phone battery overheating and swelling").await;
+    browser.select("#mode", "semantic").await;
+    browser.click("#search-form button[type=submit]").await;
+    let top = browser
+        .wait_for(
+            "(() => { const m = document.getElementById('search-meta').textContent; \
+               const ids = [...document.querySelectorAll('#search-results .comment')].map(c => c.dataset.id); \
+               return m.includes('by meaning') && ids.length ? ids.slice(0, 5) : null; })()",
+            Duration::from_secs(30),
+            "semantic results",
+        )
+        .await;
+    assert!(
+        top.as_array()
+            .is_some_and(|ids| ids.iter().all(|id| id.as_str().is_some_and(|s| s.starts_with("twitter/spike-")))),
+        "a search by meaning ranks the battery complaints first: {top}"
+    );
+    browser.screenshot(&artifacts.join("dashboard-search.png")).await;
+
+    // Reports: the schedule is listed.
+    let schedules = browser.eval("document.getElementById('schedules').textContent").await;
+    assert!(schedules.as_str().is_some_and(|s| s.contains("Morning brief") && s.contains("0 8 * * *")), "{schedules}");
+
+    // Live: comments that arrive while the page is open show up without a reload.
+    let refreshes = browser.eval("Number(document.body.dataset.refreshes)").await;
+    let late = produce(&producer, &topics[0], &keyed(&data.late_comments())).await;
+    wait_committed(&format!("{run}-worker"), &topics[0], &late, "the worker", &mut procs).await;
+    let want = expected.iter().sum::<i64>() + LATE as i64;
+    browser
+        .wait_for(
+            &format!("document.getElementById('kpi-comments').textContent === '{want}' && Number(document.body.dataset.refreshes) > {refreshes}"),
+            Duration::from_secs(60),
+            "the page to count the late comments",
+        )
+        .await;
+    let counts = browser
+        .eval("[...document.querySelectorAll('#volume-chart .bucket')].map(b => Number(b.dataset.commentsCount))")
+        .await;
+    assert_eq!(counts, json!(data.acme_per_day(true)), "the late comments land in their day's bar");
+    assert_eq!(browser.errors(), &[] as &[String], "no errors while in use");
+    procs.assert_running();
+}
+
+async fn wait_indexed(client: &reqwest::Client, api: &str, want: usize, procs: &mut Processes) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        procs.assert_running();
+        if let Ok(response) = client.get(format!("{api}/readyz")).send().await {
+            if let Ok(body) = response.json::<Value>().await {
+                if body["indexed"] == want {
+                    return;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "the API never had {want} comments indexed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
