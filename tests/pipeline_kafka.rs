@@ -362,9 +362,17 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     assert_eq!(status, 400, "another query's cursor");
     let (_, last) = get_json(&client, &format!("{api}/v1/search?q=zz777marker")).await;
     assert!(last["next_cursor"].is_null(), "no page after the last");
-    let page = client.get(format!("{api}/")).send().await.expect("search page");
+    let page = client.get(format!("{api}/")).send().await.expect("dashboard");
     assert_eq!(page.status().as_u16(), 200);
-    assert!(page.text().await.expect("html").contains("/v1/search"));
+    assert!(page.headers().contains_key("content-security-policy"));
+    assert!(page.text().await.expect("html").contains("/dashboard/app.js"));
+    let script = client.get(format!("{api}/dashboard/app.js")).send().await.expect("dashboard script");
+    let etag = script.headers().get("etag").cloned().expect("an ETag");
+    assert!(script.text().await.expect("js").contains("/v1/search"));
+    let again = client.get(format!("{api}/dashboard/app.js")).header("if-none-match", etag).send().await.expect("js");
+    assert_eq!(again.status().as_u16(), 304, "an unchanged script is not sent again");
+    let (status, _) = get_json(&client, &format!("{api}/dashboard/nothing.js")).await;
+    assert_eq!(status, 404);
 
     // POST /v1/enrich scores text without storing it, through the same models.
     let post = |body: Value, query: &'static str| {

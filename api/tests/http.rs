@@ -233,6 +233,38 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
     let (status, examples) = api.get(&format!("/v1/trends/examples?{}", q("&tag=iphone&limit=5"))).await;
     assert_eq!(status, 200);
     assert_eq!(examples["examples"].as_array().map(Vec::len), Some(5));
+    let (_, tags) = api.get(&format!("/v1/trends/entities?by=tag&limit=100&{}", q(""))).await;
+    let pixel = tags["entities"].as_array().and_then(|t| t.iter().find(|t| t["name"] == "pixel")).cloned();
+    let raw: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM comments WHERE 'pixel' = ANY(tags) AND created_at >= $1 AND created_at < $2",
+    )
+    .bind(tags["from"].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok()))
+    .bind(tags["to"].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok()))
+    .fetch_one(postgres.pool())
+    .await
+    .expect("raw count");
+    assert_eq!(pixel.map(|p| p["comments"].clone()), Some(json!(raw)), "tags ranked by their comments: {tags}");
+
+    // Charts: the same answers drawn; each bar or point leads to the examples query of its comments.
+    let (status, ctype, svg) = api.text(&format!("/v1/trends/spikes?format=svg&{}", q("&tag=pixel&bucket=hour"))).await;
+    assert_eq!((status, ctype.as_str()), (200, "image/svg+xml; charset=utf-8"), "{svg}");
+    let points = timeline["points"].as_array().expect("points");
+    assert_eq!(svg.matches(r#"<g class="bucket""#).count(), points.len(), "a bar per bucket");
+    let busiest = points.iter().filter_map(|p| p["comments"].as_i64()).max().unwrap_or(0);
+    assert!(svg.contains(&format!(r#"data-comments-count="{busiest}""#)), "the busiest bucket is drawn");
+    let first = &points[0];
+    let link = format!(
+        "data-comments=\"tag=pixel&amp;from={}&amp;to={}\"",
+        urlencode(first["start"].as_str().unwrap_or("")),
+        urlencode(points[1]["start"].as_str().unwrap_or(""))
+    );
+    assert!(svg.contains(&link), "{link} in the chart");
+    let (status, ctype, svg) = api
+        .text(&format!("/v1/trends/share?format=svg&measure=net_sentiment&{}", q("&slices=tag:pixel,tag:iphone")))
+        .await;
+    assert_eq!((status, ctype.as_str()), (200, "image/svg+xml; charset=utf-8"), "{svg}");
+    assert_eq!(svg.matches(r#"<g class="series""#).count(), 2);
+    assert!(svg.contains("+1.00") && svg.contains("-1.00"), "net sentiment spans -1 to +1");
     for bad in [
         "/v1/trends/timeline?bucket=fortnight",
         "/v1/trends/timeline?tz=Mars/Olympus",
@@ -245,6 +277,9 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
         "/v1/trends/trending?min_mentions=0",
         "/v1/trends/spikes?threshold=-1",
         "/v1/trends/examples?limit=1000",
+        "/v1/trends/spikes?format=png",
+        "/v1/trends/share?slices=tag:a,tag:b&format=svg&measure=volume",
+        "/v1/trends/entities?by=tag&label=ORG",
         "/v1/reports/abc",
         "/v1/reports?limit=0",
     ] {
