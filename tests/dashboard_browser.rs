@@ -72,8 +72,8 @@ impl Data {
                     out.push(self.comment(format!("spike-{k}"), format!("{} (unit {k})", SPIKE[k % 5]), d, k, "acme"));
                 }
             } else {
-                for k in 0..ACME_PER_DAY {
-                    out.push(self.comment(format!("acme-{d}-{k}"), format!("{} #{d}{k}", ACME[k]), d, k, "acme"));
+                for (k, text) in ACME.iter().enumerate().take(ACME_PER_DAY) {
+                    out.push(self.comment(format!("acme-{d}-{k}"), format!("{text} #{d}{k}"), d, k, "acme"));
                 }
             }
             for k in 0..GLOBEX_PER_DAY {

@@ -35,10 +35,13 @@ fn slice(text: &str, start: usize, end: usize) -> String {
     text.chars().skip(start).take(end - start).collect()
 }
 
+/// (text, expected sentiment, expected entities)
+type Case<'a> = (&'a str, &'a str, &'a [(EntityLabel, &'a str)]);
+
 #[test]
 fn known_sentences_get_the_obvious_sentiment_and_entities() {
     let stack = stack();
-    let cases: [(&str, &str, &[(EntityLabel, &str)]); 4] = [
+    let cases: [Case; 4] = [
         ("I love my new Pixel, Google nailed it", "positive", &[(EntityLabel::Org, "Google")]),
         (
             "Tim Cook said Apple will open a new store in Paris next year.",
