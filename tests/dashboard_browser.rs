@@ -276,9 +276,21 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
         "the panel leads with the API's examples {examples:?}: {shown:?}"
     );
     browser.screenshot(&artifacts.join("dashboard-spike.png")).await;
+    // The address keeps the open panel: the same link shows the same comments.
+    browser.reload().await;
+    let again = browser
+        .wait_for(
+            "(() => { const items = [...document.querySelectorAll('#drawer-list .comment')]; \
+               return document.body.dataset.ready && !document.getElementById('drawer').hidden && items.length \
+               ? items.map(c => c.dataset.id) : null; })()",
+            Duration::from_secs(60),
+            "the linked comments after a reload",
+        )
+        .await;
+    assert_eq!(again, json!(shown), "a link to the page reopens the same comments");
 
     // A bar: the comments of that day.
-    browser.eval("document.getElementById('drawer').hidden = true").await;
+    browser.click("#drawer-close").await;
     browser.click("#volume-chart .bucket[data-index=\"3\"] .column").await;
     let day3 = browser
         .wait_for(
@@ -291,7 +303,7 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
         .await;
     let want: Vec<String> = (0..ACME_PER_DAY).map(|k| format!("twitter/acme-3-{k}")).collect();
     assert_eq!(day3, json!(want), "a click on a bar lists exactly that day's comments");
-    browser.eval("document.getElementById('drawer').hidden = true").await;
+    browser.click("#drawer-close").await;
 
     // Entities: the tables show what the API ranks.
     let top_api = client

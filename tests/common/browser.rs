@@ -151,6 +151,17 @@ impl Browser {
         self.loaded = false;
         let result = self.call("Page.navigate", json!({ "url": url })).await;
         assert!(result.get("errorText").is_none(), "navigating to {url}: {result}");
+        self.wait_loaded(url).await;
+    }
+
+    /// Loads the page again, as the reload button does, and waits for its load event.
+    pub async fn reload(&mut self) {
+        self.loaded = false;
+        self.call("Page.reload", json!({})).await;
+        self.wait_loaded("the page").await;
+    }
+
+    async fn wait_loaded(&mut self, url: &str) {
         let deadline = Instant::now() + CALL_TIMEOUT;
         while !self.loaded {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -9,7 +9,7 @@ const MAX_BRANDS = 8;
 const STATUS_EVERY_MS = 5000;
 const TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 
-const state = { range: '7d', from: '', to: '', bucket: '', source: '', brands: [], focus: 'all' };
+const state = { range: '7d', from: '', to: '', bucket: '', source: '', brands: [], focus: 'all', comments: '', title: '' };
 let indexed = null;
 let searchCursor = null;
 let refreshing = null;
@@ -68,6 +68,8 @@ function readHash() {
   state.source = params.get('source') ?? '';
   state.brands = (params.get('brands') ?? '').split(',').filter(Boolean).slice(0, MAX_BRANDS);
   state.focus = params.get('focus') ?? 'all';
+  state.comments = params.get('comments') ?? '';
+  state.title = params.get('title') ?? '';
   if (state.range === 'custom' && !(state.from && state.to)) state.range = '7d';
 }
 
@@ -77,6 +79,7 @@ function writeHash() {
   for (const name of ['bucket', 'source']) if (state[name]) params.set(name, state[name]);
   if (state.brands.length) params.set('brands', state.brands.join(','));
   if (state.focus !== 'all') params.set('focus', state.focus);
+  if (state.comments) { params.set('comments', state.comments); params.set('title', state.title); }
   history.replaceState(null, '', `#${params}`);
 }
 
@@ -384,7 +387,11 @@ function renderFacets(facets) {
 
 // ---- the side panel: the comments behind a figure ----
 
+/** Opens the side panel on the comments `query` (a /v1/trends/examples query) stands for; the fragment keeps
+ * it, so a link to the page shows the same comments. */
 async function openComments(query, title) {
+  Object.assign(state, { comments: query, title });
+  writeHash();
   $('drawer').hidden = false;
   $('drawer-title').textContent = title;
   $('drawer-meta').textContent = 'loading…';
@@ -475,15 +482,25 @@ async function start() {
   });
   $('search-form').addEventListener('submit', (event) => { event.preventDefault(); search(false); });
   $('more').addEventListener('click', () => search(true));
-  $('drawer-close').addEventListener('click', () => { $('drawer').hidden = true; });
-  document.addEventListener('keydown', (event) => { if (event.key === 'Escape') $('drawer').hidden = true; });
-  window.addEventListener('hashchange', () => { readHash(); refresh(); });
+  const closeDrawer = () => {
+    $('drawer').hidden = true;
+    Object.assign(state, { comments: '', title: '' });
+    writeHash();
+  };
+  $('drawer-close').addEventListener('click', closeDrawer);
+  document.addEventListener('keydown', (event) => { if (event.key === 'Escape') closeDrawer(); });
+  window.addEventListener('hashchange', () => {
+    readHash();
+    refresh();
+    if (state.comments) openComments(state.comments, state.title || 'Comments'); else $('drawer').hidden = true;
+  });
 
   await pollStatus();
   const suggested = await loadBrandSuggestions();
   if (!state.brands.length) state.brands = suggested.slice(0, 4);
   writeHash();
   await refresh();
+  if (state.comments) await openComments(state.comments, state.title || 'Comments');
   document.body.dataset.ready = 'true';
   setInterval(pollStatus, STATUS_EVERY_MS);
 }
