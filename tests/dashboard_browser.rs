@@ -387,6 +387,18 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
         .eval("[...document.querySelectorAll('#volume-chart .bucket')].map(b => Number(b.dataset.commentsCount))")
         .await;
     assert_eq!(counts, json!(data.acme_per_day(true)), "the late comments land in their day's bar");
+
+    // Without brands in the address, the period's most talked-about tags are compared.
+    browser.navigate("about:blank").await;
+    browser.navigate(&format!("{api}/#range=custom&from={}&to={}", data.day(0), data.day(DAYS - 1))).await;
+    let brands = browser
+        .wait_for(
+            "document.body.dataset.ready && [...document.querySelectorAll('#brand-chips .chip')].map(c => c.dataset.slice)",
+            Duration::from_secs(60),
+            "the dashboard with its own choice of brands",
+        )
+        .await;
+    assert_eq!(brands, json!(["tag:acme", "tag:globex"]), "tags ranked by comments");
     assert_eq!(browser.errors(), &[] as &[String], "no errors while in use");
     procs.assert_running();
 }

@@ -13,6 +13,7 @@ const state = { range: '7d', from: '', to: '', bucket: '', source: '', brands: [
 let indexed = null;
 let searchCursor = null;
 let refreshing = null;
+let refreshAgain = false;
 
 const $ = (id) => document.getElementById(id);
 
@@ -418,9 +419,20 @@ document.addEventListener('click', (event) => {
 
 // ---- refresh: on changes, and when new comments are indexed ----
 
+/** Redraws every panel; a change while a redraw runs gets one more redraw after it. */
 async function refresh() {
-  if (refreshing) return refreshing;
+  if (refreshing) {
+    refreshAgain = true;
+    return refreshing;
+  }
   refreshing = (async () => {
+    // Without brands chosen, the most talked-about tags of the period are compared (they appear as a demo
+    // or a new deployment fills up).
+    const suggested = await loadBrandSuggestions();
+    if (!state.brands.length && suggested.length) {
+      state.brands = suggested.slice(0, 4);
+      writeHash();
+    }
     renderToolbar();
     await Promise.all([loadVolume(), loadComparison(), loadEntities(), loadTrending(), loadReports()]);
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes ?? 0) + 1);
@@ -430,6 +442,10 @@ async function refresh() {
     await refreshing;
   } finally {
     refreshing = null;
+  }
+  if (refreshAgain) {
+    refreshAgain = false;
+    await refresh();
   }
 }
 
@@ -496,8 +512,6 @@ async function start() {
   });
 
   await pollStatus();
-  const suggested = await loadBrandSuggestions();
-  if (!state.brands.length) state.brands = suggested.slice(0, 4);
   writeHash();
   await refresh();
   if (state.comments) await openComments(state.comments, state.title || 'Comments');
