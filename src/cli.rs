@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use murmur_search::{HnswParams, IndexOptions};
 
@@ -368,13 +369,13 @@ pub struct ModelArgs {
     #[arg(long, env = "MURMUR_SENTIMENT_HEAD", default_value = "models/sentiment")]
     pub sentiment_head: PathBuf,
     /// Enrich without sentiment (the field stays absent).
-    #[arg(long, env = "MURMUR_NO_SENTIMENT")]
+    #[arg(long, env = "MURMUR_NO_SENTIMENT", value_parser = BoolishValueParser::new())]
     pub no_sentiment: bool,
     /// Folder of the NER head (head.json, head.safetensors), trained by `murmur train ner`.
     #[arg(long, env = "MURMUR_NER_HEAD", default_value = "models/ner")]
     pub ner_head: PathBuf,
     /// Enrich without named entities (the field stays absent).
-    #[arg(long, env = "MURMUR_NO_NER")]
+    #[arg(long, env = "MURMUR_NO_NER", value_parser = BoolishValueParser::new())]
     pub no_ner: bool,
 }
 
@@ -440,7 +441,7 @@ pub struct EnrichApiArgs {
     #[arg(long, env = "MURMUR_ENRICH_MAX_TEXTS", default_value_t = 64)]
     pub enrich_max_texts: usize,
     /// Serve without `POST /v1/enrich` (no model is loaded).
-    #[arg(long, env = "MURMUR_NO_ENRICH")]
+    #[arg(long, env = "MURMUR_NO_ENRICH", value_parser = BoolishValueParser::new())]
     pub no_enrich: bool,
 }
 
@@ -553,7 +554,7 @@ pub struct DemoArgs {
     #[arg(long, env = "MURMUR_DEMO_LIMIT")]
     pub limit: Option<usize>,
     /// Stop once the corpus is loaded instead of serving until interrupted.
-    #[arg(long, env = "MURMUR_DEMO_EXIT_AFTER_LOAD")]
+    #[arg(long, env = "MURMUR_DEMO_EXIT_AFTER_LOAD", value_parser = BoolishValueParser::new())]
     pub exit_after_load: bool,
     #[command(flatten)]
     pub http: HttpArgs,

@@ -22,6 +22,7 @@ use murmur_store::{DimKind, KeyFilter};
 use serde_json::json;
 
 use crate::cli::DemoArgs;
+use crate::measure::Rng;
 use crate::commands::{api_keys, connect, enrich_service, load_models, shutdown_on_signal, start_scheduler};
 
 /// Brands the demo producer tags comments with when the text names them (a real producer sends its own
@@ -212,10 +213,11 @@ const EVENT_WORDS: &[&str] = &["crash", "crashes", "crashed", "accident", "accid
 const DEMO_DAYS: i64 = 30;
 const EVENT_DAYS_AGO: i64 = 9;
 
-/// When each demo comment (given as its lower-case words) was written, in corpus order: a month of traffic
-/// up to `end` with a daily rhythm (quiet mornings, busy evenings, UTC) and quieter weekends, and the
-/// comments about crashes bunched into one day nine days ago, as a news story bunches them, so that the
-/// spike view has an event to find. Deterministic: the same corpus and `end` give the same times.
+/// When each demo comment (given as its lower-case words) was written: a month of traffic up to `end` with
+/// a daily rhythm (quiet mornings, busy evenings, UTC) and quieter weekends, each comment at a random point of
+/// it (the corpus is several collections one after the other; in corpus order each brand would have its own
+/// week), and the comments about crashes bunched into one day nine days ago, as a news story bunches them,
+/// so that the spike view has an event to find. Deterministic: the same corpus and `end` give the same times.
 fn demo_times(words: &[Vec<String>], end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     let start = end - TimeDelta::days(DEMO_DAYS);
     let hour_weight = |h: i64| {
@@ -231,24 +233,34 @@ fn demo_times(words: &[Vec<String>], end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
         })
         .collect();
     let whole = cumulative.last().copied().unwrap_or(1.0);
-    let in_event: Vec<bool> = words.iter().map(|w| w.iter().any(|word| EVENT_WORDS.contains(&word.as_str()))).collect();
-    let events = in_event.iter().filter(|e| **e).count().max(1) as f64;
-    let others = in_event.iter().filter(|e| !**e).count().max(1) as f64;
+    let in_event: Vec<bool> =
+        words.iter().map(|w| w.iter().any(|word| EVENT_WORDS.contains(&word.as_str()))).collect();
+    let events = in_event.iter().filter(|e| **e).count();
+    let others = in_event.len() - events;
+    // Evenly spaced quantiles of the month's traffic, dealt out in a seeded random order.
+    let mut slots: Vec<DateTime<Utc>> = (0..others)
+        .map(|o| {
+            let target = whole * (o as f64 + 0.5) / others as f64;
+            let hour = cumulative.partition_point(|c| *c < target);
+            let before = if hour == 0 { 0.0 } else { cumulative[hour - 1] };
+            let within = (target - before) / hour_weight(hour as i64).max(f64::EPSILON);
+            start + TimeDelta::hours(hour as i64) + TimeDelta::seconds((3600.0 * within.clamp(0.0, 1.0)) as i64)
+        })
+        .collect();
+    let mut rng = Rng(0x6d75_726d_7572);
+    for i in (1..slots.len()).rev() {
+        slots.swap(i, rng.below(i + 1));
+    }
     let event_start = end - TimeDelta::days(EVENT_DAYS_AGO);
-    let (mut e, mut o) = (0.0, 0.0);
+    let (mut e, mut slots) = (0.0, slots.into_iter());
     in_event
         .iter()
         .map(|&event| {
             let at = if event {
                 e += 1.0;
-                event_start + TimeDelta::seconds((86_400.0 * (e - 0.5) / events) as i64)
+                event_start + TimeDelta::seconds((86_400.0 * (e - 0.5) / events as f64) as i64)
             } else {
-                o += 1.0;
-                let target = whole * (o - 0.5) / others;
-                let hour = cumulative.partition_point(|c| *c < target);
-                let before = if hour == 0 { 0.0 } else { cumulative[hour - 1] };
-                let within = (target - before) / hour_weight(hour as i64).max(f64::EPSILON);
-                start + TimeDelta::hours(hour as i64) + TimeDelta::seconds((3600.0 * within.clamp(0.0, 1.0)) as i64)
+                slots.next().unwrap_or(end)
             };
             at.min(end)
         })
@@ -283,7 +295,10 @@ mod tests {
         let (event, other): (Vec<_>, Vec<_>) = times.iter().zip(&words).partition(|(_, w)| w[0] == "crashed");
         let event_start = end - TimeDelta::days(EVENT_DAYS_AGO);
         assert!(event.iter().all(|(t, _)| **t >= event_start && **t < event_start + TimeDelta::days(1)));
-        assert!(other.windows(2).all(|w| w[0].0 <= w[1].0), "the rest keeps corpus order");
+        // The rest spreads over the month whatever its place in the corpus.
+        let first_tenth: Vec<_> = other.iter().take(other.len() / 10).map(|(t, _)| **t).collect();
+        let span = *first_tenth.iter().max().expect("times") - *first_tenth.iter().min().expect("times");
+        assert!(span > TimeDelta::days(DEMO_DAYS - 2), "the corpus's first tenth spans {span}");
         // Evenings are busier than mornings.
         let at_hour = |h: u32| other.iter().filter(|(t, _)| t.hour() == h).count();
         assert!(at_hour(19) > 3 * at_hour(7), "19h: {}, 7h: {}", at_hour(19), at_hour(7));
