@@ -92,7 +92,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // The demo's comments span the last 30 days.
     let since = (Utc::now() - TimeDelta::days(DEMO_DAYS + 1)).format("%Y-%m-%dT00:00:00Z");
     eprintln!(
-        "dashboard up: http://{addr}/#range=30d  (API: http://{addr}/v1/search?q=safety, \
+        "dashboard up: http://{addr}/  (API: http://{addr}/v1/search?q=safety, \
          semantic: http://{addr}/v1/search?mode=semantic&q=my+flight+was+delayed+for+hours, \
          share of voice: http://{addr}/v1/trends/share?slices=tag:apple,tag:google&from={since}, \
          spikes: http://{addr}/v1/trends/spikes?tag=google&bucket=day&from={since}, \
@@ -211,13 +211,15 @@ fn read_corpus(path: &Path, limit: Option<usize>, now: DateTime<Utc>) -> anyhow:
 /// Words that make a demo comment part of the news event.
 const EVENT_WORDS: &[&str] = &["crash", "crashes", "crashed", "accident", "accidents", "killed", "fatal", "death"];
 const DEMO_DAYS: i64 = 30;
-const EVENT_DAYS_AGO: i64 = 9;
+/// The news event: an hour in the evening three days before the demo starts.
+const EVENT_DAYS_AGO: i64 = 3;
+const EVENT_HOUR: u32 = 17;
 
 /// When each demo comment (given as its lower-case words) was written: a month of traffic up to `end` with
 /// a daily rhythm (quiet mornings, busy evenings, UTC) and quieter weekends, each comment at a random point of
 /// it (the corpus is several collections one after the other; in corpus order each brand would have its own
-/// week), and the comments about crashes bunched into one day nine days ago, as a news story bunches them,
-/// so that the spike view has an event to find. Deterministic: the same corpus and `end` give the same times.
+/// week), and the comments about crashes bunched into one evening hour three days ago, as breaking news
+/// bunches them, so that the spike view (hourly over the last week) has an event to find. Deterministic: the same corpus and `end` give the same times.
 fn demo_times(words: &[Vec<String>], end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     let start = end - TimeDelta::days(DEMO_DAYS);
     let hour_weight = |h: i64| {
@@ -251,14 +253,15 @@ fn demo_times(words: &[Vec<String>], end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     for i in (1..slots.len()).rev() {
         slots.swap(i, rng.below(i + 1));
     }
-    let event_start = end - TimeDelta::days(EVENT_DAYS_AGO);
+    let event_day = (end - TimeDelta::days(EVENT_DAYS_AGO)).date_naive();
+    let event_start = event_day.and_hms_opt(EVENT_HOUR, 0, 0).map_or(end, |t| t.and_utc());
     let (mut e, mut slots) = (0.0, slots.into_iter());
     in_event
         .iter()
         .map(|&event| {
             let at = if event {
                 e += 1.0;
-                event_start + TimeDelta::seconds((86_400.0 * (e - 0.5) / events as f64) as i64)
+                event_start + TimeDelta::seconds((3_600.0 * (e - 0.5) / events as f64) as i64)
             } else {
                 slots.next().unwrap_or(end)
             };
@@ -293,7 +296,8 @@ mod tests {
         assert_eq!(times.len(), words.len());
         assert!(times.iter().all(|t| *t <= end && *t >= end - TimeDelta::days(DEMO_DAYS)));
         let (event, other): (Vec<_>, Vec<_>) = times.iter().zip(&words).partition(|(_, w)| w[0] == "crashed");
-        let event_start = end - TimeDelta::days(EVENT_DAYS_AGO);
+        let event_day = (end - TimeDelta::days(EVENT_DAYS_AGO)).date_naive();
+    let event_start = event_day.and_hms_opt(EVENT_HOUR, 0, 0).map_or(end, |t| t.and_utc());
         assert!(event.iter().all(|(t, _)| **t >= event_start && **t < event_start + TimeDelta::days(1)));
         // The rest spreads over the month whatever its place in the corpus.
         let first_tenth: Vec<_> = other.iter().take(other.len() / 10).map(|(t, _)| **t).collect();
