@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Retakes the README's dashboard screenshots (docs/screenshots/) from a running `murmur demo` (infra/demo.sh)
-# once its corpus has loaded: the month by day for one brand, and the side panel of that brand's biggest
-# spike, opened through the address as a click on its mark opens it.
+# once its corpus has loaded: the last week by the hour for one brand, and the side panel of that brand's
+# biggest spike, opened through the address as a click on its mark opens it.
 # Usage: infra/screenshots.sh [base URL, default http://127.0.0.1:8080] [brand tag, default google]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,11 @@ shot() { # name window-height url
   echo "[screenshots] $out/$1.png"
 }
 
-view="range=30d&bucket=day&focus=tag:$brand"
+if ! curl -fsS "$base/readyz" > /dev/null; then
+  echo "[screenshots] nothing answers on $base: start the demo first (infra/demo.sh)" >&2
+  exit 1
+fi
+view="range=7d&focus=tag:$brand"
 shot dashboard 2050 "$base/#$view"
 
 panel=$(python3 - "$base" "$brand" <<'PY'
@@ -24,12 +28,12 @@ import json, sys, urllib.parse, urllib.request
 from datetime import datetime, timedelta, timezone
 base, brand = sys.argv[1], sys.argv[2]
 now = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=1)
-query = {"tag": brand, "bucket": "day", "examples": "0",
-         "from": (now - timedelta(days=30)).isoformat(), "to": now.isoformat()}
+query = {"tag": brand, "bucket": "hour", "examples": "0",
+         "from": (now - timedelta(days=7)).isoformat(), "to": now.isoformat()}
 with urllib.request.urlopen(f"{base}/v1/trends/spikes?{urllib.parse.urlencode(query)}") as answer:
     body = json.load(answer)
 if not body["spikes"]:
-    sys.exit(f"no spike for tag:{brand} in the last 30 days")
+    sys.exit(f"no spike for tag:{brand} in the last 7 days")
 spike = max(body["spikes"], key=lambda s: s["z"])
 starts = [p["start"] for p in body["timeline"]["points"]]
 at = starts.index(spike["peak"])
@@ -37,8 +41,9 @@ end = starts[at + 1] if at + 1 < len(starts) else body["timeline"]["to"]
 comments = {"tag": brand, "from": spike["peak"], "to": end}
 if spike["kind"] == "negative_share":
     comments["sentiment"] = "negative"
-title = f"Spike {spike['peak'][:10]}: {spike['value']:.0f} comments against {spike['baseline']:.0f} usually" \
-    if spike["kind"] == "volume" else f"Spike {spike['peak'][:10]}: negative share {spike['value']:.0%}"
+when = spike["peak"][:16].replace("T", " ")
+title = f"Spike {when}: {spike['value']:.0f} comments against {spike['baseline']:.0f} usually" \
+    if spike["kind"] == "volume" else f"Spike {when}: {spike['value']:.0%} negative"
 print(urllib.parse.urlencode({"comments": urllib.parse.urlencode(comments), "title": title}))
 PY
 )

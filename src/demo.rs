@@ -18,12 +18,13 @@ use murmur_ingest::sink::{Sink, SinkConfig};
 use murmur_ingest::worker::{Worker, WorkerConfig};
 use murmur_ingest::{PipelineStats, Pseudonymizer, Topics};
 use murmur_search::{Access, IndexOptions, SearchError, SearchIndex};
-use murmur_store::{DimKind, KeyFilter};
+use murmur_store::{DimKind, KeyFilter, Postgres};
+use murmur_trends::{Format as ReportFormat, ReportSpec, Slice, Trends};
 use serde_json::json;
 
 use crate::cli::DemoArgs;
-use crate::measure::Rng;
 use crate::commands::{api_keys, connect, enrich_service, load_models, shutdown_on_signal, start_scheduler};
+use crate::measure::Rng;
 
 /// Brands the demo producer tags comments with when the text names them (a real producer sends its own
 /// campaign or product tags).
@@ -84,6 +85,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let enrich = enrich_service(&args.enrich, &args.model)?;
     let state = AppState::new(postgres, index, enrich, api_keys(&args.http)?);
+    let state_trends = state.trends.clone();
     let scheduler = start_scheduler(&state, &args.reports, shutdown.clone())?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
         .with_context(|| format!("binding {}", args.http.listen))?;
@@ -160,6 +162,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "could not count entities"),
         }
+        match weekly_brief(&state_trends, &summary).await {
+            Ok(id) => {
+                eprintln!("a weekly brief of the top brands is report {id}: http://{addr}/v1/reports/{id}?format=html")
+            }
+            Err(error) => tracing::warn!(%error, "could not make the demo's weekly brief"),
+        }
         if args.exit_after_load {
             shutdown.cancel();
         } else {
@@ -208,6 +216,23 @@ fn read_corpus(path: &Path, limit: Option<usize>, now: DateTime<Utc>) -> anyhow:
     Ok(out)
 }
 
+/// A report of the week on the four most talked-about brands, stored as a schedule's report would be, so the
+/// demo's report list has one to open.
+async fn weekly_brief(trends: &Trends, postgres: &Postgres) -> anyhow::Result<i64> {
+    let now = Utc::now();
+    let brands = KeyFilter { kind: DimKind::Tag, source: None, label: None };
+    let top = postgres.rollup_top(brands, (now - TimeDelta::days(7), now), 4).await?;
+    let slices = top.iter().map(|t| Slice { tag: Some(t.key.clone()), ..Slice::default() }).collect();
+    let spec = ReportSpec {
+        slices,
+        window: Some("7d".into()),
+        formats: vec![ReportFormat::Html, ReportFormat::Csv],
+        ..ReportSpec::default()
+    };
+    let report = trends.report("Weekly brief: top brands", &spec, now, TimeDelta::days(7), chrono_tz::Tz::UTC).await?;
+    Ok(postgres.insert_report(&report.to_new_report(&spec, None)?).await?)
+}
+
 /// Words that make a demo comment part of the news event.
 const EVENT_WORDS: &[&str] = &["crash", "crashes", "crashed", "accident", "accidents", "killed", "fatal", "death"];
 const DEMO_DAYS: i64 = 30;
@@ -235,8 +260,7 @@ fn demo_times(words: &[Vec<String>], end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
         })
         .collect();
     let whole = cumulative.last().copied().unwrap_or(1.0);
-    let in_event: Vec<bool> =
-        words.iter().map(|w| w.iter().any(|word| EVENT_WORDS.contains(&word.as_str()))).collect();
+    let in_event: Vec<bool> = words.iter().map(|w| w.iter().any(|word| EVENT_WORDS.contains(&word.as_str()))).collect();
     let events = in_event.iter().filter(|e| **e).count();
     let others = in_event.len() - events;
     // Evenly spaced quantiles of the month's traffic, dealt out in a seeded random order.
@@ -297,7 +321,7 @@ mod tests {
         assert!(times.iter().all(|t| *t <= end && *t >= end - TimeDelta::days(DEMO_DAYS)));
         let (event, other): (Vec<_>, Vec<_>) = times.iter().zip(&words).partition(|(_, w)| w[0] == "crashed");
         let event_day = (end - TimeDelta::days(EVENT_DAYS_AGO)).date_naive();
-    let event_start = event_day.and_hms_opt(EVENT_HOUR, 0, 0).map_or(end, |t| t.and_utc());
+        let event_start = event_day.and_hms_opt(EVENT_HOUR, 0, 0).map_or(end, |t| t.and_utc());
         assert!(event.iter().all(|(t, _)| **t >= event_start && **t < event_start + TimeDelta::days(1)));
         // The rest spreads over the month whatever its place in the corpus.
         let first_tenth: Vec<_> = other.iter().take(other.len() / 10).map(|(t, _)| **t).collect();

@@ -31,7 +31,7 @@ const HEIGHT: f64 = 250.0;
 const MAX_TICKS: u32 = 6;
 const FIXED_TICKS: u32 = 4;
 const LEFT: f64 = 48.0;
-const RIGHT: f64 = 12.0;
+const RIGHT: f64 = 28.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 40.0;
 

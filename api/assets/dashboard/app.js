@@ -242,7 +242,12 @@ async function loadComparison() {
     sentiment.replaceChildren(el('p', { class: 'empty' }, hint));
     return;
   }
-  const params = { ...windowParams(), slices: state.brands.join(','), format: 'svg' };
+  // Brands compared hour by hour are mostly noise over a week: lines go by the day unless the period is short
+  // or a bucket is chosen.
+  const w = windowParams();
+  const days = (new Date(w.to) - new Date(w.from)) / 86400e3;
+  const bucket = state.bucket || (days > 2 ? 'day' : 'hour');
+  const params = { ...w, bucket, slices: state.brands.join(','), format: 'svg' };
   await Promise.all([
     api('/v1/trends/share', params, 'text').then((svg) => { share.innerHTML = svg; }, (e) => showError(share, e)),
     api('/v1/trends/share', { ...params, measure: 'net_sentiment' }, 'text')
