@@ -55,6 +55,8 @@ pub fn bind(state: AppState, addr: SocketAddr, workers: usize) -> std::io::Resul
         App::new()
             .app_data(data.clone())
             .wrap(actix_web::middleware::from_fn(metrics::track))
+            // gzip where the client asks for it (charts and search pages shrink several times).
+            .wrap(actix_web::middleware::Compress::default())
             .configure(routes::configure)
     })
     .workers(workers.max(1))
