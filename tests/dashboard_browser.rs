@@ -130,22 +130,8 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
     let database_url = fresh_database("murmur_it_dashboard").await;
     let work = tempfile::tempdir().expect("tempdir");
     let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let env = vec![
-        ("MURMUR_TOPIC_COMMENTS", topics[0].clone()),
-        ("MURMUR_TOPIC_ENRICHED", topics[1].clone()),
-        ("MURMUR_TOPIC_DLQ", topics[2].clone()),
-        ("MURMUR_KAFKA_BROKERS", common::brokers()),
-        ("MURMUR_WORKER_GROUP", format!("{run}-worker")),
-        ("MURMUR_SINK_GROUP", format!("{run}-sink")),
-        ("MURMUR_DATABASE_URL", database_url.clone()),
-        ("MURMUR_INDEX_DIR", work.path().join("index").display().to_string()),
-        ("MURMUR_MODEL_DIR", repo_path(".cache/models/all-MiniLM-L6-v2").display().to_string()),
-        ("MURMUR_SENTIMENT_HEAD", repo_path("models/sentiment").display().to_string()),
-        ("MURMUR_NER_HEAD", repo_path("models/ner").display().to_string()),
-        ("MURMUR_PSEUDONYM_KEY", "dashboard-test-key".to_owned()),
-        ("MURMUR_LISTEN", format!("127.0.0.1:{port}")),
-        ("MURMUR_API_KEYS", format!("write:{ADMIN_KEY}-w,admin:{ADMIN_KEY}")),
-    ];
+    let mut env = common::role_env(&run, &topics, &database_url, &work.path().join("index"), port);
+    env.push(("MURMUR_API_KEYS", format!("write:{ADMIN_KEY}-w,admin:{ADMIN_KEY}")));
     let mut procs = Processes(Vec::new());
     procs.spawn("worker", &["worker"], &env, work.path());
     procs.spawn("sink", &["sink"], &env, work.path());

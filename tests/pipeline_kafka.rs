@@ -14,8 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    brokers, consumer, create_topics, fresh_database, get_json, keyed, produce, producer, repo_path, wait_committed,
-    Processes,
+    consumer, create_topics, fresh_database, get_json, keyed, produce, producer, role_env, wait_committed, Processes,
 };
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Headers;
@@ -133,20 +132,7 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let database_url = fresh_database("murmur_it_pipeline").await;
     let work = tempfile::tempdir().expect("tempdir");
     let http_port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let env = vec![
-        ("MURMUR_KAFKA_BROKERS", brokers()),
-        ("MURMUR_TOPIC_COMMENTS", topics[0].clone()),
-        ("MURMUR_TOPIC_ENRICHED", topics[1].clone()),
-        ("MURMUR_TOPIC_DLQ", topics[2].clone()),
-        ("MURMUR_WORKER_GROUP", format!("{run}-worker")),
-        ("MURMUR_SINK_GROUP", format!("{run}-sink")),
-        ("MURMUR_DATABASE_URL", database_url.clone()),
-        ("MURMUR_INDEX_DIR", work.path().join("index").display().to_string()),
-        ("MURMUR_MODEL_DIR", repo_path(".cache/models/all-MiniLM-L6-v2").display().to_string()),
-        ("MURMUR_SENTIMENT_HEAD", repo_path("models/sentiment").display().to_string()),
-        ("MURMUR_PSEUDONYM_KEY", "integration-test-key".to_owned()),
-        ("MURMUR_LISTEN", format!("127.0.0.1:{http_port}")),
-    ];
+    let env = role_env(&run, &topics, &database_url, &work.path().join("index"), http_port);
     let mut procs = Processes(Vec::new());
     procs.spawn("worker", &["worker"], &env, work.path());
     procs.spawn("sink", &["sink"], &env, work.path());

@@ -212,14 +212,7 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
     let q = |extra: &str| format!("from={}&to={}{extra}", urlencode(&from), urlencode(&to));
     let (status, timeline) = api.get(&format!("/v1/trends/timeline?{}", q("&tag=pixel&bucket=hour"))).await;
     assert_eq!(status, 200, "{timeline}");
-    let raw: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM comments WHERE 'pixel' = ANY(tags) AND created_at >= $1 AND created_at < $2",
-    )
-    .bind(timeline["from"].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok()))
-    .bind(timeline["to"].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok()))
-    .fetch_one(postgres.pool())
-    .await
-    .expect("raw count");
+    let raw = raw_tag_count(&postgres, "pixel", &timeline).await;
     assert_eq!(timeline["total"]["comments"].as_i64(), Some(raw));
     assert!(raw > 100);
     assert_eq!(timeline["served_by"], "rollups");
@@ -235,14 +228,7 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
     assert_eq!(examples["examples"].as_array().map(Vec::len), Some(5));
     let (_, tags) = api.get(&format!("/v1/trends/entities?by=tag&limit=100&{}", q(""))).await;
     let pixel = tags["entities"].as_array().and_then(|t| t.iter().find(|t| t["name"] == "pixel")).cloned();
-    let raw: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM comments WHERE 'pixel' = ANY(tags) AND created_at >= $1 AND created_at < $2",
-    )
-    .bind(tags["from"].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok()))
-    .bind(tags["to"].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok()))
-    .fetch_one(postgres.pool())
-    .await
-    .expect("raw count");
+    let raw = raw_tag_count(&postgres, "pixel", &tags).await;
     assert_eq!(pixel.map(|p| p["comments"].clone()), Some(json!(raw)), "tags ranked by their comments: {tags}");
 
     // Charts: the same answers drawn; each bar or point leads to the examples query of its comments.
@@ -397,6 +383,18 @@ fn render_in_browser(html: &str) {
         .output()
         .expect("chromium runs");
     assert!(status.status.success() && shot.exists(), "screenshot of the report");
+}
+
+/// Comments with `tag` in the window an answer says it covers (its `from` and `to`), counted from the raw rows.
+async fn raw_tag_count(postgres: &murmur_store::Postgres, tag: &str, answer: &Value) -> i64 {
+    let time = |field: &str| answer[field].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok());
+    sqlx::query_scalar("SELECT count(*) FROM comments WHERE $1 = ANY(tags) AND created_at >= $2 AND created_at < $3")
+        .bind(tag)
+        .bind(time("from"))
+        .bind(time("to"))
+        .fetch_one(postgres.pool())
+        .await
+        .expect("raw count")
 }
 
 fn urlencode(s: &str) -> String {

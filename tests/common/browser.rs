@@ -99,14 +99,7 @@ impl Browser {
         self.socket.send(Message::text(request)).await.expect("DevTools socket open");
         let deadline = Instant::now() + CALL_TIMEOUT;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let message = tokio::time::timeout(left, self.socket.next())
-                .await
-                .unwrap_or_else(|_| panic!("{method}: no answer within {CALL_TIMEOUT:?}"))
-                .expect("DevTools socket open")
-                .expect("DevTools message");
-            let Message::Text(text) = message else { continue };
-            let message: Value = serde_json::from_str(&text).expect("DevTools sends JSON");
+            let message = self.next_message(deadline, method).await;
             if message["id"] == id {
                 assert!(message.get("error").is_none(), "{method}: {}", message["error"]);
                 return message["result"].clone();
@@ -164,14 +157,23 @@ impl Browser {
     async fn wait_loaded(&mut self, url: &str) {
         let deadline = Instant::now() + CALL_TIMEOUT;
         while !self.loaded {
+            let event = self.next_message(deadline, &format!("loading {url}")).await;
+            self.record(&event);
+        }
+    }
+
+    /// The next message from DevTools (a command's answer or an event), waiting at most until `deadline`.
+    async fn next_message(&mut self, deadline: Instant, waiting_for: &str) -> Value {
+        loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let message = tokio::time::timeout(left, self.socket.next())
                 .await
-                .unwrap_or_else(|_| panic!("{url} did not load within {CALL_TIMEOUT:?}"))
+                .unwrap_or_else(|_| panic!("{waiting_for}: nothing within {CALL_TIMEOUT:?}"))
                 .expect("DevTools socket open")
                 .expect("DevTools message");
-            let Message::Text(text) = message else { continue };
-            self.record(&serde_json::from_str(&text).expect("DevTools sends JSON"));
+            if let Message::Text(text) = message {
+                return serde_json::from_str(&text).expect("DevTools sends JSON");
+            }
         }
     }
 

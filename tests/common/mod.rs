@@ -147,6 +147,32 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> (u16, Value) {
     (status, response.json().await.expect("JSON body"))
 }
 
+/// The environment of a test's `murmur` roles: its own topics (comments, enriched, DLQ), consumer groups,
+/// database, index folder and HTTP port, the real models.
+pub fn role_env(
+    run: &str,
+    topics: &[String; 3],
+    database_url: &str,
+    index: &Path,
+    port: u16,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("MURMUR_KAFKA_BROKERS", brokers()),
+        ("MURMUR_TOPIC_COMMENTS", topics[0].clone()),
+        ("MURMUR_TOPIC_ENRICHED", topics[1].clone()),
+        ("MURMUR_TOPIC_DLQ", topics[2].clone()),
+        ("MURMUR_WORKER_GROUP", format!("{run}-worker")),
+        ("MURMUR_SINK_GROUP", format!("{run}-sink")),
+        ("MURMUR_DATABASE_URL", database_url.to_owned()),
+        ("MURMUR_INDEX_DIR", index.display().to_string()),
+        ("MURMUR_MODEL_DIR", repo_path(".cache/models/all-MiniLM-L6-v2").display().to_string()),
+        ("MURMUR_SENTIMENT_HEAD", repo_path("models/sentiment").display().to_string()),
+        ("MURMUR_NER_HEAD", repo_path("models/ner").display().to_string()),
+        ("MURMUR_PSEUDONYM_KEY", format!("{run}-pseudonym-key")),
+        ("MURMUR_LISTEN", format!("127.0.0.1:{port}")),
+    ]
+}
+
 /// Creates fresh topics on the broker.
 pub async fn create_topics(topics: &[String], partitions: i32) {
     let admin: AdminClient<DefaultClientContext> =
