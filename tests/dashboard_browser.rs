@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use common::browser::Browser;
-use common::{create_topics, fresh_database, keyed, produce, producer, repo_path, wait_committed, Processes};
+use common::{create_topics, fresh_database, get_json, keyed, produce, producer, repo_path, wait_committed, Processes};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -36,6 +36,11 @@ struct Data {
 impl Data {
     fn day(&self, d: u64) -> NaiveDate {
         self.first_day.checked_add_days(Days::new(d)).expect("date")
+    }
+
+    /// `from` and `to` of the whole days the test covers, as query parameters.
+    fn whole_window(&self) -> String {
+        format!("from={}T00:00:00Z&to={}T00:00:00Z", self.day(0), self.day(DAYS))
     }
 
     fn at(&self, d: u64, k: usize) -> String {
@@ -237,18 +242,8 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
     let shown: Vec<String> =
         shown.as_array().expect("ids").iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
     assert!(shown.iter().all(|id| id.starts_with("twitter/spike-")), "a spike shows its own comments: {shown:?}");
-    let spike_api = client
-        .get(format!(
-            "{api}/v1/trends/spikes?tag=acme&bucket=day&tz=UTC&from={}T00:00:00Z&to={}T00:00:00Z",
-            data.day(0),
-            data.day(DAYS)
-        ))
-        .send()
-        .await
-        .expect("spikes")
-        .json::<Value>()
-        .await
-        .expect("json");
+    let (_, spike_api) =
+        get_json(&client, &format!("{api}/v1/trends/spikes?tag=acme&bucket=day&tz=UTC&{}", data.whole_window())).await;
     // The mark of a burst leads to all the peak's comments: the volume spike's examples.
     let volume = spike_api["spikes"].as_array().and_then(|s| s.iter().find(|s| s["kind"] == "volume"));
     let examples: Vec<String> = volume
@@ -292,18 +287,7 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
     browser.click("#drawer-close").await;
 
     // Entities: the tables show what the API ranks.
-    let top_api = client
-        .get(format!(
-            "{api}/v1/trends/entities?limit=10&from={}T00:00:00Z&to={}T00:00:00Z",
-            data.day(0),
-            data.day(DAYS)
-        ))
-        .send()
-        .await
-        .expect("entities")
-        .json::<Value>()
-        .await
-        .expect("json");
+    let (_, top_api) = get_json(&client, &format!("{api}/v1/trends/entities?limit=10&{}", data.whole_window())).await;
     let want: Vec<String> = top_api["entities"]
         .as_array()
         .expect("entities")
