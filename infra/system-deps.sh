@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages murmur's build needs beyond a Rust toolchain, gcc and Python: cmake (librdkafka is built
 # from source by rdkafka's cmake-build), libcurl headers, unzip (unpacking wheels); chromium for the tests that
-# render reports and the dashboard in a headless browser. Idempotent.
+# render reports and the dashboard in a headless browser; python3-venv for the API fuzzer (schemathesis); wrk for
+# the load benchmark (infra/load-test.sh). Idempotent.
 set -euo pipefail
 say() { printf '[system-deps] %s\n' "$*"; }
 missing=()
-for pkg in cmake libcurl4-openssl-dev unzip pkg-config chromium; do
+for pkg in cmake libcurl4-openssl-dev unzip pkg-config chromium python3-venv wrk; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -eq 0 ]; then say "all present"; exit 0; fi

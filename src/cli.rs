@@ -402,6 +402,29 @@ pub struct HttpArgs {
     /// HTTP worker threads.
     #[arg(long, env = "MURMUR_HTTP_WORKERS", default_value_t = 2)]
     pub http_workers: usize,
+    /// Sustained requests per second per client address (0: no limit); health, readiness and metrics are
+    /// exempt. Behind a proxy all clients share its address: limit there and set 0 here.
+    #[arg(long, env = "MURMUR_RATE_LIMIT", default_value_t = 20.0)]
+    pub rate_limit: f64,
+    /// Requests a client may make at once after being idle.
+    #[arg(long, env = "MURMUR_RATE_BURST", default_value_t = 60.0)]
+    pub rate_burst: f64,
+}
+
+impl HttpArgs {
+    pub fn rate_limiter(&self) -> anyhow::Result<Option<murmur_api::RateLimiter>> {
+        if self.rate_limit == 0.0 {
+            return Ok(None);
+        }
+        anyhow::ensure!(
+            self.rate_limit.is_finite() && self.rate_limit > 0.0 && self.rate_burst >= 1.0,
+            "MURMUR_RATE_LIMIT must be a positive number (or 0 for none) and MURMUR_RATE_BURST at least 1"
+        );
+        Ok(Some(murmur_api::RateLimiter::new(murmur_api::RateLimit {
+            per_second: self.rate_limit,
+            burst: self.rate_burst,
+        })))
+    }
 }
 
 #[derive(Args, Clone)]
@@ -456,6 +479,11 @@ pub struct WorkerArgs {
     /// Consumer group of the workers.
     #[arg(long, env = "MURMUR_WORKER_GROUP", default_value = "murmur-worker")]
     pub group: String,
+    /// Replace the models by a stub that costs nothing (a sentiment and a unit vector seeded by the text's
+    /// hash, no entities, model `stub-no-model`): for plumbing benchmarks and fault tests only, never for
+    /// real data.
+    #[arg(long, env = "MURMUR_STUB_ENRICHMENT", value_parser = BoolishValueParser::new())]
+    pub stub_enrichment: bool,
     /// Messages per enrichment batch.
     #[arg(long, env = "MURMUR_WORKER_BATCH", default_value_t = 256)]
     pub batch_size: usize,

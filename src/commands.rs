@@ -6,10 +6,10 @@ use std::time::Duration;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use murmur_api::{ApiKeys, AppState, EnrichService, LagProbe};
-use murmur_core::CommentStore;
+use murmur_core::{CommentStore, Enricher};
 use murmur_enrich::ner::NerHead;
 use murmur_enrich::sentiment::SentimentHead;
-use murmur_enrich::{select_device, DeviceRequest, EncoderOptions, ModelStack, SentenceEncoder};
+use murmur_enrich::{select_device, DeviceRequest, EncoderOptions, ModelStack, SentenceEncoder, StubEnricher};
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
 use murmur_ingest::load::{self, InputFormat, TextEncoding};
 use murmur_ingest::queue::{Producer, Record};
@@ -38,13 +38,29 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let kafka = kafka_config(&args.kafka);
     let topics = topics(&args.kafka.topics);
     ensure_topics(&kafka, &topics, args.partitions).await?;
-    let models = load_models(&args.model)?;
+    let config = WorkerConfig { topics, max_batch: args.batch_size, ..WorkerConfig::default() };
+    if args.stub_enrichment {
+        tracing::warn!("stub enrichment: comments get no real sentiment, entities or embeddings (plumbing runs only)");
+        run_worker(StubEnricher, validator, &kafka, &args.group, config).await
+    } else {
+        let models = load_models(&args.model)?;
+        run_worker(models, validator, &kafka, &args.group, config).await
+    }
+}
+
+/// Joins the group once the enricher is ready, and runs until a signal.
+async fn run_worker<E: Enricher>(
+    enricher: E,
+    validator: Validator,
+    kafka: &KafkaConfig,
+    group: &str,
+    config: WorkerConfig,
+) -> anyhow::Result<()> {
     let producer: Arc<dyn Producer> = Arc::new(kafka.producer()?);
-    let consumer = kafka.consumer(&args.group, &topics.comments)?;
+    let consumer = kafka.consumer(group, &config.topics.comments)?;
     let stats = Arc::new(PipelineStats::default());
     let shutdown = shutdown_on_signal();
-    let config = WorkerConfig { topics, max_batch: args.batch_size, ..WorkerConfig::default() };
-    let worker = Worker::new(validator, Arc::new(Mutex::new(models)), producer, config, Arc::clone(&stats));
+    let worker = Worker::new(validator, Arc::new(Mutex::new(enricher)), producer, config, Arc::clone(&stats));
     let reporter = tokio::spawn(report_progress(Arc::clone(&stats), shutdown.clone()));
     worker.run(consumer, shutdown.clone()).await?;
     shutdown.cancel();
@@ -78,6 +94,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the index in {}", args.index.index_dir.display()))?;
     let enrich = enrich_service(&args.enrich, &args.model)?;
     let mut state = AppState::new(postgres, index, enrich, api_keys(&args.http)?);
+    state.rate_limiter = args.http.rate_limiter()?;
     let kafka = KafkaConfig { brokers: args.kafka.kafka_brokers.clone(), options: args.kafka.kafka_options.clone() };
     state.lag = Some(Arc::new(KafkaLag {
         kafka,

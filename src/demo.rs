@@ -84,7 +84,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     tokio::spawn(log_dead_letters(dlq_consumer, shutdown.clone()));
 
     let enrich = enrich_service(&args.enrich, &args.model)?;
-    let state = AppState::new(postgres, index, enrich, api_keys(&args.http)?);
+    let mut state = AppState::new(postgres, index, enrich, api_keys(&args.http)?);
+    state.rate_limiter = args.http.rate_limiter()?;
     let state_trends = state.trends.clone();
     let scheduler = start_scheduler(&state, &args.reports, shutdown.clone())?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)

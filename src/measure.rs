@@ -2,16 +2,16 @@
 
 use std::time::Duration;
 
+use murmur_core::hash::{splitmix64, GOLDEN_GAMMA};
+
 /// SplitMix64: a seeded generator, so runs make the same comments and queries.
 pub struct Rng(pub u64);
 
 impl Rng {
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        let out = splitmix64(self.0);
+        self.0 = self.0.wrapping_add(GOLDEN_GAMMA);
+        out
     }
 
     pub fn below(&mut self, n: usize) -> usize {

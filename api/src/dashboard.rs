@@ -4,7 +4,9 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::{fnv1a, ApiError};
+use murmur_core::hash::fnv1a;
+
+use crate::ApiError;
 
 /// What the page may load: only this server's own scripts, styles, images and API.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \

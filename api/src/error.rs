@@ -17,6 +17,10 @@ pub enum ApiError {
     NotReady(String),
     #[error("the enrichment queue is full; retry shortly")]
     Overloaded,
+    #[error("too many requests from this client; retry in {0} s")]
+    RateLimited(u64),
+    #[error("{0}")]
+    TooLarge(String),
     #[error("model failed: {0}")]
     ModelFailed(String),
     #[error("storage error")]
@@ -59,6 +63,8 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::NotReady(_) => "not_ready",
             Self::Overloaded => "overloaded",
+            Self::RateLimited(_) => "rate_limited",
+            Self::TooLarge(_) => "payload_too_large",
             Self::ModelFailed(_) => "model_failed",
             Self::Store(_) | Self::Search(_) | Self::Trends(_) | Self::Internal => "internal",
         }
@@ -73,7 +79,8 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded | Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ModelFailed(_) => StatusCode::FAILED_DEPENDENCY,
             Self::Store(_) | Self::Search(_) | Self::Trends(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -8,6 +8,7 @@ mod enrich_service;
 mod error;
 mod metrics;
 pub mod openapi;
+mod rate_limit;
 mod report_routes;
 mod routes;
 mod trend_routes;
@@ -25,6 +26,7 @@ pub use auth::ApiKeys;
 pub use enrich_service::EnrichService;
 pub use error::ApiError;
 pub use metrics::{LagProbe, Metrics};
+pub use rate_limit::{RateLimit, RateLimiter};
 
 /// What the handlers read from.
 #[derive(Clone)]
@@ -38,12 +40,14 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Consumer lag for `/metrics`, where the server knows the broker.
     pub lag: Option<Arc<dyn LagProbe>>,
+    /// Per-client request limits; `None`: unlimited.
+    pub rate_limiter: Option<RateLimiter>,
 }
 
 impl AppState {
     pub fn new(postgres: Postgres, index: SearchIndex, enrich: Option<EnrichService>, keys: ApiKeys) -> Self {
         let trends = Trends::new(postgres.clone(), index.clone());
-        Self { postgres, index, enrich, trends, keys, metrics: Metrics::new(), lag: None }
+        Self { postgres, index, enrich, trends, keys, metrics: Metrics::new(), lag: None, rate_limiter: None }
     }
 }
 
@@ -54,6 +58,7 @@ pub fn bind(state: AppState, addr: SocketAddr, workers: usize) -> std::io::Resul
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(rate_limit::enforce))
             .wrap(actix_web::middleware::from_fn(metrics::track))
             // gzip where the client asks for it (charts and search pages shrink several times).
             .wrap(actix_web::middleware::Compress::default())
@@ -64,9 +69,4 @@ pub fn bind(state: AppState, addr: SocketAddr, workers: usize) -> std::io::Resul
     .bind(addr)?;
     let bound = server.addrs().first().copied().unwrap_or(addr);
     Ok((server.run(), bound))
-}
-
-/// FNV-1a: a hash that is the same in every process and release (cursors, ETags), not a secure one.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }

@@ -1,5 +1,6 @@
+use actix_web::error::{InternalError, JsonPayloadError};
 use actix_web::http::Method;
-use actix_web::{error::InternalError, web, FromRequest, Handler, HttpRequest, HttpResponse, Responder};
+use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Responder};
 use chrono::{DateTime, Utc};
 use murmur_core::SentimentLabel;
 use murmur_search::{EntityFilter, Filters, Fusion, SearchMode, SearchQuery};
@@ -14,14 +15,21 @@ const MAX_LIMIT: usize = 100;
 const MAX_BM25_DEPTH: usize = 10_000;
 const MAX_VECTOR_DEPTH: usize = 1_000;
 const MAX_ENRICH_TEXT_BYTES: usize = 100_000;
-const MAX_ENRICH_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Largest JSON body of any route (64 texts of 100 KB fit).
+const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::QueryConfig::default().error_handler(|e, _| {
         InternalError::from_response(e.to_string(), ApiError::BadRequest(e.to_string()).into()).into()
     }))
-    .app_data(web::JsonConfig::default().limit(MAX_ENRICH_BODY_BYTES).error_handler(|e, _| {
-        InternalError::from_response(e.to_string(), ApiError::BadRequest(e.to_string()).into()).into()
+    .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(|e, _| {
+        let error = match &e {
+            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                ApiError::TooLarge(format!("{e} (bodies are limited to {MAX_BODY_BYTES} bytes)"))
+            }
+            _ => ApiError::BadRequest(e.to_string()),
+        };
+        InternalError::from_response(e.to_string(), error.into()).into()
     }))
     .app_data(web::PathConfig::default().error_handler(|e, _| {
         InternalError::from_response(e.to_string(), ApiError::BadRequest(e.to_string()).into()).into()
@@ -186,7 +194,7 @@ mod cursor {
     /// FNV-1a over everything that decides the ranking, stable across processes and restarts.
     pub fn fingerprint(q: &str, mode: SearchMode, filters: &Filters, fusion: Fusion) -> u64 {
         let canonical = format!("{q}\u{0}{}\u{0}{filters:?}\u{0}{fusion:?}", mode.as_str());
-        crate::fnv1a(canonical.as_bytes())
+        murmur_core::hash::fnv1a(canonical.as_bytes())
     }
 
     pub fn encode(offset: usize, fingerprint: u64) -> String {

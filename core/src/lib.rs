@@ -3,6 +3,7 @@
 //! have more than one implementation: [`Enricher`] (model runtime) and [`CommentStore`] (durable stores).
 
 mod comment;
+pub mod hash;
 mod seams;
 
 pub use comment::{

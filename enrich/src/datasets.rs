@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use murmur_core::hash::splitmix64;
+
 use crate::EnrichError;
 
 /// Sentiment classes, in the order of the head's outputs.
@@ -26,19 +28,12 @@ pub struct LabelledSet {
     pub test: Vec<Example>,
 }
 
-/// splitmix64: a fixed, well-mixed permutation key for row numbers.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 impl LabelledSet {
     /// Splits rows by their hash (files are often sorted by label); `limit` keeps that many rows of each
     /// split's share, taken in hash order, so a limited run is a uniform sample with the same test rows.
     fn split(name: &str, binary: bool, rows: Vec<Example>, limit: Option<usize>) -> Self {
-        let mut keyed: Vec<(u64, Example)> = rows.into_iter().enumerate().map(|(i, e)| (mix(i as u64), e)).collect();
+        let mut keyed: Vec<(u64, Example)> =
+            rows.into_iter().enumerate().map(|(i, e)| (splitmix64(i as u64), e)).collect();
         keyed.sort_by_key(|(k, _)| *k);
         let (mut train, mut valid, mut test) = (Vec::new(), Vec::new(), Vec::new());
         let cap = |share: usize| limit.map_or(usize::MAX, |l| (l * share).div_ceil(10));

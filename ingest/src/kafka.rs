@@ -56,8 +56,14 @@ impl KafkaConfig {
     /// A consumer in `group` subscribed to `topic`, starting from the earliest offset when the group has none.
     /// Offsets are never committed automatically: the pipeline commits what is durable.
     pub fn consumer(&self, group: &str, topic: &str) -> Result<KafkaConsumer, IngestError> {
-        let defaults =
-            [("auto.offset.reset", "earliest"), ("session.timeout.ms", "6000"), ("enable.partition.eof", "false")];
+        // A bounded prefetch (librdkafka's default is 64 MB): when a store stalls, fetching stops there and the
+        // lag grows in the broker, not in memory.
+        let defaults = [
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "6000"),
+            ("enable.partition.eof", "false"),
+            ("queued.max.messages.kbytes", "32768"),
+        ];
         let required = [("group.id", group), ("enable.auto.commit", "false")];
         let consumer: StreamConsumer = self.client(&defaults, &required).create()?;
         consumer.subscribe(&[topic])?;

@@ -48,16 +48,25 @@ pub struct Record {
 /// DLQ record headers: why the message was refused, and where it was read.
 pub const HEADER_REASON: &str = "murmur-reason";
 pub const HEADER_ORIGIN: &str = "murmur-origin";
+/// Set when the payload was cut to [`MAX_DEAD_LETTER_BYTES`]: the original length in bytes.
+pub const HEADER_TRUNCATED_FROM: &str = "murmur-truncated-from";
+
+/// The most of a refused payload a DLQ record carries, so that it fits a broker's default message limit
+/// (Kafka's is about 1 MB): a dead letter that cannot be delivered would stop the stage behind it. The whole
+/// message stays in its topic at the origin offset.
+pub const MAX_DEAD_LETTER_BYTES: usize = 900_000;
 
 impl Record {
-    /// The original bytes, unchanged, with the reason and origin in headers.
+    /// The original bytes (cut to [`MAX_DEAD_LETTER_BYTES`]), with the reason and origin in headers.
     pub fn dead_letter(dlq_topic: &str, message: &Message, reason: &str) -> Self {
-        Self {
-            topic: dlq_topic.to_owned(),
-            key: message.key.clone(),
-            payload: message.payload.clone(),
-            headers: vec![(HEADER_REASON, reason.as_bytes().to_vec()), (HEADER_ORIGIN, message.origin().into_bytes())],
+        let mut headers =
+            vec![(HEADER_REASON, reason.as_bytes().to_vec()), (HEADER_ORIGIN, message.origin().into_bytes())];
+        let mut payload = message.payload.clone();
+        if payload.len() > MAX_DEAD_LETTER_BYTES {
+            headers.push((HEADER_TRUNCATED_FROM, payload.len().to_string().into_bytes()));
+            payload.truncate(MAX_DEAD_LETTER_BYTES);
         }
+        Self { topic: dlq_topic.to_owned(), key: message.key.clone(), payload, headers }
     }
 }
 

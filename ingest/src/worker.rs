@@ -61,6 +61,7 @@ impl<E: Enricher> Worker<E> {
                 // Not fatal: the batch is delivered and will be replayed, idempotently, after a restart.
                 tracing::warn!(error = %e, "offset commit failed");
             }
+            tracing::debug!(messages = batch.len(), "batch enriched and committed");
         }
         tracing::info!("worker stopped");
         Ok(())

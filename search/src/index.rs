@@ -197,6 +197,15 @@ impl SearchIndex {
         Ok(index)
     }
 
+    /// Documents committed in the index folder `root` now (0 when it has none), read without the vectors: for
+    /// tools and checks that only count.
+    pub fn committed_documents(root: &Path) -> Result<u64, SearchError> {
+        match generation::current(root)? {
+            Some(path) => Ok(Generation::open(&path, None)?.reader.searcher().num_docs()),
+            None => Ok(0),
+        }
+    }
+
     pub(crate) fn generation(&self) -> Option<Arc<Generation>> {
         self.inner.generation.read().unwrap_or_else(PoisonError::into_inner).clone()
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 pub mod browser;
+pub mod services;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,39 @@ impl Processes {
         }
     }
 
+    /// Sends `signal` (`KILL`, `TERM`, `STOP`, `CONT`) to a process, as `kill -SIGNAL` would.
+    pub fn signal(&self, role: &str, signal: &str) {
+        send_signal(self.pid(role), signal);
+    }
+
+    /// SIGTERM, then waits up to `limit` for the process to exit; its exit status (`None`: still running).
+    pub fn terminate(&mut self, role: &str, limit: Duration) -> Option<std::process::ExitStatus> {
+        self.signal(role, "TERM");
+        let at = self.0.iter().position(|(r, _, _)| r == role).expect("role running");
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.0[at].1.try_wait() {
+                self.0.remove(at);
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn pid(&self, role: &str) -> u32 {
+        self.0.iter().find(|(r, _, _)| r == role).map(|(_, child, _)| child.id()).expect("role running")
+    }
+
+    /// The log a role has written so far.
+    pub fn log(&self, role: &str) -> String {
+        self.0
+            .iter()
+            .find(|(r, _, _)| r == role)
+            .map(|(_, _, log)| std::fs::read_to_string(log).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
     pub fn assert_running(&mut self) {
         for (role, child, log) in &mut self.0 {
             if let Ok(Some(status)) = child.try_wait() {
@@ -76,14 +110,43 @@ impl Drop for Processes {
     }
 }
 
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Resident memory of a process, in MiB (`VmRSS`).
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port()
+}
+
+fn admin_url() -> String {
+    std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The test server's URL without a database name.
+pub fn postgres_base() -> String {
+    let admin_url = admin_url();
+    let (base, _) = admin_url.rsplit_once('/').expect("admin url names a database");
+    base.to_owned()
+}
+
 pub async fn fresh_database(name: &str) -> String {
-    let admin_url = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("postgres reachable (infra/postgres.sh)");
+    let mut admin = sqlx::PgConnection::connect(&admin_url()).await.expect("postgres reachable (infra/postgres.sh)");
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.expect("drop");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create");
-    let (base, _) = admin_url.rsplit_once('/').expect("admin url names a database");
-    format!("{base}/{name}")
+    format!("{}/{name}", postgres_base())
 }
 
 /// Produces payloads and returns the highest offset written per partition.
@@ -109,8 +172,12 @@ pub async fn produce(
 }
 
 pub fn consumer(group: &str) -> StreamConsumer {
+    consumer_of(&brokers(), group)
+}
+
+pub fn consumer_of(brokers: &str, group: &str) -> StreamConsumer {
     ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
@@ -125,20 +192,35 @@ pub async fn wait_committed(group: &str, topic: &str, last: &HashMap<i32, i64>, 
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         procs.assert_running();
-        let mut list = TopicPartitionList::new();
-        for partition in last.keys() {
-            list.add_partition(topic, *partition);
-        }
-        let committed = probe.committed_offsets(list, Timeout::After(Duration::from_secs(10))).expect("offsets");
-        let done = last.iter().all(|(partition, offset)| {
-            matches!(committed.find_partition(topic, *partition).map(|p| p.offset()), Some(Offset::Offset(o)) if o > *offset)
-        });
-        if done {
+        if committed_past(&probe, topic, last) {
             return;
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Offsets the probe's group has committed in `topic`, per partition (absent: none yet).
+pub fn committed_offsets(probe: &StreamConsumer, topic: &str, partitions: i32) -> HashMap<i32, i64> {
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = probe.committed_offsets(list, Timeout::After(Duration::from_secs(10))).expect("offsets");
+    committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn committed_past(probe: &StreamConsumer, topic: &str, last: &HashMap<i32, i64>) -> bool {
+    let partitions = last.keys().max().map_or(0, |p| p + 1);
+    let committed = committed_offsets(probe, topic, partitions);
+    last.iter().all(|(partition, offset)| committed.get(partition).is_some_and(|o| o > offset))
 }
 
 pub async fn get_json(client: &reqwest::Client, url: &str) -> (u16, Value) {
@@ -170,13 +252,19 @@ pub fn role_env(
         ("MURMUR_NER_HEAD", repo_path("models/ner").display().to_string()),
         ("MURMUR_PSEUDONYM_KEY", format!("{run}-pseudonym-key")),
         ("MURMUR_LISTEN", format!("127.0.0.1:{port}")),
+        // The tests' own bursts are not what they test (api/tests/http.rs tests the limits).
+        ("MURMUR_RATE_LIMIT", "0".into()),
     ]
 }
 
 /// Creates fresh topics on the broker.
 pub async fn create_topics(topics: &[String], partitions: i32) {
+    create_topics_on(&brokers(), topics, partitions).await;
+}
+
+pub async fn create_topics_on(brokers: &str, topics: &[String], partitions: i32) {
     let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
+        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
     let new: Vec<NewTopic> = topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1))).collect();
     for result in admin.create_topics(&new, &AdminOptions::new()).await.expect("broker reachable (infra/kafka.sh)") {
         result.expect("topic created");
@@ -185,7 +273,17 @@ pub async fn create_topics(topics: &[String], partitions: i32) {
 
 /// A producer for the test's own messages.
 pub fn producer() -> FutureProducer {
-    ClientConfig::new().set("bootstrap.servers", brokers()).set("linger.ms", "5").create().expect("producer")
+    producer_on(&brokers())
+}
+
+/// Retries for up to two minutes, so a broker restart delays messages instead of failing them.
+pub fn producer_on(brokers: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "120000")
+        .create()
+        .expect("producer")
 }
 
 /// Comments as (key, payload) messages, keyed `source/id` as murmur's producer keys them.
