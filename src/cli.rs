@@ -388,6 +388,14 @@ pub struct PrivacyArgs {
     /// Longest comment text accepted, in bytes; longer ones go to the DLQ.
     #[arg(long, env = "MURMUR_MAX_TEXT_BYTES", default_value_t = 100_000)]
     pub max_text_bytes: usize,
+    /// PII to remove from stored text, comma-separated: `emails`, `phones`, `persons` (names NER labels PER;
+    /// their entities are dropped), or `all`. Default: none.
+    #[arg(long, env = "MURMUR_REDACT_PII", default_value = "", value_parser = parse_redaction)]
+    pub redact_pii: murmur_ingest::Redaction,
+}
+
+fn parse_redaction(spec: &str) -> Result<murmur_ingest::Redaction, String> {
+    murmur_ingest::Redaction::parse(spec)
 }
 
 #[derive(Args, Clone)]

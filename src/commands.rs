@@ -38,7 +38,12 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let kafka = kafka_config(&args.kafka);
     let topics = topics(&args.kafka.topics);
     ensure_topics(&kafka, &topics, args.partitions).await?;
-    let config = WorkerConfig { topics, max_batch: args.batch_size, ..WorkerConfig::default() };
+    let config = WorkerConfig {
+        topics,
+        max_batch: args.batch_size,
+        redaction: args.privacy.redact_pii,
+        ..WorkerConfig::default()
+    };
     if args.stub_enrichment {
         tracing::warn!("stub enrichment: comments get no real sentiment, entities or embeddings (plumbing runs only)");
         run_worker(StubEnricher, validator, &kafka, &args.group, config).await

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use murmur_api::{ApiKeys, AppState};
+use murmur_api::{ApiKeys, AppState, RateLimit, RateLimiter};
 use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
 use murmur_search::{Access, IndexOptions, SearchIndex};
 use murmur_trends::{webhook_signature, Scheduler, SchedulerOptions};
@@ -186,7 +186,9 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
             let message = body["error"]["message"].as_str().unwrap_or("");
             assert!(!message.starts_with("no route"), "{method} {path} is documented but not served");
             assert!(status < 500 || status == 503, "{method} {path}: {status} {body}");
-            // Write and admin operations refuse a missing key, an unknown key and (admin) a write key.
+            // Write and admin operations refuse a missing key, an unknown key and (admin) a write key; every
+            // operation that is not a read is one of them.
+            assert!(method == "get" || operation["x-scope"].is_string(), "{method} {path} needs a key scope");
             if let Some(scope) = operation["x-scope"].as_str() {
                 for (key, expected) in [(None, 401), (Some("not-a-key-0123456789"), 401)] {
                     let (status, body) = api.call(method, &concrete, key, Some(json!({}))).await;
@@ -355,6 +357,53 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
     assert!(metrics.contains(r#"murmur_pipeline{what="comments_stored"} 600"#), "{metrics}");
     assert!(metrics.contains(r#"murmur_pipeline{what="documents_indexed"} 600"#), "{metrics}");
     shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_and_clients_over_their_rate_are_refused_clearly() {
+    let postgres = murmur_store::testing::fresh_database("api_limits").await.expect("postgres (infra/postgres.sh)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = SearchIndex::open(dir.path(), Access::ReadWrite, IndexOptions::default()).expect("index");
+    let keys = ApiKeys::parse(&format!("admin:{ADMIN_KEY},write:{WRITE_KEY}")).expect("keys");
+    let mut state = AppState::new(postgres, index, None, keys);
+    state.rate_limiter = Some(RateLimiter::new(RateLimit { per_second: 2.0, burst: 5.0 }));
+    let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
+    tokio::spawn(server);
+    let api = Api { base: format!("http://{addr}"), client: reqwest::Client::new() };
+
+    // A body over 8 MB is a 413 with a JSON error, read no further than the limit; one under it gets through
+    // to the handler (503 here: this server has no models).
+    let big = json!({ "texts": ["x".repeat(9 * 1024 * 1024)] });
+    let (status, body) = api.call("post", "/v1/enrich", Some(WRITE_KEY), Some(big)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("payload_too_large")), "{body}");
+    let (status, body) = api.call("post", "/v1/enrich", Some(WRITE_KEY), Some(json!({"texts": ["fine"]}))).await;
+    assert_eq!(status, 503, "{body}");
+    let schedule = json!({ "name": "x".repeat(9 * 1024 * 1024) });
+    let (status, _) = api.call("post", "/v1/reports/schedules", Some(WRITE_KEY), Some(schedule)).await;
+    assert_eq!(status, 413, "every JSON route has the limit");
+
+    // The burst of 5 is spent (3 requests above): two more pass, then 429 with Retry-After, while probes pass.
+    for _ in 0..2 {
+        assert_eq!(api.get("/v1/reports").await.0, 200);
+    }
+    let response = api.client.get(format!("{}/v1/reports", api.base)).send().await.expect("request");
+    assert_eq!(response.status().as_u16(), 429);
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After header");
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.expect("JSON error");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    for probe in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(api.text(probe).await.0, 200, "{probe} is never rate limited");
+    }
+    // The bucket refills at 2 per second.
+    tokio::time::sleep(StdDuration::from_millis(600)).await;
+    assert_eq!(api.get("/v1/reports").await.0, 200);
+    assert_eq!(api.get("/v1/reports").await.0, 429);
 }
 
 /// Renders the report in headless Chromium (Debian's package, from infra/system-deps.sh): the DOM it builds

@@ -1,5 +1,6 @@
 //! What happens to a comment, in order: [`schema`] validates the producer's JSON and [`Pseudonymizer`]
-//! replaces the author; [`worker`] enriches valid comments and routes invalid ones to the DLQ; [`sink`] writes
+//! replaces the author; [`worker`] enriches valid comments (then [`Redaction`] removes the PII chosen) and
+//! routes invalid ones to the DLQ; [`sink`] writes
 //! enriched comments to every durable store and only then commits the offsets. Both run over the [`queue`]
 //! seam: Kafka ([`kafka`]) in production, an in-process queue ([`memory`]) for the embedded demo.
 
@@ -9,6 +10,7 @@ pub mod load;
 pub mod memory;
 mod pseudonym;
 pub mod queue;
+mod redact;
 mod retry;
 pub mod schema;
 pub mod sink;
@@ -17,6 +19,7 @@ pub mod worker;
 
 pub use error::IngestError;
 pub use pseudonym::Pseudonymizer;
+pub use redact::Redaction;
 pub use stats::PipelineStats;
 
 /// Topic names, the same for Kafka and the in-process queue.

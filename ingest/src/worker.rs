@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::queue::{next_batch, Consumer, Message, Producer, Record};
 use crate::schema::Validator;
-use crate::{retry, IngestError, PipelineStats, Topics};
+use crate::{retry, IngestError, PipelineStats, Redaction, Topics};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -19,11 +19,18 @@ pub struct WorkerConfig {
     pub max_batch: usize,
     /// How long to wait for more messages once a batch has started.
     pub linger: Duration,
+    /// PII removed from the text before it leaves the worker.
+    pub redaction: Redaction,
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self { topics: Topics::default(), max_batch: 256, linger: Duration::from_millis(50) }
+        Self {
+            topics: Topics::default(),
+            max_batch: 256,
+            linger: Duration::from_millis(50),
+            redaction: Redaction::default(),
+        }
     }
 }
 
@@ -89,7 +96,9 @@ impl<E: Enricher> Worker<E> {
             match enrichment {
                 Ok(enrichment) => {
                     let key = comment.key().joined().into_bytes();
-                    let payload = serde_json::to_vec(&EnrichedComment::new(comment, enrichment))?;
+                    let mut enriched = EnrichedComment::new(comment, enrichment);
+                    self.config.redaction.apply(&mut enriched);
+                    let payload = serde_json::to_vec(&enriched)?;
                     records.push(Record {
                         topic: topics.enriched.clone(),
                         key: Some(key),
