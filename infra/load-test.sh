@@ -59,7 +59,7 @@ say "preloading $PRELOAD comments (stub enrichment: the load is on the API, not 
 comments "$PRELOAD" 0 >"$WORK/preload.jsonl"
 MURMUR_STUB_ENRICHMENT=1 "$BIN" worker >"$WORK/stub-worker.log" 2>&1 & STUB=$!
 "$BIN" sink >"$WORK/sink.log" 2>&1 & PIDS+=($!)
-"$BIN" produce "$WORK/preload.jsonl" >/dev/null
+"$BIN" produce "$WORK/preload.jsonl" >/dev/null 2>&1
 wait_stored "$PRELOAD"
 kill "$STUB"; wait "$STUB" 2>/dev/null || true
 
@@ -103,7 +103,7 @@ idle=$(phase idle)
 say "phase 2: the same while the real worker enriches and the sink stores the demo corpus"
 comments 38000 "$PRELOAD" >"$WORK/live.jsonl"
 "$BIN" worker >"$WORK/worker.log" 2>&1 & PIDS+=($!)
-"$BIN" produce "$WORK/live.jsonl" >/dev/null
+"$BIN" produce "$WORK/live.jsonl" >/dev/null 2>&1
 sleep 10 # the worker has loaded its models and is busy
 before=$(psql -h 127.0.0.1 -U postgres -d murmur_load -tAc 'SELECT count(*) FROM comments')
 busy=$(phase ingesting)
