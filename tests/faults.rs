@@ -138,22 +138,17 @@ impl Pipeline {
         Self { run, brokers, topics, database_url, work, env, procs: Processes(Vec::new()), started: 0 }
     }
 
-    /// Starts a `worker` or `sink`; returns its name (`worker.3`), under which its log is kept.
-    fn start(&mut self, role: &str) -> String {
-        self.started += 1;
-        let name = format!("{role}.{}", self.started);
-        self.procs.spawn(&name, &[role], &self.env, self.work.path());
-        name
-    }
-
-    /// Starts a `worker` or `sink` as a static group member (`group.instance.id`): what a supervisor that
-    /// restarts a crashed process in its place (systemd, a Kubernetes StatefulSet) runs. A restart with the same
-    /// `slot` takes over the dead process's partitions at once, without waiting for its session to expire.
-    fn start_in_slot(&mut self, role: &str, slot: &str) -> String {
+    /// Starts a `worker` or `sink`; returns its name (`worker.3`), under which its log is kept. With a `slot`
+    /// it joins as a static group member (`group.instance.id`), as a supervisor that restarts a crashed process
+    /// in its place would run it (systemd, a Kubernetes StatefulSet): a restart in the same slot takes over the
+    /// dead process's partitions at once, without waiting for a rebalance.
+    fn start(&mut self, role: &str, slot: Option<&str>) -> String {
         self.started += 1;
         let name = format!("{role}.{}", self.started);
         let mut env = self.env.clone();
-        env.push(("MURMUR_KAFKA_OPTIONS", format!("group.instance.id={}-{slot}", self.run)));
+        if let Some(slot) = slot {
+            env.push(("MURMUR_KAFKA_OPTIONS", format!("group.instance.id={}-{slot}", self.run)));
+        }
         self.procs.spawn(&name, &[role], &env, self.work.path());
         name
     }
@@ -298,8 +293,8 @@ async fn workers_and_sinks_killed_at_random_moments_lose_and_double_nothing() {
     let n = comments_per_run();
     let database = common::fresh_database("murmur_fault_kills").await;
     let mut pipeline = Pipeline::new("kills", brokers(), database).await;
-    let mut worker = pipeline.start_in_slot("worker", "w0");
-    let mut sink = pipeline.start_in_slot("sink", "s0");
+    let mut worker = pipeline.start("worker", Some("w0"));
+    let mut sink = pipeline.start("sink", Some("s0"));
     let (messages, malformed) = stream(n);
     let producing = pipeline.produce_paced(messages, 40, Duration::from_millis(900));
 
@@ -310,14 +305,14 @@ async fn workers_and_sinks_killed_at_random_moments_lose_and_double_nothing() {
         let (role, slot) = if round % 2 == 0 { (&mut worker, "w0") } else { (&mut sink, "s0") };
         pipeline.procs.stop(role); // SIGKILL
         faults.push(format!("kill -9 {role}"));
-        *role = pipeline.start_in_slot(role.split('.').next().unwrap_or("worker"), slot);
+        *role = pipeline.start(role.split('.').next().unwrap_or("worker"), Some(slot));
     }
     for (role, slot) in [(&mut worker, "w0"), (&mut sink, "s0")] {
         tokio::time::sleep(rng.between(Duration::from_millis(500), Duration::from_secs(3))).await;
         let status = pipeline.procs.terminate(role, Duration::from_secs(30)).expect("stops within 30 s of SIGTERM");
         assert!(status.success(), "{role} exits 0 on SIGTERM, got {status}");
         faults.push(format!("SIGTERM {role}: {status}"));
-        *role = pipeline.start_in_slot(role.split('.').next().unwrap_or("worker"), slot);
+        *role = pipeline.start(role.split('.').next().unwrap_or("worker"), Some(slot));
     }
     producing.await.expect("produced");
     let took = pipeline.assert_exactly_stored(n, &malformed, DeadLetters::All).await;
@@ -330,8 +325,8 @@ async fn postgres_crashing_mid_ingest_stalls_the_sink_without_committing_unstore
     let n = comments_per_run();
     let postgres = PrivatePostgres::start();
     let mut pipeline = Pipeline::new("pgcrash", brokers(), postgres.url()).await;
-    pipeline.start("worker");
-    let sink = pipeline.start("sink");
+    pipeline.start("worker", None);
+    let sink = pipeline.start("sink", None);
     let (messages, malformed) = stream(n);
     let probe = pipeline.probe("sink");
     let producing = pipeline.produce_paced(messages, 20, Duration::from_millis(500));
@@ -358,8 +353,8 @@ async fn a_broker_restart_mid_ingest_loses_and_doubles_nothing() {
     let mut broker = PersistentBroker::start();
     let database = common::fresh_database("murmur_fault_broker").await;
     let mut pipeline = Pipeline::new("broker", broker.address(), database).await;
-    pipeline.start("worker");
-    pipeline.start("sink");
+    pipeline.start("worker", None);
+    pipeline.start("sink", None);
     let (messages, malformed) = stream(n);
     let producing = pipeline.produce_paced(messages, 20, Duration::from_millis(500));
 
@@ -376,9 +371,9 @@ async fn workers_leaving_and_joining_a_group_mid_ingest_split_the_work_exactly()
     let n = comments_per_run();
     let database = common::fresh_database("murmur_fault_rebalance").await;
     let mut pipeline = Pipeline::new("rebalance", brokers(), database).await;
-    let first = pipeline.start("worker");
-    let second = pipeline.start("worker");
-    pipeline.start("sink");
+    let first = pipeline.start("worker", None);
+    let second = pipeline.start("worker", None);
+    pipeline.start("sink", None);
     let (messages, malformed) = stream(n);
     let producing = pipeline.produce_paced(messages, 30, Duration::from_millis(700));
 
@@ -386,7 +381,7 @@ async fn workers_leaving_and_joining_a_group_mid_ingest_split_the_work_exactly()
     let status = pipeline.procs.terminate(&first, Duration::from_secs(30)).expect("leaves on SIGTERM");
     assert!(status.success());
     wait_for_rows(&pipeline.database_url, (n / 2) as i64).await;
-    let third = pipeline.start("worker");
+    let third = pipeline.start("worker", None);
     producing.await.expect("produced");
     pipeline.assert_exactly_stored(n, &malformed, DeadLetters::All).await;
     for worker in [&second, &third] {
@@ -400,8 +395,8 @@ async fn a_frozen_postgres_grows_the_sinks_lag_not_its_memory() {
     let n = comments_per_run();
     let postgres = PrivatePostgres::start();
     let mut pipeline = Pipeline::new("frozen", brokers(), postgres.url()).await;
-    pipeline.start("worker");
-    let sink = pipeline.start("sink");
+    pipeline.start("worker", None);
+    let sink = pipeline.start("sink", None);
     let (messages, malformed) = stream(n);
     let (head, rest) = messages.split_at(n / 20);
     pipeline.produce_paced(head.to_vec(), 1, Duration::ZERO).await.expect("produced");

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{create_topics, fresh_database, free_port, keyed, produce, producer, role_env, Processes};
+use common::{create_topics, free_port, fresh_database, keyed, produce, producer, role_env, Processes};
 use serde_json::json;
 use sqlx::PgPool;
 

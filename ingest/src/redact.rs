@@ -90,10 +90,8 @@ impl Redaction {
 
         // Each kept entity moves by what the spans before it removed and added, in characters.
         let chars = |s: &str| s.chars().count() as isize;
-        let shifts: Vec<(usize, usize, isize)> = merged
-            .iter()
-            .map(|&(start, end, marker)| (start, end, chars(marker) - chars(&text[start..end])))
-            .collect();
+        let shifts: Vec<(usize, usize, isize)> =
+            merged.iter().map(|&(start, end, marker)| (start, end, chars(marker) - chars(&text[start..end]))).collect();
         if let Some(entities) = enriched.enrichment.entities.as_mut() {
             entities.retain_mut(|entity| {
                 if self.persons && entity.label == EntityLabel::Per {

@@ -20,7 +20,8 @@ fn as_postgres(program: &Path) -> Command {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    // SAFETY: geteuid(2) reads the process's user id and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 fn postgres_bin() -> PathBuf {
@@ -107,9 +108,7 @@ impl PrivatePostgres {
         let Some(postmaster) = pidfile.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) else {
             return Vec::new();
         };
-        let children = Command::new("pgrep").arg("-P").arg(postmaster.to_string()).output().expect("pgrep");
-        let mut pids: Vec<u32> =
-            String::from_utf8_lossy(&children.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
+        let mut pids = children_of(postmaster);
         pids.push(postmaster);
         pids
     }
@@ -117,7 +116,7 @@ impl PrivatePostgres {
     /// Freezes every process of the cluster (SIGSTOP): connections stay open and nothing answers.
     pub fn pause(&self) {
         for pid in self.pids() {
-            send_signal(pid, "STOP");
+            send_signal(pid, "STOP"); // a backend that just exited needs no stopping
         }
     }
 
@@ -128,10 +127,23 @@ impl PrivatePostgres {
     }
 }
 
+/// The processes whose parent is `parent`, from `/proc/<pid>/stat` (field 4, after the parenthesised name).
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            after_name.split_whitespace().nth(1).and_then(|ppid| ppid.parse::<u32>().ok()) == Some(parent)
+        })
+        .collect()
+}
+
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         for pid in self.pids() {
-            let _ = Command::new("kill").arg("-CONT").arg(pid.to_string()).status();
+            send_signal(pid, "CONT");
         }
         let _ = self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
     }
@@ -179,7 +191,7 @@ impl PersistentBroker {
     /// acknowledged: that is a crash of storage, which Kafka answers with replication, not a restart.)
     pub fn restart(&mut self, down: Duration) {
         if let Some(mut child) = self.child.take() {
-            send_signal(child.id(), "TERM");
+            assert!(send_signal(child.id(), "TERM"), "SIGTERM the broker");
             let _ = child.wait();
         }
         std::thread::sleep(down);
