@@ -45,6 +45,11 @@ fn comments() -> Vec<EnrichedComment> {
         .collect()
 }
 
+/// The fuzzer's seed: fixed, so a run can be repeated; `MURMUR_FUZZ_SEED` explores others.
+fn seed() -> String {
+    std::env::var("MURMUR_FUZZ_SEED").unwrap_or_else(|_| "20261129".into())
+}
+
 /// Runs schemathesis against the server; panics with its output unless it found no server error.
 fn fuzz(base: &str, key: Option<&str>, name: &str, phases: &[&str]) {
     let st = repo_path(".cache/venv/bin/st");
@@ -54,7 +59,7 @@ fn fuzz(base: &str, key: Option<&str>, name: &str, phases: &[&str]) {
     command
         .arg("run")
         .arg(format!("{base}/openapi.json"))
-        .args(["--checks", "not_a_server_error", "--mode", "all", "--max-examples", "100", "--seed", "20261129"])
+        .args(["--checks", "not_a_server_error", "--mode", "all", "--max-examples", "100", "--seed", &seed()])
         .args(["--workers", "2", "--request-timeout", "30", "--no-color"])
         .args(["--report", "junit", "--report-dir"])
         .arg(&reports)

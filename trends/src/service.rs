@@ -2,7 +2,7 @@
 //! are read from the rollups; other slices (words, several dimensions at once, entities by the minute) from
 //! the search index.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use murmur_core::{EntityLabel, SentimentLabel};
 use murmur_search::{SearchHit, SearchIndex};
 use murmur_store::{Counts, Dim, DimKind, Grain, KeyCounts, KeyFilter, Postgres};
@@ -24,6 +24,11 @@ pub struct Window {
 
 impl Window {
     pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Self, TrendsError> {
+        // Years 1-9999 (what RFC 3339 writes): bucket and baseline arithmetic near chrono's own limits would
+        // overflow (the ends of time once panicked a timeline).
+        if ![from, to].iter().all(|t| (1..=9999).contains(&t.year())) {
+            return Err(TrendsError::Invalid("from and to must be between years 1 and 9999".into()));
+        }
         let floor = |t: DateTime<Utc>| Grain::Minute.floor(t);
         let ceil = |t: DateTime<Utc>| Grain::Minute.ceil(t);
         let window = Self { from: floor(from), to: ceil(to) };
