@@ -10,10 +10,11 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{consumer, create_topics, free_port, fresh_database, produce, role_env, wait_committed, Processes};
+use common::{
+    consumer, create_topics, free_port, fresh_database, headers_of, produce, role_env, wait_committed, Processes,
+};
 use murmur_search::SearchIndex;
 use rdkafka::consumer::Consumer;
-use rdkafka::message::Headers;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, Message};
 use serde_json::{json, Value};
@@ -166,14 +167,7 @@ async fn hostile_input_is_dead_lettered_with_reasons_or_stored_exactly_and_nothi
         assert!(Instant::now() < deadline, "{} of {} refused messages in the DLQ", dead.len(), refused.len());
         let Ok(message) = tokio::time::timeout(Duration::from_secs(2), reader.recv()).await else { continue };
         let message = message.expect("receive");
-        let headers = message
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let headers = headers_of(&message);
         dead.push((message.payload().unwrap_or_default().to_vec(), headers));
     }
     for (needle, payload) in &refused {

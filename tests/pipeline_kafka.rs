@@ -14,10 +14,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    consumer, create_topics, fresh_database, get_json, keyed, produce, producer, role_env, wait_committed, Processes,
+    consumer, create_topics, fresh_database, get_json, headers_of, keyed, produce, producer, role_env, wait_committed,
+    Processes,
 };
 use rdkafka::consumer::Consumer;
-use rdkafka::message::Headers;
 use rdkafka::Message;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -97,14 +97,7 @@ async fn read_topic(topic: &str, group: &str, count: usize) -> Vec<Consumed> {
         assert!(Instant::now() < deadline, "only {} of {count} messages on {topic}", out.len());
         let Ok(message) = tokio::time::timeout(Duration::from_secs(5), reader.recv()).await else { continue };
         let message = message.expect("receive");
-        let headers = message
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let headers = headers_of(&message);
         out.push(Consumed {
             payload: message.payload().unwrap_or_default().to_vec(),
             headers,

@@ -232,6 +232,19 @@ fn committed_past(probe: &StreamConsumer, topic: &str, last: &HashMap<i32, i64>)
     last.iter().all(|(partition, offset)| committed.get(partition).is_some_and(|o| o > offset))
 }
 
+/// A consumed message's headers, values as text.
+pub fn headers_of(message: &impl rdkafka::Message) -> HashMap<String, String> {
+    use rdkafka::message::Headers;
+    message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub async fn get_json(client: &reqwest::Client, url: &str) -> (u16, Value) {
     let response = client.get(url).send().await.expect("API answers");
     let status = response.status().as_u16();
