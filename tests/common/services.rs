@@ -142,9 +142,7 @@ fn children_of(parent: u32) -> Vec<u32> {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        for pid in self.pids() {
-            send_signal(pid, "CONT");
-        }
+        self.resume();
         let _ = self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
     }
 }
