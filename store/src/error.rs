@@ -4,8 +4,6 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("postgres migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("embeddings in one batch must share a width: {0} and {1}")]
-    MixedEmbeddingWidths(usize, usize),
     #[error("comment {0} has no enrichment")]
     NotEnriched(String),
     #[error("invalid enrichment: {0}")]

@@ -9,6 +9,6 @@ pub mod testing;
 mod trends;
 
 pub use error::StoreError;
-pub use postgres::{Postgres, StoredComment, StoredEnrichment};
+pub use postgres::{PackedVector, Postgres, StoredComment, StoredEnrichment};
 pub use reports::{NewReport, ReportSchedule, StoredReport, WebhookStatus};
 pub use trends::{cover, Counts, Dim, DimKind, Grain, KeyCounts, KeyFilter, Segment};

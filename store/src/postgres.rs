@@ -54,7 +54,7 @@ impl StoredComment {
         let model = e.model.ok_or_else(|| StoreError::NotEnriched(comment.key().joined()))?;
         let enrichment = Enrichment {
             model,
-            embedding: e.embedding.unwrap_or_default(),
+            embedding: e.embedding.map(|v| v.0).unwrap_or_default(),
             sentiment: e.sentiment.map(|s| s.0),
             entities: e.entities.map(|list| list.0),
         };
@@ -71,7 +71,35 @@ pub struct StoredEnrichment {
     /// Absent when the comment was enriched without a NER head.
     pub entities: Option<sqlx::types::Json<Vec<Entity>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub embedding: Option<Vec<f32>>,
+    pub embedding: Option<PackedVector>,
+}
+
+/// An embedding as the `embeddings.vector` column holds it: float32s in network byte order, 4 bytes each.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct PackedVector(pub Vec<f32>);
+
+impl PackedVector {
+    pub fn pack(vector: &[f32]) -> Vec<u8> {
+        vector.iter().flat_map(|x| x.to_be_bytes()).collect()
+    }
+}
+
+impl sqlx::Type<sqlx::Postgres> for PackedVector {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <Vec<u8> as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for PackedVector {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let bytes = <&[u8] as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+        if bytes.len() % 4 != 0 {
+            return Err(format!("a packed embedding of {} bytes is not whole float32s", bytes.len()).into());
+        }
+        let floats = bytes.chunks_exact(4).map(|b| f32::from_be_bytes([b[0], b[1], b[2], b[3]])).collect();
+        Ok(Self(floats))
+    }
 }
 
 /// A comment and its enrichment as stored; `$3` says whether to read the embedding. Callers add the joins
@@ -142,12 +170,10 @@ WHERE (entities.label, entities.text, entities.start_char, entities.end_char, en
       (EXCLUDED.label, EXCLUDED.text, EXCLUDED.start_char, EXCLUDED.end_char, EXCLUDED.score)
 "#;
 
-// Vectors travel as one flat real[] (Postgres arrays of arrays cannot be unnested row by row); each row
-// takes its slice by ordinality.
+// Vectors travel packed (see `PackedVector`).
 const UPSERT_EMBEDDINGS: &str = r#"
 INSERT INTO embeddings (source, id, model, vector)
-SELECT u.source, u.id, u.model, ($4::real[])[(u.ord - 1) * $5 + 1 : u.ord * $5]
-FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(source, id, model, ord)
+SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[])
 ON CONFLICT (source, id) DO UPDATE SET model = EXCLUDED.model, vector = EXCLUDED.vector
 WHERE (embeddings.model, embeddings.vector) IS DISTINCT FROM (EXCLUDED.model, EXCLUDED.vector)
 "#;
@@ -248,8 +274,7 @@ impl Postgres {
         let mut entity_counts: Vec<Option<i32>> = Vec::with_capacity(n);
         let mut dims: Vec<serde_json::Value> = Vec::with_capacity(n);
         let mut mentions = Mentions::default();
-        let dim = batch[0].enrichment.embedding.len();
-        let mut vectors: Vec<f32> = Vec::with_capacity(n * dim);
+        let mut vectors: Vec<Vec<u8>> = Vec::with_capacity(n);
         for e in batch {
             let c = &e.comment;
             sources.push(c.source.as_str());
@@ -272,10 +297,7 @@ impl Postgres {
             for (ordinal, entity) in e.enrichment.entities.iter().flatten().enumerate() {
                 mentions.push(c.source.as_str(), c.id.as_str(), ordinal, entity)?;
             }
-            if e.enrichment.embedding.len() != dim {
-                return Err(StoreError::MixedEmbeddingWidths(dim, e.enrichment.embedding.len()));
-            }
-            vectors.extend_from_slice(&e.enrichment.embedding);
+            vectors.push(PackedVector::pack(&e.enrichment.embedding));
         }
         let mut tx = self.pool.begin().await?;
         sqlx::query(UPSERT_COMMENTS)
@@ -330,7 +352,6 @@ impl Postgres {
             .bind(&ids)
             .bind(&models)
             .bind(&vectors)
-            .bind(dim as i32)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

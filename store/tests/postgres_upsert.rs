@@ -2,7 +2,8 @@
 
 use chrono::{TimeZone, Utc};
 use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
-use murmur_store::{DimKind, KeyFilter, Postgres};
+use murmur_store::{DimKind, KeyFilter, PackedVector, Postgres};
+use sqlx::Connection;
 
 async fn fresh_database(name: &str) -> Postgres {
     let store = murmur_store::testing::fresh_database(name).await.expect("postgres reachable (infra/postgres.sh)");
@@ -75,7 +76,7 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
     assert_eq!(got.text, "comment 42 ☕ café");
     assert_eq!(got.tags, vec!["pixel", "google"]);
     assert_eq!(got.metadata["n"], 42);
-    assert_eq!(got.enrichment.embedding, Some(vec![42.0, 0.5, -1.0]), "each row takes its own slice");
+    assert_eq!(got.enrichment.embedding, Some(PackedVector(vec![42.0, 0.5, -1.0])), "each row keeps its own vector");
     assert_eq!(got.enrichment.model.as_deref(), Some("m"));
     let sentiment = got.enrichment.sentiment.as_ref().expect("sentiment stored").0.clone();
     assert_eq!((sentiment.label, sentiment.positive), (SentimentLabel::Positive, 0.7));
@@ -121,4 +122,38 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
     assert_eq!(mentions("SELECT count(*) FROM entities WHERE id = '42'").await, 1);
     assert_eq!(store.count_comments().await.expect("count"), 500);
     assert!(store.get_comment("app-store", "nope", false).await.expect("read").is_none());
+}
+
+/// Migration 0005 packs the real[] vectors written before it, and the store reads them back unchanged.
+#[tokio::test]
+async fn embeddings_stored_as_arrays_before_0005_read_back_the_same_after_it() {
+    let admin_url = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("postgres reachable (infra/postgres.sh)");
+    let db = "murmur_test_migration_0005";
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut admin).await.expect("drop");
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.expect("create");
+    let url = format!("{}/{db}", admin_url.rsplit_once('/').expect("URL names a database").0);
+    let mut before = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let apply = |file: &str| std::fs::read_to_string(migrations.join(file)).expect("migration file");
+    for file in ["0001_comments.sql", "0002_sentiment.sql", "0003_entities.sql", "0004_rollups.sql"] {
+        sqlx::raw_sql(&apply(file)).execute(&mut before).await.expect(file);
+    }
+    sqlx::raw_sql(
+        "INSERT INTO comments (source, id, text, created_at) VALUES ('s', 'wide', 'x', now()), ('s', 'none', 'y', now());
+         INSERT INTO enrichments (source, id, model) VALUES ('s', 'wide', 'm'), ('s', 'none', 'm');
+         INSERT INTO embeddings (source, id, model, vector)
+         VALUES ('s', 'wide', 'm', '{42, 0.5, -1, 1e-30, -0}'), ('s', 'none', 'm', '{}');",
+    )
+    .execute(&mut before)
+    .await
+    .expect("rows as 0004 stored them");
+    sqlx::raw_sql(&apply("0005_packed_embeddings.sql")).execute(&mut before).await.expect("0005");
+
+    let store = Postgres::connect(&url, 2).await.expect("connect");
+    let wide = store.get_comment("s", "wide", true).await.expect("read").expect("present");
+    assert_eq!(wide.enrichment.embedding, Some(PackedVector(vec![42.0, 0.5, -1.0, 1e-30, -0.0])));
+    let none = store.get_comment("s", "none", true).await.expect("read").expect("present");
+    assert_eq!(none.enrichment.embedding, Some(PackedVector(Vec::new())), "an empty vector stays empty");
 }
