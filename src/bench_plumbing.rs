@@ -95,9 +95,11 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// The wire-format comments: real tweets, unique ids, three sources, five brands, a month of times.
-fn comments(texts: &[String], n: usize) -> Vec<Record> {
-    let start = chrono::Utc::now() - chrono::Duration::days(30);
+/// The wire-format comments: real tweets, unique ids, three sources, five brands, written over the `span`
+/// before now.
+fn comments(texts: &[String], n: usize, span: chrono::Duration) -> Vec<Record> {
+    let start = chrono::Utc::now() - span;
+    let step = span.num_milliseconds() / n.max(1) as i64;
     let brands = ["acme", "globex", "initech", "umbrella", "hooli"];
     let sources = ["twitter", "reviews", "support"];
     (0..n)
@@ -108,7 +110,7 @@ fn comments(texts: &[String], n: usize) -> Vec<Record> {
                 "source": source,
                 "author": format!("author{}", i % 9973),
                 "text": texts[i % texts.len()],
-                "created_at": (start + chrono::Duration::seconds((i as i64 * 7919) % (30 * 86_400))).to_rfc3339(),
+                "created_at": (start + chrono::Duration::milliseconds(i as i64 * step)).to_rfc3339(),
                 "tags": [brands[i % brands.len()]],
             });
             Record {
@@ -137,7 +139,11 @@ pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
     kafka.ensure_topics(&[&topics.comments, &topics.enriched, &topics.dlq], args.partitions).await?;
 
     // The peer: the broker alone, fed the same messages by the same client.
-    let mut records = comments(&texts, n);
+    let span = match args.backfill_days {
+        0 => chrono::Duration::hours(1),
+        days => chrono::Duration::days(i64::from(days)),
+    };
+    let mut records = comments(&texts, n, span);
     let bytes: usize = records.iter().map(|r| r.payload.len()).sum();
     for record in &mut records {
         record.topic.clone_from(&topics.comments);

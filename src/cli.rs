@@ -133,6 +133,10 @@ pub struct BenchPlumbingArgs {
     /// Messages per sink batch.
     #[arg(long, default_value_t = 2000)]
     pub sink_batch: usize,
+    /// Spread the comments' times over this many days before now, as a backfill of history would (every
+    /// comment lands in a rollup bucket of its own). 0: a live stream, written in the hour before now.
+    #[arg(long, default_value_t = 0)]
+    pub backfill_days: u32,
     /// Seconds between memory samples.
     #[arg(long, default_value_t = 10.0)]
     pub sample_s: f64,
@@ -543,9 +547,21 @@ pub struct SinkArgs {
     /// Messages per store write (and index commit).
     #[arg(long, env = "MURMUR_SINK_BATCH", default_value_t = 2000)]
     pub batch_size: usize,
+    /// What this sink writes, comma-separated. Postgres sinks scale out as several processes in one group;
+    /// each index replica is one sink writing only its index, in a group of its own.
+    #[arg(long, env = "MURMUR_SINK_STORES", value_delimiter = ',', default_value = "postgres,index")]
+    pub stores: Vec<SinkStore>,
     /// Partitions for topics this sink creates when they do not exist.
     #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = 4)]
     pub partitions: i32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SinkStore {
+    /// The system of record (and its rollups).
+    Postgres,
+    /// The search index in `MURMUR_INDEX_DIR`.
+    Index,
 }
 
 #[derive(Args)]

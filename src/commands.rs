@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
     DatabaseArgs, DeviceChoice, Encoding, EnrichApiArgs, FileFormat, HttpArgs, KafkaArgs, ModelArgs, ProduceArgs,
-    ReindexArgs, ReportArgs, ReportCommandArgs, ReportFormat, ServeArgs, SinkArgs, TopicArgs, WorkerArgs,
+    ReindexArgs, ReportArgs, ReportCommandArgs, ReportFormat, ServeArgs, SinkArgs, SinkStore, TopicArgs, WorkerArgs,
 };
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
@@ -77,10 +77,16 @@ pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
     let kafka = kafka_config(&args.kafka);
     let topics = topics(&args.kafka.topics);
     ensure_topics(&kafka, &topics, args.partitions).await?;
-    let postgres = connect(&args.database).await?;
-    let index = SearchIndex::open(&args.index.index_dir, Access::Write, args.index.options())
-        .with_context(|| format!("opening the index in {}", args.index.index_dir.display()))?;
-    let stores: Vec<Arc<dyn CommentStore>> = vec![Arc::new(postgres), Arc::new(index)];
+    let mut stores: Vec<Arc<dyn CommentStore>> = Vec::new();
+    if args.stores.contains(&SinkStore::Postgres) {
+        stores.push(Arc::new(connect(&args.database).await?));
+    }
+    if args.stores.contains(&SinkStore::Index) {
+        let index = SearchIndex::open(&args.index.index_dir, Access::Write, args.index.options())
+            .with_context(|| format!("opening the index in {}", args.index.index_dir.display()))?;
+        stores.push(Arc::new(index));
+    }
+    anyhow::ensure!(!stores.is_empty(), "MURMUR_SINK_STORES names no store: give postgres, index or both");
     let producer: Arc<dyn Producer> = Arc::new(kafka.producer()?);
     let consumer = kafka.consumer(&args.group, &topics.enriched)?;
     let stats = Arc::new(PipelineStats::default());
@@ -388,23 +394,28 @@ pub fn shutdown_on_signal() -> CancellationToken {
 
 /// Logs the counters every ten seconds while they move.
 async fn report_progress(stats: Arc<PipelineStats>, shutdown: CancellationToken) {
-    let mut last = (0, 0, 0, 0);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(10)) => {}
-        }
-        let now = (
+    let totals = || {
+        (
             PipelineStats::get(&stats.consumed),
             PipelineStats::get(&stats.enriched),
             PipelineStats::get(&stats.dead_lettered),
             PipelineStats::get(&stats.stored),
-        );
+        )
+    };
+    let mut last = (0, 0, 0, 0);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+        let now = totals();
         if now != last {
             tracing::info!(consumed = now.0, enriched = now.1, dead_lettered = now.2, stored = now.3, "progress");
             last = now;
         }
     }
+    let now = totals();
+    tracing::info!(consumed = now.0, enriched = now.1, dead_lettered = now.2, stored = now.3, "totals at stop");
 }
 
 /// The URL without its password, for messages.

@@ -51,7 +51,11 @@ fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("MURMUR_LOG").unwrap_or_else(|_| {
         EnvFilter::new("info,tantivy=warn,sqlx=warn,actix_server=warn,rdkafka=warn,hnsw_rs=warn,anndists=warn")
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or collector gets plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -65,7 +65,7 @@ impl KafkaConfig {
             ("queued.max.messages.kbytes", "32768"),
         ];
         let required = [("group.id", group), ("enable.auto.commit", "false")];
-        let consumer: StreamConsumer = self.client(&defaults, &required).create()?;
+        let consumer: StreamConsumer<GroupLog> = self.client(&defaults, &required).create_with_context(GroupLog)?;
         consumer.subscribe(&[topic])?;
         Ok(KafkaConsumer { consumer: Arc::new(consumer) })
     }
@@ -125,7 +125,25 @@ impl KafkaConfig {
 }
 
 pub struct KafkaConsumer {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<GroupLog>>,
+}
+
+/// Logs the partitions a consumer gets and gives up as its group rebalances.
+struct GroupLog;
+
+impl ClientContext for GroupLog {}
+
+impl ConsumerContext for GroupLog {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let partitions = |list: &TopicPartitionList| {
+            list.elements().iter().map(|e| format!("{}/{}", e.topic(), e.partition())).collect::<Vec<_>>().join(",")
+        };
+        match rebalance {
+            Rebalance::Assign(list) => tracing::info!(partitions = %partitions(list), "partitions assigned"),
+            Rebalance::Revoke(list) => tracing::info!(partitions = %partitions(list), "partitions revoked"),
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
+        }
+    }
 }
 
 #[async_trait]
