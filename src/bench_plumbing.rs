@@ -78,7 +78,7 @@ struct TimedProducer<P> {
 
 #[async_trait]
 impl<P: Producer> Producer for TimedProducer<P> {
-    async fn send_all(&self, records: Vec<Record>) -> Result<(), IngestError> {
+    async fn send_all(&self, records: &[Record]) -> Result<(), IngestError> {
         let started = Instant::now();
         let result = self.inner.send_all(records).await;
         self.busy.add(started);
@@ -152,7 +152,7 @@ pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     while !records.is_empty() {
         let rest = records.split_off(records.len().min(20_000));
-        producer.send_all(std::mem::replace(&mut records, rest)).await?;
+        producer.send_all(&std::mem::replace(&mut records, rest)).await?;
     }
     let produce_seconds = started.elapsed().as_secs_f64();
     eprintln!("produced {n} comments ({:.0} MB) in {produce_seconds:.1} s", bytes as f64 / 1e6);

@@ -183,11 +183,11 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let mut sent = 0;
     for chunk in payloads.chunks(1000) {
-        let records = chunk
+        let records: Vec<Record> = chunk
             .iter()
             .map(|p| Record { topic: topic.clone(), key: p.key.clone(), payload: p.bytes.clone(), headers: Vec::new() })
             .collect();
-        producer.send_all(records).await?;
+        producer.send_all(&records).await?;
         sent += chunk.len();
         eprintln!("produced {sent}/{total} to {topic}");
     }

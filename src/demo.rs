@@ -108,7 +108,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let topic = topics.comments.clone();
         tokio::spawn(async move {
             for chunk in comments.chunks(256) {
-                let records = chunk
+                let records: Vec<Record> = chunk
                     .iter()
                     .map(|(key, payload)| Record {
                         topic: topic.clone(),
@@ -117,7 +117,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                         headers: Vec::new(),
                     })
                     .collect();
-                producer.send_all(records).await?;
+                producer.send_all(&records).await?;
             }
             anyhow::Ok(())
         })

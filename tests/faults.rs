@@ -114,7 +114,7 @@ async fn postgres_crashing_mid_ingest_stalls_the_sink_without_committing_unstore
     postgres.start_server();
     producing.await.expect("produced");
     pipeline.assert_exactly_stored(n, &malformed, DeadLetters::All).await;
-    assert!(pipeline.procs.log(&sink).contains("retrying"), "the sink backed off and retried");
+    assert!(pipeline.log(&sink).contains("retrying"), "the sink backed off and retried");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,7 +163,7 @@ async fn workers_leaving_and_joining_a_group_mid_ingest_split_the_work_exactly()
     producing.await.expect("produced");
     pipeline.assert_exactly_stored(n, &malformed, DeadLetters::All).await;
     for worker in [&second, &third] {
-        assert!(pipeline.procs.log(worker).contains("batch enriched"), "{worker} took a share of the partitions");
+        assert!(pipeline.log(worker).contains("batch enriched"), "{worker} took a share of the partitions");
     }
 }
 

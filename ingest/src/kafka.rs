@@ -216,7 +216,7 @@ pub struct KafkaProducer {
 
 #[async_trait]
 impl Producer for KafkaProducer {
-    async fn send_all(&self, records: Vec<Record>) -> Result<(), IngestError> {
+    async fn send_all(&self, records: &[Record]) -> Result<(), IngestError> {
         let deliveries = records.iter().map(|record| {
             let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
             for (key, value) in &record.headers {
@@ -228,7 +228,7 @@ impl Producer for KafkaProducer {
             }
             self.producer.send(future_record, Timeout::Never)
         });
-        for (result, record) in futures::future::join_all(deliveries).await.into_iter().zip(&records) {
+        for (result, record) in futures::future::join_all(deliveries).await.into_iter().zip(records) {
             if let Err((source, _)) = result {
                 return Err(IngestError::Delivery { topic: record.topic.clone(), source });
             }

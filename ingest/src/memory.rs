@@ -52,8 +52,8 @@ impl MemoryQueue {
 
 #[async_trait]
 impl Producer for MemoryQueue {
-    async fn send_all(&self, records: Vec<Record>) -> Result<(), IngestError> {
-        for record in records {
+    async fn send_all(&self, records: &[Record]) -> Result<(), IngestError> {
+        for record in records.iter().cloned() {
             let topic =
                 self.topics.get(&record.topic).ok_or_else(|| IngestError::UnknownTopic(record.topic.clone()))?;
             let message = Message {

@@ -111,5 +111,5 @@ pub(crate) async fn next_batch(
 #[async_trait]
 pub trait Producer: Send + Sync {
     /// Returns once every record is acknowledged (for Kafka: written to the broker).
-    async fn send_all(&self, records: Vec<Record>) -> Result<(), IngestError>;
+    async fn send_all(&self, records: &[Record]) -> Result<(), IngestError>;
 }

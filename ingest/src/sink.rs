@@ -98,7 +98,7 @@ impl Sink {
     async fn write(&self, batch: &[Message], shutdown: &CancellationToken) -> bool {
         let (comments, dead) = decode(batch, &self.config.topics.dlq);
         if !dead.is_empty() {
-            let sent = retry::until_ok("produce dead letters", shutdown, || self.dlq.send_all(dead.clone())).await;
+            let sent = retry::until_ok("produce dead letters", shutdown, || self.dlq.send_all(&dead)).await;
             if sent.is_none() {
                 return false;
             }

@@ -60,7 +60,7 @@ impl<E: Enricher> Worker<E> {
             PipelineStats::add(&self.stats.consumed, batch.len());
             let records = self.process(&batch).await?;
             let sent =
-                retry::until_ok("produce enriched batch", &shutdown, || self.producer.send_all(records.clone())).await;
+                retry::until_ok("produce enriched batch", &shutdown, || self.producer.send_all(&records)).await;
             if sent.is_none() {
                 break;
             }

@@ -156,6 +156,11 @@ impl Pipeline {
         name
     }
 
+    /// What a process this pipeline started has logged, also after it ended.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.work.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
     fn index_dir(&self) -> PathBuf {
         self.work.path().join("index")
     }
