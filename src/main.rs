@@ -1,6 +1,7 @@
 //! The `murmur` binary: parses configuration and wires the crates together; no business logic lives here.
 
 mod bench;
+mod bench_pipeline;
 mod bench_plumbing;
 mod bench_search;
 mod bench_trends;
@@ -42,6 +43,7 @@ fn main() -> anyhow::Result<()> {
             Command::Bench(cli::BenchCommand::Search(args)) => bench_search::search(args),
             Command::Bench(cli::BenchCommand::Trends(args)) => bench_trends::trends(args).await,
             Command::Bench(cli::BenchCommand::Plumbing(args)) => bench_plumbing::plumbing(args).await,
+            Command::Bench(cli::BenchCommand::Pipeline(args)) => bench_pipeline::pipeline(args).await,
             Command::Report(args) => commands::report(args).await,
         }
     })
