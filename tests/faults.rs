@@ -45,15 +45,6 @@ impl Rng {
     }
 }
 
-
-
-
-
-
-
-
-
-
 fn seed(name: &str) -> Rng {
     Rng(murmur_core::hash::fnv1a(name.as_bytes()))
 }

@@ -56,7 +56,9 @@ async fn workers_and_sinks_in_groups_split_the_partitions_and_each_index_replica
     let enriched_by = totals(&mut pipeline, &workers, "enriched");
     let stored_by = totals(&mut pipeline, &sinks, "stored");
     let replica_stored = totals(&mut pipeline, &replicas, "stored");
-    eprintln!("enriched per worker {enriched_by:?}; stored per Postgres sink {stored_by:?}; per replica {replica_stored:?}");
+    eprintln!(
+        "enriched per worker {enriched_by:?}; stored per Postgres sink {stored_by:?}; per replica {replica_stored:?}"
+    );
     assert_eq!(enriched_by.iter().sum::<u64>(), COMMENTS as u64, "the workers enriched each comment once");
     assert!(enriched_by.iter().all(|&n| n > 0), "every worker took a share: {enriched_by:?}");
     assert_eq!(stored_by.iter().sum::<u64>(), COMMENTS as u64, "the Postgres sinks wrote each comment once");

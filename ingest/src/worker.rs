@@ -59,8 +59,7 @@ impl<E: Enricher> Worker<E> {
         while let Some(batch) = next_batch(&mut consumer, self.config.max_batch, self.config.linger, &shutdown).await {
             PipelineStats::add(&self.stats.consumed, batch.len());
             let records = self.process(&batch).await?;
-            let sent =
-                retry::until_ok("produce enriched batch", &shutdown, || self.producer.send_all(&records)).await;
+            let sent = retry::until_ok("produce enriched batch", &shutdown, || self.producer.send_all(&records)).await;
             if sent.is_none() {
                 break;
             }

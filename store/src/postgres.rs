@@ -347,13 +347,7 @@ impl Postgres {
             .bind(&dims)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(UPSERT_EMBEDDINGS)
-            .bind(&sources)
-            .bind(&ids)
-            .bind(&models)
-            .bind(&vectors)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(UPSERT_EMBEDDINGS).bind(&sources).bind(&ids).bind(&models).bind(&vectors).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }

