@@ -392,7 +392,7 @@ pub fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
-/// Logs the counters every ten seconds while they move.
+/// Logs the counters every ten seconds while they move, and once more at stop (the totals).
 async fn report_progress(stats: Arc<PipelineStats>, shutdown: CancellationToken) {
     let totals = || {
         (
