@@ -1,8 +1,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Version of the `comments.enriched` wire format written by workers and read by sinks.
-pub const ENRICHED_SCHEMA_VERSION: u32 = 1;
+/// Version of the `comments.enriched` wire format workers write. 2: the embedding travels packed (see
+/// [`crate::packed`]); sinks also read version 1, where it was a JSON array of numbers.
+pub const ENRICHED_SCHEMA_VERSION: u32 = 2;
+
+/// The oldest `comments.enriched` version sinks still read.
+pub const OLDEST_READABLE_ENRICHED_SCHEMA: u32 = 1;
 
 /// A comment after validation: every field is known good, and `author` holds a pseudonym, never the
 /// producer's author id.
@@ -50,6 +54,7 @@ pub struct Enrichment {
     /// Identifier of the encoder that produced the embedding, e.g. `all-MiniLM-L6-v2`.
     pub model: String,
     /// L2-normalised sentence embedding.
+    #[serde(with = "crate::packed")]
     pub embedding: Vec<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sentiment: Option<Sentiment>,

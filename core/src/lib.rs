@@ -4,10 +4,11 @@
 
 mod comment;
 pub mod hash;
+pub mod packed;
 mod seams;
 
 pub use comment::{
     normalize_entity_name, Comment, CommentKey, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment,
-    SentimentLabel, ENRICHED_SCHEMA_VERSION,
+    SentimentLabel, ENRICHED_SCHEMA_VERSION, OLDEST_READABLE_ENRICHED_SCHEMA,
 };
 pub use seams::{BoxError, CommentStore, Enricher};

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use murmur_core::{CommentStore, EnrichedComment, ENRICHED_SCHEMA_VERSION};
+use murmur_core::{CommentStore, EnrichedComment, ENRICHED_SCHEMA_VERSION, OLDEST_READABLE_ENRICHED_SCHEMA};
 use tokio_util::sync::CancellationToken;
 
 use crate::queue::{Consumer, Message, Producer, Record};
@@ -146,7 +146,7 @@ fn decode(batch: &[Message], dlq_topic: &str) -> (Vec<EnrichedComment>, Vec<Reco
     let mut dead = Vec::new();
     for message in batch {
         match serde_json::from_slice::<EnrichedComment>(&message.payload) {
-            Ok(enriched) if enriched.schema == ENRICHED_SCHEMA_VERSION => {
+            Ok(enriched) if (OLDEST_READABLE_ENRICHED_SCHEMA..=ENRICHED_SCHEMA_VERSION).contains(&enriched.schema) => {
                 if let Err(reason) = enriched.check() {
                     dead.push(Record::dead_letter(
                         dlq_topic,
@@ -167,7 +167,11 @@ fn decode(batch: &[Message], dlq_topic: &str) -> (Vec<EnrichedComment>, Vec<Reco
             Ok(enriched) => dead.push(Record::dead_letter(
                 dlq_topic,
                 message,
-                &format!("enriched schema version {} is not {ENRICHED_SCHEMA_VERSION}", enriched.schema),
+                &format!(
+                    "enriched schema version {} is not one this sink reads ({OLDEST_READABLE_ENRICHED_SCHEMA} to \
+                     {ENRICHED_SCHEMA_VERSION})",
+                    enriched.schema
+                ),
             )),
             Err(e) => dead.push(Record::dead_letter(dlq_topic, message, &format!("unreadable enriched comment: {e}"))),
         }
