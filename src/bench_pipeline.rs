@@ -35,10 +35,7 @@ pub async fn pipeline(args: BenchPipelineArgs) -> anyhow::Result<()> {
     eprintln!("the models alone: {models_rate:.0} comments/s");
 
     // Capacity: the backlog, all produced before the pipeline starts.
-    let mut records = comments(&texts, args.backlog, chrono::Duration::hours(1));
-    for record in &mut records {
-        record.topic.clone_from(&topics.comments);
-    }
+    let records = comments(&texts, args.backlog, chrono::Duration::hours(1), &topics.comments);
     let producer = kafka.producer()?;
     producer.send_all(&records).await?;
     let setup = Setup {
@@ -63,10 +60,8 @@ pub async fn pipeline(args: BenchPipelineArgs) -> anyhow::Result<()> {
     // Latency at a steady rate below capacity: each tick produces what is due by then.
     let rate = capacity * args.rate_fraction;
     let total = (rate * args.seconds as f64).round().max(1.0) as usize;
-    let mut steady = comments(&texts, args.backlog + total, chrono::Duration::hours(1)).split_off(args.backlog);
-    for record in &mut steady {
-        record.topic.clone_from(&topics.comments);
-    }
+    let steady =
+        comments(&texts, args.backlog + total, chrono::Duration::hours(1), &topics.comments).split_off(args.backlog);
     let mut produced_at: Vec<(String, Instant)> = Vec::with_capacity(total);
     let (started, mut sent) = (Instant::now(), 0);
     while sent < total {

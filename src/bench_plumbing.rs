@@ -54,7 +54,7 @@ pub(crate) struct TimedStore<S> {
 #[derive(Default)]
 pub(crate) struct Stamps {
     unflushed: Vec<String>,
-    pub durable_at: HashMap<String, Instant>,
+    durable_at: HashMap<String, Instant>,
 }
 
 impl<S> TimedStore<S> {
@@ -62,16 +62,14 @@ impl<S> TimedStore<S> {
         Self { inner, upsert: Busy::default(), flush: Busy::default(), stamps: stamped.then(Mutex::default) }
     }
 
-    fn stamps(&self) -> std::sync::MutexGuard<'_, Stamps> {
-        match &self.stamps {
-            Some(stamps) => stamps.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
-            None => unreachable!("stamps are only read from a stamped store"),
-        }
+    /// The stamps, for a stamped store.
+    fn stamps(&self) -> Option<std::sync::MutexGuard<'_, Stamps>> {
+        self.stamps.as_ref().map(|stamps| stamps.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
-    /// When `key` became durable here, if it has.
+    /// When `key` became durable here, if it has (never, for a store without stamps).
     pub fn durable_at(&self, key: &str) -> Option<Instant> {
-        self.stamps().durable_at.get(key).copied()
+        self.stamps()?.durable_at.get(key).copied()
     }
 }
 
@@ -85,8 +83,8 @@ impl<S: CommentStore> CommentStore for TimedStore<S> {
         let started = Instant::now();
         let result = self.inner.upsert(batch).await;
         self.upsert.add(started);
-        if result.is_ok() && self.stamps.is_some() {
-            self.stamps().unflushed.extend(batch.iter().map(|e| e.comment.key().joined()));
+        if let (Ok(()), Some(mut stamps)) = (&result, self.stamps()) {
+            stamps.unflushed.extend(batch.iter().map(|e| e.comment.key().joined()));
         }
         result
     }
@@ -99,8 +97,8 @@ impl<S: CommentStore> CommentStore for TimedStore<S> {
         let started = Instant::now();
         let result = self.inner.flush().await;
         self.flush.add(started);
-        if result.is_ok() && self.stamps.is_some() {
-            let (now, mut stamps) = (Instant::now(), self.stamps());
+        if let (Ok(()), Some(mut stamps)) = (&result, self.stamps()) {
+            let now = Instant::now();
             for key in std::mem::take(&mut stamps.unflushed) {
                 stamps.durable_at.entry(key).or_insert(now);
             }
@@ -125,7 +123,7 @@ impl<P: Producer> Producer for TimedProducer<P> {
     }
 }
 
-pub(crate) fn rss_mib() -> f64 {
+fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
@@ -134,9 +132,9 @@ pub(crate) fn rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// The wire-format comments: real tweets, unique ids, three sources, five brands, written over the `span`
-/// before now.
-pub(crate) fn comments(texts: &[String], n: usize, span: chrono::Duration) -> Vec<Record> {
+/// The wire-format comments for `topic`: real tweets, unique ids, three sources, five brands, written over
+/// the `span` before now.
+pub(crate) fn comments(texts: &[String], n: usize, span: chrono::Duration, topic: &str) -> Vec<Record> {
     let start = chrono::Utc::now() - span;
     let step = span.num_milliseconds() / n.max(1) as i64;
     let brands = ["acme", "globex", "initech", "umbrella", "hooli"];
@@ -153,7 +151,7 @@ pub(crate) fn comments(texts: &[String], n: usize, span: chrono::Duration) -> Ve
                 "tags": [brands[i % brands.len()]],
             });
             Record {
-                topic: String::new(),
+                topic: topic.to_owned(),
                 key: Some(format!("{source}/{id}").into_bytes()),
                 payload: comment.to_string().into_bytes(),
                 headers: Vec::new(),
@@ -278,11 +276,8 @@ pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
         0 => chrono::Duration::hours(1),
         days => chrono::Duration::days(i64::from(days)),
     };
-    let mut records = comments(&texts, n, span);
+    let mut records = comments(&texts, n, span, &topics.comments);
     let bytes: usize = records.iter().map(|r| r.payload.len()).sum();
-    for record in &mut records {
-        record.topic.clone_from(&topics.comments);
-    }
     let producer = kafka.producer()?;
     let started = Instant::now();
     while !records.is_empty() {
