@@ -194,8 +194,7 @@ pub async fn trends(args: BenchTrendsArgs) -> anyhow::Result<()> {
     sqlx::query("VACUUM ANALYZE").execute(postgres.pool()).await?;
     let sizes: (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM rollups), \
-         pg_total_relation_size('rollups') + pg_total_relation_size('comment_facts'), \
-         pg_total_relation_size('comments') + pg_total_relation_size('enrichments') + pg_total_relation_size('entities')",
+         pg_total_relation_size('rollups'), pg_total_relation_size('comments')",
     )
     .fetch_one(postgres.pool())
     .await?;
@@ -253,8 +252,8 @@ pub async fn trends(args: BenchTrendsArgs) -> anyhow::Result<()> {
             },
             |(w, k)| async move {
                 let condition = format!(
-                    "EXISTS (SELECT 1 FROM entities m WHERE (m.source, m.id) = (c.source, c.id) AND m.label = '{}' \
-                     AND m.name = 'name{k}')",
+                    "EXISTS (SELECT 1 FROM jsonb_array_elements(c.entities) m WHERE m->>'label' = '{}' \
+                     AND m->>'name' = 'name{k}')",
                     EntityLabel::ALL[k % 4].as_str()
                 );
                 let from = paris.start(w.from);
@@ -373,10 +372,10 @@ pub async fn trends(args: BenchTrendsArgs) -> anyhow::Result<()> {
     let mut writes = (f64::NAN, f64::NAN);
     if sample > 0 && !args.reuse {
         writes.0 = load(&postgres, args.comments, sample, args.comments, 43).await?;
-        sqlx::query("ALTER TABLE comment_facts DISABLE TRIGGER USER").execute(postgres.pool()).await?;
+        sqlx::query("ALTER TABLE comments DISABLE TRIGGER USER").execute(postgres.pool()).await?;
         writes.1 = load(&postgres, args.comments + sample, sample, args.comments, 44).await?;
         remove_from(&postgres, args.comments + sample).await?;
-        sqlx::query("ALTER TABLE comment_facts ENABLE TRIGGER USER").execute(postgres.pool()).await?;
+        sqlx::query("ALTER TABLE comments ENABLE TRIGGER USER").execute(postgres.pool()).await?;
         remove_from(&postgres, args.comments).await?;
     }
     print(&args, load_rate, writes, sizes, &rows);
@@ -409,7 +408,7 @@ fn print(args: &BenchTrendsArgs, load_rate: f64, writes: (f64, f64), sizes: (i64
         writes.1 / writes.0
     );
     println!(
-        "rollups: {} rows, {:.0} MB with comment facts; raw comments + enrichments + entities: {:.0} MB",
+        "rollups: {} rows, {:.0} MB; raw comments (with their enrichment and embedding): {:.0} MB",
         sizes.0,
         sizes.1 as f64 / 1e6,
         sizes.2 as f64 / 1e6

@@ -117,9 +117,9 @@ impl Data {
 async fn sentiment_per_day(pool: &PgPool, data: &Data) -> Vec<(i64, i64, i64)> {
     let rows: Vec<(NaiveDate, i64, i64, i64)> = sqlx::query_as(
         "SELECT (c.created_at AT TIME ZONE 'UTC')::date AS day, \
-                count(*) FILTER (WHERE e.sentiment = 'negative'), count(*) FILTER (WHERE e.sentiment = 'neutral'), \
-                count(*) FILTER (WHERE e.sentiment = 'positive') \
-         FROM comments c JOIN enrichments e USING (source, id) WHERE 'acme' = ANY (c.tags) GROUP BY 1",
+                count(*) FILTER (WHERE c.sentiment = 'negative'), count(*) FILTER (WHERE c.sentiment = 'neutral'), \
+                count(*) FILTER (WHERE c.sentiment = 'positive') \
+         FROM comments c WHERE 'acme' = ANY (c.tags) GROUP BY 1",
     )
     .fetch_all(pool)
     .await

@@ -151,7 +151,7 @@ async fn hostile_input_is_dead_lettered_with_reasons_or_stored_exactly_and_nothi
     }
     assert_eq!(texts["dup"], "the second version wins");
     let enriched: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM enrichments WHERE model = 'all-MiniLM-L6-v2' AND sentiment IS NOT NULL",
+        "SELECT count(*) FROM comments WHERE model = 'all-MiniLM-L6-v2' AND sentiment IS NOT NULL",
     )
     .fetch_one(&pool)
     .await

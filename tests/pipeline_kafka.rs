@@ -147,9 +147,9 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     // Postgres holds exactly the valid comments, with unit-length 384-d embeddings and pseudonymous authors.
     let pool = PgPool::connect(&database_url).await.expect("connect");
     assert_eq!(count(&pool, "SELECT count(*) FROM comments").await, VALID as i64);
-    assert_eq!(count(&pool, "SELECT count(*) FROM enrichments WHERE model = 'all-MiniLM-L6-v2'").await, VALID as i64);
+    assert_eq!(count(&pool, "SELECT count(*) FROM comments WHERE model = 'all-MiniLM-L6-v2'").await, VALID as i64);
     let vectors: Vec<PackedVector> =
-        sqlx::query_scalar("SELECT vector FROM embeddings").fetch_all(&pool).await.expect("embeddings");
+        sqlx::query_scalar("SELECT embedding FROM comments").fetch_all(&pool).await.expect("embeddings");
     assert_eq!(vectors.len(), VALID);
     for PackedVector(v) in &vectors {
         assert_eq!(v.len(), 384);
@@ -159,25 +159,24 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     assert_eq!(count(&pool, "SELECT count(*) FROM comments WHERE author LIKE 'user%'").await, 0, "raw author stored");
     assert_eq!(count(&pool, "SELECT count(DISTINCT author) FROM comments").await, 2 * 37, "pseudonyms per source");
     assert_eq!(count(&pool, "SELECT count(*) FROM comments WHERE id LIKE 'm%'").await, 0);
-    let with_sentiment = "SELECT count(*) FROM enrichments WHERE sentiment IS NOT NULL \
+    let with_sentiment = "SELECT count(*) FROM comments WHERE sentiment IS NOT NULL \
         AND abs(sentiment_negative + sentiment_neutral + sentiment_positive - 1) < 1e-3";
     assert_eq!(count(&pool, with_sentiment).await, VALID as i64, "every comment has a sentiment");
-    assert_eq!(count(&pool, "SELECT count(*) FROM enrichments WHERE entity_count IS NOT NULL").await, VALID as i64);
-    assert_eq!(
-        count(&pool, "SELECT sum(entity_count) FROM enrichments").await,
-        count(&pool, "SELECT count(*) FROM entities").await,
-        "one row per mention"
-    );
-    let samsung =
-        count(&pool, "SELECT count(DISTINCT id) FROM entities WHERE label = 'ORG' AND name = 'samsung'").await;
+    assert_eq!(count(&pool, "SELECT count(*) FROM comments WHERE entities IS NOT NULL").await, VALID as i64);
+    // Each comment's mentions, as rows: (comment, label, name, text, start, end).
+    let mentions = "(SELECT c.id, c.text AS comment, m->>'label' AS label, m->>'name' AS name, m->>'text' AS text, \
+        (m->>'start')::int AS start_char, (m->>'end')::int AS end_char \
+        FROM comments c, jsonb_array_elements(c.entities) m) e";
+    let samsung = count(&pool, &format!("SELECT count(DISTINCT id) FROM {mentions} WHERE label = 'ORG' AND name = 'samsung'")).await;
     assert!(samsung >= (VALID / 5) as i64 * 9 / 10, "Samsung is an ORG in the service template: {samsung}");
-    let montreal = "SELECT count(DISTINCT e.id) FROM entities e JOIN comments c USING (source, id) \
-        WHERE e.label = 'LOC' AND substr(c.text, e.start_char + 1, e.end_char - e.start_char) = 'Montréal'";
-    let montreal = count(&pool, montreal).await;
+    let montreal = format!(
+        "SELECT count(DISTINCT id) FROM {mentions} \
+         WHERE label = 'LOC' AND substr(comment, start_char + 1, end_char - start_char) = 'Montréal'"
+    );
+    let montreal = count(&pool, &montreal).await;
     assert!(montreal >= (VALID / 5) as i64 * 9 / 10, "Montréal is a LOC at its character offsets: {montreal}");
-    let off_span = "SELECT count(*) FROM entities e JOIN comments c USING (source, id) \
-        WHERE substr(c.text, e.start_char + 1, e.end_char - e.start_char) <> e.text";
-    assert_eq!(count(&pool, off_span).await, 0, "every span points at its text (Postgres counts characters too)");
+    let off_span = format!("SELECT count(*) FROM {mentions} WHERE substr(comment, start_char + 1, end_char - start_char) <> text");
+    assert_eq!(count(&pool, &off_span).await, 0, "every span points at its text (Postgres counts characters too)");
 
     // The DLQ holds the 50 malformed messages, byte for byte, each with a reason and its origin.
     let dead = read_topic(&topics[2], &format!("{run}-dlq"), malformed.len()).await;
@@ -403,8 +402,7 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let enriched = read_topic(&topics[1], &format!("{run}-check2"), 2 * VALID).await;
     wait_committed(&format!("{run}-sink"), &topics[1], &last_offsets(&enriched), "the sink (replay)", &mut procs).await;
     assert_eq!(count(&pool, "SELECT count(*) FROM comments").await, VALID as i64);
-    assert_eq!(count(&pool, "SELECT count(*) FROM embeddings").await, VALID as i64);
-    assert_eq!(count(&pool, "SELECT count(*) FROM enrichments").await, VALID as i64);
+    assert_eq!(count(&pool, "SELECT count(*) FROM comments WHERE embedding IS NOT NULL").await, VALID as i64);
     let rollup_total = "SELECT sum(comments)::int8 FROM rollups WHERE kind = 'all' AND grain = 'day'";
     assert_eq!(
         count(&pool, rollup_total).await,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use murmur_core::{BoxError, Comment, CommentStore, EnrichedComment, Enrichment, Entity, Sentiment};
 use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::types::Json;
 use sqlx::PgPool;
 
 use crate::trends::Dim;
@@ -67,9 +68,9 @@ pub struct StoredEnrichment {
     pub model: Option<String>,
     pub enriched_at: Option<DateTime<Utc>>,
     /// Absent when the comment was enriched without a sentiment head.
-    pub sentiment: Option<sqlx::types::Json<Sentiment>>,
+    pub sentiment: Option<Json<Sentiment>>,
     /// Absent when the comment was enriched without a NER head.
-    pub entities: Option<sqlx::types::Json<Vec<Entity>>>,
+    pub entities: Option<Json<Vec<Entity>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding: Option<PackedVector>,
 }
@@ -102,127 +103,103 @@ impl<'r> sqlx::Decode<'r, sqlx::Postgres> for PackedVector {
     }
 }
 
-/// A comment and its enrichment as stored; `$3` says whether to read the embedding. Callers add the joins
-/// (`e`: enrichments, `v`: embeddings) and the conditions.
+/// A comment and its enrichment as stored; `$3` says whether to read the embedding. Callers add the conditions.
 const SELECT_STORED: &str = r#"
 SELECT c.source, c.id, c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.metadata,
-       c.ingested_at, e.model, e.enriched_at,
-       CASE WHEN e.sentiment IS NOT NULL THEN jsonb_build_object(
-           'label', e.sentiment, 'negative', e.sentiment_negative,
-           'neutral', e.sentiment_neutral, 'positive', e.sentiment_positive) END AS sentiment,
-       CASE WHEN e.entity_count IS NOT NULL THEN (
-           SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'label', m.label, 'text', m.text, 'start', m.start_char, 'end', m.end_char,
-               'score', m.score) ORDER BY m.ordinal), '[]'::jsonb)
-           FROM entities m WHERE m.source = c.source AND m.id = c.id) END AS entities,
-       CASE WHEN $3 THEN v.vector END AS embedding
+       c.ingested_at, c.model, c.enriched_at,
+       CASE WHEN c.sentiment IS NOT NULL THEN jsonb_build_object(
+           'label', c.sentiment, 'negative', c.sentiment_negative,
+           'neutral', c.sentiment_neutral, 'positive', c.sentiment_positive) END AS sentiment,
+       c.entities,
+       CASE WHEN $3 THEN c.embedding END AS embedding
 FROM comments c
 "#;
 
+/// A batch as one row per comment (see migration 0006). Only rows that changed are rewritten, so a replayed
+/// comment fires no rollup delta; `updated_at` moves when the comment changed, `enriched_at` when what the
+/// models said did. Tags and dims travel as array literals (see `array_literal`), vectors packed (see
+/// `PackedVector`).
 const UPSERT_COMMENTS: &str = r#"
-INSERT INTO comments (source, id, author, text, created_at, lang, url, tags, metadata)
-SELECT u.source, u.id, u.author, u.text, u.created_at, u.lang, u.url,
-       ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.metadata
+INSERT INTO comments AS c (source, id, author, text, created_at, lang, url, tags, metadata, model, enriched_at,
+                           sentiment, sentiment_negative, sentiment_neutral, sentiment_positive, entities,
+                           embedding, dims)
+SELECT u.source, u.id, u.author, u.text, u.created_at, u.lang, u.url, u.tags::text[], u.metadata, u.model, now(),
+       u.sentiment, u.negative, u.neutral, u.positive, u.entities, u.embedding, u.dims::text[]
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
-            $8::jsonb[], $9::jsonb[]) AS u(source, id, author, text, created_at, lang, url, tags, metadata)
+            $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::real[], $13::real[], $14::real[], $15::jsonb[],
+            $16::bytea[], $17::text[])
+     AS u(source, id, author, text, created_at, lang, url, tags, metadata, model, sentiment, negative, neutral,
+          positive, entities, embedding, dims)
 ON CONFLICT (source, id) DO UPDATE SET
     author = EXCLUDED.author, text = EXCLUDED.text, created_at = EXCLUDED.created_at, lang = EXCLUDED.lang,
-    url = EXCLUDED.url, tags = EXCLUDED.tags, metadata = EXCLUDED.metadata, updated_at = now()
-WHERE (comments.author, comments.text, comments.created_at, comments.lang, comments.url, comments.tags,
-       comments.metadata)
-      IS DISTINCT FROM
-      (EXCLUDED.author, EXCLUDED.text, EXCLUDED.created_at, EXCLUDED.lang, EXCLUDED.url, EXCLUDED.tags,
-       EXCLUDED.metadata)
-"#;
-
-const UPSERT_ENRICHMENTS: &str = r#"
-INSERT INTO enrichments (source, id, model, sentiment, sentiment_negative, sentiment_neutral, sentiment_positive,
-                         entity_count)
-SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::real[], $6::real[], $7::real[],
-                     $8::integer[])
-ON CONFLICT (source, id) DO UPDATE SET
+    url = EXCLUDED.url, tags = EXCLUDED.tags, metadata = EXCLUDED.metadata,
+    updated_at = CASE
+        WHEN (c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.metadata)
+             IS DISTINCT FROM (EXCLUDED.author, EXCLUDED.text, EXCLUDED.created_at, EXCLUDED.lang, EXCLUDED.url,
+                               EXCLUDED.tags, EXCLUDED.metadata)
+        THEN now() ELSE c.updated_at END,
     model = EXCLUDED.model, sentiment = EXCLUDED.sentiment, sentiment_negative = EXCLUDED.sentiment_negative,
     sentiment_neutral = EXCLUDED.sentiment_neutral, sentiment_positive = EXCLUDED.sentiment_positive,
-    entity_count = EXCLUDED.entity_count, enriched_at = now()
-WHERE (enrichments.model, enrichments.sentiment, enrichments.sentiment_negative, enrichments.sentiment_neutral,
-       enrichments.sentiment_positive, enrichments.entity_count)
+    entities = EXCLUDED.entities, embedding = EXCLUDED.embedding, dims = EXCLUDED.dims,
+    enriched_at = CASE
+        WHEN (c.model, c.sentiment, c.sentiment_negative, c.sentiment_neutral, c.sentiment_positive, c.entities,
+              c.embedding)
+             IS DISTINCT FROM (EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative,
+                               EXCLUDED.sentiment_neutral, EXCLUDED.sentiment_positive, EXCLUDED.entities,
+                               EXCLUDED.embedding)
+        THEN now() ELSE c.enriched_at END
+WHERE (c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.metadata, c.model, c.sentiment,
+       c.sentiment_negative, c.sentiment_neutral, c.sentiment_positive, c.entities, c.embedding, c.dims)
       IS DISTINCT FROM
-      (EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative, EXCLUDED.sentiment_neutral,
-       EXCLUDED.sentiment_positive, EXCLUDED.entity_count)
+      (EXCLUDED.author, EXCLUDED.text, EXCLUDED.created_at, EXCLUDED.lang, EXCLUDED.url, EXCLUDED.tags,
+       EXCLUDED.metadata, EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative,
+       EXCLUDED.sentiment_neutral, EXCLUDED.sentiment_positive, EXCLUDED.entities, EXCLUDED.embedding,
+       EXCLUDED.dims)
 "#;
 
-// A comment's mentions beyond its new count go; the rest are upserted by ordinal, unchanged ones untouched.
-const TRIM_ENTITIES: &str = r#"
-DELETE FROM entities e
-USING UNNEST($1::text[], $2::text[], $3::integer[]) AS u(source, id, n)
-WHERE e.source = u.source AND e.id = u.id AND e.ordinal >= u.n
-"#;
-
-const UPSERT_ENTITIES: &str = r#"
-INSERT INTO entities (source, id, ordinal, label, text, name, start_char, end_char, score)
-SELECT * FROM UNNEST($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::integer[],
-                     $8::integer[], $9::real[])
-ON CONFLICT (source, id, ordinal) DO UPDATE SET
-    label = EXCLUDED.label, text = EXCLUDED.text, name = EXCLUDED.name, start_char = EXCLUDED.start_char,
-    end_char = EXCLUDED.end_char, score = EXCLUDED.score
-WHERE (entities.label, entities.text, entities.start_char, entities.end_char, entities.score)
-      IS DISTINCT FROM
-      (EXCLUDED.label, EXCLUDED.text, EXCLUDED.start_char, EXCLUDED.end_char, EXCLUDED.score)
-"#;
-
-// Vectors travel packed (see `PackedVector`).
-const UPSERT_EMBEDDINGS: &str = r#"
-INSERT INTO embeddings (source, id, model, vector)
-SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[])
-ON CONFLICT (source, id) DO UPDATE SET model = EXCLUDED.model, vector = EXCLUDED.vector
-WHERE (embeddings.model, embeddings.vector) IS DISTINCT FROM (EXCLUDED.model, EXCLUDED.vector)
-"#;
-
-// What each comment counts under in the trend rollups (see migration 0004): rewritten only when it changed,
-// so a replayed comment fires no rollup delta.
-const UPSERT_FACTS: &str = r#"
-INSERT INTO comment_facts (source, id, minute, sentiment, dims)
-SELECT u.source, u.id, date_trunc('minute', u.created_at, 'UTC'), u.sentiment,
-       ARRAY(SELECT jsonb_array_elements_text(u.dims))
-FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::jsonb[])
-     AS u(source, id, created_at, sentiment, dims)
-ON CONFLICT (source, id) DO UPDATE SET
-    minute = EXCLUDED.minute, sentiment = EXCLUDED.sentiment, dims = EXCLUDED.dims
-WHERE (comment_facts.minute, comment_facts.sentiment, comment_facts.dims)
-      IS DISTINCT FROM (EXCLUDED.minute, EXCLUDED.sentiment, EXCLUDED.dims)
-"#;
-
-/// Entity mentions of a batch as columns for one UNNEST insert.
-#[derive(Default)]
-struct Mentions<'a> {
-    sources: Vec<&'a str>,
-    ids: Vec<&'a str>,
-    ordinals: Vec<i32>,
-    labels: Vec<&'static str>,
-    texts: Vec<&'a str>,
-    names: Vec<String>,
-    starts: Vec<i32>,
-    ends: Vec<i32>,
-    scores: Vec<f32>,
+/// An entity as `comments.entities` holds it: the wire form plus its name, so SQL can count by name.
+#[derive(Serialize)]
+struct StoredEntity<'a> {
+    label: &'static str,
+    text: &'a str,
+    name: String,
+    start: usize,
+    end: usize,
+    score: f32,
 }
 
-impl<'a> Mentions<'a> {
-    fn push(&mut self, source: &'a str, id: &'a str, ordinal: usize, entity: &'a Entity) -> Result<(), StoreError> {
-        let offset = |n: usize| i32::try_from(n).map_err(|_| StoreError::Invalid(format!("entity offset {n}")));
-        if entity.end <= entity.start {
-            return Err(StoreError::Invalid(format!("entity span {}..{} of {source}/{id}", entity.start, entity.end)));
+impl<'a> From<&'a Entity> for StoredEntity<'a> {
+    fn from(entity: &'a Entity) -> Self {
+        Self {
+            label: entity.label.as_str(),
+            text: &entity.text,
+            name: entity.name(),
+            start: entity.start,
+            end: entity.end,
+            score: entity.score,
         }
-        self.sources.push(source);
-        self.ids.push(id);
-        self.ordinals.push(offset(ordinal)?);
-        self.labels.push(entity.label.as_str());
-        self.texts.push(&entity.text);
-        self.names.push(entity.name());
-        self.starts.push(offset(entity.start)?);
-        self.ends.push(offset(entity.end)?);
-        self.scores.push(entity.score);
-        Ok(())
     }
+}
+
+/// A text array as Postgres reads it back with `::text[]`: every element quoted, `"` and `\` escaped, so any
+/// text (commas, braces, "NULL") stays one element as written.
+pub(crate) fn array_literal<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let mut literal = String::from("{");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            literal.push(',');
+        }
+        literal.push('"');
+        for ch in item.chars() {
+            if ch == '"' || ch == '\\' {
+                literal.push('\\');
+            }
+            literal.push(ch);
+        }
+        literal.push('"');
+    }
+    literal.push('}');
+    literal
 }
 
 impl Postgres {
@@ -250,8 +227,8 @@ impl Postgres {
         Ok(())
     }
 
-    /// Writes a batch in one transaction. The batch must not hold the same (source, id) twice (the sink
-    /// keeps the last version of each).
+    /// Writes a batch in one statement. The batch must not hold the same (source, id) twice (the sink keeps the
+    /// last version of each).
     pub async fn upsert_batch(&self, batch: &[EnrichedComment]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
@@ -271,10 +248,9 @@ impl Postgres {
         let mut negative: Vec<Option<f32>> = Vec::with_capacity(n);
         let mut neutral: Vec<Option<f32>> = Vec::with_capacity(n);
         let mut positive: Vec<Option<f32>> = Vec::with_capacity(n);
-        let mut entity_counts: Vec<Option<i32>> = Vec::with_capacity(n);
-        let mut dims: Vec<serde_json::Value> = Vec::with_capacity(n);
-        let mut mentions = Mentions::default();
+        let mut entities: Vec<Option<Json<Vec<StoredEntity>>>> = Vec::with_capacity(n);
         let mut vectors: Vec<Vec<u8>> = Vec::with_capacity(n);
+        let mut dims = Vec::with_capacity(n);
         for e in batch {
             let c = &e.comment;
             sources.push(c.source.as_str());
@@ -284,22 +260,18 @@ impl Postgres {
             created.push(c.created_at);
             langs.push(c.lang.as_deref());
             urls.push(c.url.as_deref());
-            tags.push(serde_json::Value::from(c.tags.clone()));
-            metadata.push(serde_json::Value::Object(c.metadata.clone()));
+            tags.push(array_literal(c.tags.iter().map(String::as_str)));
+            metadata.push(Json(&c.metadata));
             models.push(e.enrichment.model.as_str());
             let sentiment = e.enrichment.sentiment.as_ref();
             sentiments.push(sentiment.map(|s| s.label.as_str()));
             negative.push(sentiment.map(|s| s.negative));
             neutral.push(sentiment.map(|s| s.neutral));
             positive.push(sentiment.map(|s| s.positive));
-            entity_counts.push(e.enrichment.entities.as_ref().map(|list| list.len() as i32));
-            dims.push(serde_json::Value::from(Dim::of(e)));
-            for (ordinal, entity) in e.enrichment.entities.iter().flatten().enumerate() {
-                mentions.push(c.source.as_str(), c.id.as_str(), ordinal, entity)?;
-            }
+            entities.push(e.enrichment.entities.as_ref().map(|list| Json(list.iter().map(StoredEntity::from).collect())));
             vectors.push(PackedVector::pack(&e.enrichment.embedding));
+            dims.push(array_literal(Dim::of(e).iter().map(String::as_str)));
         }
-        let mut tx = self.pool.begin().await?;
         sqlx::query(UPSERT_COMMENTS)
             .bind(&sources)
             .bind(&ids)
@@ -310,45 +282,16 @@ impl Postgres {
             .bind(&urls)
             .bind(&tags)
             .bind(&metadata)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(UPSERT_ENRICHMENTS)
-            .bind(&sources)
-            .bind(&ids)
             .bind(&models)
             .bind(&sentiments)
             .bind(&negative)
             .bind(&neutral)
             .bind(&positive)
-            .bind(&entity_counts)
-            .execute(&mut *tx)
-            .await?;
-        let counts: Vec<i32> = entity_counts.iter().map(|n| n.unwrap_or(0)).collect();
-        sqlx::query(TRIM_ENTITIES).bind(&sources).bind(&ids).bind(&counts).execute(&mut *tx).await?;
-        if !mentions.ordinals.is_empty() {
-            sqlx::query(UPSERT_ENTITIES)
-                .bind(&mentions.sources)
-                .bind(&mentions.ids)
-                .bind(&mentions.ordinals)
-                .bind(&mentions.labels)
-                .bind(&mentions.texts)
-                .bind(&mentions.names)
-                .bind(&mentions.starts)
-                .bind(&mentions.ends)
-                .bind(&mentions.scores)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(UPSERT_FACTS)
-            .bind(&sources)
-            .bind(&ids)
-            .bind(&created)
-            .bind(&sentiments)
+            .bind(&entities)
+            .bind(&vectors)
             .bind(&dims)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?;
-        sqlx::query(UPSERT_EMBEDDINGS).bind(&sources).bind(&ids).bind(&models).bind(&vectors).execute(&mut *tx).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -360,8 +303,7 @@ impl Postgres {
         with_embedding: bool,
     ) -> Result<Option<StoredComment>, StoreError> {
         let row = sqlx::query_as::<_, StoredComment>(&format!(
-            "{SELECT_STORED} LEFT JOIN enrichments e USING (source, id) LEFT JOIN embeddings v USING (source, id) \
-             WHERE c.source = $1 AND c.id = $2"
+            "{SELECT_STORED} WHERE c.source = $1 AND c.id = $2"
         ))
         .bind(source)
         .bind(id)
@@ -380,8 +322,7 @@ impl Postgres {
     ) -> Result<Vec<EnrichedComment>, StoreError> {
         let (source, id) = after.unwrap_or(("", ""));
         let rows = sqlx::query_as::<_, StoredComment>(&format!(
-            "{SELECT_STORED} JOIN enrichments e USING (source, id) LEFT JOIN embeddings v USING (source, id) \
-             WHERE (c.source, c.id) > ($1, $2) ORDER BY c.source, c.id LIMIT $4"
+            "{SELECT_STORED} WHERE c.model IS NOT NULL AND (c.source, c.id) > ($1, $2) ORDER BY c.source, c.id LIMIT $4"
         ))
         .bind(source)
         .bind(id)

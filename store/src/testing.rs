@@ -42,8 +42,8 @@ pub async fn database(name: &str, fresh: bool) -> Result<Postgres, StoreError> {
 }
 
 /// Comments per bucket counted straight from the raw rows (the truth rollup answers are checked against):
-/// `date_trunc(unit, created_at, tz)` buckets of `[from, to)` where `condition` (SQL on `c`, the comments, and
-/// `e`, their enrichments) holds; empty buckets are absent.
+/// `date_trunc(unit, created_at, tz)` buckets of `[from, to)` where `condition` (SQL on `c`, the comments) holds;
+/// empty buckets are absent. Entities are `jsonb_array_elements(c.entities)`, each with `label` and `name`.
 pub async fn raw_series(
     postgres: &Postgres,
     condition: &str,
@@ -53,10 +53,10 @@ pub async fn raw_series(
     to: DateTime<Utc>,
 ) -> Result<Vec<(DateTime<Utc>, Counts)>, StoreError> {
     let rows: Vec<(DateTime<Utc>, i64, i64, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT date_trunc($1, c.created_at, $2), count(*), count(*) FILTER (WHERE e.sentiment = 'negative'), \
-         count(*) FILTER (WHERE e.sentiment = 'neutral'), count(*) FILTER (WHERE e.sentiment = 'positive') \
-         FROM comments c JOIN enrichments e USING (source, id) \
-         WHERE c.created_at >= $3 AND c.created_at < $4 AND ({condition}) GROUP BY 1 ORDER BY 1"
+        "SELECT date_trunc($1, c.created_at, $2), count(*), count(*) FILTER (WHERE c.sentiment = 'negative'), \
+         count(*) FILTER (WHERE c.sentiment = 'neutral'), count(*) FILTER (WHERE c.sentiment = 'positive') \
+         FROM comments c \
+         WHERE c.model IS NOT NULL AND c.created_at >= $3 AND c.created_at < $4 AND ({condition}) GROUP BY 1 ORDER BY 1"
     ))
     .bind(unit)
     .bind(tz)
@@ -78,11 +78,11 @@ pub async fn raw_entities(
     to: DateTime<Utc>,
 ) -> Result<Vec<(String, Counts)>, StoreError> {
     let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT m.label || ':' || m.name, count(DISTINCT (c.source, c.id)), \
-         count(DISTINCT (c.source, c.id)) FILTER (WHERE e.sentiment = 'negative'), \
-         count(DISTINCT (c.source, c.id)) FILTER (WHERE e.sentiment = 'neutral'), \
-         count(DISTINCT (c.source, c.id)) FILTER (WHERE e.sentiment = 'positive') \
-         FROM entities m JOIN comments c USING (source, id) JOIN enrichments e USING (source, id) \
+        "SELECT (m->>'label') || ':' || (m->>'name'), count(DISTINCT (c.source, c.id)), \
+         count(DISTINCT (c.source, c.id)) FILTER (WHERE c.sentiment = 'negative'), \
+         count(DISTINCT (c.source, c.id)) FILTER (WHERE c.sentiment = 'neutral'), \
+         count(DISTINCT (c.source, c.id)) FILTER (WHERE c.sentiment = 'positive') \
+         FROM comments c CROSS JOIN LATERAL jsonb_array_elements(c.entities) m \
          WHERE c.created_at >= $1 AND c.created_at < $2 GROUP BY 1 ORDER BY 2 DESC, 1",
     )
     .bind(from)

@@ -68,8 +68,10 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
     store.upsert_batch(&batch).await.expect("first write");
     store.upsert_batch(&batch).await.expect("replay");
     assert_eq!(store.count_comments().await.expect("count"), 500);
-    let embeddings: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM embeddings").fetch_one(store.pool()).await.expect("n");
+    let embeddings: i64 = sqlx::query_scalar("SELECT count(*) FROM comments WHERE length(embedding) = 12")
+        .fetch_one(store.pool())
+        .await
+        .expect("n");
     assert_eq!(embeddings, 500);
 
     let got = store.get_comment("app-store", "42", true).await.expect("read").expect("present");
@@ -93,8 +95,11 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
         let pool = store.pool().clone();
         async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.expect("count") }
     };
-    assert_eq!(mentions("SELECT count(*) FROM entities").await, 167 * 2, "two per third comment, replay added none");
-    assert_eq!(mentions("SELECT count(*) FROM entities WHERE name = 'café' AND text = 'café'").await, 167);
+    let all = "SELECT count(*) FROM comments, jsonb_array_elements(entities) m";
+    assert_eq!(mentions(all).await, 167 * 2, "two per third comment, replay added none");
+    let cafe = "SELECT count(*) FROM comments, jsonb_array_elements(entities) m \
+                WHERE m->>'name' = 'café' AND m->>'text' = 'café'";
+    assert_eq!(mentions(cafe).await, 167);
     let day = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).single().expect("date");
     let entities = KeyFilter { kind: DimKind::Entity, source: None, label: None };
     let top = store.rollup_top(entities, (day, day + chrono::Duration::days(1)), 2).await.expect("top entities");
@@ -119,18 +124,21 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
     assert_eq!(before, updated_at("1").await, "unchanged row rewritten");
     let edited = store.get_comment("app-store", "42", false).await.expect("read").expect("present");
     assert_eq!(edited.enrichment.entities.expect("entities").0, entities_of("edited"), "stale mentions removed");
-    assert_eq!(mentions("SELECT count(*) FROM entities WHERE id = '42'").await, 1);
+    let of_42 = "SELECT count(*) FROM comments, jsonb_array_elements(entities) m WHERE id = '42'";
+    assert_eq!(mentions(of_42).await, 1);
     assert_eq!(store.count_comments().await.expect("count"), 500);
     assert!(store.get_comment("app-store", "nope", false).await.expect("read").is_none());
 }
 
-/// Migration 0005 packs the real[] vectors written before it, and the store reads them back unchanged.
+/// Comments stored before 0005 and 0006 (vectors as real[], one table per part of a comment) read back the
+/// same after them; the move leaves the rollups as the old triggers kept them, and the new triggers go on from
+/// there.
 #[tokio::test]
-async fn embeddings_stored_as_arrays_before_0005_read_back_the_same_after_it() {
+async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_rollups() {
     let admin_url = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("postgres reachable (infra/postgres.sh)");
-    let db = "murmur_test_migration_0005";
+    let db = "murmur_test_migration_0006";
     sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut admin).await.expect("drop");
     sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.expect("create");
     let url = format!("{}/{db}", admin_url.rsplit_once('/').expect("URL names a database").0);
@@ -141,19 +149,75 @@ async fn embeddings_stored_as_arrays_before_0005_read_back_the_same_after_it() {
         sqlx::raw_sql(&apply(file)).execute(&mut before).await.expect(file);
     }
     sqlx::raw_sql(
-        "INSERT INTO comments (source, id, text, created_at) VALUES ('s', 'wide', 'x', now()), ('s', 'none', 'y', now());
-         INSERT INTO enrichments (source, id, model) VALUES ('s', 'wide', 'm'), ('s', 'none', 'm');
+        "INSERT INTO comments (source, id, text, created_at, tags) VALUES
+             ('s', 'wide', 'Apple rocks', '2026-03-01T12:00:00Z', '{pixel}'),
+             ('s', 'none', 'y', '2026-03-01T12:00:00Z', '{}'),
+             ('s', 'bare', 'never enriched', '2026-03-01T12:00:00Z', '{pixel}');
+         INSERT INTO enrichments (source, id, model, sentiment, sentiment_negative, sentiment_neutral,
+                                  sentiment_positive, entity_count)
+         VALUES ('s', 'wide', 'm', 'positive', 0.1, 0.2, 0.7, 1), ('s', 'none', 'm', NULL, NULL, NULL, NULL, NULL);
+         INSERT INTO entities (source, id, ordinal, label, text, name, start_char, end_char, score)
+         VALUES ('s', 'wide', 0, 'ORG', 'Apple', 'apple', 0, 5, 0.5);
          INSERT INTO embeddings (source, id, model, vector)
-         VALUES ('s', 'wide', 'm', '{42, 0.5, -1, 1e-30, -0}'), ('s', 'none', 'm', '{}');",
+         VALUES ('s', 'wide', 'm', '{42, 0.5, -1, 1e-30, -0}'), ('s', 'none', 'm', '{}');
+         INSERT INTO comment_facts (source, id, minute, sentiment, dims) VALUES
+             ('s', 'wide', '2026-03-01T12:00:00Z', 'positive', '{entity:ORG:apple,name:apple,tag:pixel}'),
+             ('s', 'none', '2026-03-01T12:00:00Z', NULL, '{}');",
     )
     .execute(&mut before)
     .await
     .expect("rows as 0004 stored them");
-    sqlx::raw_sql(&apply("0005_packed_embeddings.sql")).execute(&mut before).await.expect("0005");
+    let rollups = "SELECT kind, key, grain, comments, positive FROM rollups ORDER BY 1, 2, 3";
+    let rolled: Vec<(String, String, String, i32, i32)> =
+        sqlx::query_as(rollups).fetch_all(&mut before).await.expect("rollups");
+    assert_eq!(rolled.len(), 10, "all and tag:pixel at 3 grains, the entity and name at 2, per the old triggers");
+    for file in ["0005_packed_embeddings.sql", "0006_one_row_per_comment.sql"] {
+        sqlx::raw_sql(&apply(file)).execute(&mut before).await.expect(file);
+    }
+    let moved: Vec<(String, String, String, i32, i32)> =
+        sqlx::query_as(rollups).fetch_all(&mut before).await.expect("rollups");
+    assert_eq!(moved, rolled, "moving rows moves no count");
 
     let store = Postgres::connect(&url, 2).await.expect("connect");
     let wide = store.get_comment("s", "wide", true).await.expect("read").expect("present");
     assert_eq!(wide.enrichment.embedding, Some(PackedVector(vec![42.0, 0.5, -1.0, 1e-30, -0.0])));
+    let sentiment = wide.enrichment.sentiment.clone().expect("sentiment moved").0;
+    assert_eq!((sentiment.label, sentiment.positive), (SentimentLabel::Positive, 0.7));
+    let apple = Entity { label: EntityLabel::Org, text: "Apple".into(), start: 0, end: 5, score: 0.5 };
+    assert_eq!(wide.enrichment.entities.clone().expect("entities moved").0, vec![apple]);
     let none = store.get_comment("s", "none", true).await.expect("read").expect("present");
     assert_eq!(none.enrichment.embedding, Some(PackedVector(Vec::new())), "an empty vector stays empty");
+    assert!(none.enrichment.sentiment.is_none() && none.enrichment.entities.is_none(), "absent stays absent");
+    let bare = store.get_comment("s", "bare", true).await.expect("read").expect("present");
+    assert_eq!(bare.enrichment.model, None, "a comment never enriched stays so");
+
+    // The new triggers count from the moved dims: an edit moves the tag, a delete takes the comment away.
+    let mut edit = wide.into_enriched().expect("enriched");
+    edit.comment.tags = vec!["galaxy".into()];
+    store.upsert_batch(&[edit]).await.expect("edit");
+    let count = |sql: &'static str| {
+        let pool = store.pool().clone();
+        async move { sqlx::query_scalar::<_, i32>(sql).fetch_one(&pool).await.expect(sql) }
+    };
+    assert_eq!(count("SELECT comments FROM rollups WHERE kind = 'tag' AND key = 'pixel' AND grain = 'day'").await, 0);
+    assert_eq!(count("SELECT comments FROM rollups WHERE kind = 'tag' AND key = 'galaxy' AND grain = 'day'").await, 1);
+    assert_eq!(count("SELECT comments FROM rollups WHERE kind = 'name' AND key = 'apple' AND grain = 'day'").await, 1);
+    sqlx::query("DELETE FROM comments WHERE id IN ('wide', 'bare')").execute(store.pool()).await.expect("delete");
+    assert_eq!(count("SELECT comments FROM rollups WHERE kind = 'all' AND grain = 'day'").await, 1, "only 'none' left");
+    assert_eq!(count("SELECT comments FROM rollups WHERE kind = 'name' AND key = 'apple' AND grain = 'day'").await, 0);
+}
+
+/// Tags are stored exactly as sent, whatever they hold.
+#[tokio::test]
+async fn tags_with_quotes_braces_and_backslashes_are_stored_as_sent() {
+    let store = fresh_database("odd_tags").await;
+    let odd = ["a,b", "{x}", "\"quoted\"", "back\\slash", "NULL", "", " spaced "];
+    let mut comment = enriched(7, "odd tags");
+    comment.comment.tags = odd.iter().map(|t| t.to_string()).collect();
+    store.upsert_batch(&[comment]).await.expect("write");
+    let got = store.get_comment("app-store", "7", false).await.expect("read").expect("present");
+    assert_eq!(got.tags, odd);
+    let dims: Vec<String> =
+        sqlx::query_scalar("SELECT unnest(dims) FROM comments").fetch_all(store.pool()).await.expect("dims");
+    assert_eq!(dims.len(), odd.len(), "one rollup dimension per tag: {dims:?}");
 }

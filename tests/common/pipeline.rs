@@ -216,8 +216,8 @@ impl Pipeline {
         for dir in &self.indexes {
             assert_eq!(indexed(dir), n as u64, "documents in {}", dir.display());
         }
-        assert_eq!(count(&pool, "SELECT count(*) FROM enrichments WHERE model = 'stub-no-model'").await, n as i64);
-        assert_eq!(count(&pool, "SELECT count(*) FROM embeddings").await, n as i64);
+        let enriched = "SELECT count(*) FROM comments WHERE model = 'stub-no-model' AND length(embedding) = 384 * 4";
+        assert_eq!(count(&pool, enriched).await, n as i64);
         assert_eq!(count(&pool, "SELECT count(*) FROM comments WHERE id LIKE 'bad%'").await, 0);
         let pseudonyms = n.min(997 * 3) as i64; // (source, author) pairs: i % 3 and i % 997
         assert_eq!(count(&pool, "SELECT count(DISTINCT author) FROM comments").await, pseudonyms);
@@ -288,10 +288,10 @@ pub async fn assert_rollups_equal_raw(pool: &PgPool) {
             "WITH raw AS (
                 SELECT k.kind, k.key, date_trunc('{grain}', c.created_at, 'UTC') AS bucket, c.source,
                        count(*)::int AS comments,
-                       (count(*) FILTER (WHERE e.sentiment = 'negative'))::int AS negative,
-                       (count(*) FILTER (WHERE e.sentiment = 'neutral'))::int AS neutral,
-                       (count(*) FILTER (WHERE e.sentiment = 'positive'))::int AS positive
-                FROM comments c JOIN enrichments e USING (source, id)
+                       (count(*) FILTER (WHERE c.sentiment = 'negative'))::int AS negative,
+                       (count(*) FILTER (WHERE c.sentiment = 'neutral'))::int AS neutral,
+                       (count(*) FILTER (WHERE c.sentiment = 'positive'))::int AS positive
+                FROM comments c
                 CROSS JOIN LATERAL (SELECT 'all' AS kind, '' AS key
                                     UNION ALL SELECT 'tag', t FROM unnest(c.tags) t) k
                 GROUP BY 1, 2, 3, 4),

@@ -135,17 +135,17 @@ async fn assert_rollups_match_raw(postgres: &Postgres) {
     let (missing, extra): (i64, i64) = sqlx::query_as(
         r#"
         WITH dims AS (
-            SELECT c.source, c.id, c.created_at, e.sentiment, 'all' AS kind, '' AS key
-            FROM comments c JOIN enrichments e USING (source, id)
+            SELECT c.source, c.id, c.created_at, c.sentiment, 'all' AS kind, '' AS key
+            FROM comments c WHERE c.model IS NOT NULL
             UNION ALL
-            SELECT c.source, c.id, c.created_at, e.sentiment, 'tag', t
-            FROM comments c JOIN enrichments e USING (source, id), unnest(c.tags) t
+            SELECT c.source, c.id, c.created_at, c.sentiment, 'tag', t
+            FROM comments c, unnest(c.tags) t WHERE c.model IS NOT NULL
             UNION
-            SELECT c.source, c.id, c.created_at, e.sentiment, 'entity', m.label || ':' || m.name
-            FROM comments c JOIN enrichments e USING (source, id) JOIN entities m USING (source, id)
+            SELECT c.source, c.id, c.created_at, c.sentiment, 'entity', (m->>'label') || ':' || (m->>'name')
+            FROM comments c, jsonb_array_elements(c.entities) m
             UNION
-            SELECT c.source, c.id, c.created_at, e.sentiment, 'name', m.name
-            FROM comments c JOIN enrichments e USING (source, id) JOIN entities m USING (source, id)
+            SELECT c.source, c.id, c.created_at, c.sentiment, 'name', m->>'name'
+            FROM comments c, jsonb_array_elements(c.entities) m
         ),
         expected AS (
             SELECT kind, key, g.grain, date_trunc(g.grain, created_at, 'UTC') AS bucket, source,
@@ -199,11 +199,12 @@ async fn assert_queries_match_raw(trends: &Trends, postgres: &Postgres) {
         ),
         (
             Slice { entity: Some("ORG:Apple".into()), ..Slice::default() },
-            "EXISTS (SELECT 1 FROM entities m WHERE (m.source, m.id) = (c.source, c.id) AND m.label = 'ORG' AND m.name = 'apple')".into(),
+            "EXISTS (SELECT 1 FROM jsonb_array_elements(c.entities) m WHERE m->>'label' = 'ORG' AND m->>'name' = 'apple')"
+                .into(),
         ),
         (
             Slice { entity: Some("apple".into()), ..Slice::default() },
-            "EXISTS (SELECT 1 FROM entities m WHERE (m.source, m.id) = (c.source, c.id) AND m.name = 'apple')".into(),
+            "EXISTS (SELECT 1 FROM jsonb_array_elements(c.entities) m WHERE m->>'name' = 'apple')".into(),
         ),
         (
             Slice { q: Some("zqxfoo".into()), tag: Some("galaxy".into()), ..Slice::default() },
