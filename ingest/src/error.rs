@@ -20,4 +20,6 @@ pub enum IngestError {
     Enrich(murmur_core::BoxError),
     #[error("enrichment thread panicked")]
     EnrichPanicked,
+    #[error("the task sending a batch to the broker panicked")]
+    SendPanicked,
 }

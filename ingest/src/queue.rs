@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio_util::sync::CancellationToken;
 
 use crate::IngestError;
 
@@ -79,33 +78,6 @@ pub trait Consumer: Send {
     /// Records that every message in `processed` is durably handled; after a restart consumption resumes
     /// after the highest offset per partition.
     async fn commit(&mut self, processed: &[Message]) -> Result<(), IngestError>;
-}
-
-/// The next non-empty batch, waiting out idle periods and transient poll errors; `None` once `shutdown`
-/// fires.
-pub(crate) async fn next_batch(
-    consumer: &mut impl Consumer,
-    max: usize,
-    linger: Duration,
-    shutdown: &CancellationToken,
-) -> Option<Vec<Message>> {
-    loop {
-        let polled = tokio::select! {
-            () = shutdown.cancelled() => return None,
-            polled = consumer.poll_batch(max, Duration::from_millis(500), linger) => polled,
-        };
-        match polled {
-            Ok(batch) if batch.is_empty() => {}
-            Ok(batch) => return Some(batch),
-            Err(e) => {
-                tracing::warn!(error = %e, "poll failed");
-                tokio::select! {
-                    () = shutdown.cancelled() => return None,
-                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
-                }
-            }
-        }
-    }
 }
 
 #[async_trait]

@@ -1,13 +1,18 @@
 //! The sink: `comments.enriched` → every store → flush → commit. Offsets are committed only after every
-//! store flushed what covers them (Postgres is durable per batch; the search index commits on a cadence, so
-//! several batches share one commit), so nothing is lost; stores upsert by (source, id), so a replayed batch
-//! duplicates nothing.
+//! store flushed what covers them (Postgres makes a batch durable on a short cadence, the search index commits
+//! on a longer one, so several batches share one flush), so nothing is lost; stores upsert by (source, id),
+//! so a replayed batch duplicates nothing.
+//!
+//! Each store has its own lane, a task that writes the batches in the order read and flushes on the store's
+//! cadence, so reading and decoding the next batch, the Postgres write and the index's commit overlap instead
+//! of taking turns. A lane holds at most [`LANE_DEPTH`] batches waiting, so a slow store slows the reading.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use murmur_core::{CommentStore, EnrichedComment, ENRICHED_SCHEMA_VERSION, OLDEST_READABLE_ENRICHED_SCHEMA};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::queue::{Consumer, Message, Producer, Record};
@@ -15,8 +20,10 @@ use crate::{retry, IngestError, PipelineStats, Topics};
 
 /// How long a poll waits for a first message when nothing waits for a flush.
 const IDLE_POLL: Duration = Duration::from_millis(500);
-/// How long it waits when written comments wait for a store's flush cadence.
-const FLUSH_CHECK: Duration = Duration::from_millis(100);
+/// How long it waits when read batches wait for a store's flush.
+const FLUSH_CHECK: Duration = Duration::from_millis(50);
+/// Batches read and not yet taken by a store's lane, at most.
+pub const LANE_DEPTH: usize = 2;
 
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
@@ -38,6 +45,16 @@ pub struct Sink {
     stats: Arc<PipelineStats>,
 }
 
+/// A decoded batch, numbered in the order read.
+type Numbered = (u64, Arc<Vec<EnrichedComment>>);
+
+/// Read batches whose offsets wait for every store's flush: their number, positions and comment count.
+struct Pending {
+    number: u64,
+    positions: Vec<Message>,
+    comments: usize,
+}
+
 impl Sink {
     pub fn new(
         stores: Vec<Arc<dyn CommentStore>>,
@@ -51,10 +68,20 @@ impl Sink {
     pub async fn run(&self, mut consumer: impl Consumer, shutdown: CancellationToken) -> Result<(), IngestError> {
         let names: Vec<&str> = self.stores.iter().map(|s| s.name()).collect();
         tracing::info!(topic = %self.config.topics.enriched, stores = ?names, "sink started");
-        // Read and written, not yet flushed: their offsets wait for every store's flush.
-        let mut unflushed: Vec<Message> = Vec::new();
-        loop {
-            let idle = if unflushed.is_empty() { IDLE_POLL } else { FLUSH_CHECK };
+        let mut lanes = Vec::new();
+        let mut durable = Vec::new();
+        let mut tasks = Vec::new();
+        for store in &self.stores {
+            let (batches, receiver) = mpsc::channel::<Numbered>(LANE_DEPTH);
+            let (flushed, watcher) = watch::channel(0u64);
+            tasks.push(tokio::spawn(lane(Arc::clone(store), receiver, flushed, shutdown.clone())));
+            lanes.push(batches);
+            durable.push(watcher);
+        }
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let mut number = 0u64;
+        'reading: loop {
+            let idle = if pending.is_empty() { IDLE_POLL } else { FLUSH_CHECK };
             let polled = tokio::select! {
                 () = shutdown.cancelled() => break,
                 polled = consumer.poll_batch(self.config.max_batch, idle, self.config.linger) => polled,
@@ -62,10 +89,16 @@ impl Sink {
             match polled {
                 Ok(batch) if batch.is_empty() => {}
                 Ok(batch) => {
-                    if !self.write(&batch, &shutdown).await {
-                        break;
+                    let Some(comments) = self.decode_and_dead_letter(&batch, &shutdown).await else { break };
+                    number += 1;
+                    let comments = Arc::new(comments);
+                    for lane in &lanes {
+                        if lane.send((number, Arc::clone(&comments))).await.is_err() {
+                            break 'reading; // a lane stops only at shutdown
+                        }
                     }
-                    unflushed.extend(batch.into_iter().map(Message::position));
+                    let positions = batch.into_iter().map(Message::position).collect();
+                    pending.push_back(Pending { number, positions, comments: comments.len() });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "poll failed");
@@ -75,66 +108,110 @@ impl Sink {
                     }
                 }
             }
-            if !unflushed.is_empty() && self.stores.iter().all(|s| s.flush_due()) {
-                let flushed = retry::until_ok("flush", &shutdown, || self.flush_all()).await;
-                if flushed.is_none() {
-                    break;
-                }
-                self.commit(&mut consumer, &mut unflushed).await;
+            self.commit_durable(&mut consumer, &durable, &mut pending).await;
+        }
+        // A clean stop: each lane flushes what it wrote (what it had not written yet is replayed after a restart).
+        drop(lanes);
+        for task in tasks {
+            if task.await.is_err() {
+                tracing::error!("a store lane panicked; its batches will be replayed");
             }
         }
-        // A clean stop makes what it wrote durable, so a restart replays nothing.
-        if !unflushed.is_empty() {
-            match self.flush_all().await {
-                Ok(()) => self.commit(&mut consumer, &mut unflushed).await,
-                Err(e) => tracing::warn!(error = %e, "final flush failed; the unflushed batches will be replayed"),
-            }
-        }
+        self.commit_durable(&mut consumer, &durable, &mut pending).await;
         tracing::info!("sink stopped");
         Ok(())
     }
 
-    /// Dead-letters what cannot be read and writes the rest to every store. False if shutdown came first.
-    async fn write(&self, batch: &[Message], shutdown: &CancellationToken) -> bool {
+    /// Dead-letters what cannot be read and returns the rest. None if shutdown came first.
+    async fn decode_and_dead_letter(
+        &self,
+        batch: &[Message],
+        shutdown: &CancellationToken,
+    ) -> Option<Vec<EnrichedComment>> {
         let (comments, dead) = decode(batch, &self.config.topics.dlq);
         if !dead.is_empty() {
-            let sent = retry::until_ok("produce dead letters", shutdown, || self.dlq.send_all(&dead)).await;
-            if sent.is_none() {
-                return false;
-            }
+            retry::until_ok("produce dead letters", shutdown, || self.dlq.send_all(&dead)).await?;
             PipelineStats::add(&self.stats.dead_lettered, dead.len());
         }
-        if !comments.is_empty() && !self.write_all(&comments, shutdown).await {
-            return false;
-        }
-        PipelineStats::add(&self.stats.stored, comments.len());
-        tracing::debug!(written = comments.len(), "batch written");
-        true
+        Some(comments)
     }
 
-    async fn flush_all(&self) -> Result<(), IngestError> {
-        for store in &self.stores {
-            store.flush().await.map_err(|source| IngestError::Store { store: store.name(), source })?;
+    /// Commits the offsets of the batches every store has flushed.
+    async fn commit_durable(
+        &self,
+        consumer: &mut impl Consumer,
+        durable: &[watch::Receiver<u64>],
+        pending: &mut VecDeque<Pending>,
+    ) {
+        let everywhere = durable.iter().map(|flushed| *flushed.borrow()).min().unwrap_or(u64::MAX);
+        let mut positions = Vec::new();
+        while pending.front().is_some_and(|p| p.number <= everywhere) {
+            if let Some(done) = pending.pop_front() {
+                PipelineStats::add(&self.stats.stored, done.comments);
+                positions.extend(done.positions);
+            }
         }
-        Ok(())
-    }
-
-    async fn commit(&self, consumer: &mut impl Consumer, unflushed: &mut Vec<Message>) {
-        match consumer.commit(unflushed).await {
-            Ok(()) => tracing::debug!(messages = unflushed.len(), "durable; offsets committed"),
+        if positions.is_empty() {
+            return;
+        }
+        match consumer.commit(&positions).await {
+            Ok(()) => tracing::debug!(messages = positions.len(), "durable; offsets committed"),
             Err(e) => tracing::warn!(error = %e, "offset commit failed; the batches will be replayed idempotently"),
         }
-        unflushed.clear();
     }
+}
 
-    /// Writes to every store concurrently, each retried until it succeeds. False if shutdown came first.
-    async fn write_all(&self, comments: &[EnrichedComment], shutdown: &CancellationToken) -> bool {
-        let writes = self.stores.iter().map(|store| {
-            retry::until_ok(store.name(), shutdown, move || async move {
-                store.upsert(comments).await.map_err(|source| IngestError::Store { store: store.name(), source })
-            })
-        });
-        futures::future::join_all(writes).await.iter().all(Option::is_some)
+/// One store's lane: writes each batch (retried until it succeeds), flushes when the store says it is due
+/// and what it wrote is not flushed yet, and publishes the number of the last batch flushed. Stops when the
+/// sink closes the channel or at shutdown, flushing what it wrote.
+async fn lane(
+    store: Arc<dyn CommentStore>,
+    mut batches: mpsc::Receiver<Numbered>,
+    flushed: watch::Sender<u64>,
+    shutdown: CancellationToken,
+) {
+    let name = store.name();
+    let (mut written, mut durable) = (0u64, 0u64);
+    loop {
+        let next = if written > durable {
+            tokio::time::timeout(FLUSH_CHECK, batches.recv()).await
+        } else {
+            Ok(batches.recv().await)
+        };
+        match next {
+            Ok(Some((number, comments))) => {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                if !comments.is_empty() {
+                    let upsert = || async {
+                        store.upsert(&comments).await.map_err(|source| IngestError::Store { store: name, source })
+                    };
+                    if retry::until_ok(name, &shutdown, upsert).await.is_none() {
+                        break;
+                    }
+                }
+                written = number;
+            }
+            Ok(None) => break,
+            Err(_) => {} // time to see whether a flush is due
+        }
+        if written > durable && store.flush_due() {
+            let flush = || async { store.flush().await.map_err(|source| IngestError::Store { store: name, source }) };
+            if retry::until_ok("flush", &shutdown, flush).await.is_none() {
+                break;
+            }
+            durable = written;
+            flushed.send_replace(durable);
+        }
+    }
+    if written > durable {
+        match store.flush().await {
+            Ok(()) => {
+                flushed.send_replace(written);
+            }
+            Err(e) => tracing::warn!(store = name, error = %e, "final flush failed; the unflushed batches will be replayed"),
+        }
     }
 }
 
