@@ -154,7 +154,7 @@ async fn workers_leaving_and_joining_a_group_mid_ingest_split_the_work_exactly()
     producing.await.expect("produced");
     pipeline.assert_exactly_stored(n, &malformed, DeadLetters::All).await;
     for worker in [&second, &third] {
-        assert!(pipeline.log(worker).contains("batch enriched"), "{worker} took a share of the partitions");
+        assert!(pipeline.log(worker).contains("enriched and committed"), "{worker} took a share of the partitions");
     }
 }
 
