@@ -12,7 +12,7 @@ use murmur_core::Enricher;
 use murmur_ingest::kafka::KafkaConfig;
 use murmur_ingest::queue::Producer;
 
-use crate::bench_plumbing::{comments, corpus_texts, fresh_topics, InProcess, Setup};
+use crate::bench_plumbing::{comments, corpus_texts, delete_topics, fresh_topics, InProcess, Setup};
 use crate::cli::BenchPipelineArgs;
 use crate::commands::load_models;
 
@@ -85,6 +85,7 @@ pub async fn pipeline(args: BenchPipelineArgs) -> anyhow::Result<()> {
         .collect();
     latencies.sort_by(f64::total_cmp);
     pipeline.stop().await?;
+    delete_topics(&kafka, &topics).await;
 
     let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
     println!(

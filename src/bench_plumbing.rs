@@ -123,13 +123,18 @@ impl<P: Producer> Producer for TimedProducer<P> {
     }
 }
 
-fn rss_mib() -> f64 {
+/// This process's resident memory in MiB: (anonymous, file-backed). Anonymous is its heap and stacks, what
+/// must stay flat; file-backed is pages of mapped files (the index's segments), which the kernel reclaims.
+fn resident_mib() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("RssAnon:"), field("RssFile:") + field("RssShmem:"))
 }
 
 /// The wire-format comments for `topic`: real tweets, unique ids, three sources, five brands, written over
@@ -179,6 +184,14 @@ pub(crate) async fn fresh_topics(kafka: &KafkaConfig, partitions: i32) -> anyhow
         Topics { comments: format!("{run}.comments"), enriched: format!("{run}.enriched"), dlq: format!("{run}.dlq") };
     kafka.ensure_topics(&[&topics.comments, &topics.enriched, &topics.dlq], partitions).await?;
     Ok((run, topics))
+}
+
+/// Deletes a benchmark's topics once it is done: a broker that keeps topics in memory (tansu here) would
+/// otherwise hold every run's records (a few runs of a million comments filled this machine's 24 GiB).
+pub(crate) async fn delete_topics(kafka: &KafkaConfig, topics: &Topics) {
+    if let Err(e) = kafka.delete_topics(&[&topics.comments, &topics.enriched, &topics.dlq]).await {
+        tracing::warn!(error = %e, "the benchmark's topics were left on the broker");
+    }
 }
 
 /// The worker and the sink over the broker, in this process as the `worker` and `sink` roles run them, with
@@ -298,7 +311,7 @@ pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
     };
     let pipeline = InProcess::start(setup, StubEnricher).await?;
 
-    let mut samples: Vec<(f64, u64, u64, f64)> = Vec::new();
+    let mut samples: Vec<(f64, u64, u64, (f64, f64))> = Vec::new();
     let (mut worker_done, mut next_sample) = (None, 0.0);
     let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
     loop {
@@ -309,7 +322,7 @@ pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
             worker_done = Some(at);
         }
         if at >= next_sample || stored >= n as u64 {
-            samples.push((at, consumed, stored, rss_mib()));
+            samples.push((at, consumed, stored, resident_mib()));
             next_sample = at + args.sample_s;
         }
         if stored >= n as u64 {
@@ -321,6 +334,7 @@ pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
     let (postgres, index, enriched_out) =
         (Arc::clone(&pipeline.postgres), Arc::clone(&pipeline.index), Arc::clone(&pipeline.enriched_out));
     pipeline.stop().await?;
+    delete_topics(&kafka, &topics).await;
     let worker_seconds = worker_done.unwrap_or(total);
 
     let rate = |seconds: f64| n as f64 / seconds.max(1e-9);
@@ -347,7 +361,7 @@ pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
     println!("| part | busy s | share of the run |");
     println!("|---|---|---|");
     for (part, busy) in [
-        ("worker: waiting for the broker's acks", enriched_out.busy.seconds()),
+        ("worker: waiting for the broker's acks (summed over batches in flight)", enriched_out.busy.seconds()),
         ("sink: Postgres upserts (with rollups)", postgres.upsert.seconds()),
         ("sink: index adds", index.upsert.seconds()),
         ("sink: index commits", index.flush.seconds()),
@@ -356,10 +370,10 @@ pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
     }
     println!();
     println!("memory over the run:");
-    println!("| s | consumed by the worker | stored by the sink | RSS MiB |");
-    println!("|---|---|---|---|");
-    for (at, consumed, stored, rss) in samples {
-        println!("| {at:.0} | {consumed} | {stored} | {rss:.0} |");
+    println!("| s | consumed by the worker | stored by the sink | anonymous MiB | mapped files MiB |");
+    println!("|---|---|---|---|---|");
+    for (at, consumed, stored, (anonymous, mapped)) in samples {
+        println!("| {at:.0} | {consumed} | {stored} | {anonymous:.0} | {mapped:.0} |");
     }
     Ok(())
 }

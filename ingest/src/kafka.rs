@@ -122,6 +122,19 @@ impl KafkaConfig {
         }
         Ok(())
     }
+
+    /// Deletes topics and what they hold (a benchmark's, once it is done).
+    pub async fn delete_topics(&self, topics: &[&str]) -> Result<(), IngestError> {
+        let admin: AdminClient<DefaultClientContext> = self.client(&[], &[]).create()?;
+        let options = AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(10))));
+        for result in admin.delete_topics(topics, &options).await? {
+            if let Err((topic, code)) = result {
+                tracing::warn!(%topic, ?code, "could not delete topic");
+                return Err(IngestError::Kafka(KafkaError::AdminOp(code)));
+            }
+        }
+        Ok(())
+    }
 }
 
 pub struct KafkaConsumer {
