@@ -150,12 +150,11 @@ async fn hostile_input_is_dead_lettered_with_reasons_or_stored_exactly_and_nothi
         assert_eq!(texts.get(id), Some(text), "{id} stored as sent");
     }
     assert_eq!(texts["dup"], "the second version wins");
-    let enriched: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM comments WHERE model = 'all-MiniLM-L6-v2' AND sentiment IS NOT NULL",
-    )
-    .fetch_one(&pool)
-    .await
-    .expect("count");
+    let enriched: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM comments WHERE model = 'all-MiniLM-L6-v2' AND sentiment IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
     assert_eq!(enriched, stored as i64, "every stored comment went through the real models");
 
     // Dead-lettered: every refused message, once per delivery, unchanged or cut to 900 KB, with its reason.

@@ -167,7 +167,9 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let mentions = "(SELECT c.id, c.text AS comment, m->>'label' AS label, m->>'name' AS name, m->>'text' AS text, \
         (m->>'start')::int AS start_char, (m->>'end')::int AS end_char \
         FROM comments c, jsonb_array_elements(c.entities) m) e";
-    let samsung = count(&pool, &format!("SELECT count(DISTINCT id) FROM {mentions} WHERE label = 'ORG' AND name = 'samsung'")).await;
+    let samsung =
+        count(&pool, &format!("SELECT count(DISTINCT id) FROM {mentions} WHERE label = 'ORG' AND name = 'samsung'"))
+            .await;
     assert!(samsung >= (VALID / 5) as i64 * 9 / 10, "Samsung is an ORG in the service template: {samsung}");
     let montreal = format!(
         "SELECT count(DISTINCT id) FROM {mentions} \
@@ -175,7 +177,8 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     );
     let montreal = count(&pool, &montreal).await;
     assert!(montreal >= (VALID / 5) as i64 * 9 / 10, "Montréal is a LOC at its character offsets: {montreal}");
-    let off_span = format!("SELECT count(*) FROM {mentions} WHERE substr(comment, start_char + 1, end_char - start_char) <> text");
+    let off_span =
+        format!("SELECT count(*) FROM {mentions} WHERE substr(comment, start_char + 1, end_char - start_char) <> text");
     assert_eq!(count(&pool, &off_span).await, 0, "every span points at its text (Postgres counts characters too)");
 
     // The DLQ holds the 50 malformed messages, byte for byte, each with a reason and its origin.

@@ -210,7 +210,9 @@ async fn lane(
             Ok(()) => {
                 flushed.send_replace(written);
             }
-            Err(e) => tracing::warn!(store = name, error = %e, "final flush failed; the unflushed batches will be replayed"),
+            Err(e) => {
+                tracing::warn!(store = name, error = %e, "final flush failed; the unflushed batches will be replayed")
+            }
         }
     }
 }

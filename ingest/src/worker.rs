@@ -399,6 +399,10 @@ mod tests {
             "batches 1 and 2 were acknowledged before 0 failed; all three go again, in order, so the last copy of \
              each comment is in the order read"
         );
-        assert_eq!(*committed.lock().expect("lock"), [0, 1, 2, 3, 4, 5], "each offset once, in order, after its resend");
+        assert_eq!(
+            *committed.lock().expect("lock"),
+            [0, 1, 2, 3, 4, 5],
+            "each offset once, in order, after its resend"
+        );
     }
 }

@@ -278,7 +278,8 @@ impl Postgres {
             negative.push(sentiment.map(|s| s.negative));
             neutral.push(sentiment.map(|s| s.neutral));
             positive.push(sentiment.map(|s| s.positive));
-            entities.push(e.enrichment.entities.as_ref().map(|list| Json(list.iter().map(StoredEntity::from).collect())));
+            entities
+                .push(e.enrichment.entities.as_ref().map(|list| Json(list.iter().map(StoredEntity::from).collect())));
             vectors.push(PackedVector::pack(&e.enrichment.embedding));
             dims.push(array_literal(Dim::of(e).iter().map(String::as_str)));
         }
@@ -325,14 +326,12 @@ impl Postgres {
         id: &str,
         with_embedding: bool,
     ) -> Result<Option<StoredComment>, StoreError> {
-        let row = sqlx::query_as::<_, StoredComment>(&format!(
-            "{SELECT_STORED} WHERE c.source = $1 AND c.id = $2"
-        ))
-        .bind(source)
-        .bind(id)
-        .bind(with_embedding)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query_as::<_, StoredComment>(&format!("{SELECT_STORED} WHERE c.source = $1 AND c.id = $2"))
+            .bind(source)
+            .bind(id)
+            .bind(with_embedding)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row)
     }
 
