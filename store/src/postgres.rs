@@ -1,5 +1,4 @@
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -12,15 +11,9 @@ use sqlx::PgPool;
 use crate::trends::Dim;
 use crate::StoreError;
 
-/// How often the sink makes Postgres' asynchronous commits durable (see [`Postgres::upsert_batch`]): at most
-/// one WAL flush per interval.
-const DURABLE_EVERY: Duration = Duration::from_millis(200);
-
 #[derive(Clone)]
 pub struct Postgres {
     pool: PgPool,
-    /// When [`Postgres::make_durable`] last returned.
-    durable_at: Arc<Mutex<Instant>>,
 }
 
 /// A comment as stored, with what the models added.
@@ -216,7 +209,7 @@ impl Postgres {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(Self { pool, durable_at: Arc::new(Mutex::new(Instant::now())) })
+        Ok(Self { pool })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -234,11 +227,8 @@ impl Postgres {
         Ok(())
     }
 
-    /// Writes a batch in one transaction, committed without waiting for its WAL to reach the disk: it is durable
-    /// once [`Postgres::make_durable`] returns (the sink calls it before committing offsets), so the sink waits
-    /// for one WAL flush per flush cadence instead of one per batch, and a crash before it loses only batches
-    /// whose offsets were not committed. The batch must not hold the same (source, id) twice (the sink keeps
-    /// the last version of each).
+    /// Writes a batch in one statement, durable when it returns. The batch must not hold the same (source, id)
+    /// twice (the sink keeps the last version of each).
     pub async fn upsert_batch(&self, batch: &[EnrichedComment]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
@@ -283,8 +273,6 @@ impl Postgres {
             vectors.push(PackedVector::pack(&e.enrichment.embedding));
             dims.push(array_literal(Dim::of(e).iter().map(String::as_str)));
         }
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         sqlx::query(UPSERT_COMMENTS)
             .bind(&sources)
             .bind(&ids)
@@ -303,19 +291,8 @@ impl Postgres {
             .bind(&entities)
             .bind(&vectors)
             .bind(&dims)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Waits until every transaction committed before this call is on disk: a synchronous commit waits for the
-    /// WAL up to its own commit record, which follows theirs.
-    pub async fn make_durable(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_current_xact_id()").execute(&mut *tx).await?;
-        tx.commit().await?;
-        *self.durable_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
         Ok(())
     }
 
@@ -368,13 +345,5 @@ impl CommentStore for Postgres {
 
     async fn upsert(&self, batch: &[EnrichedComment]) -> Result<(), BoxError> {
         Ok(self.upsert_batch(batch).await?)
-    }
-
-    fn flush_due(&self) -> bool {
-        self.durable_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner).elapsed() >= DURABLE_EVERY
-    }
-
-    async fn flush(&self) -> Result<(), BoxError> {
-        Ok(self.make_durable().await?)
     }
 }
