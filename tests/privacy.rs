@@ -63,8 +63,8 @@ async fn authors_are_pseudonymous_and_chosen_pii_is_redacted_from_stored_text() 
 
     // No PER entity is kept; brands and places are, at offsets into the redacted text.
     let entities: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT e.label, e.text, substr(c.text, e.start_char + 1, e.end_char - e.start_char) \
-         FROM entities e JOIN comments c USING (source, id) ORDER BY e.source, e.id, e.start_char",
+        "SELECT e->>'label', e->>'text', substr(c.text, (e->>'start')::int + 1, (e->>'end')::int - (e->>'start')::int) \
+         FROM comments c, jsonb_array_elements(c.entities) e ORDER BY c.source, c.id, (e->>'start')::int",
     )
     .fetch_all(&pool)
     .await

@@ -115,7 +115,7 @@ impl Dim {
         Some((EntityLabel::parse(label)?, name))
     }
 
-    /// The dimensions a comment counts under besides [`Dim::All`], as `comment_facts.dims` holds them:
+    /// The dimensions a comment counts under besides [`Dim::All`], as `comments.dims` holds them:
     /// `kind:key`, distinct and sorted.
     pub(crate) fn of(e: &EnrichedComment) -> Vec<String> {
         let mut dims: Vec<String> = e.comment.tags.iter().map(|t| Dim::Tag(t.clone())).map(|d| d.stored()).collect();
