@@ -1,7 +1,7 @@
 //! The sink: `comments.enriched` → every store → flush → commit. Offsets are committed only after every
-//! store flushed what covers them (Postgres makes a batch durable on a short cadence, the search index commits
-//! on a longer one, so several batches share one flush), so nothing is lost; stores upsert by (source, id),
-//! so a replayed batch duplicates nothing.
+//! store flushed what covers them (Postgres is durable per batch; the search index commits on a cadence, so
+//! several batches share one commit), so nothing is lost; stores upsert by (source, id), so a replayed batch
+//! duplicates nothing.
 //!
 //! Each store has its own lane, a task that writes the batches in the order read and flushes on the store's
 //! cadence, so reading and decoding the next batch, the Postgres write and the index's commit overlap instead
