@@ -4,8 +4,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
 use crate::IngestError;
+
+/// How long a stage pauses after a failed poll before it polls again.
+const PAUSE_AFTER_POLL_ERROR: Duration = Duration::from_millis(500);
 
 /// A consumed message and where it came from.
 #[derive(Debug, Clone)]
@@ -84,4 +88,29 @@ pub trait Consumer: Send {
 pub trait Producer: Send + Sync {
     /// Returns once every record is acknowledged (for Kafka: written to the broker).
     async fn send_all(&self, records: &[Record]) -> Result<(), IngestError>;
+}
+
+/// One poll of a stage's loop: what arrived (nothing, too, after a failed poll, which is logged and followed
+/// by a pause), or None once `shutdown` is cancelled.
+pub async fn poll_or_stop(
+    consumer: &mut impl Consumer,
+    max: usize,
+    idle: Duration,
+    linger: Duration,
+    shutdown: &CancellationToken,
+) -> Option<Vec<Message>> {
+    let polled = tokio::select! {
+        () = shutdown.cancelled() => return None,
+        polled = consumer.poll_batch(max, idle, linger) => polled,
+    };
+    match polled {
+        Ok(batch) => Some(batch),
+        Err(e) => {
+            tracing::warn!(error = %e, "poll failed");
+            tokio::select! {
+                () = shutdown.cancelled() => None,
+                () = tokio::time::sleep(PAUSE_AFTER_POLL_ERROR) => Some(Vec::new()),
+            }
+        }
+    }
 }

@@ -15,7 +15,7 @@ use murmur_core::{CommentStore, EnrichedComment, ENRICHED_SCHEMA_VERSION, OLDEST
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::queue::{Consumer, Message, Producer, Record};
+use crate::queue::{poll_or_stop, Consumer, Message, Producer, Record};
 use crate::{retry, IngestError, PipelineStats, Topics};
 
 /// How long a poll waits for a first message when nothing waits for a flush.
@@ -82,31 +82,21 @@ impl Sink {
         let mut number = 0u64;
         'reading: loop {
             let idle = if pending.is_empty() { IDLE_POLL } else { FLUSH_CHECK };
-            let polled = tokio::select! {
-                () = shutdown.cancelled() => break,
-                polled = consumer.poll_batch(self.config.max_batch, idle, self.config.linger) => polled,
+            let Some(batch) = poll_or_stop(&mut consumer, self.config.max_batch, idle, self.config.linger, &shutdown).await
+            else {
+                break;
             };
-            match polled {
-                Ok(batch) if batch.is_empty() => {}
-                Ok(batch) => {
-                    let Some(comments) = self.decode_and_dead_letter(&batch, &shutdown).await else { break };
-                    number += 1;
-                    let comments = Arc::new(comments);
-                    for lane in &lanes {
-                        if lane.send((number, Arc::clone(&comments))).await.is_err() {
-                            break 'reading; // a lane stops only at shutdown
-                        }
-                    }
-                    let positions = batch.into_iter().map(Message::position).collect();
-                    pending.push_back(Pending { number, positions, comments: comments.len() });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "poll failed");
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(IDLE_POLL) => {}
+            if !batch.is_empty() {
+                let Some(comments) = self.decode_and_dead_letter(&batch, &shutdown).await else { break };
+                number += 1;
+                let comments = Arc::new(comments);
+                for lane in &lanes {
+                    if lane.send((number, Arc::clone(&comments))).await.is_err() {
+                        break 'reading; // a lane stops only at shutdown
                     }
                 }
+                let positions = batch.into_iter().map(Message::position).collect();
+                pending.push_back(Pending { number, positions, comments: comments.len() });
             }
             self.commit_durable(&mut consumer, &durable, &mut pending).await;
         }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use murmur_core::{Comment, EnrichedComment, Enricher, Enrichment};
 use tokio_util::sync::CancellationToken;
 
-use crate::queue::{Consumer, Message, Producer, Record};
+use crate::queue::{poll_or_stop, Consumer, Message, Producer, Record};
 use crate::schema::Validator;
 use crate::{retry, IngestError, PipelineStats, Redaction, Topics};
 
@@ -77,24 +77,14 @@ impl<E: Enricher> Worker<E> {
         loop {
             // While batches await their acknowledgement, polls return often enough to commit them promptly.
             let idle = if sent.is_empty() { IDLE_POLL } else { ACK_CHECK };
-            let polled = tokio::select! {
-                () = shutdown.cancelled() => break,
-                polled = consumer.poll_batch(self.config.max_batch, idle, self.config.linger) => polled,
+            let Some(batch) = poll_or_stop(&mut consumer, self.config.max_batch, idle, self.config.linger, &shutdown).await
+            else {
+                break;
             };
-            match polled {
-                Ok(batch) if batch.is_empty() => {}
-                Ok(batch) => {
-                    PipelineStats::add(&self.stats.consumed, batch.len());
-                    let records = Arc::new(self.process(&batch).await?);
-                    sent.push_back(Delivery::send(&self.producer, records, batch));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "poll failed");
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(IDLE_POLL) => {}
-                    }
-                }
+            if !batch.is_empty() {
+                PipelineStats::add(&self.stats.consumed, batch.len());
+                let records = Arc::new(self.process(&batch).await?);
+                sent.push_back(Delivery::send(&self.producer, records, batch));
             }
             if !self.settle(&mut consumer, &mut sent, keep, &shutdown).await {
                 break;
