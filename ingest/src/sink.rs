@@ -82,7 +82,8 @@ impl Sink {
         let mut number = 0u64;
         'reading: loop {
             let idle = if pending.is_empty() { IDLE_POLL } else { FLUSH_CHECK };
-            let Some(batch) = poll_or_stop(&mut consumer, self.config.max_batch, idle, self.config.linger, &shutdown).await
+            let Some(batch) =
+                poll_or_stop(&mut consumer, self.config.max_batch, idle, self.config.linger, &shutdown).await
             else {
                 break;
             };

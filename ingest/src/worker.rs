@@ -77,7 +77,8 @@ impl<E: Enricher> Worker<E> {
         loop {
             // While batches await their acknowledgement, polls return often enough to commit them promptly.
             let idle = if sent.is_empty() { IDLE_POLL } else { ACK_CHECK };
-            let Some(batch) = poll_or_stop(&mut consumer, self.config.max_batch, idle, self.config.linger, &shutdown).await
+            let Some(batch) =
+                poll_or_stop(&mut consumer, self.config.max_batch, idle, self.config.linger, &shutdown).await
             else {
                 break;
             };
