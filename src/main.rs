@@ -10,7 +10,6 @@ mod commands;
 mod config_file;
 mod demo;
 mod measure;
-mod training;
 
 use std::ffi::OsString;
 
@@ -41,10 +40,6 @@ fn main() -> anyhow::Result<()> {
             Command::Produce(args) => commands::produce(args).await,
             Command::Migrate(args) => commands::migrate(args).await,
             Command::Reindex(args) => commands::reindex(args).await,
-            Command::Train(cli::TrainCommand::Sentiment(args)) => training::train_sentiment(args),
-            Command::Eval(cli::EvalCommand::Sentiment(args)) => training::eval_sentiment(args),
-            Command::Train(cli::TrainCommand::Ner(args)) => training::train_ner(args),
-            Command::Eval(cli::EvalCommand::Ner(args)) => training::eval_ner(args),
             Command::Bench(cli::BenchCommand::Enrich(args)) => bench::enrich(args),
             Command::Bench(cli::BenchCommand::Search(args)) => bench_search::search(args),
             Command::Bench(cli::BenchCommand::Trends(args)) => bench_trends::trends(args).await,

@@ -58,9 +58,11 @@ pub struct Enrichment {
     pub embedding: Vec<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sentiment: Option<Sentiment>,
-    /// Named entities in text order; `Some(vec![])` when the NER head ran and found none.
+    /// Named entities and mentions in text order; `Some(vec![])` when the NER head ran and found none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entities: Option<Vec<Entity>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emotion: Option<Emotion>,
 }
 
 /// A sentiment prediction: the most probable class and the probability of each.
@@ -92,6 +94,66 @@ impl SentimentLabel {
     }
 }
 
+/// An emotion prediction (Ekman's six and neutral, several may hold at once): the emotions that reached
+/// their thresholds, most probable first (`[neutral]` when none did), and each one's probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Emotion {
+    pub labels: Vec<EmotionLabel>,
+    pub anger: f32,
+    pub disgust: f32,
+    pub fear: f32,
+    pub joy: f32,
+    pub sadness: f32,
+    pub surprise: f32,
+    pub neutral: f32,
+}
+
+impl Emotion {
+    /// From probabilities in the order of [`EmotionLabel::ALL`].
+    pub fn new(labels: Vec<EmotionLabel>, p: [f32; 7]) -> Self {
+        let [anger, disgust, fear, joy, sadness, surprise, neutral] = p;
+        Self { labels, anger, disgust, fear, joy, sadness, surprise, neutral }
+    }
+
+    /// The most probable of the predicted emotions.
+    pub fn primary(&self) -> EmotionLabel {
+        self.labels.first().copied().unwrap_or(EmotionLabel::Neutral)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmotionLabel {
+    Anger,
+    Disgust,
+    Fear,
+    Joy,
+    Sadness,
+    Surprise,
+    Neutral,
+}
+
+impl EmotionLabel {
+    pub const ALL: [EmotionLabel; 7] =
+        [Self::Anger, Self::Disgust, Self::Fear, Self::Joy, Self::Sadness, Self::Surprise, Self::Neutral];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Anger => "anger",
+            Self::Disgust => "disgust",
+            Self::Fear => "fear",
+            Self::Joy => "joy",
+            Self::Sadness => "sadness",
+            Self::Surprise => "surprise",
+            Self::Neutral => "neutral",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
 /// A named entity found in a comment's text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entity {
@@ -107,34 +169,57 @@ pub struct Entity {
 }
 
 impl Entity {
-    /// The entity's name for counting and filtering: lowercase, whitespace collapsed ("Google", "google"
-    /// and "GOOGLE" are one entity; "Google" and "Alphabet" are not).
+    /// The entity's name for counting and filtering (see [`normalize_entity_name`]).
     pub fn name(&self) -> String {
         normalize_entity_name(&self.text)
     }
 }
 
-/// See [`Entity::name`]; also what a filter on an entity name is compared with.
+/// One name per entity, however it is written: lower case, accents folded, a leading `@`/`#` marker and
+/// every character that is not a letter or digit dropped, so "US Airways", "@usairways", "#USAirways" and
+/// "U.S. Airways" are all `usairways`, and "Google" and "google" one entity, while "Google" and "Alphabet"
+/// stay two. Also what a filter on an entity name is compared with.
 pub fn normalize_entity_name(text: &str) -> String {
-    text.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" ")
+    let text = text.trim_start().trim_start_matches(['@', '#', '＠', '＃']);
+    text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).map(fold_accent).collect()
 }
 
-/// CoNLL-2003's entity types.
+/// The base letter of a Latin letter with a diacritic (é → e, ß stays ß); other characters unchanged.
+fn fold_accent(c: char) -> char {
+    const FROM: &str = "àáâãäåāăąçćĉċčďđèéêëēĕėęěĝğġģĥħìíîïĩīĭįıĵķĺļľŀłñńņňòóôõöøōŏőŕŗřśŝşšţťŧùúûüũūŭůűųŵýÿŷźżž";
+    const TO: &str = "aaaaaaaaacccccddeeeeeeeeegggghhiiiiiiiiijklllllnnnnooooooooorrrssssttttuuuuuuuuuuwyyyzzz";
+    FROM.chars().position(|f| f == c).and_then(|i| TO.chars().nth(i)).unwrap_or(c)
+}
+
+/// What an entity is: a name written in the text (CoNLL-2003's four types, found by the NER head), or a
+/// mention of an account or a tag (`@handle`, `#hashtag`, read by rule, never guessed as a person or place).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
 pub enum EntityLabel {
     /// People.
+    #[serde(rename = "PER")]
     Per,
     /// Companies, brands, institutions.
+    #[serde(rename = "ORG")]
     Org,
     /// Places.
+    #[serde(rename = "LOC")]
     Loc,
     /// Everything else with a name: products, events, nationalities, works.
+    #[serde(rename = "MISC")]
     Misc,
+    /// An account mentioned as `@name`.
+    #[serde(rename = "handle")]
+    Handle,
+    /// A tag written as `#name`.
+    #[serde(rename = "hashtag")]
+    Hashtag,
 }
 
 impl EntityLabel {
-    pub const ALL: [EntityLabel; 4] = [Self::Per, Self::Org, Self::Loc, Self::Misc];
+    pub const ALL: [EntityLabel; 6] = [Self::Per, Self::Org, Self::Loc, Self::Misc, Self::Handle, Self::Hashtag];
+
+    /// The types the NER head gives to names written in the text.
+    pub const NAMES: [EntityLabel; 4] = [Self::Per, Self::Org, Self::Loc, Self::Misc];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -142,11 +227,18 @@ impl EntityLabel {
             Self::Org => "ORG",
             Self::Loc => "LOC",
             Self::Misc => "MISC",
+            Self::Handle => "handle",
+            Self::Hashtag => "hashtag",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|l| l.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// Whether this is a mention (`@handle`, `#hashtag`) rather than a name written in the text.
+    pub fn is_mention(self) -> bool {
+        matches!(self, Self::Handle | Self::Hashtag)
     }
 }
 
@@ -208,8 +300,20 @@ mod tests {
             .collect();
         EnrichedComment::new(
             comment,
-            Enrichment { model: "m".into(), embedding: vec![], sentiment: None, entities: Some(entities) },
+            Enrichment { model: "m".into(), embedding: vec![], sentiment: None, entities: Some(entities), emotion: None },
         )
+    }
+
+    #[test]
+    fn one_name_however_it_is_written() {
+        let same = ["US Airways", "@usairways", "#USAirways", "U.S. Airways", "us  airways"];
+        assert!(same.iter().all(|t| normalize_entity_name(t) == "usairways"), "{same:?}");
+        assert_eq!(normalize_entity_name("Montréal"), normalize_entity_name("MONTREAL"));
+        assert_ne!(normalize_entity_name("Google"), normalize_entity_name("Alphabet"));
+        assert_eq!(normalize_entity_name("東京"), "東京");
+        assert_eq!(EntityLabel::parse("HANDLE"), Some(EntityLabel::Handle));
+        assert_eq!(serde_json::to_string(&EntityLabel::Hashtag).expect("json"), "\"hashtag\"");
+        assert_eq!(serde_json::to_string(&EntityLabel::Org).expect("json"), "\"ORG\"");
     }
 
     #[test]

@@ -191,11 +191,15 @@ impl BertLayers {
     /// Runs the blocks on hidden states `[batch, seq, hidden]` (mask `[batch, seq]`, 1 for real tokens);
     /// returns the states after each block. Records gradients unless the caller is in `no_grad`.
     pub fn forward(&self, hidden: &Tensor, attention_mask: &Tensor) -> Vec<Tensor> {
+        self.forward_first(hidden, attention_mask, self.layers.len())
+    }
+
+    fn forward_first(&self, hidden: &Tensor, attention_mask: &Tensor, blocks: usize) -> Vec<Tensor> {
         let (batch, seq, _) = hidden.size3().expect("hidden states are [batch, seq, hidden]");
         let keep = attention_mask.to_kind(Kind::Bool).view([batch, 1, 1, seq]);
         let mut x = hidden.shallow_clone();
-        let mut states = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
+        let mut states = Vec::with_capacity(blocks);
+        for layer in self.layers.iter().take(blocks) {
             x = layer.forward(&x, &keep, self.heads);
             states.push(x.shallow_clone());
         }
@@ -285,9 +289,16 @@ impl BertModel {
     }
 
     /// Runs the encoder. `input_ids` and `attention_mask` are `[batch, seq]` int64 tensors on this model's
-    /// device (mask: 1 for real tokens, 0 for padding). Returns the hidden states after each layer, first to
-    /// last, each `[batch, seq, hidden]`.
+    /// device (mask: 1 for real tokens, 0 for padding). Returns the embedding layer's output and the hidden
+    /// states after each block, first to last (`num_hidden_layers + 1` tensors, as Hugging Face's
+    /// `hidden_states`), each `[batch, seq, hidden]`.
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Vec<Tensor> {
+        self.forward_until(input_ids, attention_mask, self.layers.len())
+    }
+
+    /// [`BertModel::forward`] through the first `blocks` blocks only (`blocks + 1` tensors): what a task
+    /// branch above them reads, for less than a whole pass.
+    pub fn forward_until(&self, input_ids: &Tensor, attention_mask: &Tensor, blocks: usize) -> Vec<Tensor> {
         tch::no_grad(|| {
             let (batch, seq) = input_ids.size2().expect("input_ids is [batch, seq]");
             let positions = Tensor::arange(seq, (Kind::Int64, self.device));
@@ -295,7 +306,10 @@ impl BertModel {
             let embedded = Tensor::embedding(&self.word_embeddings, input_ids, -1, false, false)
                 + Tensor::embedding(&self.position_embeddings, &positions, -1, false, false)
                 + Tensor::embedding(&self.token_type_embeddings, &token_types, -1, false, false);
-            self.layers.forward(&self.embeddings_norm.forward(&embedded), attention_mask)
+            let embedded = self.embeddings_norm.forward(&embedded);
+            let mut states = vec![embedded.shallow_clone()];
+            states.extend(self.layers.forward_first(&embedded, attention_mask, blocks));
+            states
         })
     }
 

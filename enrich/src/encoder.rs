@@ -6,8 +6,7 @@ use tch::{Device, Kind, Tensor};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::bert::{BertConfig, BertLayers, BertModel};
-use crate::ner::NerHead;
-use crate::sentiment::SentimentHead;
+use crate::tasks::{Heads, TaskInput, TaskModel, TaskPrediction};
 use crate::{token_budget_batches, EnrichError};
 
 /// How to run the encoder.
@@ -18,6 +17,9 @@ pub struct EncoderOptions {
     pub max_batch_tokens: usize,
     /// libtorch intra-op threads; `None` keeps libtorch's default (one per core).
     pub threads: Option<usize>,
+    /// What the encoder computes in: f32, or bf16 where the hardware multiplies it fast (see
+    /// [`crate::Precision`]).
+    pub kind: Kind,
 }
 
 impl EncoderOptions {
@@ -35,7 +37,12 @@ impl EncoderOptions {
 
 impl Default for EncoderOptions {
     fn default() -> Self {
-        Self { device: Device::Cpu, max_batch_tokens: Self::default_batch_tokens(Device::Cpu), threads: None }
+        Self {
+            device: Device::Cpu,
+            max_batch_tokens: Self::default_batch_tokens(Device::Cpu),
+            threads: None,
+            kind: Kind::Float,
+        }
     }
 }
 
@@ -93,14 +100,24 @@ impl SentenceEncoder {
             .with_truncation(Some(TruncationParams { max_length: max_seq_len, ..Default::default() }))
             .map_err(|e| EnrichError::Tokenizer(e.to_string()))?;
 
-        let model = BertModel::load(config, &dir.join("model.safetensors"), options.device, Kind::Float)?;
+        let model = BertModel::load(config, &dir.join("model.safetensors"), options.device, options.kind)?;
         let model_id = dir.file_name().map_or_else(|| "encoder".to_owned(), |n| n.to_string_lossy().into_owned());
-        tracing::info!(model = %model_id, device = ?options.device, max_seq_len, "sentence encoder loaded");
+        tracing::info!(model = %model_id, device = ?options.device, kind = ?options.kind, max_seq_len, "sentence encoder loaded");
         Ok(Self { model_id, tokenizer, model, max_seq_len, options })
     }
 
     pub fn model_id(&self) -> &str {
         &self.model_id
+    }
+
+    /// What the encoder computes in.
+    pub fn kind(&self) -> Kind {
+        self.options.kind
+    }
+
+    /// Where the encoder runs.
+    pub fn device(&self) -> Device {
+        self.options.device
     }
 
     /// The encoder's shape.
@@ -151,6 +168,17 @@ impl SentenceEncoder {
     pub fn encode(
         &self,
         texts: &[&str],
+        visit: impl FnMut(EncodedBatch) -> Result<(), EnrichError>,
+    ) -> Result<(), EnrichError> {
+        self.encode_until(texts, self.config().num_hidden_layers as usize, visit)
+    }
+
+    /// [`SentenceEncoder::encode`] through the first `blocks` blocks only: what a task branch above them
+    /// reads (training runs the frozen blocks below the branch, and no more).
+    pub fn encode_until(
+        &self,
+        texts: &[&str],
+        blocks: usize,
         mut visit: impl FnMut(EncodedBatch) -> Result<(), EnrichError>,
     ) -> Result<(), EnrichError> {
         let encodings =
@@ -170,7 +198,7 @@ impl SentenceEncoder {
             let device = self.model.device();
             let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
             let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
-            let hidden_states = self.model.forward(&ids, &mask);
+            let hidden_states = self.model.forward_until(&ids, &mask, blocks);
             let words = batch.iter().map(|&i| words(&encodings[i])).collect();
             visit(EncodedBatch { rows: batch, mask, hidden_states, words })?;
         }
@@ -222,7 +250,8 @@ pub struct EncodedBatch {
     pub rows: Vec<usize>,
     /// `[batch, seq]`, 1 for real tokens.
     pub mask: Tensor,
-    /// Hidden states after each layer, first to last, `[batch, seq, hidden]`.
+    /// The embedding layer's output, then the hidden states after each block run, first to last, each
+    /// `[batch, seq, hidden]`.
     pub hidden_states: Vec<Tensor>,
     /// Each text's words, in text order.
     pub words: Vec<Vec<Word>>,
@@ -242,77 +271,81 @@ impl EncodedBatch {
     }
 }
 
-/// Mean of the hidden states over real tokens, then L2 normalisation (sentence-transformers' `Pooling` with
-/// `pooling_mode_mean_tokens` followed by `Normalize`).
-fn mean_pool_normalised(hidden: &Tensor, mask: &Tensor) -> Tensor {
+/// Mean of the hidden states `[batch, seq, dim]` over real tokens.
+pub(crate) fn mean_pool(hidden: &Tensor, mask: &Tensor) -> Tensor {
     let mask = mask.to_kind(hidden.kind()).unsqueeze(-1);
     let summed = (hidden * &mask).sum_dim_intlist(1, false, hidden.kind());
     let counts = mask.sum_dim_intlist(1, false, hidden.kind()).clamp_min(1e-9);
-    let mean = summed / counts;
+    summed / counts
+}
+
+/// Mean of the hidden states over real tokens, then L2 normalisation (sentence-transformers' `Pooling` with
+/// `pooling_mode_mean_tokens` followed by `Normalize`), in f32 whatever the encoder's precision.
+fn mean_pool_normalised(hidden: &Tensor, mask: &Tensor) -> Tensor {
+    let mean = mean_pool(hidden, mask).to_kind(Kind::Float);
     let norm = mean.norm_scalaropt_dim(2, 1, true).clamp_min(1e-12);
     mean / norm
 }
 
-/// The shared encoder and the heads that read its output: one encoder pass per batch yields the embedding
-/// and every loaded head's prediction. A head that is not loaded leaves its field absent.
+/// The shared encoder and the task model that reads its output: one encoder pass per batch yields the
+/// embedding and every head's prediction. A head that is off leaves its field absent.
 pub struct ModelStack {
     encoder: SentenceEncoder,
-    sentiment: Option<SentimentHead>,
-    ner: Option<NerHead>,
+    tasks: Option<(TaskModel, Heads)>,
 }
 
 impl ModelStack {
-    pub fn new(
-        encoder: SentenceEncoder,
-        sentiment: Option<SentimentHead>,
-        ner: Option<NerHead>,
-    ) -> Result<Self, EnrichError> {
-        let fits = |task: &str, trained_on: &str, dim: i64| {
-            if trained_on != encoder.model_id() || dim != encoder.dim() as i64 {
+    /// `tasks`: the task model and which of its heads to run (none: embeddings only).
+    pub fn new(encoder: SentenceEncoder, tasks: Option<(TaskModel, Heads)>) -> Result<Self, EnrichError> {
+        if let Some((model, _)) = &tasks {
+            let config = model.config();
+            if config.encoder != encoder.model_id()
+                || config.dim() != encoder.dim() as i64
+                || config.encoder_layers() != encoder.config().num_hidden_layers as usize
+            {
                 return Err(EnrichError::Unsupported(format!(
-                    "{task} head trained on {trained_on} ({dim}-d) cannot read {} ({}-d)",
+                    "the task model was trained on {} ({}-d, {} blocks) and cannot read {} ({}-d, {} blocks)",
+                    config.encoder,
+                    config.dim(),
+                    config.encoder_layers(),
                     encoder.model_id(),
-                    encoder.dim()
-                )));
-            }
-            Ok(())
-        };
-        if let Some(head) = &sentiment {
-            fits("sentiment", &head.config().encoder, head.config().dim)?;
-        }
-        if let Some(head) = &ner {
-            fits("NER", &head.config().encoder, head.config().dim)?;
-            let layers = encoder.model.config().num_hidden_layers as usize;
-            if head.config().layers > layers || head.config().tuned_layers >= layers {
-                return Err(EnrichError::Unsupported(format!(
-                    "NER head reads {} layers and tunes {}, the encoder has {layers}",
-                    head.config().layers,
-                    head.config().tuned_layers,
+                    encoder.dim(),
+                    encoder.config().num_hidden_layers
                 )));
             }
         }
-        Ok(Self { encoder, sentiment, ner })
+        let tasks = tasks.map(|(mut model, heads)| {
+            model.set_branch_kind(encoder.kind());
+            let loaded = model.heads();
+            let heads = Heads {
+                sentiment: heads.sentiment && loaded.sentiment,
+                emotion: heads.emotion && loaded.emotion,
+                ner: heads.ner && loaded.ner,
+            };
+            (model, heads)
+        });
+        Ok(Self { encoder, tasks })
     }
 
     pub fn encoder(&self) -> &SentenceEncoder {
         &self.encoder
     }
 
-    /// Encoder passes per batch: one shared pass, plus the fraction of one that a NER head's tuned blocks
-    /// run again.
+    /// Encoder passes per batch: one shared pass, plus the fraction of one the task branch runs again.
     pub fn encoder_passes(&self) -> f64 {
-        let tuned = self.ner.as_ref().map_or(0, |h| h.config().tuned_layers);
-        1.0 + tuned as f64 / self.encoder.config().num_hidden_layers as f64
+        let branch = self.tasks.as_ref().map_or(0, |(m, _)| m.config().branch_layers);
+        1.0 + branch as f64 / self.encoder.config().num_hidden_layers as f64
     }
 
-    /// What each enrichment holds: `embedding`, then `sentiment` and `ner` where their heads are loaded.
+    /// What each enrichment holds: `embedding`, then `sentiment`, `emotion` and `ner` where they run.
     pub fn tasks(&self) -> Vec<&'static str> {
         let mut tasks = vec!["embedding"];
-        if self.sentiment.is_some() {
-            tasks.push("sentiment");
-        }
-        if self.ner.is_some() {
-            tasks.push("ner");
+        if let Some((_, heads)) = &self.tasks {
+            for (on, name) in [(heads.sentiment, "sentiment"), (heads.emotion, "emotion"), (heads.ner, "ner")] {
+                if on {
+                    tasks.push(name);
+                }
+            }
         }
         tasks
     }
@@ -331,28 +364,31 @@ impl Enricher for ModelStack {
         let model = self.encoder.model_id();
         let mut out: Vec<Enrichment> = texts
             .iter()
-            .map(|_| Enrichment { model: model.to_owned(), embedding: Vec::new(), sentiment: None, entities: None })
+            .map(|_| Enrichment {
+                model: model.to_owned(),
+                embedding: Vec::new(),
+                sentiment: None,
+                entities: None,
+                emotion: None,
+            })
             .collect();
         self.encoder.encode(texts, |batch| {
-            // The heads are small and run on the CPU whatever the encoder's device.
-            let pooled = batch.pooled().to_device(Device::Cpu).to_kind(Kind::Float);
+            let pooled = batch.pooled().to_device(Device::Cpu);
             let embeddings = Vec::<Vec<f32>>::try_from(&pooled)?;
-            let sentiments = match &self.sentiment {
-                Some(head) => head.predict(&pooled)?.into_iter().map(Some).collect(),
-                None => vec![None; batch.rows.len()],
-            };
-            let mut entities = match &self.ner {
-                Some(head) => {
-                    let batch_texts: Vec<&str> = batch.rows.iter().map(|&i| texts[i]).collect();
-                    head.predict(&batch, &batch_texts)?.into_iter().map(Some).collect()
+            let batch_texts: Vec<&str> = batch.rows.iter().map(|&i| texts[i]).collect();
+            let predictions = match &self.tasks {
+                Some((model, heads)) => {
+                    let input = TaskInput::new(batch.hidden_states, batch.mask, &batch.words, &batch_texts);
+                    model.predict(&input, &batch.words, &batch_texts, *heads)?
                 }
-                None => vec![None; batch.rows.len()],
+                None => vec![TaskPrediction::default(); batch.rows.len()],
             };
-            for (r, (embedding, sentiment)) in embeddings.into_iter().zip(sentiments).enumerate() {
-                let enrichment = &mut out[batch.rows[r]];
+            for ((&row, embedding), prediction) in batch.rows.iter().zip(embeddings).zip(predictions) {
+                let enrichment = &mut out[row];
                 enrichment.embedding = embedding;
-                enrichment.sentiment = sentiment;
-                enrichment.entities = entities[r].take();
+                enrichment.sentiment = prediction.sentiment;
+                enrichment.emotion = prediction.emotion;
+                enrichment.entities = prediction.entities;
             }
             Ok(())
         })?;

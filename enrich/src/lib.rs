@@ -1,26 +1,29 @@
-//! Enrichment on libtorch: a BERT encoder written against `tch` ([`bert`]), loaded from a sentence-transformers
-//! model directory (safetensors + tokenizer.json), run in token-budget batches ([`batching`]), mean-pooled
-//! and L2-normalised into sentence embeddings ([`SentenceEncoder`]); heads read the same pass
-//! ([`sentiment`], [`ner`]), and [`ModelStack`] is the runtime the pipeline calls ([`StubEnricher`] stands in for it when only the plumbing is
-//! measured or broken). Heads are trained and
-//! scored on held-out data by [`sentiment_training`] and [`ner_training`] over [`datasets`] with [`metrics`].
+//! Enrichment on libtorch, the runtime the worker and the API load: a BERT encoder written against `tch`
+//! ([`bert`]), loaded from a sentence-transformers model directory (safetensors + tokenizer.json), run in
+//! token-budget batches ([`batching`]) at the precision the hardware runs fastest ([`precision`]),
+//! mean-pooled and L2-normalised into sentence embeddings ([`SentenceEncoder`]); the task model ([`tasks`]:
+//! an optional fine-tuned branch of the encoder's top blocks, the sentiment and emotion heads
+//! ([`sentiment`]), the NER head ([`ner`]) and mentions read by rule ([`social`])) reads the same pass, and
+//! [`ModelStack`] is the runtime the pipeline calls ([`StubEnricher`] stands in for it when only the
+//! plumbing is measured or broken). Training lives in the `murmur-train` crate, which nothing at run time
+//! links.
 
 mod batching;
 pub mod bert;
-pub mod datasets;
 mod device;
 mod encoder;
 mod error;
-mod head_files;
-pub mod metrics;
 pub mod ner;
-pub mod ner_training;
+pub mod precision;
 pub mod sentiment;
-pub mod sentiment_training;
+pub mod social;
 mod stub;
+pub mod tasks;
 
 pub use batching::token_budget_batches;
 pub use device::{select_device, DeviceRequest};
 pub use encoder::{EncodedBatch, EncoderOptions, ModelStack, SentenceEncoder, Word};
 pub use error::EnrichError;
+pub use precision::Precision;
 pub use stub::{StubEnricher, STUB_DIMENSIONS, STUB_MODEL_ID};
+pub use tasks::{Heads, TaskInput, TaskModel, TaskModelConfig};

@@ -1,98 +1,97 @@
-//! The sentiment head: a small classifier over the pooled sentence embedding of the shared encoder
-//! (negative / neutral / positive). Stored as `head.json` (shape, classes, encoder it was trained on) and
-//! `head.safetensors` beside a model card.
+//! The sentence heads: sentiment (negative / neutral / positive, one softmax, calibrated by a temperature
+//! chosen on held-out data) and emotion (Ekman's six and neutral, independent sigmoids with a threshold per
+//! emotion chosen on held-out data). Both read the task model's pooled sentence vector and the text's
+//! social features ([`crate::social::features`]).
 
-use std::path::Path;
-
-use murmur_core::{Sentiment, SentimentLabel};
+use murmur_core::{Emotion, EmotionLabel, Sentiment, SentimentLabel};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
-use crate::datasets::SENTIMENT_CLASSES;
-use crate::{head_files, EnrichError};
+use crate::EnrichError;
+
+/// Sentiment classes, in the order of the head's outputs.
+pub const SENTIMENT_CLASSES: [&str; 3] = ["negative", "neutral", "positive"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SentimentHeadConfig {
-    /// The encoder whose pooled embeddings the head reads; a head only fits its own encoder.
-    pub encoder: String,
-    pub dim: i64,
-    /// Width of the hidden layer; 0 for a linear head.
+#[serde(deny_unknown_fields)]
+pub struct SentenceHeadConfig {
+    /// Width of the hidden layer.
     pub hidden: i64,
+    /// The head's outputs, in order.
     pub classes: Vec<String>,
+    /// Sentiment: logits are divided by it before the softmax (calibration). Unused by emotion.
+    #[serde(default = "one")]
+    pub temperature: f64,
+    /// Emotion: each class is predicted when its probability reaches its threshold. Empty for sentiment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<f64>,
 }
 
-pub struct SentimentHead {
-    vs: nn::VarStore,
-    config: SentimentHeadConfig,
-    hidden: Option<nn::Linear>,
+fn one() -> f64 {
+    1.0
+}
+
+/// Two layers over `[pooled sentence vector, social features]`.
+pub struct SentenceHead {
+    hidden: nn::Linear,
     output: nn::Linear,
 }
 
-impl SentimentHead {
-    /// A freshly initialised head (initialisation follows libtorch's seed, see `tch::manual_seed`).
-    pub fn new(config: SentimentHeadConfig) -> Self {
-        let vs = nn::VarStore::new(Device::Cpu);
-        let root = vs.root();
-        let classes = config.classes.len() as i64;
-        let (hidden, output) = if config.hidden > 0 {
-            let hidden = nn::linear(&root / "hidden", config.dim, config.hidden, Default::default());
-            (Some(hidden), nn::linear(&root / "output", config.hidden, classes, Default::default()))
-        } else {
-            (None, nn::linear(&root / "output", config.dim, classes, Default::default()))
-        };
-        Self { vs, config, hidden, output }
-    }
-
-    pub fn config(&self) -> &SentimentHeadConfig {
-        &self.config
-    }
-
-    pub(crate) fn var_store(&self) -> &nn::VarStore {
-        &self.vs
-    }
-
-    pub(crate) fn var_store_mut(&mut self) -> &mut nn::VarStore {
-        &mut self.vs
-    }
-
-    /// Class logits for pooled embeddings `[n, dim]`; `train` enables dropout.
-    pub fn logits(&self, pooled: &Tensor, train: bool) -> Tensor {
-        let features = match &self.hidden {
-            Some(hidden) => hidden.forward(pooled).gelu("none").dropout(0.1, train),
-            None => pooled.shallow_clone(),
-        };
-        self.output.forward(&features)
-    }
-
-    /// Class probabilities `[n, classes]`.
-    pub fn probabilities(&self, pooled: &Tensor) -> Tensor {
-        tch::no_grad(|| self.logits(&pooled.to_kind(Kind::Float), false).softmax(-1, Kind::Float))
-    }
-
-    pub fn predict(&self, pooled: &Tensor) -> Result<Vec<Sentiment>, EnrichError> {
-        let probabilities = self.probabilities(pooled);
-        let rows = Vec::<Vec<f32>>::try_from(&probabilities)?;
-        Ok(rows
-            .into_iter()
-            .map(|p| {
-                let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
-                Sentiment { label: SentimentLabel::ALL[best], negative: p[0], neutral: p[1], positive: p[2] }
-            })
-            .collect())
-    }
-
-    pub fn save(&self, dir: &Path) -> Result<(), EnrichError> {
-        head_files::save(dir, &self.config, &self.vs)
-    }
-
-    pub fn load(dir: &Path) -> Result<Self, EnrichError> {
-        let config: SentimentHeadConfig = head_files::read_config(dir)?;
-        if config.classes != SENTIMENT_CLASSES {
-            return Err(EnrichError::Unsupported(format!("sentiment classes {:?}", config.classes)));
+impl SentenceHead {
+    pub fn new(path: &nn::Path, inputs: i64, config: &SentenceHeadConfig) -> Self {
+        Self {
+            hidden: nn::linear(path / "hidden", inputs, config.hidden, Default::default()),
+            output: nn::linear(path / "output", config.hidden, config.classes.len() as i64, Default::default()),
         }
-        let mut head = Self::new(config);
-        head_files::load_weights(dir, &mut head.vs)?;
-        Ok(head)
     }
+
+    /// Logits `[batch, classes]`; `train` enables dropout.
+    pub fn logits(&self, features: &Tensor, train: bool) -> Tensor {
+        let x = self.hidden.forward(&features.dropout(0.1, train)).gelu("none");
+        self.output.forward(&x.dropout(0.1, train))
+    }
+}
+
+/// Calibrated class probabilities from sentiment logits `[batch, 3]`.
+pub fn sentiment_probabilities(logits: &Tensor, config: &SentenceHeadConfig) -> Tensor {
+    (logits.to_kind(Kind::Float) / config.temperature).softmax(-1, Kind::Float)
+}
+
+pub fn sentiments(logits: &Tensor, config: &SentenceHeadConfig) -> Result<Vec<Sentiment>, EnrichError> {
+    let rows = Vec::<Vec<f32>>::try_from(&sentiment_probabilities(logits, config).to_device(tch::Device::Cpu))?;
+    Ok(rows
+        .into_iter()
+        .map(|p| {
+            let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+            Sentiment { label: SentimentLabel::ALL[best], negative: p[0], neutral: p[1], positive: p[2] }
+        })
+        .collect())
+}
+
+/// Each emotion's probability from emotion logits `[batch, 7]`.
+pub fn emotion_probabilities(logits: &Tensor) -> Tensor {
+    logits.to_kind(Kind::Float).sigmoid()
+}
+
+/// The emotions at or above their thresholds, most probable first; neutral alone when none is (and never
+/// neutral beside another emotion).
+pub fn emotions(logits: &Tensor, config: &SentenceHeadConfig) -> Result<Vec<Emotion>, EnrichError> {
+    let rows = Vec::<Vec<f32>>::try_from(&emotion_probabilities(logits).to_device(tch::Device::Cpu))?;
+    Ok(rows.into_iter().map(|p| emotion_from_probabilities(&p, &config.thresholds)).collect())
+}
+
+pub fn emotion_from_probabilities(p: &[f32], thresholds: &[f64]) -> Emotion {
+    let mut above: Vec<usize> = (0..p.len())
+        .filter(|&i| EmotionLabel::ALL[i] != EmotionLabel::Neutral && f64::from(p[i]) >= thresholds[i])
+        .collect();
+    above.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+    let labels = if above.is_empty() {
+        vec![EmotionLabel::Neutral]
+    } else {
+        above.into_iter().map(|i| EmotionLabel::ALL[i]).collect()
+    };
+    let mut scores = [0.0; 7];
+    scores.copy_from_slice(&p[..7]);
+    Emotion::new(labels, scores)
 }

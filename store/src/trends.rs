@@ -3,7 +3,7 @@
 //! cost follows the number of buckets and keys asked for, not the number of comments.
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use murmur_core::{EnrichedComment, EntityLabel};
+use murmur_core::{Emotion, EmotionLabel, EnrichedComment, Entity, EntityLabel};
 use serde::Serialize;
 use sqlx::postgres::PgArguments;
 use sqlx::Arguments;
@@ -62,6 +62,8 @@ pub enum Dim {
     Entity(EntityLabel, String),
     /// An entity name, whatever type the model gave it (a comment counts once even if it has both).
     Name(String),
+    /// An emotion the model found in the comment (several may hold at once).
+    Emotion(EmotionLabel),
 }
 
 /// The kinds of [`Dim`], as the rollups store them.
@@ -70,14 +72,25 @@ pub enum DimKind {
     Tag,
     Entity,
     Name,
+    Emotion,
 }
 
 impl DimKind {
+    /// The finest grain the rollups keep this kind at (the grain rule of migrations 0004 and 0007): entities
+    /// and names by the hour, as a minute row per key would be about one row per mention.
+    pub fn finest_grain(self) -> Grain {
+        match self {
+            Self::Tag | Self::Emotion => Grain::Minute,
+            Self::Entity | Self::Name => Grain::Hour,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Tag => "tag",
             Self::Entity => "entity",
             Self::Name => "name",
+            Self::Emotion => "emotion",
         }
     }
 }
@@ -86,8 +99,11 @@ impl Dim {
     /// The finest grain the rollups keep this dimension at (see migration 0004).
     pub fn finest_grain(&self) -> Grain {
         match self {
-            Self::All | Self::Tag(_) => Grain::Minute,
-            Self::Entity(..) | Self::Name(_) => Grain::Hour,
+            Self::All => Grain::Minute,
+            Self::Tag(_) => DimKind::Tag.finest_grain(),
+            Self::Entity(..) => DimKind::Entity.finest_grain(),
+            Self::Name(_) => DimKind::Name.finest_grain(),
+            Self::Emotion(_) => DimKind::Emotion.finest_grain(),
         }
     }
 
@@ -97,6 +113,7 @@ impl Dim {
             Self::Tag(_) => DimKind::Tag.as_str(),
             Self::Entity(..) => DimKind::Entity.as_str(),
             Self::Name(_) => DimKind::Name.as_str(),
+            Self::Emotion(_) => DimKind::Emotion.as_str(),
         }
     }
 
@@ -106,6 +123,7 @@ impl Dim {
             Self::Tag(tag) => tag.clone(),
             Self::Entity(label, name) => format!("{}:{name}", label.as_str()),
             Self::Name(name) => name.clone(),
+            Self::Emotion(label) => label.as_str().to_owned(),
         }
     }
 
@@ -118,11 +136,26 @@ impl Dim {
     /// The dimensions a comment counts under besides [`Dim::All`], as `comments.dims` holds them:
     /// `kind:key`, distinct and sorted.
     pub(crate) fn of(e: &EnrichedComment) -> Vec<String> {
-        let mut dims: Vec<String> = e.comment.tags.iter().map(|t| Dim::Tag(t.clone())).map(|d| d.stored()).collect();
-        for entity in e.enrichment.entities.iter().flatten() {
+        Self::of_parts(&e.comment.tags, e.enrichment.entities.as_deref(), e.enrichment.emotion.as_ref())
+    }
+
+    /// [`Dim::of`] from the parts a comment counts by: its tags; each entity under its type and name, and a
+    /// name written in the text (not a mention) also under its name alone, whatever its type, so the same
+    /// name typed two ways is one entity when counted by name; each emotion found.
+    pub(crate) fn of_parts(tags: &[String], entities: Option<&[Entity]>, emotion: Option<&Emotion>) -> Vec<String> {
+        let mut dims: Vec<String> = tags.iter().map(|t| Dim::Tag(t.clone())).map(|d| d.stored()).collect();
+        for entity in entities.into_iter().flatten() {
             let name = entity.name();
+            if name.is_empty() {
+                continue;
+            }
             dims.push(Dim::Entity(entity.label, name.clone()).stored());
-            dims.push(Dim::Name(name).stored());
+            if !entity.label.is_mention() {
+                dims.push(Dim::Name(name).stored());
+            }
+        }
+        for label in emotion.iter().flat_map(|x| &x.labels) {
+            dims.push(Dim::Emotion(*label).stored());
         }
         dims.sort();
         dims.dedup();
@@ -223,10 +256,7 @@ pub struct KeyFilter<'a> {
 impl KeyFilter<'_> {
     /// The finest grain the rollups keep these keys at.
     pub fn finest_grain(&self) -> Grain {
-        match self.kind {
-            DimKind::Tag => Grain::Minute,
-            DimKind::Entity | DimKind::Name => Grain::Hour,
-        }
+        self.kind.finest_grain()
     }
 
     fn prefix(&self) -> Option<String> {

