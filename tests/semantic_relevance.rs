@@ -85,7 +85,7 @@ const HYBRID_DEPTH: usize = 60;
 fn paraphrases_find_relevant_comments_that_share_no_word_with_the_query() {
     let encoder = SentenceEncoder::load(&repo_path(".cache/models/all-MiniLM-L6-v2"), EncoderOptions::default())
         .expect("encoder (run infra/fetch-assets.sh)");
-    let models = ModelStack::new(encoder, None, None).expect("model stack");
+    let models = ModelStack::new(encoder, None).expect("model stack");
     let tweets = corpus();
     assert!(tweets.len() > 2_500, "{} tweets", tweets.len());
     for case in CASES {
@@ -113,7 +113,8 @@ fn paraphrases_find_relevant_comments_that_share_no_word_with_the_query() {
                 tags: Vec::new(),
                 metadata: serde_json::Map::new(),
             };
-            let enrichment = Enrichment { model: models.model_id().into(), embedding, sentiment: None, entities: None };
+            let enrichment =
+                Enrichment { model: models.model_id().into(), embedding, sentiment: None, entities: None, emotion: None };
             batch.push(EnrichedComment::new(comment, enrichment));
         }
     }

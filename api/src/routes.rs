@@ -2,7 +2,7 @@ use actix_web::error::{InternalError, JsonPayloadError};
 use actix_web::http::Method;
 use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Responder};
 use chrono::{DateTime, Utc};
-use murmur_core::SentimentLabel;
+use murmur_core::{EmotionLabel, SentimentLabel};
 use murmur_search::{EntityFilter, Filters, Fusion, SearchMode, SearchQuery};
 use serde::Deserialize;
 use serde_json::json;
@@ -99,6 +99,7 @@ struct SearchParams {
     sentiment: Option<SentimentLabel>,
     entity: Option<String>,
     tag: Option<String>,
+    emotion: Option<String>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     limit: Option<usize>,
@@ -112,7 +113,7 @@ struct SearchParams {
 }
 
 /// `GET /v1/search?q=…[&mode=bm25|semantic|hybrid][&source=…][&sentiment=negative|neutral|positive]
-/// [&entity=ORG:Google|ORG|Google][&tag=…][&from=RFC3339][&to=RFC3339][&limit=10][&cursor=…][&facets=true]
+/// [&entity=ORG:Google|ORG|Google][&tag=…][&emotion=anger][&from=RFC3339][&to=RFC3339][&limit=10][&cursor=…][&facets=true]
 /// [&explain=true][&bm25_weight=1][&semantic_weight=1]`. BM25 reads `q` as tantivy query syntax (a syntax
 /// error is a 400 saying where); semantic embeds `q` and ranks the filtered comments by similarity; hybrid
 /// fuses both by reciprocal rank with the weights given. `next_cursor` in the answer fetches the next page
@@ -129,7 +130,15 @@ async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) ->
     let entity = match p.entity.as_deref() {
         None => None,
         Some(raw) => Some(EntityFilter::parse(raw).ok_or_else(|| {
-            ApiError::BadRequest("entity must be TYPE:name, TYPE (PER, ORG, LOC, MISC) or a name".into())
+            ApiError::BadRequest("entity must be TYPE:name, TYPE (PER, ORG, LOC, MISC, handle, hashtag) or a name".into())
+        })?),
+    };
+    let emotion = match p.emotion.as_deref() {
+        None => None,
+        Some(raw) => Some(EmotionLabel::parse(raw).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "emotion {raw:?}: expected anger, disgust, fear, joy, sadness, surprise or neutral"
+            ))
         })?),
     };
     let mut fusion = Fusion::default();
@@ -142,8 +151,16 @@ async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) ->
             *weight = value;
         }
     }
-    let filters =
-        Filters { source: p.source, sentiment: p.sentiment, entity, tag: p.tag, from: p.from, to: p.to, text: None };
+    let filters = Filters {
+        source: p.source,
+        sentiment: p.sentiment,
+        entity,
+        tag: p.tag,
+        from: p.from,
+        to: p.to,
+        text: None,
+        emotion,
+    };
     let fingerprint = cursor::fingerprint(&p.q, p.mode, &filters, fusion);
     let offset = match p.cursor.as_deref() {
         None => 0,
@@ -263,7 +280,16 @@ async fn enrich(
     let results: Vec<serde_json::Value> = results
         .into_iter()
         .map(|e| {
-            let mut item = json!({ "sentiment": e.sentiment, "entities": e.entities });
+            let entities = e.entities.map(|list| {
+                list.iter()
+                    .map(|entity| {
+                        let mut value = json!(entity);
+                        value["name"] = json!(entity.name());
+                        value
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let mut item = json!({ "sentiment": e.sentiment, "emotion": e.emotion, "entities": entities });
             if params.embedding {
                 item["embedding"] = json!(e.embedding);
             }

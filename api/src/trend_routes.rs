@@ -29,7 +29,8 @@ pub(crate) struct TrendParams {
     tag: Option<String>,
     entity: Option<String>,
     q: Option<String>,
-    /// Share of voice: comma-separated `tag:…`, `entity:[TYPE:]…`, `source:…` or `all`.
+    emotion: Option<String>,
+    /// Share of voice: comma-separated `tag:…`, `entity:[TYPE:]…`, `emotion:…`, `source:…` or `all`.
     slices: Option<String>,
     label: Option<String>,
     by: Option<String>,
@@ -81,6 +82,7 @@ impl TrendParams {
             tag: self.tag.clone(),
             entity: self.entity.clone(),
             q: self.q.clone(),
+            emotion: self.emotion.clone(),
         };
         slice.validate()?;
         Ok(slice)
@@ -105,15 +107,18 @@ impl TrendParams {
         let label = match self.label.as_deref() {
             None => None,
             Some(raw) => Some(
-                EntityLabel::parse(raw)
-                    .ok_or_else(|| ApiError::BadRequest(format!("label {raw:?}: expected PER, ORG, LOC or MISC")))?,
+                EntityLabel::parse(raw).ok_or_else(|| {
+                    ApiError::BadRequest(format!("label {raw:?}: expected PER, ORG, LOC, MISC, handle or hashtag"))
+                })?,
             ),
         };
+        // Names are counted as one entity whatever their type, unless a type is asked for.
         let by = match self.by.as_deref() {
-            None | Some("entity") => DimKind::Entity,
-            Some("name") => DimKind::Name,
+            None if label.is_some() => DimKind::Entity,
+            None | Some("name") => DimKind::Name,
+            Some("entity") => DimKind::Entity,
             Some("tag") => DimKind::Tag,
-            Some(raw) => return Err(ApiError::BadRequest(format!("by {raw:?}: expected entity, name or tag"))),
+            Some(raw) => return Err(ApiError::BadRequest(format!("by {raw:?}: expected name, entity or tag"))),
         };
         if by != DimKind::Entity && label.is_some() {
             return Err(ApiError::BadRequest("label picks an entity type; it goes with by=entity only".into()));

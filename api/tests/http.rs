@@ -52,6 +52,7 @@ fn comments(now: DateTime<Utc>) -> Vec<EnrichedComment> {
                     embedding: embedding.into_iter().map(|x| x / norm).collect(),
                     sentiment: Some(Sentiment { label, negative: 0.3, neutral: 0.3, positive: 0.4 }),
                     entities: Some(entities),
+                    emotion: None,
                 },
             )
         })

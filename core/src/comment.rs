@@ -176,12 +176,18 @@ impl Entity {
 }
 
 /// One name per entity, however it is written: lower case, accents folded, a leading `@`/`#` marker and
-/// every character that is not a letter or digit dropped, so "US Airways", "@usairways", "#USAirways" and
-/// "U.S. Airways" are all `usairways`, and "Google" and "google" one entity, while "Google" and "Alphabet"
-/// stay two. Also what a filter on an entity name is compared with.
+/// punctuation dropped, words separated by single spaces. "Google", "google" and "GOOGLE" are one entity, so
+/// are "US Airways", "U.S. Airways" and "us  airways", and "Montréal" and "MONTREAL"; "Google" and
+/// "Alphabet" stay two. Also what a filter on an entity name is compared with.
 pub fn normalize_entity_name(text: &str) -> String {
     let text = text.trim_start().trim_start_matches(['@', '#', '＠', '＃']);
-    text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).map(fold_accent).collect()
+    let kept: String = text
+        .chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .map(fold_accent)
+        .collect();
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The base letter of a Latin letter with a diacritic (é → e, ß stays ß); other characters unchanged.
@@ -306,8 +312,11 @@ mod tests {
 
     #[test]
     fn one_name_however_it_is_written() {
-        let same = ["US Airways", "@usairways", "#USAirways", "U.S. Airways", "us  airways"];
-        assert!(same.iter().all(|t| normalize_entity_name(t) == "usairways"), "{same:?}");
+        let same = ["US Airways", "U.S. Airways", "us  airways", "#US Airways", " US-Airways"];
+        let names: Vec<String> = same.iter().map(|t| normalize_entity_name(t)).collect();
+        assert!(names.iter().filter(|n| *n == "us airways").count() == 4, "{names:?}");
+        assert_eq!(normalize_entity_name("@usairways"), "usairways");
+        assert_eq!(normalize_entity_name("McDonald's"), "mcdonalds");
         assert_eq!(normalize_entity_name("Montréal"), normalize_entity_name("MONTREAL"));
         assert_ne!(normalize_entity_name("Google"), normalize_entity_name("Alphabet"));
         assert_eq!(normalize_entity_name("東京"), "東京");

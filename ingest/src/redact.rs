@@ -153,7 +153,7 @@ mod tests {
             metadata: serde_json::Map::new(),
         };
         let enrichment =
-            Enrichment { model: "m".into(), embedding: vec![1.0], sentiment: None, entities: Some(entities) };
+            Enrichment { model: "m".into(), embedding: vec![1.0], sentiment: None, entities: Some(entities), emotion: None };
         EnrichedComment::new(comment, enrichment)
     }
 

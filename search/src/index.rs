@@ -100,6 +100,9 @@ impl Writer {
             if let Some(sentiment) = &enriched.enrichment.sentiment {
                 doc.add_text(f.sentiment, sentiment.label.as_str());
             }
+            for emotion in enriched.enrichment.emotion.iter().flat_map(|e| &e.labels) {
+                doc.add_text(f.emotion, emotion.as_str());
+            }
             let mut seen = std::collections::HashSet::new();
             for entity in enriched.enrichment.entities.iter().flatten() {
                 let name = entity.name();

@@ -1,7 +1,7 @@
 //! What a search asks for and what it answers.
 
 use chrono::{DateTime, Utc};
-use murmur_core::{normalize_entity_name, EntityLabel, SentimentLabel};
+use murmur_core::{normalize_entity_name, EmotionLabel, EntityLabel, SentimentLabel};
 use serde::Serialize;
 use tantivy::schema::Facet;
 
@@ -62,6 +62,8 @@ pub struct Filters {
     pub to: Option<DateTime<Utc>>,
     /// Words the comments must match, in tantivy's query syntax (a text slice of the trends).
     pub text: Option<String>,
+    /// Comments the model found this emotion in.
+    pub emotion: Option<EmotionLabel>,
 }
 
 impl Filters {
@@ -97,8 +99,8 @@ pub struct SearchQuery {
     pub fusion: Fusion,
 }
 
-/// Comments that mention an entity: by type, by name (any type), or both. Names compare after
-/// [`normalize_entity_name`].
+/// Comments that mention an entity: by type, by name (a name written in the text, whatever its type), or
+/// both (`handle:united` for the account). Names compare after [`normalize_entity_name`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EntityFilter {
     pub label: Option<EntityLabel>,
@@ -127,7 +129,11 @@ impl EntityFilter {
     }
 
     pub(crate) fn facets(&self) -> Vec<Facet> {
-        let labels = self.label.map_or_else(|| EntityLabel::ALL.to_vec(), |l| vec![l]);
+        let labels = match (self.label, &self.name) {
+            (Some(label), _) => vec![label],
+            (None, Some(_)) => EntityLabel::NAMES.to_vec(),
+            (None, None) => EntityLabel::ALL.to_vec(),
+        };
         labels.into_iter().map(|label| entity_facet(label, self.name.as_deref())).collect()
     }
 }
@@ -157,6 +163,9 @@ pub struct SearchHit {
     pub lang: Option<String>,
     pub tags: Vec<String>,
     pub sentiment: Option<String>,
+    /// The emotions found, most probable first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub emotions: Vec<String>,
     /// Distinct entities, in order of first mention.
     pub entities: Vec<HitEntity>,
     /// The text's best fragment (at most [`SNIPPET_CHARS`] characters), HTML-escaped, the query's words in
@@ -188,7 +197,10 @@ pub struct SearchResults {
 pub struct Facets {
     /// Comments per sentiment class (classes with none included).
     pub sentiment: std::collections::BTreeMap<&'static str, usize>,
-    /// The most mentioned entities, most first (ties by type, then name).
+    /// Comments per emotion found (emotions with none included; a comment may count under several).
+    pub emotion: std::collections::BTreeMap<&'static str, usize>,
+    /// The most mentioned entities, most first (ties by type, then name): each name written in the text once
+    /// whatever its type (shown with the type most of its comments give it), each mention kind apart.
     pub entities: Vec<EntityFacet>,
 }
 
@@ -197,4 +209,7 @@ pub struct EntityFacet {
     pub label: String,
     pub name: String,
     pub comments: u64,
+    /// A name's comments per type, most first (absent for mentions).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<(String, u64)>,
 }

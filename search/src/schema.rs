@@ -17,6 +17,8 @@ pub(crate) struct Fields {
     pub lang: Field,
     pub tags: Field,
     pub sentiment: Field,
+    /// Each emotion the model found.
+    pub emotion: Field,
     /// Facets `/LABEL/name` (e.g. `/ORG/google`); a facet term also matches its ancestors (`/ORG`).
     pub entity: Field,
     /// The comment's embedding: its record number in the generation's vector file.
@@ -37,6 +39,7 @@ pub(crate) fn build() -> (Schema, Fields) {
         lang: builder.add_text_field("lang", STRING | STORED),
         tags: builder.add_text_field("tags", STRING | STORED),
         sentiment: builder.add_text_field("sentiment", STRING | STORED | FAST),
+        emotion: builder.add_text_field("emotion", STRING | STORED),
         entity: builder.add_facet_field("entity", FacetOptions::default().set_stored()),
         vec_id: builder.add_u64_field("vec_id", NumericOptions::default().set_indexed().set_fast().set_stored()),
     };

@@ -6,7 +6,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use murmur_core::{EntityLabel, SentimentLabel};
+use murmur_core::{EmotionLabel, EntityLabel, SentimentLabel};
 use serde_json::json;
 use tantivy::collector::{Collector, Count, FacetCollector, SegmentCollector, TopDocs};
 use tantivy::columnar::Column;
@@ -18,7 +18,7 @@ use tantivy::{DateTime as TantivyDateTime, DocAddress, Searcher, SegmentReader, 
 use crate::generation::Generation;
 use crate::index::stored_text;
 use crate::query::{
-    entity_facet, EntityFacet, Facets, Filters, HitEntity, SearchHit, SearchMode, SearchQuery, SearchResults,
+    entity_facet, EntityFilter, EntityFacet, Facets, Filters, HitEntity, SearchHit, SearchMode, SearchQuery, SearchResults,
     SNIPPET_CHARS,
 };
 use crate::schema::Fields;
@@ -192,6 +192,19 @@ impl SearchIndex {
     }
 }
 
+/// Comments that mention the entity (any of the facets the filter stands for).
+fn entity_query(f: &Fields, entity: &EntityFilter) -> BooleanQuery {
+    let any: Vec<(Occur, Box<dyn Query>)> = entity
+        .facets()
+        .into_iter()
+        .map(|facet| {
+            let term = TermQuery::new(Term::from_facet(f.entity, &facet), IndexRecordOption::Basic);
+            (Occur::Should, Box::new(term) as Box<dyn Query>)
+        })
+        .collect();
+    BooleanQuery::new(any)
+}
+
 /// The filters as one non-scoring query; `None` when there are none.
 pub(crate) fn filter_query(
     f: &Fields,
@@ -206,6 +219,7 @@ pub(crate) fn filter_query(
         (f.source, filters.source.as_deref()),
         (f.sentiment, filters.sentiment.map(SentimentLabel::as_str)),
         (f.tags, filters.tag.as_deref()),
+        (f.emotion, filters.emotion.map(EmotionLabel::as_str)),
     ];
     for (field, value) in exact {
         if let Some(value) = value {
@@ -216,15 +230,7 @@ pub(crate) fn filter_query(
         }
     }
     if let Some(entity) = &filters.entity {
-        let any: Vec<(Occur, Box<dyn Query>)> = entity
-            .facets()
-            .into_iter()
-            .map(|facet| {
-                let term = TermQuery::new(Term::from_facet(f.entity, &facet), IndexRecordOption::Basic);
-                (Occur::Should, Box::new(term) as Box<dyn Query>)
-            })
-            .collect();
-        clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+        clauses.push((Occur::Must, Box::new(entity_query(f, entity))));
     }
     if filters.from.is_some() || filters.to.is_some() {
         let bound = |t: Option<DateTime<Utc>>, inclusive: bool| match t {
@@ -293,23 +299,62 @@ fn facets(f: &Fields, searcher: &Searcher, matching: &dyn Query) -> Result<Facet
         ]);
         sentiment.insert(label.as_str(), searcher.search(&both, &Count)?);
     }
+    let mut emotion = std::collections::BTreeMap::new();
+    for label in EmotionLabel::ALL {
+        let term = TermQuery::new(Term::from_field_text(f.emotion, label.as_str()), IndexRecordOption::Basic);
+        let both = BooleanQuery::new(vec![
+            (Occur::Must, matching.box_clone()),
+            (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))),
+        ]);
+        emotion.insert(label.as_str(), searcher.search(&both, &Count)?);
+    }
     let mut collector = FacetCollector::for_field("entity");
     for label in EntityLabel::ALL {
         collector.add_facet(entity_facet(label, None));
     }
     let counts = searcher.search(matching, &collector)?;
-    let mut entities: Vec<EntityFacet> = EntityLabel::ALL
-        .iter()
-        .flat_map(|&label| {
-            counts.top_k(entity_facet(label, None), TOP_ENTITY_FACETS).into_iter().filter_map(move |(facet, n)| {
-                let name = facet.to_path().get(1).map(|s| (*s).to_owned())?;
-                Some(EntityFacet { label: label.as_str().to_owned(), name, comments: n })
-            })
-        })
-        .collect();
+    let top = |label: EntityLabel| -> Vec<(String, u64)> {
+        counts
+            .top_k(entity_facet(label, None), TOP_ENTITY_FACETS)
+            .into_iter()
+            .filter_map(|(facet, n)| Some((facet.to_path().get(1).map(|s| (*s).to_owned())?, n)))
+            .collect()
+    };
+    let mut entities: Vec<EntityFacet> = Vec::new();
+    // Names written in the text: one entry per name, its types' counts, and its comments counted exactly
+    // (a comment naming it two ways counts once).
+    let mut names: std::collections::BTreeMap<String, Vec<(String, u64)>> = std::collections::BTreeMap::new();
+    for label in EntityLabel::NAMES {
+        for (name, n) in top(label) {
+            names.entry(name).or_default().push((label.as_str().to_owned(), n));
+        }
+    }
+    for (name, mut types) in names {
+        types.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let comments = match types.as_slice() {
+            [(_, n)] => *n,
+            _ => {
+                let filter = EntityFilter { label: None, name: Some(name.clone()) };
+                let either = BooleanQuery::new(vec![
+                    (Occur::Must, matching.box_clone()),
+                    (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(entity_query(f, &filter)), 0.0))),
+                ]);
+                searcher.search(&either, &Count)? as u64
+            }
+        };
+        entities.push(EntityFacet { label: types[0].0.clone(), name, comments, types });
+    }
+    for label in [EntityLabel::Handle, EntityLabel::Hashtag] {
+        entities.extend(top(label).into_iter().map(|(name, comments)| EntityFacet {
+            label: label.as_str().to_owned(),
+            name,
+            comments,
+            types: Vec::new(),
+        }));
+    }
     entities.sort_by(|a, b| b.comments.cmp(&a.comments).then_with(|| (&a.label, &a.name).cmp(&(&b.label, &b.name))));
     entities.truncate(TOP_ENTITY_FACETS);
-    Ok(Facets { sentiment, entities })
+    Ok(Facets { sentiment, emotion, entities })
 }
 
 fn hit_from(doc: &TantivyDocument, f: &Fields, score: f32) -> SearchHit {
@@ -327,6 +372,7 @@ fn hit_from(doc: &TantivyDocument, f: &Fields, score: f32) -> SearchHit {
         lang: stored_text(doc, f.lang),
         tags: doc.get_all(f.tags).filter_map(|v| v.as_str()).map(str::to_owned).collect(),
         sentiment: stored_text(doc, f.sentiment),
+        emotions: doc.get_all(f.emotion).filter_map(|v| v.as_str()).map(str::to_owned).collect(),
         entities: doc
             .get_all(f.entity)
             .filter_map(|v| v.as_facet())

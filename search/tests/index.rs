@@ -30,7 +30,7 @@ fn comment(source: &str, id: &str, text: &str, day: u32) -> EnrichedComment {
             tags: vec!["pixel".into()],
             metadata: serde_json::Map::new(),
         },
-        Enrichment { model: "m".into(), embedding: toward(0, 0.1), sentiment: None, entities: None },
+        Enrichment { model: "m".into(), embedding: toward(0, 0.1), sentiment: None, entities: None, emotion: None },
     )
 }
 
@@ -295,7 +295,10 @@ fn entity_filters_by_type_name_or_both() {
                 comment("t", "2", "battery at Google HQ in Mountain View", 2),
                 &[(EntityLabel::Org, "GOOGLE"), (EntityLabel::Loc, "Mountain  View")],
             ),
-            mentioning(comment("t", "3", "battery by Jordan", 3), &[(EntityLabel::Per, "Jordan")]),
+            mentioning(
+                comment("t", "3", "battery by Jordan #google", 3),
+                &[(EntityLabel::Per, "Jordan"), (EntityLabel::Hashtag, "#google")],
+            ),
             mentioning(comment("t", "4", "battery in Jordan", 4), &[(EntityLabel::Loc, "Jordan")]),
             comment("t", "5", "battery, no NER ran", 5),
         ])
@@ -318,6 +321,8 @@ fn entity_filters_by_type_name_or_both() {
     assert_eq!(ids("ORG:google"), vec!["1", "2"], "names compare case-insensitively");
     assert_eq!(ids("ORG"), vec!["1", "2"]);
     assert_eq!(ids("jordan"), vec!["3", "4"], "a bare name matches any type");
+    assert_eq!(ids("google"), vec!["1", "2"], "a bare name is a name written in the text, not a mention");
+    assert_eq!(ids("hashtag:google"), vec!["3"]);
     assert_eq!(ids("LOC:Jordan"), vec!["4"]);
     assert_eq!(ids("loc:mountain view"), vec!["2"], "whitespace collapses");
     assert_eq!(ids("PER:google"), Vec::<String>::new());
@@ -330,14 +335,16 @@ fn entity_filters_by_type_name_or_both() {
     assert_eq!(
         listed,
         vec![
+            ("LOC", "jordan", 2),
             ("ORG", "google", 2),
-            ("LOC", "jordan", 1),
             ("LOC", "mountain view", 1),
             ("MISC", "pixel", 1),
-            ("PER", "jordan", 1)
+            ("hashtag", "google", 1)
         ],
-        "over every match, not the page of one; most first, then by type and name"
+        "over every match, not the page of one; a name once whatever its types; most first, then by type and name"
     );
+    let jordan = &facets.entities[0];
+    assert_eq!(jordan.types, vec![("LOC".to_owned(), 1), ("PER".to_owned(), 1)], "a name's types are kept");
     assert_eq!(facets.sentiment.values().sum::<usize>(), 0, "no sentiment was stored");
     let narrowed = index
         .search(&SearchQuery { facets: true, filters: entity("ORG"), ..query("battery") })

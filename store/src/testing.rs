@@ -72,6 +72,37 @@ pub async fn raw_series(
 
 /// Comments per entity (`LABEL:name`) in `[from, to)` counted straight from the raw rows, most first (ties by
 /// key).
+/// Names written in the text (mentions left out) over the raw rows: each name's comments and sentiment, and
+/// the type most of them give it (ties by type), most mentioned first: `(type, name, counts)`.
+pub async fn raw_names(
+    postgres: &Postgres,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(String, String, Counts)>, StoreError> {
+    let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
+        "WITH mentions AS (SELECT DISTINCT c.source, c.id, c.sentiment, m->>'label' AS label, m->>'name' AS name \
+             FROM comments c CROSS JOIN LATERAL jsonb_array_elements(c.entities) m \
+             WHERE c.created_at >= $1 AND c.created_at < $2 AND m->>'label' NOT IN ('handle', 'hashtag')), \
+         types AS (SELECT name, label, count(*) AS n FROM mentions GROUP BY 1, 2), \
+         main AS (SELECT DISTINCT ON (name) name, label FROM types ORDER BY name, n DESC, label) \
+         SELECT main.label, m.name, count(DISTINCT (m.source, m.id)), \
+         count(DISTINCT (m.source, m.id)) FILTER (WHERE m.sentiment = 'negative'), \
+         count(DISTINCT (m.source, m.id)) FILTER (WHERE m.sentiment = 'neutral'), \
+         count(DISTINCT (m.source, m.id)) FILTER (WHERE m.sentiment = 'positive') \
+         FROM mentions m JOIN main USING (name) GROUP BY 1, 2 ORDER BY 3 DESC, 2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(postgres.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(label, name, comments, negative, neutral, positive)| {
+            (label, name, Counts { comments, negative, neutral, positive })
+        })
+        .collect())
+}
+
 pub async fn raw_entities(
     postgres: &Postgres,
     from: DateTime<Utc>,

@@ -398,6 +398,42 @@ impl Postgres {
         Ok(sqlx::query_as_with(&sql, arguments).persistent(false).fetch_all(self.pool()).await?)
     }
 
+    /// For names written in the text, how many comments gave each one each entity type in `[from, to)`
+    /// (widened to whole hours), most first: `name → [(type, comments)]`. What says which type a name is
+    /// shown with when it is counted by name.
+    pub async fn rollup_types(
+        &self,
+        names: &[String],
+        source: Option<&str>,
+        window: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<std::collections::HashMap<String, Vec<(EntityLabel, i64)>>, StoreError> {
+        let mut out: std::collections::HashMap<String, Vec<(EntityLabel, i64)>> = std::collections::HashMap::new();
+        if names.is_empty() {
+            return Ok(out);
+        }
+        let keys: Vec<String> =
+            names.iter().flat_map(|n| EntityLabel::NAMES.iter().map(move |l| format!("{}:{n}", l.as_str()))).collect();
+        let filter = KeyFilter { kind: DimKind::Entity, source, label: None };
+        let (conditions, segments) = window_conditions(&[window], filter.finest_grain(), 5);
+        let sql = format!(
+            "SELECT r.key, sum(r.comments)::int8 {} AND {} AND r.key IN (SELECT unnest($4::text[])) \
+             GROUP BY r.key HAVING sum(r.comments) > 0",
+            key_rows(&filter),
+            conditions[0]
+        );
+        let arguments = key_arguments(&filter, &keys, segments)?;
+        let rows: Vec<(String, i64)> = sqlx::query_as_with(&sql, arguments).persistent(false).fetch_all(self.pool()).await?;
+        for (key, comments) in rows {
+            if let Some((label, name)) = Dim::parse_entity_key(&key) {
+                out.entry(name.to_owned()).or_default().push((label, comments));
+            }
+        }
+        for types in out.values_mut() {
+            types.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.as_str().cmp(b.0.as_str())));
+        }
+        Ok(out)
+    }
+
     /// Every key with at least `min_current` comments in `current`, with its count in `previous` too (both
     /// widened to whole buckets of the kind's finest grain). Two reads: the keys that qualify now, then the
     /// window before for those keys only, rather than aggregating every key of both windows.

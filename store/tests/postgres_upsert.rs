@@ -1,7 +1,9 @@
 //! Upserts against the real Postgres (a throwaway database per test).
 
 use chrono::{TimeZone, Utc};
-use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
+use murmur_core::{
+    Comment, Emotion, EmotionLabel, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel,
+};
 use murmur_store::{DimKind, KeyFilter, PackedVector, Postgres};
 use sqlx::Connection;
 
@@ -37,6 +39,7 @@ fn enriched(id: usize, text: &str) -> EnrichedComment {
                 positive: 0.7,
             }),
             entities: id.is_multiple_of(3).then(|| entities_of(text)),
+            emotion: id.is_multiple_of(5).then(|| Emotion::new(vec![EmotionLabel::Joy], [0.0, 0.0, 0.0, 0.9, 0.0, 0.1, 0.0])),
         },
     )
 }
@@ -98,13 +101,13 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
     let all = "SELECT count(*) FROM comments, jsonb_array_elements(entities) m";
     assert_eq!(mentions(all).await, 167 * 2, "two per third comment, replay added none");
     let cafe = "SELECT count(*) FROM comments, jsonb_array_elements(entities) m \
-                WHERE m->>'name' = 'café' AND m->>'text' = 'café'";
+                WHERE m->>'name' = 'cafe' AND m->>'text' = 'café'";
     assert_eq!(mentions(cafe).await, 167);
     let day = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).single().expect("date");
     let entities = KeyFilter { kind: DimKind::Entity, source: None, label: None };
     let top = store.rollup_top(entities, (day, day + chrono::Duration::days(1)), 2).await.expect("top entities");
     assert_eq!(top.len(), 2);
-    assert_eq!((top[0].key.as_str(), top[0].counts.comments), ("MISC:café", 167), "café and comment: 167 each");
+    assert_eq!((top[0].key.as_str(), top[0].counts.comments), ("MISC:cafe", 167), "café and comment: 167 each");
     assert_eq!(top[1].key, "MISC:comment", "ties by key");
 
     // A changed text replaces the old one; replaying an unchanged row does not rewrite it.
@@ -132,7 +135,7 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
 
 /// Comments stored before 0005 and 0006 (vectors as real[], one table per part of a comment) read back the
 /// same after them; the move leaves the rollups as the old triggers kept them, and the new triggers go on from
-/// there.
+/// there. Entities named by earlier rules are re-derived by today's, and their counts move with them.
 #[tokio::test]
 async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_rollups() {
     let admin_url = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
@@ -150,18 +153,20 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
     }
     sqlx::raw_sql(
         "INSERT INTO comments (source, id, text, created_at, tags) VALUES
-             ('s', 'wide', 'Apple rocks', '2026-03-01T12:00:00Z', '{pixel}'),
+             ('s', 'wide', 'Apple rocks Montréal', '2026-03-01T12:00:00Z', '{pixel}'),
              ('s', 'none', 'y', '2026-03-01T12:00:00Z', '{}'),
              ('s', 'bare', 'never enriched', '2026-03-01T12:00:00Z', '{pixel}');
          INSERT INTO enrichments (source, id, model, sentiment, sentiment_negative, sentiment_neutral,
                                   sentiment_positive, entity_count)
-         VALUES ('s', 'wide', 'm', 'positive', 0.1, 0.2, 0.7, 1), ('s', 'none', 'm', NULL, NULL, NULL, NULL, NULL);
+         VALUES ('s', 'wide', 'm', 'positive', 0.1, 0.2, 0.7, 2), ('s', 'none', 'm', NULL, NULL, NULL, NULL, NULL);
          INSERT INTO entities (source, id, ordinal, label, text, name, start_char, end_char, score)
-         VALUES ('s', 'wide', 0, 'ORG', 'Apple', 'apple', 0, 5, 0.5);
+         VALUES ('s', 'wide', 0, 'ORG', 'Apple', 'apple', 0, 5, 0.5),
+                ('s', 'wide', 1, 'LOC', 'Montréal', 'montréal', 12, 20, 0.5);
          INSERT INTO embeddings (source, id, model, vector)
          VALUES ('s', 'wide', 'm', '{42, 0.5, -1, 1e-30, -0}'), ('s', 'none', 'm', '{}');
          INSERT INTO comment_facts (source, id, minute, sentiment, dims) VALUES
-             ('s', 'wide', '2026-03-01T12:00:00Z', 'positive', '{entity:ORG:apple,name:apple,tag:pixel}'),
+             ('s', 'wide', '2026-03-01T12:00:00Z', 'positive',
+              '{entity:LOC:montréal,entity:ORG:apple,name:apple,name:montréal,tag:pixel}'),
              ('s', 'none', '2026-03-01T12:00:00Z', NULL, '{}');",
     )
     .execute(&mut before)
@@ -170,8 +175,8 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
     let rollups = "SELECT kind, key, grain, comments, positive FROM rollups ORDER BY 1, 2, 3";
     let rolled: Vec<(String, String, String, i32, i32)> =
         sqlx::query_as(rollups).fetch_all(&mut before).await.expect("rollups");
-    assert_eq!(rolled.len(), 10, "all and tag:pixel at 3 grains, the entity and name at 2, per the old triggers");
-    for file in ["0005_packed_embeddings.sql", "0006_one_row_per_comment.sql"] {
+    assert_eq!(rolled.len(), 14, "all and tag:pixel at 3 grains, the entities and names at 2, per the old triggers");
+    for file in ["0005_packed_embeddings.sql", "0006_one_row_per_comment.sql", "0007_emotions_and_mentions.sql"] {
         sqlx::raw_sql(&apply(file)).execute(&mut before).await.expect(file);
     }
     let moved: Vec<(String, String, String, i32, i32)> =
@@ -179,12 +184,20 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
     assert_eq!(moved, rolled, "moving rows moves no count");
 
     let store = Postgres::connect(&url, 2).await.expect("connect");
+    // Names stored by earlier rules are re-derived by today's (accents fold), once; the rollups follow.
+    let changed = store.rederive_entities("test-rules", |_, stored| stored).await.expect("re-derives");
+    assert_eq!(changed, Some(1), "the row naming Montréal changes, the others do not");
+    assert_eq!(store.rederive_entities("test-rules", |_, _| Vec::new()).await.expect("runs"), None, "only once");
+    let names = "SELECT key, comments FROM rollups WHERE kind = 'name' AND grain = 'day' AND comments > 0 ORDER BY key";
+    let names: Vec<(String, i32)> = sqlx::query_as(names).fetch_all(store.pool()).await.expect("names");
+    assert_eq!(names, vec![("apple".into(), 1), ("montreal".into(), 1)], "the rollups moved to the new name");
     let wide = store.get_comment("s", "wide", true).await.expect("read").expect("present");
     assert_eq!(wide.enrichment.embedding, Some(PackedVector(vec![42.0, 0.5, -1.0, 1e-30, -0.0])));
     let sentiment = wide.enrichment.sentiment.clone().expect("sentiment moved").0;
     assert_eq!((sentiment.label, sentiment.positive), (SentimentLabel::Positive, 0.7));
     let apple = Entity { label: EntityLabel::Org, text: "Apple".into(), start: 0, end: 5, score: 0.5 };
-    assert_eq!(wide.enrichment.entities.clone().expect("entities moved").0, vec![apple]);
+    let montreal = Entity { label: EntityLabel::Loc, text: "Montréal".into(), start: 12, end: 20, score: 0.5 };
+    assert_eq!(wide.enrichment.entities.clone().expect("entities moved").0, vec![apple, montreal]);
     let none = store.get_comment("s", "none", true).await.expect("read").expect("present");
     assert_eq!(none.enrichment.embedding, Some(PackedVector(Vec::new())), "an empty vector stays empty");
     assert!(none.enrichment.sentiment.is_none() && none.enrichment.entities.is_none(), "absent stays absent");

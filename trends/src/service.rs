@@ -107,8 +107,10 @@ pub struct ShareSeries {
     pub points: Vec<SharePoint>,
 }
 
-/// Which keys a top or trending list ranks: entities (the default), entity names whatever type the model
-/// gave them (`apple` as ORG and as MISC is one entry), or the producers' tags (brands, campaigns).
+/// Which keys a top or trending list ranks: names written in the text whatever type the model gave them
+/// (the default: `apple` as ORG and as MISC is one entry, shown with the type most mentions carry), entities
+/// of a type (`by: Entity`, with `label` for one type: `handle` ranks the accounts mentioned, `hashtag` the
+/// tags), or the producers' tags (brands, campaigns).
 #[derive(Debug, Clone)]
 pub struct EntityQuery {
     pub source: Option<String>,
@@ -120,15 +122,18 @@ pub struct EntityQuery {
 
 impl Default for EntityQuery {
     fn default() -> Self {
-        Self { source: None, label: None, by: DimKind::Entity, limit: 20 }
+        Self { source: None, label: None, by: DimKind::Name, limit: 20 }
     }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EntityTrend {
-    /// Absent when counted by name or tag.
+    /// The entity's type; counted by name, the type most of the window's comments gave it; absent for tags.
     pub label: Option<EntityLabel>,
     pub name: String,
+    /// Counted by name: comments per type in the window, most first (a name may be typed two ways).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<TypeCount>,
     #[serde(flatten)]
     pub counts: Counts,
     pub net_sentiment: Option<f64>,
@@ -140,6 +145,12 @@ pub struct EntityTrend {
     pub growth: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeCount {
+    pub label: EntityLabel,
+    pub comments: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -300,7 +311,24 @@ impl Trends {
     pub async fn top_entities(&self, query: &EntityQuery, window: Window) -> Result<Vec<EntityTrend>, TrendsError> {
         let window = window.for_entities();
         let rows = self.postgres.rollup_top(key_filter(query), window.pair(), query.limit as i64).await?;
-        Ok(rows.into_iter().filter_map(|row| entity_trend(query, row, false)).collect())
+        let mut out: Vec<EntityTrend> = rows.into_iter().filter_map(|row| entity_trend(query, row, false)).collect();
+        self.add_types(query, window, &mut out).await?;
+        Ok(out)
+    }
+
+    /// Counted by name: each name's types in the window, the most frequent shown as its label.
+    async fn add_types(&self, query: &EntityQuery, window: Window, list: &mut [EntityTrend]) -> Result<(), TrendsError> {
+        if query.by != DimKind::Name {
+            return Ok(());
+        }
+        let names: Vec<String> = list.iter().map(|e| e.name.clone()).collect();
+        let mut types = self.postgres.rollup_types(&names, query.source.as_deref(), window.pair()).await?;
+        for entry in list {
+            let counts = types.remove(&entry.name).unwrap_or_default();
+            entry.label = counts.first().map(|(label, _)| *label);
+            entry.types = counts.into_iter().map(|(label, comments)| TypeCount { label, comments }).collect();
+        }
+        Ok(())
     }
 
     /// Entities mentioned more than in the window before, strongest growth first (see `analysis`).
@@ -322,6 +350,7 @@ impl Trends {
             .collect();
         out.sort_by(|a, b| b.score.unwrap_or(0.0).total_cmp(&a.score.unwrap_or(0.0)).then_with(|| a.name.cmp(&b.name)));
         out.truncate(query.limit);
+        self.add_types(query, window, &mut out).await?;
         Ok(out)
     }
 
@@ -420,6 +449,7 @@ fn entity_trend(query: &EntityQuery, row: KeyCounts, with_growth: bool) -> Optio
     Some(EntityTrend {
         label,
         name,
+        types: Vec::new(),
         counts: row.counts,
         net_sentiment: row.counts.net_sentiment(),
         previous: with_growth.then_some(previous),

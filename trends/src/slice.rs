@@ -1,7 +1,7 @@
 //! A slice of the comments a trend is about: a tag (brand), an entity, a source, words, or a mix.
 
 use chrono::{DateTime, Utc};
-use murmur_core::normalize_entity_name;
+use murmur_core::{normalize_entity_name, EmotionLabel};
 use murmur_search::{EntityFilter, Filters};
 use murmur_store::Dim;
 use serde::{Deserialize, Serialize};
@@ -22,15 +22,18 @@ pub struct Slice {
     /// Words the comments must match (tantivy query syntax); read from the search index, not the rollups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
+    /// Comments the model found this emotion in (`anger`, `joy`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emotion: Option<String>,
 }
 
 impl Slice {
     /// One dimension as a share-of-voice series names it: `tag:pixel`, `entity:ORG:google`, `entity:google`,
-    /// `source:twitter` or `all`.
+    /// `emotion:anger`, `source:twitter` or `all`.
     pub fn parse_one(s: &str) -> Result<Self, TrendsError> {
         let s = s.trim();
         let bad =
-            || TrendsError::Invalid(format!("slice {s:?}: expected tag:NAME, entity:[TYPE:]NAME, source:NAME or all"));
+            || TrendsError::Invalid(format!("slice {s:?}: expected tag:NAME, entity:[TYPE:]NAME, emotion:NAME, source:NAME or all"));
         if s == "all" {
             return Ok(Self::default());
         }
@@ -40,6 +43,7 @@ impl Slice {
             "tag" => Self { tag: Some(value), ..Self::default() },
             "entity" => Self { entity: Some(value), ..Self::default() },
             "source" => Self { source: Some(value), ..Self::default() },
+            "emotion" => Self { emotion: Some(value), ..Self::default() },
             _ => return Err(bad()),
         };
         slice.validate()?;
@@ -49,6 +53,11 @@ impl Slice {
     pub fn validate(&self) -> Result<(), TrendsError> {
         if let Some(entity) = self.entity.as_ref().filter(|e| EntityFilter::parse(e).is_none()) {
             return Err(TrendsError::Invalid(format!("entity {entity:?}: expected TYPE:name, TYPE or name")));
+        }
+        if let Some(emotion) = self.emotion.as_ref().filter(|e| EmotionLabel::parse(e).is_none()) {
+            return Err(TrendsError::Invalid(format!(
+                "emotion {emotion:?}: expected anger, disgust, fear, joy, sadness, surprise or neutral"
+            )));
         }
         if let Some(q) = &self.q {
             if q.trim().is_empty() {
@@ -61,7 +70,7 @@ impl Slice {
 
     /// The slice as query parameters of the trend routes.
     pub fn query_pairs(&self) -> Vec<(&'static str, String)> {
-        [("source", &self.source), ("tag", &self.tag), ("entity", &self.entity), ("q", &self.q)]
+        [("source", &self.source), ("tag", &self.tag), ("entity", &self.entity), ("q", &self.q), ("emotion", &self.emotion)]
             .into_iter()
             .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
             .collect()
@@ -79,6 +88,9 @@ impl Slice {
         if let Some(q) = &self.q {
             parts.push(format!("\"{q}\""));
         }
+        if let Some(emotion) = &self.emotion {
+            parts.push(format!("({emotion})"));
+        }
         if let Some(source) = &self.source {
             parts.push(format!("on {source}"));
         }
@@ -90,10 +102,16 @@ impl Slice {
     }
 
     /// The rollup dimension that counts exactly this slice (its source aside), if there is one: none for
-    /// words, for a tag and an entity together, or for an entity type without a name.
+    /// words, for two of tag, entity and emotion together, or for an entity type without a name.
     pub fn dim(&self) -> Option<Dim> {
         if self.q.is_some() {
             return None;
+        }
+        if let Some(emotion) = &self.emotion {
+            return match (&self.tag, &self.entity) {
+                (None, None) => EmotionLabel::parse(emotion).map(Dim::Emotion),
+                _ => None,
+            };
         }
         match (&self.tag, &self.entity) {
             (None, None) => Some(Dim::All),
@@ -120,6 +138,7 @@ impl Slice {
             from: Some(from),
             to: Some(to),
             text: self.q.clone(),
+            emotion: self.emotion.as_deref().and_then(EmotionLabel::parse),
         }
     }
 }
@@ -136,6 +155,10 @@ mod tests {
         assert_eq!(dim("tag:Pixel"), Some(Dim::Tag("pixel".into())));
         assert_eq!(dim("entity:ORG:Google"), Some(Dim::Entity(EntityLabel::Org, "google".into())));
         assert_eq!(dim("entity:Tim  Cook"), Some(Dim::Name("tim cook".into())));
+        assert_eq!(dim("emotion:Anger"), Some(Dim::Emotion(murmur_core::EmotionLabel::Anger)));
+        assert!(Slice::parse_one("emotion:bored").is_err());
+        let both = Slice { tag: Some("pixel".into()), emotion: Some("joy".into()), ..Slice::default() };
+        assert_eq!(both.dim(), None, "a tag and an emotion together are counted from the index");
         assert_eq!(dim("all"), Some(Dim::All));
         assert_eq!(dim("source:twitter"), Some(Dim::All));
         assert_eq!(dim("entity:ORG"), None);

@@ -3,9 +3,11 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
-use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
+use murmur_core::{
+    Comment, Emotion, EmotionLabel, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel,
+};
 use murmur_search::{Access, IndexOptions, SearchIndex};
-use murmur_store::{testing, Counts, Postgres};
+use murmur_store::{testing, Counts, DimKind, Postgres};
 use murmur_trends::{Bucketing, EntityQuery, ServedBy, Slice, SpikeKind, SpikeParams, Trends, Unit, Window};
 
 /// A small deterministic generator (64-bit LCG), so a failure reproduces.
@@ -27,14 +29,19 @@ fn t0() -> DateTime<Utc> {
 }
 
 const TAGS: [&str; 3] = ["pixel", "iphone", "galaxy"];
-/// Entities as a model would write them: case variants, one name under two types.
-const ENTITIES: [(EntityLabel, &str); 6] = [
+/// Entities as a model would write them: case, accent and punctuation variants, one name under two types, and
+/// mentions (an account and a tag with the names of entities).
+const ENTITIES: [(EntityLabel, &str); 10] = [
     (EntityLabel::Org, "Google"),
     (EntityLabel::Org, "google"),
     (EntityLabel::Org, "Apple"),
     (EntityLabel::Misc, "Apple"),
     (EntityLabel::Loc, "Paris"),
     (EntityLabel::Per, "Tim Cook"),
+    (EntityLabel::Loc, "Montréal"),
+    (EntityLabel::Loc, "MONTREAL"),
+    (EntityLabel::Handle, "@google"),
+    (EntityLabel::Hashtag, "#Apple"),
 ];
 
 fn sentiment(label: SentimentLabel) -> Sentiment {
@@ -92,8 +99,22 @@ fn comment(
             embedding: unit_vector(axis, 0.01 * (at.timestamp() % 17) as f32),
             sentiment: label.map(sentiment),
             entities: Some(found),
+            emotion: emotion_of(at),
         },
     )
+}
+
+/// Emotions as a model would give them: none (no emotion head), neutral alone, or one or two emotions.
+fn emotion_of(at: DateTime<Utc>) -> Option<Emotion> {
+    let k = at.timestamp().unsigned_abs();
+    let labels = match k % 5 {
+        0 => return None,
+        1 => vec![EmotionLabel::Neutral],
+        2 => vec![EmotionLabel::Anger],
+        3 => vec![EmotionLabel::Joy, EmotionLabel::Surprise],
+        _ => vec![EmotionLabel::Sadness, EmotionLabel::Anger],
+    };
+    Some(Emotion::new(labels, [0.1; 7]))
 }
 
 /// 4,000 comments over 10 days: two sources, 0–2 tags, 0–3 entity mentions (repeats included), a sentiment
@@ -142,10 +163,14 @@ async fn assert_rollups_match_raw(postgres: &Postgres) {
             FROM comments c, unnest(c.tags) t WHERE c.model IS NOT NULL
             UNION
             SELECT c.source, c.id, c.created_at, c.sentiment, 'entity', (m->>'label') || ':' || (m->>'name')
-            FROM comments c, jsonb_array_elements(c.entities) m
+            FROM comments c, jsonb_array_elements(c.entities) m WHERE m->>'name' <> ''
             UNION
             SELECT c.source, c.id, c.created_at, c.sentiment, 'name', m->>'name'
             FROM comments c, jsonb_array_elements(c.entities) m
+            WHERE m->>'name' <> '' AND m->>'label' NOT IN ('handle', 'hashtag')
+            UNION
+            SELECT c.source, c.id, c.created_at, c.sentiment, 'emotion', e
+            FROM comments c, jsonb_array_elements_text(c.emotion->'labels') e
         ),
         expected AS (
             SELECT kind, key, g.grain, date_trunc(g.grain, created_at, 'UTC') AS bucket, source,
@@ -154,7 +179,7 @@ async fn assert_rollups_match_raw(postgres: &Postgres) {
                    count(*) FILTER (WHERE sentiment = 'neutral')::int8 AS neutral,
                    count(*) FILTER (WHERE sentiment = 'positive')::int8 AS positive
             FROM dims CROSS JOIN (VALUES ('minute'), ('hour'), ('day')) AS g(grain)
-            WHERE g.grain <> 'minute' OR kind IN ('all', 'tag')
+            WHERE g.grain <> 'minute' OR kind IN ('all', 'tag', 'emotion')
             GROUP BY 1, 2, 3, 4, 5
         ),
         actual AS (
@@ -262,11 +287,27 @@ async fn assert_queries_match_raw(trends: &Trends, postgres: &Postgres) {
     let entity_window = window.for_entities();
     assert_eq!(entity_window.from, t0() + Duration::hours(27));
     let raw = raw_entities(postgres, entity_window.from, entity_window.to).await;
-    let top =
-        trends.top_entities(&EntityQuery { limit: 100, ..EntityQuery::default() }, window).await.expect("top entities");
+    let by_entity = EntityQuery { limit: 100, by: DimKind::Entity, ..EntityQuery::default() };
+    let top = trends.top_entities(&by_entity, window).await.expect("top entities");
     let got: Vec<(String, Counts)> =
         top.iter().map(|e| (format!("{}:{}", e.label.map_or("", |l| l.as_str()), e.name), e.counts)).collect();
     assert_eq!(got, raw, "top entities = a count over the raw rows");
+
+    // By name (the default): a name written any way and typed any way is one entity, shown with the type most
+    // of its comments give it; mentions are not names.
+    let names = testing::raw_names(postgres, entity_window.from, entity_window.to).await.expect("raw names");
+    let top = trends.top_entities(&EntityQuery { limit: 100, ..EntityQuery::default() }, window).await.expect("names");
+    let got: Vec<(String, String, Counts)> = top
+        .iter()
+        .map(|e| (e.label.map_or("", |l| l.as_str()).to_owned(), e.name.clone(), e.counts))
+        .collect();
+    assert_eq!(got, names, "top names = a count over the raw rows, each with its most frequent type");
+    let keys: Vec<&str> = top.iter().map(|e| e.name.as_str()).collect();
+    assert!(keys.contains(&"montreal") && !keys.contains(&"montréal"), "accents fold: {keys:?}");
+    assert_eq!(top.iter().find(|e| e.name == "apple").map(|e| e.types.len()), Some(2), "Apple as ORG and MISC");
+    let accounts = EntityQuery { limit: 100, by: DimKind::Entity, label: Some(EntityLabel::Handle), ..EntityQuery::default() };
+    let accounts = trends.top_entities(&accounts, window).await.expect("accounts");
+    assert_eq!(accounts.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), vec!["google"], "accounts rank apart");
 
     // Trending: now against the window before, from the raw rows.
     let before = raw_entities(postgres, entity_window.previous().from, entity_window.previous().to).await;
@@ -279,10 +320,7 @@ async fn assert_queries_match_raw(trends: &Trends, postgres: &Postgres) {
         .collect();
     let score = |c: i64, p: i64| (c - p) as f64 / ((c + p) as f64).sqrt();
     expected.sort_by(|a, b| score(b.1, b.2).total_cmp(&score(a.1, a.2)).then(a.0.cmp(&b.0)));
-    let trending = trends
-        .trending_entities(&EntityQuery { limit: 100, ..EntityQuery::default() }, window, min)
-        .await
-        .expect("trending");
+    let trending = trends.trending_entities(&by_entity, window, min).await.expect("trending");
     let got: Vec<(String, i64, i64)> = trending
         .iter()
         .map(|e| {

@@ -9,7 +9,9 @@ const MAX_BRANDS = 8;
 const STATUS_EVERY_MS = 5000;
 const TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 
-const state = { range: '7d', from: '', to: '', bucket: '', source: '', brands: [], focus: 'all', comments: '', title: '' };
+const EMOTIONS = ['anger', 'disgust', 'fear', 'joy', 'sadness', 'surprise'];
+
+const state = { range: '7d', from: '', to: '', bucket: '', source: '', brands: [], focus: 'all', view: 'sentiment', comments: '', title: '' };
 let indexed = null;
 let searchCursor = null;
 let refreshing = null;
@@ -69,6 +71,7 @@ function readHash() {
   state.source = params.get('source') ?? '';
   state.brands = (params.get('brands') ?? '').split(',').filter(Boolean).slice(0, MAX_BRANDS);
   state.focus = params.get('focus') ?? 'all';
+  state.view = params.get('view') === 'emotions' ? 'emotions' : 'sentiment';
   state.comments = params.get('comments') ?? '';
   state.title = params.get('title') ?? '';
   if (state.range === 'custom' && !(state.from && state.to)) state.range = '7d';
@@ -80,6 +83,7 @@ function writeHash() {
   for (const name of ['bucket', 'source']) if (state[name]) params.set(name, state[name]);
   if (state.brands.length) params.set('brands', state.brands.join(','));
   if (state.focus !== 'all') params.set('focus', state.focus);
+  if (state.view !== 'sentiment') params.set('view', state.view);
   if (state.comments) { params.set('comments', state.comments); params.set('title', state.title); }
   history.replaceState(null, '', `#${params}`);
 }
@@ -144,6 +148,7 @@ function commentCard(hit) {
   if (hit.snippet) text.innerHTML = hit.snippet; else text.textContent = hit.text;
   const info = el('small', {}, `${hit.source} · ${when(hit.created_at)}`);
   if (hit.sentiment) info.append(' · ', el('span', { class: `sentiment-${hit.sentiment}` }, hit.sentiment));
+  for (const emotion of hit.emotions ?? []) if (emotion !== 'neutral') info.append(el('span', { class: 'emotion' }, emotion));
   for (const tag of hit.tags) info.append(el('span', { class: 'tag' }, `#${tag}`));
   for (const entity of hit.entities) info.append(el('span', { class: 'entity' }, `${entity.label} ${entity.name}`));
   return el('li', { class: 'comment', 'data-id': `${hit.source}/${hit.id}` }, text, info);
@@ -168,17 +173,33 @@ function renderToolbar() {
     sliceLabel(slice),
     el('button', { type: 'button', 'aria-label': `remove ${sliceLabel(slice)}`, onclick: () => removeBrand(slice) }, '×'))));
   if (state.focus !== 'all' && !state.brands.includes(state.focus)) state.focus = 'all';
+  $('view-tabs').replaceChildren(...['sentiment', 'emotions'].map((view) => el('button', {
+    type: 'button', role: 'tab', class: view === state.view ? 'active' : '', 'aria-selected': String(view === state.view),
+    'data-view': view, onclick: () => { state.view = view; changed(); },
+  }, view === 'sentiment' ? 'by sentiment' : 'by emotion')));
   $('focus-tabs').replaceChildren(...['all', ...state.brands].map((slice) => el('button', {
     type: 'button', role: 'tab', class: slice === state.focus ? 'active' : '', 'aria-selected': String(slice === state.focus),
     'data-slice': slice, onclick: () => { state.focus = slice; changed(); },
   }, sliceLabel(slice))));
 }
 
+/** The volume chart: stacked by sentiment with the spikes marked, or a line per emotion (comments the
+ * model found each emotion in) for the slice in focus. */
+function volumeChart(params) {
+  if (state.view === 'sentiment') return api('/v1/trends/spikes', { ...params, format: 'svg' }, 'text');
+  if (state.focus !== 'all') {
+    return Promise.resolve('<p class="empty">Emotions are charted over all comments: pick "All comments".</p>');
+  }
+  const slices = EMOTIONS.map((e) => `emotion:${e}`).join(',');
+  return api('/v1/trends/share', { ...params, slices, measure: 'comments', format: 'svg' }, 'text');
+}
+
 async function loadVolume() {
   const params = { ...windowParams(), ...sliceParams(state.focus) };
+  $('volume-title').textContent = state.view === 'sentiment' ? 'Volume and sentiment' : 'Volume by emotion';
   try {
     const [svg, body] = await Promise.all([
-      api('/v1/trends/spikes', { ...params, format: 'svg' }, 'text'),
+      volumeChart(params),
       api('/v1/trends/spikes', { ...params, examples: 3 }),
     ]);
     $('volume-chart').innerHTML = svg;
@@ -266,34 +287,46 @@ function sentimentBar(counts) {
   return bar;
 }
 
+/** The examples query of an entity row: a name (any type) when ranked by name, else TYPE:name. */
 function entityQuery(entity) {
-  return entity.label ? `${entity.label}:${entity.name}` : entity.name;
+  return entity.types || !entity.label ? entity.name : `${entity.label}:${entity.name}`;
 }
 
-async function loadEntities() {
+/** A name's types as its row's hover text ("ORG 120, MISC 4"), so the type shown is not the whole story. */
+function typesTitle(entity) {
+  return entity.types ? entity.types.map((t) => `${t.label} ${fmt(t.comments)}`).join(', ') : undefined;
+}
+
+/** A ranking of names (by=name, the default), accounts (label=handle) or hashtags (label=hashtag). */
+async function loadRanking(tableId, params, heading, empty, marker) {
   const w = windowParams();
-  const table = $('top-entities');
+  const table = $(tableId);
   try {
-    const body = await api('/v1/trends/entities', { from: w.from, to: w.to, source: w.source, limit: 10 });
+    const body = await api('/v1/trends/entities', { from: w.from, to: w.to, source: w.source, limit: 10, ...params });
     const most = Math.max(1, ...body.entities.map((e) => e.comments));
     const rows = body.entities.map((e) => {
       const query = new URLSearchParams({ entity: entityQuery(e), from: body.from, to: body.to });
       if (w.source) query.set('source', w.source);
       const volume = el('span', { class: 'volume' });
       volume.style.width = `${(100 * e.comments) / most}%`;
-      return el('tr', { 'data-comments': query.toString(), 'data-title': `Comments mentioning ${e.name}`, 'data-entity': entityQuery(e) },
-        el('td', {}, el('span', { class: 'label-chip' }, e.label ?? ''), e.name, volume),
+      const chip = marker ? null : el('span', { class: 'label-chip', title: typesTitle(e) }, e.label ?? '');
+      return el('tr', { 'data-comments': query.toString(), 'data-title': `Comments mentioning ${marker}${e.name}`, 'data-entity': entityQuery(e) },
+        el('td', {}, chip, `${marker}${e.name}`, volume),
         el('td', { class: 'n' }, fmt(e.comments)),
         el('td', {}, sentimentBar(e)),
         el('td', { class: 'n' }, signed(e.net_sentiment)));
     });
     table.replaceChildren(
-      el('tr', {}, el('th', {}, 'Entity'), el('th', { class: 'n' }, 'Mentions'), el('th', {}, 'Sentiment'), el('th', { class: 'n' }, 'Net')),
-      ...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 4 }, 'No entities in this period.'))]));
+      el('tr', {}, el('th', {}, heading), el('th', { class: 'n' }, 'Comments'), el('th', {}, 'Sentiment'), el('th', { class: 'n' }, 'Net')),
+      ...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 4 }, empty))]));
   } catch (error) {
     showError(table, error);
   }
 }
+
+const loadEntities = () => loadRanking('top-entities', {}, 'Name', 'No names in this period.', '');
+const loadAccounts = () => loadRanking('top-accounts', { label: 'handle' }, 'Account', 'No accounts mentioned in this period.', '@');
+const loadHashtags = () => loadRanking('top-hashtags', { label: 'hashtag' }, 'Hashtag', 'No hashtags in this period.', '#');
 
 async function loadTrending() {
   const w = windowParams();
@@ -304,14 +337,14 @@ async function loadTrending() {
       const query = new URLSearchParams({ entity: entityQuery(e), from: body.from, to: body.to });
       if (w.source) query.set('source', w.source);
       return el('tr', { 'data-comments': query.toString(), 'data-title': `Comments mentioning ${e.name}`, 'data-entity': entityQuery(e) },
-        el('td', {}, el('span', { class: 'label-chip' }, e.label ?? ''), e.name),
+        el('td', {}, el('span', { class: 'label-chip', title: typesTitle(e) }, e.label ?? ''), e.name),
         el('td', { class: 'n' }, fmt(e.comments)),
         el('td', { class: 'n' }, fmt(e.previous)),
         el('td', { class: 'n' }, e.growth === undefined ? 'new' : `${e.growth >= 0 ? '+' : ''}${(e.growth * 100).toFixed(0)}%`),
         el('td', {}, sentimentBar(e)));
     });
     table.replaceChildren(
-      el('tr', {}, el('th', {}, 'Entity'), el('th', { class: 'n' }, 'Now'), el('th', { class: 'n' }, 'Before'), el('th', { class: 'n' }, 'Growth'), el('th', {}, 'Sentiment')),
+      el('tr', {}, el('th', {}, 'Name'), el('th', { class: 'n' }, 'Now'), el('th', { class: 'n' }, 'Before'), el('th', { class: 'n' }, 'Growth'), el('th', {}, 'Sentiment')),
       ...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 5 }, 'Nothing is rising in this period.'))]));
   } catch (error) {
     showError(table, error);
@@ -357,8 +390,8 @@ async function loadReports() {
 async function search(more) {
   const q = $('q').value.trim();
   if (!q) return;
-  const params = { q, mode: $('mode').value, sentiment: $('sentiment').value, entity: $('entity').value.trim(),
-    tag: $('tag').value.trim(), source: state.source, limit: 20, facets: !more };
+  const params = { q, mode: $('mode').value, sentiment: $('sentiment').value, emotion: $('emotion').value,
+    entity: $('entity').value.trim(), tag: $('tag').value.trim(), source: state.source, limit: 20, facets: !more };
   if ($('in-range').checked) Object.assign(params, { from: timeWindow().from, to: timeWindow().to });
   if (more && searchCursor) params.cursor = searchCursor;
   const results = $('search-results');
@@ -386,9 +419,11 @@ function renderFacets(facets) {
   const chip = (text, onclick) => el('button', { type: 'button', onclick }, text);
   const sentiments = Object.entries(facets.sentiment).filter(([, n]) => n > 0)
     .map(([name, n]) => chip(`${name} ${fmt(n)}`, () => { $('sentiment').value = name; search(false); }));
+  const emotions = Object.entries(facets.emotion ?? {}).filter(([name, n]) => n > 0 && name !== 'neutral')
+    .map(([name, n]) => chip(`${name} ${fmt(n)}`, () => { $('emotion').value = name; search(false); }));
   const entities = facets.entities.slice(0, 10)
-    .map((e) => chip(`${e.label} ${e.name} ${fmt(e.comments)}`, () => { $('entity').value = `${e.label}:${e.name}`; search(false); }));
-  $('facets').replaceChildren(...sentiments, ...entities);
+    .map((e) => chip(`${e.label} ${e.name} ${fmt(e.comments)}`, () => { $('entity').value = entityQuery(e); search(false); }));
+  $('facets').replaceChildren(...sentiments, ...emotions, ...entities);
 }
 
 // ---- the side panel: the comments behind a figure ----
@@ -439,7 +474,7 @@ async function refresh() {
       writeHash();
     }
     renderToolbar();
-    await Promise.all([loadVolume(), loadComparison(), loadEntities(), loadTrending(), loadReports()]);
+    await Promise.all([loadVolume(), loadComparison(), loadEntities(), loadAccounts(), loadHashtags(), loadTrending(), loadReports()]);
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes ?? 0) + 1);
     document.body.dataset.indexed = String(indexed ?? '');
   })();
