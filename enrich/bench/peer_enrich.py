@@ -2,7 +2,7 @@
 model per task on the same base encoder weights, with heads of the same shape as murmur's.
 
     python enrich/bench/peer_enrich.py MODEL_DIR TEXTS_JSON THREADS TASKS
-TASKS: comma-separated from `embedding,sentiment,ner`. Prints one JSON line: {"seconds": ..., "comments": ...}.
+TASKS: comma-separated from `embedding,sentiment,emotion,ner`. Prints one JSON line: {"seconds": ..., "comments": ...}.
 """
 import json
 import sys
@@ -23,6 +23,12 @@ def main() -> None:
     classifier = None
     if "sentiment" in tasks:
         classifier = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=3).eval()
+    # Emotions: a second sequence classifier, multi-label (Ekman's six and neutral, a sigmoid each).
+    emotions = None
+    if "emotion" in tasks:
+        emotions = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, num_labels=7, problem_type="multi_label_classification"
+        ).eval()
     # NER as a user builds it: a token classifier on the same weights (9 IOB2 tags) behind the
     # token-classification pipeline, which merges word pieces into entity spans with character offsets.
     tagger = None
@@ -36,10 +42,13 @@ def main() -> None:
     def run(batch):
         if embedder is not None:
             embedder.encode(batch, batch_size=len(batch), normalize_embeddings=True)
-        if classifier is not None:
+        if classifier is not None or emotions is not None:
             with torch.inference_mode():
                 inputs = tokenizer(batch, padding=True, truncation=True, max_length=256, return_tensors="pt")
-                classifier(**inputs).logits.softmax(-1)
+                if classifier is not None:
+                    classifier(**inputs).logits.softmax(-1)
+                if emotions is not None:
+                    emotions(**inputs).logits.sigmoid()
         if tagger is not None:
             tagger(batch, batch_size=len(batch))
 

@@ -17,13 +17,15 @@ pub mod ner;
 pub mod precision;
 pub mod sentiment;
 pub mod social;
+mod stack;
 mod stub;
 pub mod tasks;
 
 pub use batching::token_budget_batches;
 pub use device::{select_device, DeviceRequest};
-pub use encoder::{EncodedBatch, EncoderOptions, ModelStack, SentenceEncoder, Word};
+pub use encoder::{EncodedBatch, EncoderOptions, SentenceEncoder, Word};
 pub use error::EnrichError;
 pub use precision::Precision;
+pub use stack::ModelStack;
 pub use stub::{StubEnricher, STUB_DIMENSIONS, STUB_MODEL_ID};
 pub use tasks::{Heads, TaskInput, TaskModel, TaskModelConfig};

@@ -74,19 +74,20 @@ pub fn emotion_probabilities(logits: &Tensor) -> Tensor {
     logits.to_kind(Kind::Float).sigmoid()
 }
 
-/// The emotions at or above their thresholds, most probable first; neutral alone when none is (and never
-/// neutral beside another emotion).
+/// The emotions at or above their thresholds, most probable first. Neutral stands alone: it is the answer
+/// when it reaches its threshold and is more probable than every emotion that reached theirs, or when none
+/// did; otherwise it is left out.
 pub fn emotions(logits: &Tensor, config: &SentenceHeadConfig) -> Result<Vec<Emotion>, EnrichError> {
     let rows = Vec::<Vec<f32>>::try_from(&emotion_probabilities(logits).to_device(tch::Device::Cpu))?;
     Ok(rows.into_iter().map(|p| emotion_from_probabilities(&p, &config.thresholds)).collect())
 }
 
 pub fn emotion_from_probabilities(p: &[f32], thresholds: &[f64]) -> Emotion {
-    let mut above: Vec<usize> = (0..p.len())
-        .filter(|&i| EmotionLabel::ALL[i] != EmotionLabel::Neutral && f64::from(p[i]) >= thresholds[i])
-        .collect();
+    let neutral = EmotionLabel::ALL.iter().position(|l| *l == EmotionLabel::Neutral).unwrap_or(6);
+    let mut above: Vec<usize> = (0..p.len()).filter(|&i| i != neutral && f64::from(p[i]) >= thresholds[i]).collect();
     above.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-    let labels = if above.is_empty() {
+    let neutral_wins = above.first().is_none_or(|&top| f64::from(p[neutral]) >= thresholds[neutral] && p[neutral] > p[top]);
+    let labels = if neutral_wins {
         vec![EmotionLabel::Neutral]
     } else {
         above.into_iter().map(|i| EmotionLabel::ALL[i]).collect()
@@ -94,4 +95,20 @@ pub fn emotion_from_probabilities(p: &[f32], thresholds: &[f64]) -> Emotion {
     let mut scores = [0.0; 7];
     scores.copy_from_slice(&p[..7]);
     Emotion::new(labels, scores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neutral_stands_alone() {
+        let t = [0.3; 7];
+        let labels = |p: [f32; 7]| emotion_from_probabilities(&p, &t).labels;
+        // anger, disgust, fear, joy, sadness, surprise, neutral
+        assert_eq!(labels([0.8, 0.0, 0.0, 0.0, 0.4, 0.0, 0.1]), vec![EmotionLabel::Anger, EmotionLabel::Sadness]);
+        assert_eq!(labels([0.0, 0.0, 0.0, 0.0, 0.0, 0.35, 0.8]), vec![EmotionLabel::Neutral], "neutral more probable");
+        assert_eq!(labels([0.0, 0.0, 0.0, 0.6, 0.0, 0.0, 0.5]), vec![EmotionLabel::Joy], "joy more probable");
+        assert_eq!(labels([0.1; 7]), vec![EmotionLabel::Neutral], "nothing reached its threshold");
+    }
 }

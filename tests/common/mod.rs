@@ -271,8 +271,7 @@ pub fn role_env(
         ("MURMUR_DATABASE_URL", database_url.to_owned()),
         ("MURMUR_INDEX_DIR", index.display().to_string()),
         ("MURMUR_MODEL_DIR", repo_path(".cache/models/all-MiniLM-L6-v2").display().to_string()),
-        ("MURMUR_SENTIMENT_HEAD", repo_path("models/sentiment").display().to_string()),
-        ("MURMUR_NER_HEAD", repo_path("models/ner").display().to_string()),
+        ("MURMUR_TASK_MODEL", repo_path("models/enrichment").display().to_string()),
         ("MURMUR_PSEUDONYM_KEY", format!("{run}-pseudonym-key")),
         ("MURMUR_LISTEN", format!("127.0.0.1:{port}")),
         // The tests' own bursts are not what they test (api/tests/http.rs tests the limits).

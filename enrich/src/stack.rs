@@ -1,0 +1,118 @@
+//! [`ModelStack`]: the runtime the worker and the API call, the shared sentence encoder and the task model that
+//! reads its pass.
+
+use murmur_core::{BoxError, Enricher, Enrichment};
+use tch::Device;
+
+use crate::encoder::SentenceEncoder;
+use crate::tasks::{Heads, TaskInput, TaskModel, TaskPrediction};
+use crate::EnrichError;
+
+/// The shared encoder and the task model that reads its output: one encoder pass per batch yields the
+/// embedding and every head's prediction. A head that is off leaves its field absent.
+pub struct ModelStack {
+    encoder: SentenceEncoder,
+    tasks: Option<(TaskModel, Heads)>,
+}
+
+impl ModelStack {
+    /// `tasks`: the task model and which of its heads to run (none: embeddings only).
+    pub fn new(encoder: SentenceEncoder, tasks: Option<(TaskModel, Heads)>) -> Result<Self, EnrichError> {
+        if let Some((model, _)) = &tasks {
+            let config = model.config();
+            if config.encoder != encoder.model_id()
+                || config.dim() != encoder.dim() as i64
+                || config.encoder_layers() != encoder.config().num_hidden_layers as usize
+            {
+                return Err(EnrichError::Unsupported(format!(
+                    "the task model was trained on {} ({}-d, {} blocks) and cannot read {} ({}-d, {} blocks)",
+                    config.encoder,
+                    config.dim(),
+                    config.encoder_layers(),
+                    encoder.model_id(),
+                    encoder.dim(),
+                    encoder.config().num_hidden_layers
+                )));
+            }
+        }
+        let tasks = tasks.map(|(mut model, heads)| {
+            model.set_branch_kind(encoder.kind());
+            let loaded = model.heads();
+            let heads = Heads {
+                sentiment: heads.sentiment && loaded.sentiment,
+                emotion: heads.emotion && loaded.emotion,
+                ner: heads.ner && loaded.ner,
+            };
+            (model, heads)
+        });
+        Ok(Self { encoder, tasks })
+    }
+
+    pub fn encoder(&self) -> &SentenceEncoder {
+        &self.encoder
+    }
+
+    /// Encoder passes per batch: one shared pass, plus the fraction of one the task branch runs again.
+    pub fn encoder_passes(&self) -> f64 {
+        let branch = self.tasks.as_ref().map_or(0, |(m, _)| m.config().branch_layers);
+        1.0 + branch as f64 / self.encoder.config().num_hidden_layers as f64
+    }
+
+    /// What each enrichment holds: `embedding`, then `sentiment`, `emotion` and `ner` where they run.
+    pub fn tasks(&self) -> Vec<&'static str> {
+        let mut tasks = vec!["embedding"];
+        if let Some((_, heads)) = &self.tasks {
+            for (on, name) in [(heads.sentiment, "sentiment"), (heads.emotion, "emotion"), (heads.ner, "ner")] {
+                if on {
+                    tasks.push(name);
+                }
+            }
+        }
+        tasks
+    }
+}
+
+impl Enricher for ModelStack {
+    fn model_id(&self) -> &str {
+        self.encoder.model_id()
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
+        Ok(self.encoder.embed(texts)?)
+    }
+
+    fn enrich(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
+        let model = self.encoder.model_id();
+        let mut out: Vec<Enrichment> = texts
+            .iter()
+            .map(|_| Enrichment {
+                model: model.to_owned(),
+                embedding: Vec::new(),
+                sentiment: None,
+                entities: None,
+                emotion: None,
+            })
+            .collect();
+        self.encoder.encode(texts, |batch| {
+            let pooled = batch.pooled().to_device(Device::Cpu);
+            let embeddings = Vec::<Vec<f32>>::try_from(&pooled)?;
+            let batch_texts: Vec<&str> = batch.rows.iter().map(|&i| texts[i]).collect();
+            let predictions = match &self.tasks {
+                Some((model, heads)) => {
+                    let input = TaskInput::new(batch.hidden_states, batch.mask, &batch.words, &batch_texts);
+                    model.predict(&input, &batch.words, &batch_texts, *heads)?
+                }
+                None => vec![TaskPrediction::default(); batch.rows.len()],
+            };
+            for ((&row, embedding), prediction) in batch.rows.iter().zip(embeddings).zip(predictions) {
+                let enrichment = &mut out[row];
+                enrichment.embedding = embedding;
+                enrichment.sentiment = prediction.sentiment;
+                enrichment.emotion = prediction.emotion;
+                enrichment.entities = prediction.entities;
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
