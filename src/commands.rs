@@ -8,7 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use murmur_api::{ApiKeys, AppState, EnrichService, LagProbe};
 use murmur_core::{CommentStore, Enricher};
 use murmur_enrich::{
-    select_device, DeviceRequest, EncoderOptions, Heads, ModelStack, Precision, SentenceEncoder, StubEnricher, TaskModel,
+    select_device, DeviceRequest, EncoderOptions, Heads, ModelStack, Precision, SentenceEncoder, StubEnricher,
+    TaskModel,
 };
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
 use murmur_ingest::load::{self, InputFormat, TextEncoding};
@@ -23,8 +24,9 @@ use murmur_trends::{ReportSpec, Scheduler, Slice, Trends};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    DatabaseArgs, DeviceChoice, Encoding, PrecisionChoice, EnrichApiArgs, FileFormat, HttpArgs, KafkaArgs, ModelArgs, ProduceArgs,
-    ReindexArgs, ReportArgs, ReportCommandArgs, ReportFormat, ServeArgs, SinkArgs, SinkStore, TopicArgs, WorkerArgs,
+    DatabaseArgs, DeviceChoice, Encoding, EnrichApiArgs, FileFormat, HttpArgs, KafkaArgs, ModelArgs, PrecisionChoice,
+    ProduceArgs, ReindexArgs, ReportArgs, ReportCommandArgs, ReportFormat, ServeArgs, SinkArgs, SinkStore, TopicArgs,
+    WorkerArgs,
 };
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {

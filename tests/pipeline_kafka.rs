@@ -35,7 +35,7 @@ fn valid_comment(i: usize) -> Value {
         "Customer service at Samsung never answered my emails about ticket {i}",
         "Love the new camera, photos look amazing (#{i}) 📸",
         "Shipping to Montréal took three weeks for parcel {i}, très décevant",
-        "Screen cracked on day one, unit {i}",
+        "Screen cracked on day one, unit {i}, so disappointed",
     ];
     json!({
         "id": format!("c{i}"),

@@ -130,7 +130,9 @@ async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) ->
     let entity = match p.entity.as_deref() {
         None => None,
         Some(raw) => Some(EntityFilter::parse(raw).ok_or_else(|| {
-            ApiError::BadRequest("entity must be TYPE:name, TYPE (PER, ORG, LOC, MISC, handle, hashtag) or a name".into())
+            ApiError::BadRequest(
+                "entity must be TYPE:name, TYPE (PER, ORG, LOC, MISC, handle, hashtag) or a name".into(),
+            )
         })?),
     };
     let emotion = match p.emotion.as_deref() {

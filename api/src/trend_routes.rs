@@ -106,11 +106,9 @@ impl TrendParams {
     fn entity_query(&self) -> Result<EntityQuery, ApiError> {
         let label = match self.label.as_deref() {
             None => None,
-            Some(raw) => Some(
-                EntityLabel::parse(raw).ok_or_else(|| {
-                    ApiError::BadRequest(format!("label {raw:?}: expected PER, ORG, LOC, MISC, handle or hashtag"))
-                })?,
-            ),
+            Some(raw) => Some(EntityLabel::parse(raw).ok_or_else(|| {
+                ApiError::BadRequest(format!("label {raw:?}: expected PER, ORG, LOC, MISC, handle or hashtag"))
+            })?),
         };
         // Names are counted as one entity whatever their type, unless a type is asked for.
         let by = match self.by.as_deref() {

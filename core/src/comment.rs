@@ -306,7 +306,13 @@ mod tests {
             .collect();
         EnrichedComment::new(
             comment,
-            Enrichment { model: "m".into(), embedding: vec![], sentiment: None, entities: Some(entities), emotion: None },
+            Enrichment {
+                model: "m".into(),
+                embedding: vec![],
+                sentiment: None,
+                entities: Some(entities),
+                emotion: None,
+            },
         )
     }
 

@@ -272,8 +272,8 @@ mod tests {
         let config = NerHeadConfig { layers: 1, projection: 4, lstm: 0, tags: tags() };
         let head = NerHead::new(&vs.root(), 4, &config);
         let text = "RT @united Delta rocks";
-        let words = [(0, 2), (3, 4), (4, 10), (11, 16), (17, 22)]
-            .map(|(start, end)| Word { first_token: 0, start, end });
+        let words =
+            [(0, 2), (3, 4), (4, 10), (11, 16), (17, 22)].map(|(start, end)| Word { first_token: 0, start, end });
         // RT and @united tagged as ORG by a confused model, Delta rightly: the first span starts at the name.
         let tags = [(3, 0.9), (4, 0.9), (4, 0.9), (3, 0.8), (0, 0.9)];
         let entities = head.spans(text, &words, &tags);

@@ -52,11 +52,7 @@ impl CpuFeatures {
 
     pub fn parse(cpuinfo: &str) -> Self {
         let field = |name: &str| {
-            cpuinfo
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_once(':'))
-                .map_or("", |(_, v)| v.trim())
+            cpuinfo.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once(':')).map_or("", |(_, v)| v.trim())
         };
         let flags: Vec<&str> = field("flags").split_whitespace().collect();
         let has = |f: &str| flags.contains(&f);
@@ -87,7 +83,11 @@ impl fmt::Display for CpuFeatures {
         ];
         let present: Vec<&str> = named.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
         let model = if self.model.is_empty() { "unknown CPU" } else { &self.model };
-        write!(f, "{model}: {}", if present.is_empty() { "no vector extensions detected".into() } else { present.join(", ") })
+        write!(
+            f,
+            "{model}: {}",
+            if present.is_empty() { "no vector extensions detected".into() } else { present.join(", ") }
+        )
     }
 }
 

@@ -86,7 +86,8 @@ pub fn emotion_from_probabilities(p: &[f32], thresholds: &[f64]) -> Emotion {
     let neutral = EmotionLabel::ALL.iter().position(|l| *l == EmotionLabel::Neutral).unwrap_or(6);
     let mut above: Vec<usize> = (0..p.len()).filter(|&i| i != neutral && f64::from(p[i]) >= thresholds[i]).collect();
     above.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-    let neutral_wins = above.first().is_none_or(|&top| f64::from(p[neutral]) >= thresholds[neutral] && p[neutral] > p[top]);
+    let neutral_wins =
+        above.first().is_none_or(|&top| f64::from(p[neutral]) >= thresholds[neutral] && p[neutral] > p[top]);
     let labels = if neutral_wins {
         vec![EmotionLabel::Neutral]
     } else {

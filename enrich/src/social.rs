@@ -99,10 +99,64 @@ pub const POSITIVE: &[&str] = &[
     ":)", ":-)", ":D", ":-D", ";)", ";-)", "=)", ":]", "<3", ":p", ":P", "xD", "XD", "^_^", "^^",
 ];
 pub const NEGATIVE: &[&str] = &[
-    "😡", "😠", "🤬", "😤", "😞", "😔", "😟", "😕", "🙁", "☹", "😣", "😖", "😫", "😩", "😢", "😭", "😿", "💔", "👎",
-    "🙄", "😒", "😑", "🤮", "🤢", "😷", "😨", "😰", "😱", "😬", "🤦", "😓", "😪", "💩", "🖕", "❌", "⛔",
-    "🚫", "😾", "👿", "😈", "🤡", "😵", "🥵", "🥺", "😮‍💨", "⚠", ":(", ":-(", ":'(", ":/", ":-/", "D:", ">:(", ":@",
-    ":|", ":S", "-_-", "ugh",
+    "😡",
+    "😠",
+    "🤬",
+    "😤",
+    "😞",
+    "😔",
+    "😟",
+    "😕",
+    "🙁",
+    "☹",
+    "😣",
+    "😖",
+    "😫",
+    "😩",
+    "😢",
+    "😭",
+    "😿",
+    "💔",
+    "👎",
+    "🙄",
+    "😒",
+    "😑",
+    "🤮",
+    "🤢",
+    "😷",
+    "😨",
+    "😰",
+    "😱",
+    "😬",
+    "🤦",
+    "😓",
+    "😪",
+    "💩",
+    "🖕",
+    "❌",
+    "⛔",
+    "🚫",
+    "😾",
+    "👿",
+    "😈",
+    "🤡",
+    "😵",
+    "🥵",
+    "🥺",
+    "😮‍💨",
+    "⚠",
+    ":(",
+    ":-(",
+    ":'(",
+    ":/",
+    ":-/",
+    "D:",
+    ">:(",
+    ":@",
+    ":|",
+    ":S",
+    "-_-",
+    "ugh",
 ];
 
 fn count_tokens(text: &str, lexicon: &[&str]) -> usize {
@@ -127,10 +181,11 @@ pub fn features(text: &str) -> [f32; SOCIAL_FEATURES] {
     let letters = text.chars().filter(|c| c.is_alphabetic()).count();
     let uppers = text.chars().filter(|c| c.is_uppercase()).count();
     let caps_share = if letters >= 4 { uppers as f32 / letters as f32 } else { 0.0 };
-    let shouted = text.split(|c: char| !c.is_alphabetic()).any(|w| w.chars().count() >= 3 && w.chars().all(char::is_uppercase));
-    let stretched = text
-        .split_whitespace()
-        .any(|w| w.chars().collect::<Vec<_>>().windows(3).any(|t| t[0].is_alphabetic() && t[0] == t[1] && t[1] == t[2]));
+    let shouted =
+        text.split(|c: char| !c.is_alphabetic()).any(|w| w.chars().count() >= 3 && w.chars().all(char::is_uppercase));
+    let stretched = text.split_whitespace().any(|w| {
+        w.chars().collect::<Vec<_>>().windows(3).any(|t| t[0].is_alphabetic() && t[0] == t[1] && t[1] == t[2])
+    });
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     [
         log(count_tokens(text, POSITIVE)),
@@ -156,7 +211,11 @@ mod tests {
     fn handles_and_hashtags_start_a_word() {
         assert_eq!(
             found("RT @united: lost my bag again #fail #2015 (@Delta_Air) me@example.com a#b"),
-            vec![(EntityLabel::Handle, "@united"), (EntityLabel::Hashtag, "#fail"), (EntityLabel::Handle, "@Delta_Air")]
+            vec![
+                (EntityLabel::Handle, "@united"),
+                (EntityLabel::Hashtag, "#fail"),
+                (EntityLabel::Handle, "@Delta_Air")
+            ]
         );
         assert_eq!(found("@ # @@x ##y"), vec![], "markers alone or doubled are not mentions");
         assert_eq!(found("#Café_ü😍"), vec![(EntityLabel::Hashtag, "#Café_ü")]);

@@ -61,10 +61,14 @@ impl TaskModelConfig {
     fn check(&self) -> Result<(), EnrichError> {
         let bad = |what: String| Err(EnrichError::Unsupported(what));
         if self.branch_layers > self.encoder_layers() {
-            return bad(format!("a branch of {} blocks on a {}-block encoder", self.branch_layers, self.encoder_layers()));
+            return bad(format!(
+                "a branch of {} blocks on a {}-block encoder",
+                self.branch_layers,
+                self.encoder_layers()
+            ));
         }
         if let Some(s) = &self.sentiment {
-            if s.classes != SENTIMENT_CLASSES || !(s.temperature > 0.0) {
+            if s.classes != SENTIMENT_CLASSES || s.temperature.is_nan() || s.temperature <= 0.0 {
                 return bad(format!("sentiment classes {:?}, temperature {}", s.classes, s.temperature));
             }
         }
@@ -181,7 +185,8 @@ impl TaskModel {
             BertLayers::trainable(&(&root / "branch").set_group(1), &config.encoder_config, config.branch_layers)
         });
         let sentence_inputs = config.dim() + SOCIAL_FEATURES as i64;
-        let sentiment = config.sentiment.as_ref().map(|c| SentenceHead::new(&(&root / "sentiment"), sentence_inputs, c));
+        let sentiment =
+            config.sentiment.as_ref().map(|c| SentenceHead::new(&(&root / "sentiment"), sentence_inputs, c));
         let emotion = config.emotion.as_ref().map(|c| SentenceHead::new(&(&root / "emotion"), sentence_inputs, c));
         let ner = config.ner.as_ref().map(|c| NerHead::new(&(&root / "ner"), config.dim(), c));
         Ok(Self { vs, config, branch_kind: Kind::Float, branch, sentiment, emotion, ner })

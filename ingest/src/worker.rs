@@ -339,7 +339,13 @@ mod tests {
         fn enrich(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
             Ok(texts
                 .iter()
-                .map(|_| Enrichment { model: "echo".into(), embedding: vec![1.0], sentiment: None, entities: None, emotion: None })
+                .map(|_| Enrichment {
+                    model: "echo".into(),
+                    embedding: vec![1.0],
+                    sentiment: None,
+                    entities: None,
+                    emotion: None,
+                })
                 .collect())
         }
     }

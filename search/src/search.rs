@@ -18,8 +18,8 @@ use tantivy::{DateTime as TantivyDateTime, DocAddress, Searcher, SegmentReader, 
 use crate::generation::Generation;
 use crate::index::stored_text;
 use crate::query::{
-    entity_facet, EntityFilter, EntityFacet, Facets, Filters, HitEntity, SearchHit, SearchMode, SearchQuery, SearchResults,
-    SNIPPET_CHARS,
+    entity_facet, EntityFacet, EntityFilter, Facets, Filters, HitEntity, SearchHit, SearchMode, SearchQuery,
+    SearchResults, SNIPPET_CHARS,
 };
 use crate::schema::Fields;
 use crate::vectors::{AnnMethod, Bitset, Neighbour};
@@ -289,25 +289,28 @@ fn explain(
     })
 }
 
+/// How many of the matching comments hold each value in `field` (values with none included).
+fn term_counts<const N: usize>(
+    searcher: &Searcher,
+    matching: &dyn Query,
+    field: tantivy::schema::Field,
+    values: [&'static str; N],
+) -> Result<std::collections::BTreeMap<&'static str, usize>, SearchError> {
+    let mut counts = std::collections::BTreeMap::new();
+    for value in values {
+        let term = TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic);
+        let both = BooleanQuery::new(vec![
+            (Occur::Must, matching.box_clone()),
+            (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))),
+        ]);
+        counts.insert(value, searcher.search(&both, &Count)?);
+    }
+    Ok(counts)
+}
+
 fn facets(f: &Fields, searcher: &Searcher, matching: &dyn Query) -> Result<Facets, SearchError> {
-    let mut sentiment = std::collections::BTreeMap::new();
-    for label in SentimentLabel::ALL {
-        let term = TermQuery::new(Term::from_field_text(f.sentiment, label.as_str()), IndexRecordOption::Basic);
-        let both = BooleanQuery::new(vec![
-            (Occur::Must, matching.box_clone()),
-            (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))),
-        ]);
-        sentiment.insert(label.as_str(), searcher.search(&both, &Count)?);
-    }
-    let mut emotion = std::collections::BTreeMap::new();
-    for label in EmotionLabel::ALL {
-        let term = TermQuery::new(Term::from_field_text(f.emotion, label.as_str()), IndexRecordOption::Basic);
-        let both = BooleanQuery::new(vec![
-            (Occur::Must, matching.box_clone()),
-            (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))),
-        ]);
-        emotion.insert(label.as_str(), searcher.search(&both, &Count)?);
-    }
+    let sentiment = term_counts(searcher, matching, f.sentiment, SentimentLabel::ALL.map(SentimentLabel::as_str))?;
+    let emotion = term_counts(searcher, matching, f.emotion, EmotionLabel::ALL.map(EmotionLabel::as_str))?;
     let mut collector = FacetCollector::for_field("entity");
     for label in EntityLabel::ALL {
         collector.add_facet(entity_facet(label, None));

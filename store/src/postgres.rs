@@ -372,21 +372,26 @@ impl CommentStore for Postgres {
     }
 }
 
+/// A stored comment's source, id, text, tags, entities and emotion, as re-derivation reads it.
+type RederiveRow = (String, String, String, Vec<String>, Json<Vec<Entity>>, Option<Json<Emotion>>);
+
 /// [`Postgres::rederive_entities`] once its lock is held.
 async fn rederive_locked(
     conn: &mut sqlx::pool::PoolConnection<sqlx::Postgres>,
     name: &str,
     mut rewrite: impl FnMut(&str, Vec<Entity>) -> Vec<Entity>,
 ) -> Result<Option<u64>, StoreError> {
-    let done: Option<String> =
-        sqlx::query_scalar("SELECT name FROM data_migrations WHERE name = $1").bind(name).fetch_optional(&mut **conn).await?;
+    let done: Option<String> = sqlx::query_scalar("SELECT name FROM data_migrations WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut **conn)
+        .await?;
     if done.is_some() {
         return Ok(None);
     }
     let mut after = (String::new(), String::new());
     let mut changed = 0;
     loop {
-        let rows: Vec<(String, String, String, Vec<String>, Json<Vec<Entity>>, Option<Json<Emotion>>)> = sqlx::query_as(
+        let rows: Vec<RederiveRow> = sqlx::query_as(
             "SELECT source, id, text, tags, entities, emotion FROM comments \
              WHERE entities IS NOT NULL AND dims IS NOT NULL AND (source, id) > ($1, $2) \
              ORDER BY source, id LIMIT 1000",
@@ -400,8 +405,16 @@ async fn rederive_locked(
         let (mut sources, mut ids, mut entities, mut dims) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (source, id, text, tags, stored, emotion) in rows {
             let rewritten = rewrite(&text, stored.0);
-            dims.push(array_literal(Dim::of_parts(&tags, Some(&rewritten), emotion.as_ref().map(|e| &e.0)).iter().map(String::as_str)));
-            entities.push(Json(rewritten.iter().map(StoredEntity::from).map(|e| serde_json::to_value(e).unwrap_or_default()).collect::<Vec<_>>()));
+            dims.push(array_literal(
+                Dim::of_parts(&tags, Some(&rewritten), emotion.as_ref().map(|e| &e.0)).iter().map(String::as_str),
+            ));
+            entities.push(Json(
+                rewritten
+                    .iter()
+                    .map(StoredEntity::from)
+                    .map(|e| serde_json::to_value(e).unwrap_or_default())
+                    .collect::<Vec<_>>(),
+            ));
             sources.push(source);
             ids.push(id);
         }
@@ -420,6 +433,9 @@ async fn rederive_locked(
         changed += result.rows_affected();
         tracing::info!(after = %format!("{}/{}", after.0, after.1), changed, "re-deriving entities");
     }
-    sqlx::query("INSERT INTO data_migrations (name) VALUES ($1) ON CONFLICT DO NOTHING").bind(name).execute(&mut **conn).await?;
+    sqlx::query("INSERT INTO data_migrations (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .execute(&mut **conn)
+        .await?;
     Ok(Some(changed))
 }

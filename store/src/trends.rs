@@ -422,7 +422,8 @@ impl Postgres {
             conditions[0]
         );
         let arguments = key_arguments(&filter, &keys, segments)?;
-        let rows: Vec<(String, i64)> = sqlx::query_as_with(&sql, arguments).persistent(false).fetch_all(self.pool()).await?;
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as_with(&sql, arguments).persistent(false).fetch_all(self.pool()).await?;
         for (key, comments) in rows {
             if let Some((label, name)) = Dim::parse_entity_key(&key) {
                 out.entry(name.to_owned()).or_default().push((label, comments));

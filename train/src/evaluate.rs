@@ -46,7 +46,9 @@ impl Predictor for InProcess<'_> {
         self.encoder.encode(texts, |batch| {
             let batch_texts: Vec<&str> = batch.rows.iter().map(|&i| texts[i]).collect();
             let input = TaskInput::new(batch.hidden_states, batch.mask, &batch.words, &batch_texts);
-            for (&row, prediction) in batch.rows.iter().zip(self.model.predict(&input, &batch.words, &batch_texts, self.heads)?) {
+            for (&row, prediction) in
+                batch.rows.iter().zip(self.model.predict(&input, &batch.words, &batch_texts, self.heads)?)
+            {
                 out[row] = prediction;
             }
             Ok(())
@@ -93,7 +95,8 @@ impl Predictor for Http {
     fn predict(&mut self, texts: &[&str]) -> Result<Vec<TaskPrediction>, TrainError> {
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(64) {
-            let mut request = self.client.post(format!("{}/v1/enrich", self.url)).json(&serde_json::json!({ "texts": chunk }));
+            let mut request =
+                self.client.post(format!("{}/v1/enrich", self.url)).json(&serde_json::json!({ "texts": chunk }));
             if let Some(key) = &self.api_key {
                 request = request.header("X-API-Key", key);
             }
@@ -103,7 +106,8 @@ impl Predictor for Http {
                 let body = response.text().unwrap_or_default();
                 return Err(TrainError::Http(format!("{} answered {status}: {body}", self.url)));
             }
-            let body: EnrichResponse = response.json().map_err(|e| TrainError::Http(format!("reading the answer: {e}")))?;
+            let body: EnrichResponse =
+                response.json().map_err(|e| TrainError::Http(format!("reading the answer: {e}")))?;
             if body.results.len() != chunk.len() {
                 return Err(TrainError::Http(format!("{} results for {} texts", body.results.len(), chunk.len())));
             }
@@ -118,7 +122,11 @@ impl Predictor for Http {
 }
 
 /// Predicts in chunks, showing progress on long runs.
-pub fn predict_all(predictor: &mut dyn Predictor, texts: &[&str], what: &str) -> Result<Vec<TaskPrediction>, TrainError> {
+pub fn predict_all(
+    predictor: &mut dyn Predictor,
+    texts: &[&str],
+    what: &str,
+) -> Result<Vec<TaskPrediction>, TrainError> {
     let bar = crate::progress(texts.len(), what);
     let mut out = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(256) {
@@ -210,8 +218,14 @@ pub fn score_sentiment(
     })
 }
 
+/// One row of flags per text, one flag per emotion.
+pub type Flags = Vec<Vec<bool>>;
+
 /// The predicted emotion sets and the gold ones, as rows of flags.
-pub fn emotion_flags(predictions: &[TaskPrediction], examples: &[EmotionExample]) -> Result<(Vec<Vec<bool>>, Vec<Vec<bool>>), TrainError> {
+pub fn emotion_flags(
+    predictions: &[TaskPrediction],
+    examples: &[EmotionExample],
+) -> Result<(Flags, Flags), TrainError> {
     let predicted = predictions
         .iter()
         .map(|p| {
@@ -258,7 +272,8 @@ pub fn score_ner(predictor: &mut dyn Predictor, set: &NerSet, split: Split) -> R
     let predictions = predict_all(predictor, &texts, &format!("{} {split:?}", set.name))?;
     let mut predicted = Vec::with_capacity(sentences.len());
     for ((text, spans), prediction) in joined.iter().zip(&predictions) {
-        let entities = prediction.entities.as_deref().ok_or_else(|| TrainError::Http("a prediction has no entities".into()))?;
+        let entities =
+            prediction.entities.as_deref().ok_or_else(|| TrainError::Http("a prediction has no entities".into()))?;
         predicted.push(tags_from_entities(text, spans, entities, &set.types));
     }
     let gold: Vec<Vec<String>> = sentences
@@ -266,7 +281,13 @@ pub fn score_ner(predictor: &mut dyn Predictor, set: &NerSet, split: Split) -> R
         .map(|s| {
             s.tags
                 .iter()
-                .map(|t| if t == "O" || set.types.iter().any(|k| t.ends_with(&format!("-{k}"))) { t.clone() } else { "O".into() })
+                .map(|t| {
+                    if t == "O" || set.types.iter().any(|k| t.ends_with(&format!("-{k}"))) {
+                        t.clone()
+                    } else {
+                        "O".into()
+                    }
+                })
                 .collect()
         })
         .collect();
@@ -349,7 +370,12 @@ mod tests {
 
     #[test]
     fn binary_sets_compare_the_two_polarities() {
-        let s = |n: f32, u: f32, p: f32| Sentiment { label: murmur_core::SentimentLabel::Neutral, negative: n, neutral: u, positive: p };
+        let s = |n: f32, u: f32, p: f32| Sentiment {
+            label: murmur_core::SentimentLabel::Neutral,
+            negative: n,
+            neutral: u,
+            positive: p,
+        };
         let classes = sentiment_classes(&[s(0.2, 0.7, 0.1), s(0.1, 0.5, 0.4)], true);
         assert_eq!(classes[0].0, 0);
         assert_eq!(classes[1].0, 2);

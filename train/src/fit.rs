@@ -22,7 +22,9 @@ use tch::nn::OptimizerConfig;
 use tch::{Kind, Reduction, Tensor};
 
 use crate::augment::{post, socialize, Rng};
-use crate::data::{thin, Corpus, Domain, EmotionExample, Example, SentimentSet, Split, TaggedSentence, SENTIMENT_CLASSES};
+use crate::data::{
+    thin, Corpus, Domain, EmotionExample, Example, NerSet, SentimentSet, Split, TaggedSentence, SENTIMENT_CLASSES,
+};
 use crate::evaluate::{emotion_flags, predict_all, score_ner, score_sentiment, InProcess, Predictor};
 use crate::metrics::multilabel_scores;
 use crate::TrainError;
@@ -159,14 +161,22 @@ impl<'a> SentimentSampler<'a> {
 
 /// The IOB2 tag id of each tokenizer word of a sentence: a piece inherits its word's tag (`B-X` on the
 /// first piece, `I-X` after).
-fn word_targets(words: &[murmur_enrich::Word], spans: &[(usize, usize)], tags: &[String]) -> Result<Vec<i64>, TrainError> {
+fn word_targets(
+    words: &[murmur_enrich::Word],
+    spans: &[(usize, usize)],
+    tags: &[String],
+) -> Result<Vec<i64>, TrainError> {
     let mut seen = vec![false; spans.len()];
     words
         .iter()
         .map(|word| {
             let c = spans.partition_point(|&(start, _)| start <= word.start).saturating_sub(1);
             let tag = tags[c].as_str();
-            let tag = if seen[c] { tag.strip_prefix("B-").map_or_else(|| tag.to_owned(), |k| format!("I-{k}")) } else { tag.to_owned() };
+            let tag = if seen[c] {
+                tag.strip_prefix("B-").map_or_else(|| tag.to_owned(), |k| format!("I-{k}"))
+            } else {
+                tag.to_owned()
+            };
             seen[c] = true;
             NER_TAGS
                 .iter()
@@ -177,13 +187,35 @@ fn word_targets(words: &[murmur_enrich::Word], spans: &[(usize, usize)], tags: &
         .collect()
 }
 
+/// The tags a word may take in the loss: its own, and where it is `O` in a set that does not annotate a type
+/// (the Broad Twitter Corpus has no MISC), that type's tags too: the set says nothing about them, so the head
+/// is not taught that a product or an event in a tweet is no name (1 allowed, 0 not, per tag).
+fn allowed_tags(id: i64, annotated: &[&str]) -> Vec<f32> {
+    NER_TAGS
+        .iter()
+        .enumerate()
+        .map(|(t, tag)| {
+            let unannotated = tag.get(2..).is_some_and(|kind| !annotated.contains(&kind));
+            if t as i64 == id || (id == 0 && unannotated) {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
 /// Mean loss of one task over `texts`, run through the frozen encoder below the branch and the model.
 fn task_loss(
     encoder: &SentenceEncoder,
     model: &TaskModel,
     texts: &[&str],
     heads: Heads,
-    mut loss_of: impl FnMut(&murmur_enrich::tasks::TaskLogits, &[usize], &[Vec<murmur_enrich::Word>]) -> Result<Tensor, TrainError>,
+    mut loss_of: impl FnMut(
+        &murmur_enrich::tasks::TaskLogits,
+        &[usize],
+        &[Vec<murmur_enrich::Word>],
+    ) -> Result<Tensor, TrainError>,
 ) -> Result<Tensor, TrainError> {
     let shared = model.config().shared_layers();
     let mut total = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
@@ -225,12 +257,9 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
     let mut optimizer = tch::nn::AdamW { wd: options.weight_decay, ..Default::default() }
         .build(model.var_store(), options.head_learning_rate)?;
     let sampler = SentimentSampler::new(&corpus.sentiment, &options.exclude)?;
-    let ner_train: Vec<(&TaggedSentence, bool)> = corpus
-        .ner
-        .iter()
-        .flat_map(|set| set.rows.train.iter().map(move |s| (s, set.domain == "news")))
-        .collect();
-    let (conll, tweets): (Vec<_>, Vec<_>) = ner_train.into_iter().partition(|(_, news)| *news);
+    let ner_train: Vec<(&TaggedSentence, &NerSet)> =
+        corpus.ner.iter().flat_map(|set| set.rows.train.iter().map(move |s| (s, set))).collect();
+    let (conll, tweets): (Vec<_>, Vec<_>) = ner_train.into_iter().partition(|(_, set)| set.domain == "news");
     let dev = DevSample::new(corpus, options.dev_rows);
     let mut report = FitReport {
         best_step: 0,
@@ -246,7 +275,11 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
     for step in 1..=options.steps {
         let step_started = Instant::now();
         let progress = step as f64 / options.steps as f64;
-        let factor = if progress < options.warmup { progress / options.warmup } else { (1.0 - progress) / (1.0 - options.warmup) };
+        let factor = if progress < options.warmup {
+            progress / options.warmup
+        } else {
+            (1.0 - progress) / (1.0 - options.warmup)
+        };
         optimizer.set_lr_group(0, options.head_learning_rate * factor.max(0.0));
         if options.branch_layers > 0 {
             optimizer.set_lr_group(1, options.branch_learning_rate * factor.max(0.0));
@@ -281,38 +314,40 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
         })?;
 
         // Entities.
-        let sentences: Vec<TaggedSentence> = (0..options.ner_batch)
+        let (sentences, sets): (Vec<TaggedSentence>, Vec<&NerSet>) = (0..options.ner_batch)
             .map(|k| {
                 if k % 2 == 0 && !conll.is_empty() {
-                    let sentence = rng.pick(&conll).0;
+                    let (sentence, set) = *rng.pick(&conll);
                     if rng.chance(0.5) {
-                        socialize(sentence, &mut rng)
+                        (socialize(sentence, &mut rng), set)
                     } else {
-                        sentence.clone()
+                        (sentence.clone(), set)
                     }
                 } else {
-                    rng.pick(&tweets).0.clone()
+                    let (sentence, set) = *rng.pick(&tweets);
+                    (sentence.clone(), set)
                 }
             })
-            .collect();
+            .unzip();
         let joined: Vec<(String, Vec<(usize, usize)>)> = sentences.iter().map(TaggedSentence::text).collect();
         let texts: Vec<&str> = joined.iter().map(|(t, _)| t.as_str()).collect();
         let heads = Heads { sentiment: false, emotion: false, ner: true };
         let ner = task_loss(encoder, &model, &texts, heads, |logits, rows, words| {
             let logits = logits.ner.as_ref().ok_or_else(|| TrainError::Options("no NER head".into()))?;
             let width = logits.size()[1] as usize;
-            let mut targets = vec![-100i64; rows.len() * width];
+            let (mut positions, mut allowed) = (Vec::new(), Vec::new());
             for (r, (&i, words)) in rows.iter().zip(words).enumerate() {
                 let ids = word_targets(words, &joined[i].1, &sentences[i].tags)?;
-                targets[r * width..][..ids.len()].copy_from_slice(&ids);
+                for (w, id) in ids.into_iter().enumerate() {
+                    positions.push((r * width + w) as i64);
+                    allowed.extend(allowed_tags(id, &sets[i].types));
+                }
             }
-            Ok(logits.view([-1, NER_TAGS.len() as i64]).cross_entropy_loss::<Tensor>(
-                &Tensor::from_slice(&targets),
-                None,
-                Reduction::Mean,
-                -100,
-                0.0,
-            ))
+            let tags = NER_TAGS.len() as i64;
+            let log_probs =
+                logits.log_softmax(-1, Kind::Float).view([-1, tags]).index_select(0, &Tensor::from_slice(&positions));
+            let allowed = Tensor::from_slice(&allowed).view([-1, tags]);
+            Ok(-(log_probs + allowed.log()).logsumexp([-1], false).mean(Kind::Float))
         })?;
 
         let loss = sentiment + emotion + ner;
@@ -365,7 +400,7 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
 struct DevSample {
     sentiment: Vec<SentimentSet>,
     emotion: Vec<EmotionExample>,
-    ner: Vec<crate::data::NerSet>,
+    ner: Vec<NerSet>,
 }
 
 impl DevSample {
@@ -373,27 +408,11 @@ impl DevSample {
         let sentiment = corpus
             .sentiment
             .iter()
-            .map(|s| {
-                let mut set = s.clone();
-                set.rows.train.clear();
-                set.rows.test.clear();
-                thin(&mut set.rows.valid, rows);
-                set
-            })
+            .map(|s| SentimentSet { rows: s.rows.valid_sample(rows), ..s.clone_empty() })
             .collect();
+        let ner = corpus.ner.iter().map(|s| NerSet { rows: s.rows.valid_sample(rows), ..s.clone_empty() }).collect();
         let mut emotion = corpus.emotion.valid.clone();
         thin(&mut emotion, rows);
-        let ner = corpus
-            .ner
-            .iter()
-            .map(|s| {
-                let mut set = s.clone();
-                set.rows.train.clear();
-                set.rows.test.clear();
-                thin(&mut set.rows.valid, rows);
-                set
-            })
-            .collect();
         Self { sentiment, emotion, ner }
     }
 
@@ -445,7 +464,10 @@ fn calibrate(
         let mut predictor = InProcess { encoder, model, heads: Heads::ALL };
         for set in corpus.sentiment.iter().filter(|s| !s.binary && !exclude.contains(&s.domain)) {
             let texts: Vec<&str> = set.rows.valid.iter().map(|e| e.text.as_str()).collect();
-            for (p, e) in predict_all(&mut predictor, &texts, &format!("calibrating on {}", set.name))?.iter().zip(&set.rows.valid) {
+            for (p, e) in predict_all(&mut predictor, &texts, &format!("calibrating on {}", set.name))?
+                .iter()
+                .zip(&set.rows.valid)
+            {
                 let s = p.sentiment.as_ref().ok_or_else(|| TrainError::Options("no sentiment prediction".into()))?;
                 let lp = [s.negative, s.neutral, s.positive].map(|x| f64::from(x.max(1e-12)).ln());
                 log_probs.push((lp, e.label));
@@ -464,7 +486,8 @@ fn calibrate(
             })
             .sum::<f64>()
     };
-    let temperature = (0..=300).map(|i| 0.5 + i as f64 * 0.01).min_by(|a, b| nll(*a).total_cmp(&nll(*b))).unwrap_or(1.0);
+    let temperature =
+        (0..=300).map(|i| 0.5 + i as f64 * 0.01).min_by(|a, b| nll(*a).total_cmp(&nll(*b))).unwrap_or(1.0);
     let probabilities = emotion_probabilities(&emotion_predictions)?;
     let thresholds: Vec<f64> = (0..EMOTION_CLASSES.len())
         .map(|c| {
@@ -502,6 +525,16 @@ fn calibrate(
 mod tests {
     use super::*;
     use murmur_enrich::Word;
+
+    #[test]
+    fn a_set_without_a_type_says_nothing_about_it() {
+        let names = |row: Vec<f32>| -> Vec<&str> {
+            row.iter().zip(NER_TAGS).filter(|(a, _)| **a > 0.0).map(|(_, t)| t).collect()
+        };
+        assert_eq!(names(allowed_tags(0, &["PER", "ORG", "LOC"])), vec!["O", "B-MISC", "I-MISC"]);
+        assert_eq!(names(allowed_tags(3, &["PER", "ORG", "LOC"])), vec!["B-ORG"]);
+        assert_eq!(names(allowed_tags(0, &["PER", "ORG", "LOC", "MISC"])), vec!["O"]);
+    }
 
     #[test]
     fn pieces_inherit_their_words_tag() {

@@ -111,9 +111,8 @@ struct FitArgs {
 }
 
 fn parse_domain(s: &str) -> Result<Domain, String> {
-    Domain::parse(s).ok_or_else(|| {
-        format!("unknown domain {s:?}: one of {}", Domain::ALL.map(Domain::as_str).join(", "))
-    })
+    Domain::parse(s)
+        .ok_or_else(|| format!("unknown domain {s:?}: one of {}", Domain::ALL.map(Domain::as_str).join(", ")))
 }
 
 #[derive(Args)]
@@ -154,7 +153,10 @@ struct FitRecord {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("MURMUR_LOG")).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("MURMUR_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
         Command::Fit(args) => run_fit(args),
         Command::Eval(args) => run_eval(args),
@@ -205,7 +207,8 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     let (report, speed) = match (&args.model, &args.server) {
         (Some(dir), _) => {
             let encoder = args.data.encoder()?;
-            let model = TaskModel::load(dir, tch::Device::Cpu).with_context(|| format!("loading the task model from {}", dir.display()))?;
+            let model = TaskModel::load(dir, tch::Device::Cpu)
+                .with_context(|| format!("loading the task model from {}", dir.display()))?;
             let mut predictor = InProcess { encoder: &encoder, model: &model, heads: Heads::ALL };
             let report = Report::score(&mut predictor, &corpus, split)?;
             let speed = match args.speed {
@@ -232,11 +235,14 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         anyhow::ensure!(split == Split::Test, "the model card reports the test split: add --split test");
         let dir = args.model.as_deref().context("--card needs --model")?;
         let record: FitRecord = serde_json::from_slice(
-            &std::fs::read(dir.join("fit.json")).with_context(|| format!("reading {}/fit.json (written by fit)", dir.display()))?,
+            &std::fs::read(dir.join("fit.json"))
+                .with_context(|| format!("reading {}/fit.json (written by fit)", dir.display()))?,
         )?;
         let model = TaskModel::load(dir, tch::Device::Cpu)?;
-        let markdown = card::markdown(model.config(), &corpus, &record.options, &record.report, &report, previous.as_ref());
-        std::fs::write(dir.join("README.md"), markdown).with_context(|| format!("writing {}/README.md", dir.display()))?;
+        let markdown =
+            card::markdown(model.config(), &corpus, &record.options, &record.report, &report, previous.as_ref());
+        std::fs::write(dir.join("README.md"), markdown)
+            .with_context(|| format!("writing {}/README.md", dir.display()))?;
         write_json(
             &dir.join("card.json"),
             &serde_json::json!({ "config": model.config(), "fit": record, "test": report, "previous": previous }),

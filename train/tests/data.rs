@@ -51,7 +51,10 @@ fn the_shared_sets_read_with_their_sizes_and_disjoint_splits() {
     let amazon = sizes("uci-amazon");
     assert!(amazon[2] * 5 >= amazon.iter().sum::<usize>() - 2 && amazon[2] * 5 <= amazon.iter().sum::<usize>() + 2);
     // GoEmotions: every comment has Ekman labels; the three-class sentiment leaves the ambiguous ones out.
-    assert_eq!([corpus.emotion.train.len(), corpus.emotion.valid.len(), corpus.emotion.test.len()], [43_187, 5_409, 5_406]);
+    assert_eq!(
+        [corpus.emotion.train.len(), corpus.emotion.valid.len(), corpus.emotion.test.len()],
+        [43_187, 5_409, 5_406]
+    );
     let go = sizes("goemotions");
     assert!(go[0] > 30_000 && go[0] < 43_187, "{go:?}");
     assert!(corpus.emotion.train.iter().all(|e| e.labels.iter().any(|&l| l)));

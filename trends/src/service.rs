@@ -317,7 +317,12 @@ impl Trends {
     }
 
     /// Counted by name: each name's types in the window, the most frequent shown as its label.
-    async fn add_types(&self, query: &EntityQuery, window: Window, list: &mut [EntityTrend]) -> Result<(), TrendsError> {
+    async fn add_types(
+        &self,
+        query: &EntityQuery,
+        window: Window,
+        list: &mut [EntityTrend],
+    ) -> Result<(), TrendsError> {
         if query.by != DimKind::Name {
             return Ok(());
         }

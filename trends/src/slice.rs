@@ -32,8 +32,11 @@ impl Slice {
     /// `emotion:anger`, `source:twitter` or `all`.
     pub fn parse_one(s: &str) -> Result<Self, TrendsError> {
         let s = s.trim();
-        let bad =
-            || TrendsError::Invalid(format!("slice {s:?}: expected tag:NAME, entity:[TYPE:]NAME, emotion:NAME, source:NAME or all"));
+        let bad = || {
+            TrendsError::Invalid(format!(
+                "slice {s:?}: expected tag:NAME, entity:[TYPE:]NAME, emotion:NAME, source:NAME or all"
+            ))
+        };
         if s == "all" {
             return Ok(Self::default());
         }
@@ -70,10 +73,16 @@ impl Slice {
 
     /// The slice as query parameters of the trend routes.
     pub fn query_pairs(&self) -> Vec<(&'static str, String)> {
-        [("source", &self.source), ("tag", &self.tag), ("entity", &self.entity), ("q", &self.q), ("emotion", &self.emotion)]
-            .into_iter()
-            .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
-            .collect()
+        [
+            ("source", &self.source),
+            ("tag", &self.tag),
+            ("entity", &self.entity),
+            ("q", &self.q),
+            ("emotion", &self.emotion),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+        .collect()
     }
 
     /// A short name for tables and legends.

@@ -297,15 +297,14 @@ async fn assert_queries_match_raw(trends: &Trends, postgres: &Postgres) {
     // of its comments give it; mentions are not names.
     let names = testing::raw_names(postgres, entity_window.from, entity_window.to).await.expect("raw names");
     let top = trends.top_entities(&EntityQuery { limit: 100, ..EntityQuery::default() }, window).await.expect("names");
-    let got: Vec<(String, String, Counts)> = top
-        .iter()
-        .map(|e| (e.label.map_or("", |l| l.as_str()).to_owned(), e.name.clone(), e.counts))
-        .collect();
+    let got: Vec<(String, String, Counts)> =
+        top.iter().map(|e| (e.label.map_or("", |l| l.as_str()).to_owned(), e.name.clone(), e.counts)).collect();
     assert_eq!(got, names, "top names = a count over the raw rows, each with its most frequent type");
     let keys: Vec<&str> = top.iter().map(|e| e.name.as_str()).collect();
     assert!(keys.contains(&"montreal") && !keys.contains(&"montréal"), "accents fold: {keys:?}");
     assert_eq!(top.iter().find(|e| e.name == "apple").map(|e| e.types.len()), Some(2), "Apple as ORG and MISC");
-    let accounts = EntityQuery { limit: 100, by: DimKind::Entity, label: Some(EntityLabel::Handle), ..EntityQuery::default() };
+    let accounts =
+        EntityQuery { limit: 100, by: DimKind::Entity, label: Some(EntityLabel::Handle), ..EntityQuery::default() };
     let accounts = trends.top_entities(&accounts, window).await.expect("accounts");
     assert_eq!(accounts.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), vec!["google"], "accounts rank apart");
 
