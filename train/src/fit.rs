@@ -187,24 +187,6 @@ fn word_targets(
         .collect()
 }
 
-/// The tags a word may take in the loss: its own, and where it is `O` in a set that does not annotate a type
-/// (the Broad Twitter Corpus has no MISC), that type's tags too: the set says nothing about them, so the head
-/// is not taught that a product or an event in a tweet is no name (1 allowed, 0 not, per tag).
-fn allowed_tags(id: i64, annotated: &[&str]) -> Vec<f32> {
-    NER_TAGS
-        .iter()
-        .enumerate()
-        .map(|(t, tag)| {
-            let unannotated = tag.get(2..).is_some_and(|kind| !annotated.contains(&kind));
-            if t as i64 == id || (id == 0 && unannotated) {
-                1.0
-            } else {
-                0.0
-            }
-        })
-        .collect()
-}
-
 /// Mean loss of one task over `texts`, run through the frozen encoder below the branch and the model.
 fn task_loss(
     encoder: &SentenceEncoder,
@@ -257,9 +239,9 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
     let mut optimizer = tch::nn::AdamW { wd: options.weight_decay, ..Default::default() }
         .build(model.var_store(), options.head_learning_rate)?;
     let sampler = SentimentSampler::new(&corpus.sentiment, &options.exclude)?;
-    let ner_train: Vec<(&TaggedSentence, &NerSet)> =
-        corpus.ner.iter().flat_map(|set| set.rows.train.iter().map(move |s| (s, set))).collect();
-    let (conll, tweets): (Vec<_>, Vec<_>) = ner_train.into_iter().partition(|(_, set)| set.domain == "news");
+    let ner_train: Vec<(&TaggedSentence, bool)> =
+        corpus.ner.iter().flat_map(|set| set.rows.train.iter().map(move |s| (s, set.domain == "news"))).collect();
+    let (conll, tweets): (Vec<_>, Vec<_>) = ner_train.into_iter().partition(|(_, news)| *news);
     let dev = DevSample::new(corpus, options.dev_rows);
     let mut report = FitReport {
         best_step: 0,
@@ -314,40 +296,38 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
         })?;
 
         // Entities.
-        let (sentences, sets): (Vec<TaggedSentence>, Vec<&NerSet>) = (0..options.ner_batch)
+        let sentences: Vec<TaggedSentence> = (0..options.ner_batch)
             .map(|k| {
                 if k % 2 == 0 && !conll.is_empty() {
-                    let (sentence, set) = *rng.pick(&conll);
+                    let sentence = rng.pick(&conll).0;
                     if rng.chance(0.5) {
-                        (socialize(sentence, &mut rng), set)
+                        socialize(sentence, &mut rng)
                     } else {
-                        (sentence.clone(), set)
+                        sentence.clone()
                     }
                 } else {
-                    let (sentence, set) = *rng.pick(&tweets);
-                    (sentence.clone(), set)
+                    rng.pick(&tweets).0.clone()
                 }
             })
-            .unzip();
+            .collect();
         let joined: Vec<(String, Vec<(usize, usize)>)> = sentences.iter().map(TaggedSentence::text).collect();
         let texts: Vec<&str> = joined.iter().map(|(t, _)| t.as_str()).collect();
         let heads = Heads { sentiment: false, emotion: false, ner: true };
         let ner = task_loss(encoder, &model, &texts, heads, |logits, rows, words| {
             let logits = logits.ner.as_ref().ok_or_else(|| TrainError::Options("no NER head".into()))?;
             let width = logits.size()[1] as usize;
-            let (mut positions, mut allowed) = (Vec::new(), Vec::new());
+            let mut targets = vec![-100i64; rows.len() * width];
             for (r, (&i, words)) in rows.iter().zip(words).enumerate() {
                 let ids = word_targets(words, &joined[i].1, &sentences[i].tags)?;
-                for (w, id) in ids.into_iter().enumerate() {
-                    positions.push((r * width + w) as i64);
-                    allowed.extend(allowed_tags(id, &sets[i].types));
-                }
+                targets[r * width..][..ids.len()].copy_from_slice(&ids);
             }
-            let tags = NER_TAGS.len() as i64;
-            let log_probs =
-                logits.log_softmax(-1, Kind::Float).view([-1, tags]).index_select(0, &Tensor::from_slice(&positions));
-            let allowed = Tensor::from_slice(&allowed).view([-1, tags]);
-            Ok(-(log_probs + allowed.log()).logsumexp([-1], false).mean(Kind::Float))
+            Ok(logits.view([-1, NER_TAGS.len() as i64]).cross_entropy_loss::<Tensor>(
+                &Tensor::from_slice(&targets),
+                None,
+                Reduction::Mean,
+                -100,
+                0.0,
+            ))
         })?;
 
         let loss = sentiment + emotion + ner;
@@ -525,16 +505,6 @@ fn calibrate(
 mod tests {
     use super::*;
     use murmur_enrich::Word;
-
-    #[test]
-    fn a_set_without_a_type_says_nothing_about_it() {
-        let names = |row: Vec<f32>| -> Vec<&str> {
-            row.iter().zip(NER_TAGS).filter(|(a, _)| **a > 0.0).map(|(_, t)| t).collect()
-        };
-        assert_eq!(names(allowed_tags(0, &["PER", "ORG", "LOC"])), vec!["O", "B-MISC", "I-MISC"]);
-        assert_eq!(names(allowed_tags(3, &["PER", "ORG", "LOC"])), vec!["B-ORG"]);
-        assert_eq!(names(allowed_tags(0, &["PER", "ORG", "LOC", "MISC"])), vec!["O"]);
-    }
 
     #[test]
     fn pieces_inherit_their_words_tag() {
