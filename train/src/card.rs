@@ -106,7 +106,7 @@ pub fn markdown(
          gradients clipped to norm 1. Checkpoints every {} steps scored on {} rows of each validation split; the \
          best mean of sentiment macro-F1, emotion macro-F1 and NER F1 is kept (step {} of {}). Then the \
          sentiment temperature ({:.2}) is chosen on the three-class validation splits and the emotion \
-         thresholds ({}) on GoEmotions' validation split. {:.0} minutes on {} CPU threads.\n",
+         thresholds ({}) on GoEmotions' validation split. {:.0} minutes of training.\n",
         options.sentiment_batch,
         options.emotion_batch,
         options.ner_batch,
@@ -120,8 +120,7 @@ pub fn markdown(
         options.steps,
         fit.temperature,
         fit.emotion_thresholds.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>().join(" / "),
-        fit.seconds / 60.0,
-        tch::get_num_threads()
+        fit.seconds / 60.0
     );
     let _ = writeln!(
         out,
