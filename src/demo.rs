@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Datelike, DurationRound, TimeDelta, Timelike, Utc, Weekday};
 use murmur_api::AppState;
-use murmur_core::CommentStore;
+use murmur_core::{CommentStore, EntityLabel};
 use murmur_ingest::memory::MemoryQueue;
 use murmur_ingest::queue::{Consumer, Producer, Record, HEADER_REASON};
 use murmur_ingest::schema::{Limits, Validator};
@@ -151,16 +151,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             PipelineStats::get(&stats.stored),
             PipelineStats::get(&stats.stored) as f64 / secs.max(1e-9)
         );
-        let everything = KeyFilter { kind: DimKind::Entity, source: None, label: None };
         let window = (Utc::now() - TimeDelta::days(366), Utc::now() + TimeDelta::days(1));
-        match summary.rollup_top(everything, window, 10).await {
-            Ok(top) if !top.is_empty() => {
-                let listed: Vec<String> =
-                    top.iter().map(|e| format!("{} ({})", e.key.replacen(':', " ", 1), e.counts.comments)).collect();
-                eprintln!("most mentioned: {}", listed.join(", "));
+        // Names written in the text, then accounts and hashtags, each ranked apart as the dashboard does.
+        let rankings = [
+            ("most mentioned names", KeyFilter { kind: DimKind::Name, source: None, label: None }),
+            ("accounts", KeyFilter { kind: DimKind::Entity, source: None, label: Some(EntityLabel::Handle) }),
+            ("hashtags", KeyFilter { kind: DimKind::Entity, source: None, label: Some(EntityLabel::Hashtag) }),
+        ];
+        for (title, filter) in rankings {
+            match summary.rollup_top(filter, window, 8).await {
+                Ok(top) if !top.is_empty() => {
+                    let listed: Vec<String> = top
+                        .iter()
+                        .map(|e| format!("{} ({})", e.key.rsplit(':').next().unwrap_or(&e.key), e.counts.comments))
+                        .collect();
+                    eprintln!("{title}: {}", listed.join(", "));
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "could not count entities"),
             }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "could not count entities"),
         }
         match weekly_brief(&state_trends, &summary).await {
             Ok(id) => {
