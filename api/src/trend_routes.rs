@@ -121,6 +121,9 @@ impl TrendParams {
         if by != DimKind::Entity && label.is_some() {
             return Err(ApiError::BadRequest("label picks an entity type; it goes with by=entity only".into()));
         }
+        if let Some(source) = &self.source {
+            murmur_core::check_source(source).map_err(ApiError::BadRequest)?;
+        }
         Ok(EntityQuery { source: self.source.clone(), label, by, limit: self.limit(20, MAX_LIST)? })
     }
 }

@@ -269,6 +269,8 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
         "/v1/trends/spikes?format=png",
         "/v1/trends/share?slices=tag:a,tag:b&format=svg&measure=volume",
         "/v1/trends/entities?by=tag&label=ORG",
+        "/v1/trends/entities?source=%00r",
+        "/v1/trends/timeline?source=Not%20A%20Slug",
         "/v1/reports/abc",
         "/v1/reports?limit=0",
     ] {

@@ -284,6 +284,19 @@ impl EnrichedComment {
     }
 }
 
+/// The rule for a source name (`twitter`, `app-store`): 1-64 characters of a-z, 0-9, '.', '_' or '-'. One
+/// rule for what the worker accepts and what queries may ask for; the error names the field.
+pub fn check_source(source: &str) -> Result<(), String> {
+    let valid = !source.is_empty()
+        && source.len() <= 64
+        && source.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("source {source:?} must be 1-64 characters of a-z, 0-9, '.', '_' or '-'"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

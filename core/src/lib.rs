@@ -8,7 +8,7 @@ pub mod packed;
 mod seams;
 
 pub use comment::{
-    normalize_entity_name, Comment, CommentKey, Emotion, EmotionLabel, EnrichedComment, Enrichment, Entity,
-    EntityLabel, Sentiment, SentimentLabel, ENRICHED_SCHEMA_VERSION, OLDEST_READABLE_ENRICHED_SCHEMA,
+    check_source, normalize_entity_name, Comment, CommentKey, Emotion, EmotionLabel, EnrichedComment, Enrichment,
+    Entity, EntityLabel, Sentiment, SentimentLabel, ENRICHED_SCHEMA_VERSION, OLDEST_READABLE_ENRICHED_SCHEMA,
 };
 pub use seams::{BoxError, CommentStore, Enricher};

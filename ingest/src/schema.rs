@@ -105,11 +105,8 @@ impl Validator {
         check_no_nul("source", &wire.source)?;
         check_no_nul("text", &wire.text)?;
 
-        if wire.source.is_empty()
-            || wire.source.len() > 64
-            || !wire.source.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-        {
-            return reject(format!("source {:?} must be 1-64 characters of a-z, 0-9, '.', '_' or '-'", wire.source));
+        if let Err(why) = murmur_core::check_source(&wire.source) {
+            return reject(why);
         }
         if wire.id.is_empty() || wire.id.len() > 256 || wire.id.chars().any(char::is_control) {
             return reject("id must be 1-256 bytes without control characters");

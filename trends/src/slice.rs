@@ -54,6 +54,9 @@ impl Slice {
     }
 
     pub fn validate(&self) -> Result<(), TrendsError> {
+        if let Some(source) = &self.source {
+            murmur_core::check_source(source).map_err(TrendsError::Invalid)?;
+        }
         if let Some(entity) = self.entity.as_ref().filter(|e| EntityFilter::parse(e).is_none()) {
             return Err(TrendsError::Invalid(format!("entity {entity:?}: expected TYPE:name, TYPE or name")));
         }
