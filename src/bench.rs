@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use murmur_core::Enricher;
-use murmur_enrich::precision::CpuFeatures;
+use murmur_enrich::precision::{native_bf16, CpuFeatures};
 use tch::{Device, Kind, Tensor};
 
 use crate::cli::{BenchEnrichArgs, PrecisionChoice};
@@ -63,7 +63,8 @@ pub fn enrich(args: BenchEnrichArgs) -> anyhow::Result<()> {
     // Every precision the hardware multiplies natively, f32 always (the reference).
     let mut precisions = vec![(PrecisionChoice::F32, "f32", Kind::Float)];
     let cuda = matches!(args.model.device, crate::cli::DeviceChoice::Cuda);
-    if features.fast_bf16() || cuda || args.all_precisions {
+    let target = if cuda { Device::Cuda(0) } else { Device::Cpu };
+    if native_bf16(target) || args.all_precisions {
         precisions.push((PrecisionChoice::Bf16, "bf16", Kind::BFloat16));
     }
     let mut runs = Vec::new();

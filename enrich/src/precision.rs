@@ -20,7 +20,7 @@ impl Precision {
     /// The kind to compute in on `device`: `Auto` resolved from the hardware; `Bf16` asked for on hardware
     /// without it is an error, not a silent slowdown.
     pub fn resolve(self, device: Device) -> Result<Kind, EnrichError> {
-        let fast = device.is_cuda() || CpuFeatures::detect().fast_bf16();
+        let fast = native_bf16(device);
         match self {
             Self::Auto if fast => Ok(Kind::BFloat16),
             Self::Auto | Self::F32 => Ok(Kind::Float),
@@ -31,6 +31,12 @@ impl Precision {
             ))),
         }
     }
+}
+
+/// Whether `device` multiplies bf16 natively (CUDA; a CPU with AVX512_BF16 or AMX): the one rule `auto`
+/// and the benchmark's choice of precisions follow.
+pub fn native_bf16(device: Device) -> bool {
+    device.is_cuda() || CpuFeatures::detect().fast_bf16()
 }
 
 /// The CPU features that decide precision and kernels, as the kernel reports them.
