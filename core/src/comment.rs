@@ -121,6 +121,8 @@ impl Emotion {
     }
 }
 
+/// Declared in the order of [`EmotionLabel::ALL`] and of the emotion head's outputs, so `label as usize` is
+/// its index there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EmotionLabel {
@@ -300,6 +302,13 @@ pub fn check_source(source: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emotion_labels_index_their_list() {
+        for (i, label) in EmotionLabel::ALL.iter().enumerate() {
+            assert_eq!(*label as usize, i, "{label:?}");
+        }
+    }
 
     fn enriched(text: &str, entities: Vec<(usize, usize, &str)>) -> EnrichedComment {
         let comment = Comment {

@@ -83,7 +83,7 @@ pub fn emotions(logits: &Tensor, config: &SentenceHeadConfig) -> Result<Vec<Emot
 }
 
 pub fn emotion_from_probabilities(p: &[f32], thresholds: &[f64]) -> Emotion {
-    let neutral = EmotionLabel::ALL.iter().position(|l| *l == EmotionLabel::Neutral).unwrap_or(6);
+    let neutral = EmotionLabel::Neutral as usize;
     let mut above: Vec<usize> = (0..p.len()).filter(|&i| i != neutral && f64::from(p[i]) >= thresholds[i]).collect();
     above.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
     let neutral_wins =

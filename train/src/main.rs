@@ -125,6 +125,10 @@ struct EvalArgs {
     /// A running murmur server (its POST /v1/enrich), e.g. a previous release.
     #[arg(long)]
     server: Option<String>,
+    /// How the scored model is named in the tables and the JSON (e.g. `murmur f8ef18c`); default: what
+    /// it is (the encoder and task model, or the server's address).
+    #[arg(long)]
+    name: Option<String>,
     /// Write key for the server, if it asks for one.
     #[arg(long, env = "MURMUR_API_KEY")]
     api_key: Option<String>,
@@ -204,7 +208,7 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             Ok(serde_json::from_slice(&std::fs::read(p).with_context(|| format!("reading {}", p.display()))?)?)
         })
         .transpose()?;
-    let (report, speed) = match (&args.model, &args.server) {
+    let (mut report, speed) = match (&args.model, &args.server) {
         (Some(dir), _) => {
             let encoder = args.data.encoder()?;
             let model = TaskModel::load(dir, tch::Device::Cpu)
@@ -224,6 +228,9 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         (None, Some(url)) => (Report::score(&mut Http::new(url, args.api_key.clone()), &corpus, split)?, None),
         (None, None) => anyhow::bail!("give --model DIR or --server URL"),
     };
+    if let Some(name) = &args.name {
+        report.model.clone_from(name);
+    }
     println!("{}", card::tables(&report, previous.as_ref()));
     if let Some(speed) = speed {
         println!("\n{speed:.1} comments/s with every head on {} threads", tch::get_num_threads());
