@@ -8,6 +8,7 @@
 //! generation is derived from Postgres and can be rebuilt beside the one in service (`murmur reindex`).
 
 mod error;
+mod fusion;
 mod generation;
 mod index;
 mod query;

@@ -1,7 +1,6 @@
 //! Running a [`SearchQuery`]: BM25, nearest neighbours of the query's embedding under the same filters, or
 //! both fused by reciprocal rank; then hits (with snippets and, on request, why they rank), and facets.
 
-use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -15,6 +14,7 @@ use tantivy::schema::{Facet, IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DateTime as TantivyDateTime, DocAddress, Searcher, SegmentReader, TantivyDocument, Term};
 
+use crate::fusion::{fuse, List, Ranks};
 use crate::generation::Generation;
 use crate::index::stored_text;
 use crate::query::{
@@ -27,21 +27,16 @@ use crate::{SearchError, SearchIndex};
 
 /// Entities listed in a facet answer.
 const TOP_ENTITY_FACETS: usize = 20;
-/// Each list fused by hybrid search holds at least this many candidates.
+/// Hybrid search reads each list this deep first, and twice as deep each time that does not fix the page.
 const FUSION_DEPTH: usize = 100;
+/// ... up to this depth (or the page's end, if deeper): past it, the page is ranked by what was read.
+const MAX_FUSION_DEPTH: usize = 12_800;
 
 /// Ranked documents (address, score, where from), how many the ranking covers, how the vectors were
 /// searched, and the query facets count over.
 type Ranking = (Vec<(DocAddress, f32, Ranks)>, usize, Option<AnnMethod>, Box<dyn Query>);
 /// The nearest documents, how many passed the filter, and how they were found.
 type Nearest = (Vec<(DocAddress, Neighbour)>, usize, AnnMethod);
-
-/// Where a hit came from, for scores and explanations.
-#[derive(Debug, Clone, Copy, Default)]
-struct Ranks {
-    bm25: Option<(usize, f32)>,
-    semantic: Option<(usize, f32)>,
-}
 
 impl SearchIndex {
     pub fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {
@@ -98,28 +93,25 @@ impl SearchIndex {
                 (ranked, allowed, Some(method), matching(None))
             }
             SearchMode::Hybrid => {
-                let depth = window.max(FUSION_DEPTH);
                 let bm25 = matching(Some(&text_query));
-                let top = searcher.search(&*bm25, &TopDocs::with_limit(depth))?;
-                let (neighbours, allowed, method) = self.nearest(g, &searcher, query, filter.as_deref(), depth)?;
-                let mut fused: HashMap<DocAddress, Ranks> = HashMap::new();
-                for (i, (score, a)) in top.into_iter().enumerate() {
-                    fused.entry(a).or_default().bm25 = Some((i + 1, score));
+                let mut depth = window.max(FUSION_DEPTH);
+                loop {
+                    let top = searcher.search(&*bm25, &TopDocs::with_limit(depth))?;
+                    let (neighbours, allowed, method) = self.nearest(g, &searcher, query, filter.as_deref(), depth)?;
+                    let lists = (
+                        List { complete: top.len() < depth, items: top.into_iter().map(|(s, a)| (a, s)).collect() },
+                        List {
+                            complete: neighbours.len() < depth,
+                            items: neighbours.into_iter().map(|(a, n)| (a, n.similarity)).collect(),
+                        },
+                    );
+                    let fused = fuse(&lists.0, &lists.1, query.fusion);
+                    let done = lists.0.complete && lists.1.complete;
+                    if fused.exact >= window || done || depth >= MAX_FUSION_DEPTH.max(window) {
+                        break (fused.ranked, allowed, Some(method), matching(None));
+                    }
+                    depth *= 2;
                 }
-                for (i, (a, n)) in neighbours.into_iter().enumerate() {
-                    fused.entry(a).or_default().semantic = Some((i + 1, n.similarity));
-                }
-                let fusion = query.fusion;
-                let mut ranked: Vec<(DocAddress, f32, Ranks)> = fused
-                    .into_iter()
-                    .map(|(a, r)| {
-                        let part =
-                            |rank: Option<(usize, f32)>, w: f32| rank.map_or(0.0, |(r, _)| w / (fusion.k + r as f32));
-                        (a, part(r.bm25, fusion.bm25_weight) + part(r.semantic, fusion.semantic_weight), r)
-                    })
-                    .collect();
-                ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                (ranked, allowed, Some(method), matching(None))
             }
         };
 

@@ -379,3 +379,48 @@ fn snippets_are_escaped_and_bounded() {
         .expect("search");
     assert!(filtered.hits[0].snippet.contains("<b>filler</b>"));
 }
+
+#[test]
+fn hybrid_pages_are_the_one_fused_ranking_without_repeats_or_gaps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = open(dir.path(), Access::ReadWrite);
+    // 1,000 comments, 600 of them naming "refund" once among a varying number of other words (BM25 ranks
+    // them by length), every one pointing its own way (a small deterministic generator), so the two lists
+    // disagree deep into both.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 10_000) as f32 / 10_000.0 - 0.5
+    };
+    let batch: Vec<EnrichedComment> = (0..1000)
+        .map(|i| {
+            let filler = "word ".repeat(i % 37);
+            let text = if i % 5 < 3 { format!("refund please {filler}") } else { format!("no money back {filler}") };
+            let mut c = comment("t", &i.to_string(), &text, 1 + (i % 20) as u32);
+            let v: Vec<f32> = (0..4).map(|_| next()).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            c.enrichment.embedding = v.into_iter().map(|x| x / norm).collect();
+            c
+        })
+        .collect();
+    index.write_batch(&batch).expect("write");
+    let hybrid = |offset: usize, limit: usize| {
+        let q =
+            SearchQuery { mode: SearchMode::Hybrid, embedding: Some(toward(1, 0.2)), offset, limit, ..query("refund") };
+        let results = index.search(&q).expect("search");
+        results.hits.iter().map(|h| h.id.clone()).collect::<Vec<String>>()
+    };
+    let at_once = hybrid(0, 300);
+    assert_eq!(at_once.len(), 300);
+    let paged: Vec<String> = (0..30).flat_map(|page| hybrid(page * 10, 10)).collect();
+    let unique: std::collections::HashSet<&String> = paged.iter().collect();
+    assert_eq!(unique.len(), paged.len(), "a hit repeated across pages");
+    assert_eq!(paged, at_once, "30 pages of 10 differ from the first 300 of the fused ranking");
+    // Deep pages of a small index end where the fused ranking ends: every comment once.
+    let everything: Vec<String> = (0..11).flat_map(|page| hybrid(page * 100, 100)).collect();
+    assert_eq!(everything.len(), 1000);
+    assert_eq!(everything.iter().collect::<std::collections::HashSet<_>>().len(), 1000);
+    assert_eq!(everything[..300], at_once[..]);
+}
