@@ -1,8 +1,9 @@
 //! Prometheus metrics at `GET /metrics`: request latency per route, and on each scrape what the pipeline
 //! has done (comments stored, documents and vectors indexed, per pipeline stage the messages its consumer
-//! group committed — whose rate is the stage's throughput — and its lag).
+//! group committed — whose rate is the stage's throughput — and its lag). A scrape always answers: a source
+//! it cannot read (Postgres down) is reported as down and its figures are left out, the rest stays.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -26,7 +27,11 @@ pub struct Metrics {
     gauges: IntGaugeVec,
     lag: IntGaugeVec,
     committed: IntGaugeVec,
+    source_up: IntGaugeVec,
 }
+
+/// How long a scrape waits for Postgres before reporting it down (Prometheus allows a scrape 10 s).
+const POSTGRES_SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Metrics {
     pub fn new() -> Self {
@@ -56,15 +61,24 @@ impl Metrics {
             &["group", "topic"],
         )
         .expect("static metric definition");
+        let source_up = IntGaugeVec::new(
+            Opts::new(
+                "murmur_scrape_source_up",
+                "Whether the last scrape could read this source (1) or not (0: its figures are left out)",
+            ),
+            &["source"],
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(latency.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(gauges.clone()),
             Box::new(lag.clone()),
             Box::new(committed.clone()),
+            Box::new(source_up.clone()),
         ] {
             registry.register(collector).expect("metric names are distinct");
         }
-        Self { registry, latency, gauges, lag, committed }
+        Self { registry, latency, gauges, lag, committed, source_up }
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -98,8 +112,25 @@ pub(crate) async fn track(
 /// `GET /metrics` in Prometheus's text format.
 pub(crate) async fn scrape(state: web::Data<AppState>) -> Result<actix_web::HttpResponse, ApiError> {
     let m = &state.metrics;
-    let stored = state.postgres.stored_total().await?;
-    m.gauges.with_label_values(&["comments_stored"]).set(stored);
+    let stored = match tokio::time::timeout(POSTGRES_SCRAPE_TIMEOUT, state.postgres.stored_total()).await {
+        Ok(Ok(stored)) => Some(stored),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "metrics: postgres unreadable, comments_stored left out");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?POSTGRES_SCRAPE_TIMEOUT, "metrics: postgres did not answer, comments_stored left out");
+            None
+        }
+    };
+    match stored {
+        Some(stored) => m.gauges.with_label_values(&["comments_stored"]).set(stored),
+        None => {
+            // Absent rather than stale: a dashboard must not show the last count as current.
+            let _ = m.gauges.remove_label_values(&["comments_stored"]);
+        }
+    }
+    m.source_up.with_label_values(&["postgres"]).set(i64::from(stored.is_some()));
     m.gauges.with_label_values(&["documents_indexed"]).set(state.index.num_docs() as i64);
     let (in_graph, vectors) = state.index.vector_counts();
     m.gauges.with_label_values(&["vectors_stored"]).set(vectors as i64);

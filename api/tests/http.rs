@@ -486,3 +486,45 @@ where
     }
     None
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_keep_answering_while_postgres_is_down() {
+    let postgres =
+        murmur_store::testing::fresh_database("api_metrics_down").await.expect("postgres (infra/postgres.sh)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = SearchIndex::open(dir.path(), Access::ReadWrite, IndexOptions::default()).expect("index");
+    let data = comments(Utc::now());
+    postgres.upsert_batch(&data[..50]).await.expect("store");
+    index.write_batch(&data[..50]).expect("index");
+    let state = AppState::new(postgres.clone(), index, None, ApiKeys::default());
+    let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
+    tokio::spawn(server);
+    let api = Api { base: format!("http://{addr}"), client: reqwest::Client::new() };
+
+    let (status, _, up) = api.text("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(up.contains(r#"murmur_pipeline{what="comments_stored"} 50"#), "{up}");
+    assert!(up.contains(r#"murmur_scrape_source_up{source="postgres"} 1"#), "{up}");
+
+    murmur_store::testing::set_reachable("api_metrics_down", false).await.expect("take postgres away");
+    assert_eq!(api.get("/readyz").await.0, 503, "not ready without its database");
+    let (status, _, down) = api.text("/metrics").await;
+    murmur_store::testing::set_reachable("api_metrics_down", true).await.expect("give postgres back");
+    assert_eq!(status, 200, "{down}");
+    assert!(down.contains(r#"murmur_scrape_source_up{source="postgres"} 0"#), "{down}");
+    assert!(!down.contains("comments_stored"), "no stale count while Postgres is down: {down}");
+    assert!(down.contains(r#"murmur_pipeline{what="documents_indexed"} 50"#), "the index's figures stay: {down}");
+    assert!(
+        down.contains(r#"murmur_http_request_duration_seconds_count{method="GET",route="/readyz",status="503"} 1"#),
+        "the latency histograms stay, the failed probe among them: {down}"
+    );
+
+    // Back: the count returns once the pool reconnects.
+    let back = wait_for(StdDuration::from_secs(15), || async {
+        let (_, _, body) = api.text("/metrics").await;
+        body.contains(r#"murmur_scrape_source_up{source="postgres"} 1"#).then_some(body)
+    })
+    .await
+    .expect("postgres up again in the metrics");
+    assert!(back.contains(r#"murmur_pipeline{what="comments_stored"} 50"#), "{back}");
+}

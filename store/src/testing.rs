@@ -15,12 +15,9 @@ pub async fn fresh_database(name: &str) -> Result<Postgres, StoreError> {
 /// The database `murmur_test_<name>`, migrated: emptied first when `fresh`, else kept as a previous run left it
 /// (created if missing).
 pub async fn database(name: &str, fresh: bool) -> Result<Postgres, StoreError> {
-    let admin_url = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-    let db = format!("murmur_test_{name}");
-    if !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(StoreError::Invalid(format!("database name {db:?}")));
+    let (admin_url, mut admin, db) = admin(name).await?;
+    if fresh {
+        set_reachable(name, true).await?;
     }
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
         .bind(&db)
@@ -39,6 +36,39 @@ pub async fn database(name: &str, fresh: bool) -> Result<Postgres, StoreError> {
     let store = Postgres::connect(&url, 8).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// The admin URL, a connection on it, and the test database's name for `name`.
+async fn admin(name: &str) -> Result<(String, sqlx::PgConnection, String), StoreError> {
+    let admin_url = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = sqlx::PgConnection::connect(&admin_url).await?;
+    let db = format!("murmur_test_{name}");
+    if !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Invalid(format!("database name {db:?}")));
+    }
+    Ok((admin_url, admin, db))
+}
+
+/// Makes the test database `murmur_test_<name>` unreachable (connections refused, open ones ended) or
+/// reachable again: Postgres "down" for one test while the server keeps serving the others.
+pub async fn set_reachable(name: &str, reachable: bool) -> Result<(), StoreError> {
+    let (_, mut admin, db) = admin(name).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&db)
+        .fetch_one(&mut admin)
+        .await?;
+    if !exists {
+        return Ok(());
+    }
+    sqlx::query(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS {reachable}")).execute(&mut admin).await?;
+    if !reachable {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&db)
+            .execute(&mut admin)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Comments per bucket counted straight from the raw rows (the truth rollup answers are checked against):
