@@ -61,9 +61,10 @@ fn comments(now: DateTime<Utc>) -> Vec<EnrichedComment> {
 
 const WEBHOOK_SECRET: &str = "webhook-secret";
 
-/// A webhook receiver that answers 500 to the first POST and 200 after, keeping every body whose
-/// `X-Murmur-Signature` checks out against [`WEBHOOK_SECRET`] (the others are answered 401).
-async fn webhook_receiver() -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
+/// A webhook receiver that answers 500 to the first `failures` signed POSTs and 200 after, keeping every
+/// body it accepts; a POST whose `X-Murmur-Signature` does not check out against [`WEBHOOK_SECRET`] is
+/// answered 401.
+async fn webhook_receiver(failures: usize) -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let bodies = Arc::new(Mutex::new(Vec::new()));
@@ -102,10 +103,10 @@ async fn webhook_receiver() -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
             let signed = signature.as_deref() == Some(&webhook_signature(WEBHOOK_SECRET.as_bytes(), &body));
             let status = match (served, signed) {
                 (_, false) => "401 Unauthorized",
-                (1, true) => "500 Internal Server Error",
+                (n, true) if n <= failures => "500 Internal Server Error",
                 _ => "200 OK",
             };
-            if served > 1 && signed {
+            if served > failures && signed {
                 seen.lock().expect("lock").push(serde_json::from_slice(&body).unwrap_or(Value::Null));
             }
             let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
@@ -297,7 +298,7 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
     }
 
     // A report every second, delivered to a webhook that fails its first call.
-    let (hook, received) = webhook_receiver().await;
+    let (hook, received) = webhook_receiver(1).await;
     let schedule_body = json!({
         "name": "Phones, last three days", "cron": "* * * * * *", "time_zone": "Europe/Paris",
         "slices": [{"tag": "pixel"}, {"tag": "iphone"}], "window": "3d", "bucket": "hour",
@@ -527,4 +528,62 @@ async fn metrics_keep_answering_while_postgres_is_down() {
     .await
     .expect("postgres up again in the metrics");
     assert!(back.contains(r#"murmur_pipeline{what="comments_stored"} 50"#), "{back}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_webhook_never_delays_another_report() {
+    let postgres = murmur_store::testing::fresh_database("api_webhooks").await.expect("postgres (infra/postgres.sh)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = SearchIndex::open(dir.path(), Access::ReadWrite, IndexOptions::default()).expect("index");
+    let data = comments(Utc::now());
+    postgres.upsert_batch(&data[..50]).await.expect("store");
+    index.write_batch(&data[..50]).expect("index");
+    let state =
+        AppState::new(postgres.clone(), index, None, ApiKeys::parse(&format!("write:{WRITE_KEY}")).expect("keys"));
+    // Retries about 4, 8 and 16 s apart: a scheduler that retried inline would keep every other report waiting.
+    let options = SchedulerOptions {
+        tick: StdDuration::from_millis(200),
+        webhook_attempts: 4,
+        webhook_backoff: StdDuration::from_secs(4),
+        webhook_secret: Some(WEBHOOK_SECRET.as_bytes().to_vec()),
+        ..SchedulerOptions::default()
+    };
+    let scheduler = Scheduler::new(state.trends.clone(), options).expect("scheduler");
+    let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
+    tokio::spawn(server);
+    let api = Api { base: format!("http://{addr}"), client: reqwest::Client::new() };
+    let (failing, _) = webhook_receiver(usize::MAX).await;
+    let (healthy, received) = webhook_receiver(0).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(scheduler.run(shutdown.clone()));
+    let schedule = |name: &str, hook: SocketAddr| json!({ "name": name, "cron": "* * * * * *", "window": "1d", "webhook": format!("http://{hook}/hook") });
+    let (status, body) =
+        api.call("post", "/v1/reports/schedules", Some(WRITE_KEY), Some(schedule("failing", failing))).await;
+    assert_eq!(status, 201, "{body}");
+    let failing_id = body["id"].as_i64().expect("id");
+    // Its first report is out and its webhook failing: a scheduler that retried inline would be stuck now.
+    wait_for(StdDuration::from_secs(10), || async {
+        let (_, list) = api.get(&format!("/v1/reports?schedule_id={failing_id}")).await;
+        list["reports"].as_array().is_some_and(|r| r.iter().any(|r| r["webhook_attempts"] == 1)).then_some(())
+    })
+    .await
+    .expect("the failing schedule ran and its webhook failed once");
+    let (status, body) =
+        api.call("post", "/v1/reports/schedules", Some(WRITE_KEY), Some(schedule("healthy", healthy))).await;
+    assert_eq!(status, 201, "{body}");
+    let delivered = wait_for(StdDuration::from_secs(4), || async {
+        let hooks = received.lock().expect("lock").clone();
+        hooks.iter().any(|h| h["report"]["name"] == "healthy").then_some(())
+    })
+    .await;
+    shutdown.cancel();
+    assert!(delivered.is_some(), "the healthy webhook waited behind the failing one's retries");
+    let failing_reports: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM reports r JOIN report_schedules s ON s.id = r.schedule_id \
+         WHERE s.name = 'failing' AND r.webhook_status = 'pending'",
+    )
+    .fetch_one(postgres.pool())
+    .await
+    .expect("count");
+    assert!(failing_reports >= 1, "the failing webhook is still being retried");
 }

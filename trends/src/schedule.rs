@@ -1,6 +1,9 @@
 //! Scheduled reports: cron expressions in a time zone, run by every `murmur serve` (a run is claimed in
 //! Postgres, so several servers never run one twice), rendered, stored, and POSTed to a webhook with retries.
+//! Each delivery is a task of its own, so a failing or slow webhook never delays another report; a delivery
+//! still retrying when the server stops stays `pending` with its attempts so far.
 
+use std::hash::BuildHasher;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -58,7 +61,8 @@ pub struct SchedulerOptions {
     /// How often due schedules are looked for.
     pub tick: StdDuration,
     pub webhook_attempts: u32,
-    /// Wait before the second attempt; doubled for each one after.
+    /// Wait before the second attempt; doubled for each one after, each wait drawn between half and one
+    /// and a half times that (so receivers that failed together are not retried together).
     pub webhook_backoff: StdDuration,
     pub webhook_timeout: StdDuration,
     /// Signs every webhook body: `X-Murmur-Signature: sha256=<hex HMAC-SHA256 of the body>`, so a receiver
@@ -88,7 +92,7 @@ pub fn webhook_signature(secret: &[u8], body: &[u8]) -> String {
 pub struct Scheduler {
     trends: Trends,
     options: SchedulerOptions,
-    client: reqwest::Client,
+    delivery: Delivery,
 }
 
 impl Scheduler {
@@ -97,7 +101,14 @@ impl Scheduler {
             .timeout(options.webhook_timeout)
             .build()
             .map_err(|e| TrendsError::Invalid(format!("webhook client: {e}")))?;
-        Ok(Self { trends, options, client })
+        let delivery = Delivery {
+            postgres: trends.postgres().clone(),
+            client,
+            attempts: options.webhook_attempts.max(1),
+            backoff: options.webhook_backoff,
+            secret: options.webhook_secret.clone(),
+        };
+        Ok(Self { trends, options, delivery })
     }
 
     /// Runs due schedules until `shutdown`; failures are logged and the loop goes on.
@@ -115,7 +126,8 @@ impl Scheduler {
         }
     }
 
-    /// Runs every schedule due at `now` that no other server claimed first; returns the reports stored.
+    /// Runs every schedule due at `now` that no other server claimed first; returns the reports stored (their
+    /// webhook deliveries go on in tasks of their own).
     pub async fn run_due(&self, now: DateTime<Utc>) -> Result<Vec<i64>, TrendsError> {
         let mut stored = Vec::new();
         for schedule in self.trends.postgres().due_schedules(now).await? {
@@ -148,26 +160,42 @@ impl Scheduler {
         if let Some(url) = spec.webhook.clone() {
             let body =
                 json!({ "event": "report.created", "report_id": id, "schedule_id": schedule.id, "report": report });
-            self.deliver(id, &url, body).await?;
+            let body = serde_json::to_vec(&body).map_err(|e| TrendsError::Invalid(format!("webhook body: {e}")))?;
+            let delivery = self.delivery.clone();
+            tokio::spawn(async move {
+                if let Err(error) = delivery.deliver(id, &url, body).await {
+                    tracing::error!(report = id, %error, "webhook delivery could not record its outcome");
+                }
+            });
         }
         Ok(Some(id))
     }
+}
 
+/// What a webhook delivery needs, cloned into its own task.
+#[derive(Clone)]
+struct Delivery {
+    postgres: murmur_store::Postgres,
+    client: reqwest::Client,
+    attempts: u32,
+    backoff: StdDuration,
+    secret: Option<Vec<u8>>,
+}
+
+impl Delivery {
     /// POSTs the report to the webhook until it answers 2xx or the attempts run out; the outcome is stored
     /// with the report.
-    async fn deliver(&self, report: i64, url: &str, body: serde_json::Value) -> Result<(), TrendsError> {
-        let body = serde_json::to_vec(&body).map_err(|e| TrendsError::Invalid(format!("webhook body: {e}")))?;
-        let signature = self.options.webhook_secret.as_deref().map(|secret| webhook_signature(secret, &body));
-        let mut wait = self.options.webhook_backoff;
-        for attempt in 1..=self.options.webhook_attempts.max(1) {
+    async fn deliver(&self, report: i64, url: &str, body: Vec<u8>) -> Result<(), TrendsError> {
+        let signature = self.secret.as_deref().map(|secret| webhook_signature(secret, &body));
+        let mut wait = self.backoff;
+        for attempt in 1..=self.attempts {
             let mut request = self.client.post(url).header("content-type", "application/json").body(body.clone());
             if let Some(signature) = &signature {
                 request = request.header("x-murmur-signature", signature);
             }
             let last_error = match request.send().await {
                 Ok(response) if response.status().is_success() => {
-                    let postgres = self.trends.postgres();
-                    postgres.set_webhook_status(report, WebhookStatus::Delivered, attempt as i32, None).await?;
+                    self.postgres.set_webhook_status(report, WebhookStatus::Delivered, attempt as i32, None).await?;
                     tracing::info!(report, attempt, "report delivered to its webhook");
                     return Ok(());
                 }
@@ -175,11 +203,11 @@ impl Scheduler {
                 Err(e) => e.to_string(),
             };
             tracing::warn!(report, attempt, error = %last_error, "webhook attempt failed");
-            let failed = attempt == self.options.webhook_attempts.max(1);
+            let failed = attempt == self.attempts;
             let status = if failed { WebhookStatus::Failed } else { WebhookStatus::Pending };
-            self.trends.postgres().set_webhook_status(report, status, attempt as i32, Some(&last_error)).await?;
+            self.postgres.set_webhook_status(report, status, attempt as i32, Some(&last_error)).await?;
             if !failed {
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(jittered(wait)).await;
                 wait *= 2;
             }
         }
@@ -187,9 +215,22 @@ impl Scheduler {
     }
 }
 
+/// `wait` scaled by a random factor in [0.5, 1.5).
+fn jittered(wait: StdDuration) -> StdDuration {
+    let random = std::collections::hash_map::RandomState::new().hash_one(std::time::Instant::now());
+    wait.mul_f64(0.5 + (random % 1_000_000) as f64 / 1_000_000.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_waits_are_jittered_around_the_backoff() {
+        let waits: Vec<StdDuration> = (0..50).map(|_| jittered(StdDuration::from_secs(2))).collect();
+        assert!(waits.iter().all(|w| *w >= StdDuration::from_secs(1) && *w < StdDuration::from_secs(3)), "{waits:?}");
+        assert!(waits.iter().any(|w| *w != waits[0]), "the waits vary");
+    }
 
     #[test]
     fn cron_runs_in_its_time_zone() {
