@@ -1,7 +1,10 @@
 //! Per-client request rate limits: a token bucket per peer address, refilled at `per_second` up to `burst`.
 //! A request that finds its bucket empty is answered 429 with `Retry-After`, before any handler runs. Health,
-//! readiness and metrics are exempt (probes and scrapers must always get through). The peer is the TCP peer:
-//! behind a proxy every client shares one bucket, so limit at the proxy there (or turn this off).
+//! readiness and metrics are exempt (probes and scrapers must always get through). The client is the TCP
+//! peer's IPv4 address, or its IPv6 /64 (one subscriber's prefix: rotating addresses within it does not get
+//! around the limit). Behind a proxy every client shares one bucket, so limit at the proxy there (or turn
+//! this off). Memory is bounded: past [`MAX_TRACKED_CLIENTS`], idle buckets are forgotten, then the longest
+//! unseen, down to three quarters of the bound, so the sweep runs at most once per quarter-bound of new clients.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,7 +20,7 @@ use crate::{ApiError, AppState};
 
 /// Paths no limit applies to.
 const EXEMPT: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
-/// Past this many tracked clients, full (idle) buckets are forgotten, so memory stays bounded.
+/// Clients tracked at most.
 const MAX_TRACKED_CLIENTS: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,24 +36,49 @@ struct Bucket {
     at: Instant,
 }
 
+/// Who a bucket belongs to: an IPv4 address or an IPv6 /64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Client {
+    V4(u32),
+    V6Prefix(u64),
+}
+
+impl From<IpAddr> for Client {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Self::V4(v4.into()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self::V4(v4.into()),
+                None => Self::V6Prefix((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
+}
+
 /// The buckets of every client seen lately.
 #[derive(Clone)]
 pub struct RateLimiter {
     limit: RateLimit,
-    buckets: Arc<Mutex<HashMap<IpAddr, Bucket>>>,
+    capacity: usize,
+    buckets: Arc<Mutex<HashMap<Client, Bucket>>>,
 }
 
 impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
-        Self { limit, buckets: Arc::default() }
+        Self::with_capacity(limit, MAX_TRACKED_CLIENTS)
     }
 
-    /// Takes a token for `client` at `now`; when none is left, how many seconds until one is.
-    fn take(&self, client: IpAddr, now: Instant) -> Result<(), f64> {
+    fn with_capacity(limit: RateLimit, capacity: usize) -> Self {
+        Self { limit, capacity: capacity.max(4), buckets: Arc::default() }
+    }
+
+    /// Takes a token for `ip`'s client at `now`; when none is left, how many seconds until one is.
+    fn take(&self, ip: IpAddr, now: Instant) -> Result<(), f64> {
         let RateLimit { per_second, burst } = self.limit;
+        let client = Client::from(ip);
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() >= MAX_TRACKED_CLIENTS && !buckets.contains_key(&client) {
-            buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * per_second < burst);
+        if buckets.len() >= self.capacity && !buckets.contains_key(&client) {
+            self.sweep(&mut buckets, now);
         }
         let bucket = buckets.entry(client).or_insert(Bucket { tokens: burst, at: now });
         bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_second).min(burst);
@@ -60,6 +88,20 @@ impl RateLimiter {
             Ok(())
         } else {
             Err((1.0 - bucket.tokens) / per_second)
+        }
+    }
+
+    /// Forgets the clients whose bucket has refilled (they would start full anyway), then, if that is not
+    /// enough, those unseen longest, down to three quarters of the capacity.
+    fn sweep(&self, buckets: &mut HashMap<Client, Bucket>, now: Instant) {
+        let RateLimit { per_second, burst } = self.limit;
+        buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * per_second < burst);
+        let keep = self.capacity * 3 / 4;
+        if buckets.len() > keep {
+            let mut seen: Vec<Instant> = buckets.values().map(|b| b.at).collect();
+            let cut = seen.len() - keep;
+            let (_, &mut oldest_kept, _) = seen.select_nth_unstable(cut);
+            buckets.retain(|_, b| b.at >= oldest_kept);
         }
     }
 }
@@ -109,5 +151,34 @@ mod tests {
             assert!(limiter.take(a, t0 + Duration::from_secs(60)).is_ok(), "refilled to the burst, not beyond");
         }
         assert!(limiter.take(a, t0 + Duration::from_secs(60)).is_err());
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_is_one_client() {
+        let limiter = RateLimiter::new(RateLimit { per_second: 1.0, burst: 2.0 });
+        let t0 = Instant::now();
+        let ip = |s: &str| -> IpAddr { s.parse().expect("ip") };
+        assert!(limiter.take(ip("2001:db8:1:2::1"), t0).is_ok());
+        assert!(limiter.take(ip("2001:db8:1:2:ffff:ffff:ffff:fffe"), t0).is_ok());
+        assert!(limiter.take(ip("2001:db8:1:2:abcd::9"), t0).is_err(), "a new address in the same /64");
+        assert!(limiter.take(ip("2001:db8:1:3::1"), t0).is_ok(), "the next /64 is another client");
+        assert!(limiter.take(ip("10.1.2.3"), t0).is_ok());
+        assert!(limiter.take(ip("::ffff:10.1.2.3"), t0).is_ok());
+        assert!(limiter.take(ip("10.1.2.3"), t0).is_err(), "IPv4-mapped IPv6 is the IPv4 client");
+    }
+
+    #[test]
+    fn tracked_clients_stay_bounded_and_recent_ones_are_kept() {
+        let limiter = RateLimiter::with_capacity(RateLimit { per_second: 0.001, burst: 1.0 }, 100);
+        let t0 = Instant::now();
+        let client = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+        for i in 0..1000 {
+            // Every client spends its only token: no bucket refills, so only the least recent can go.
+            assert!(limiter.take(client(i), t0 + Duration::from_millis(u64::from(i))).is_ok());
+            assert!(limiter.buckets.lock().expect("lock").len() <= 100);
+        }
+        let now = t0 + Duration::from_millis(1000);
+        assert!(limiter.take(client(999), now).is_err(), "the most recent client is still limited");
+        assert!(limiter.take(client(0), now).is_ok(), "the least recent was forgotten");
     }
 }
