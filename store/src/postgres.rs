@@ -78,7 +78,7 @@ pub struct StoredEnrichment {
     pub embedding: Option<PackedVector>,
 }
 
-/// An embedding as the `embeddings.vector` column holds it: float32s in network byte order, 4 bytes each.
+/// An embedding as the `comments.embedding` column holds it: float32s in network byte order, 4 bytes each.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct PackedVector(pub Vec<f32>);
