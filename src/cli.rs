@@ -531,7 +531,8 @@ pub struct ServeArgs {
 
 #[derive(Args)]
 pub struct ProduceArgs {
-    /// File of comments: `.jsonl` (one JSON comment per line) or `.csv` (header row of field names).
+    /// File of comments: `.jsonl` (one JSON comment per line) or `.csv` (header row of field names); `-`
+    /// reads standard input (JSON Lines, or CSV with `--format csv`).
     pub file: PathBuf,
     #[command(flatten)]
     pub kafka: KafkaArgs,

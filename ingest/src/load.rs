@@ -17,7 +17,7 @@ pub enum InputFormat {
 }
 
 impl InputFormat {
-    /// From the file extension: `.csv` is CSV, anything else JSON Lines.
+    /// From the file extension: `.csv` is CSV, anything else (standard input too) JSON Lines.
     pub fn from_path(path: &Path) -> Self {
         match path.extension().and_then(|e| e.to_str()) {
             Some(ext) if ext.eq_ignore_ascii_case("csv") => Self::Csv,
@@ -38,18 +38,35 @@ pub struct Payload {
     pub bytes: Vec<u8>,
 }
 
+/// Reads `path`'s payloads; `-` reads standard input (JSON Lines unless `format` says CSV).
 pub fn read_payloads(path: &Path, format: InputFormat, encoding: TextEncoding) -> Result<Vec<Payload>, IngestError> {
+    if path == Path::new(STDIN) {
+        return read_payloads_from(std::io::stdin().lock(), "standard input", format, encoding);
+    }
     let shown = path.display().to_string();
     let file = File::open(path).map_err(|source| IngestError::Read { path: shown.clone(), source })?;
+    read_payloads_from(file, &shown, format, encoding)
+}
+
+/// The path that names standard input.
+pub const STDIN: &str = "-";
+
+/// Reads payloads from `input`, named `shown` in errors.
+pub fn read_payloads_from(
+    input: impl Read,
+    shown: &str,
+    format: InputFormat,
+    encoding: TextEncoding,
+) -> Result<Vec<Payload>, IngestError> {
     match format {
-        InputFormat::Jsonl => read_jsonl(BufReader::new(file), &shown),
+        InputFormat::Jsonl => read_jsonl(BufReader::new(input), shown),
         InputFormat::Csv => {
             let mut raw = Vec::new();
-            BufReader::new(file)
+            BufReader::new(input)
                 .read_to_end(&mut raw)
-                .map_err(|source| IngestError::Read { path: shown.clone(), source })?;
-            let text = decode(&raw, encoding, &shown)?;
-            read_csv(&text, &shown)
+                .map_err(|source| IngestError::Read { path: shown.to_owned(), source })?;
+            let text = decode(&raw, encoding, shown)?;
+            read_csv(&text, shown)
         }
     }
 }
