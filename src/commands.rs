@@ -297,7 +297,7 @@ pub async fn reindex(args: ReindexArgs) -> anyhow::Result<()> {
 /// Connects and applies pending migrations (idempotent, serialised by Postgres advisory locks).
 pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<Postgres> {
     let postgres = Postgres::connect(&args.database_url, args.database_pool).await.with_context(|| {
-        format!("connecting to Postgres at {} (is it up? see infra/postgres.sh)", redact(&args.database_url))
+        format!("connecting to Postgres at {} (infra/postgres.sh starts one)", redact(&args.database_url))
     })?;
     postgres.migrate().await.context("applying migrations")?;
     if let Some(changed) = postgres

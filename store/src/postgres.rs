@@ -206,13 +206,27 @@ pub(crate) fn array_literal<'a>(items: impl IntoIterator<Item = &'a str>) -> Str
 }
 
 impl Postgres {
+    /// Connects to `url`; a database that does not exist is [`StoreError::MissingDatabase`], saying how to
+    /// create it.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
-            .await?;
-        Ok(Self { pool })
+            .await;
+        match pool {
+            Ok(pool) => Ok(Self { pool }),
+            // 3D000: invalid_catalog_name, the database named in the URL does not exist.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
+                let database = url
+                    .parse::<sqlx::postgres::PgConnectOptions>()
+                    .ok()
+                    .and_then(|o| o.get_database().map(str::to_owned))
+                    .unwrap_or_default();
+                Err(StoreError::MissingDatabase { database })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -236,3 +236,15 @@ async fn tags_with_quotes_braces_and_backslashes_are_stored_as_sent() {
         sqlx::query_scalar("SELECT unnest(dims) FROM comments").fetch_all(store.pool()).await.expect("dims");
     assert_eq!(dims.len(), odd.len(), "one rollup dimension per tag: {dims:?}");
 }
+
+#[tokio::test]
+async fn a_missing_database_says_how_to_create_it() {
+    let admin = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let (base, _) = admin.rsplit_once('/').expect("the admin URL names a database");
+    let error =
+        Postgres::connect(&format!("{base}/murmur_test_never_created"), 1).await.err().expect("no such database");
+    let message = error.to_string();
+    assert!(matches!(error, murmur_store::StoreError::MissingDatabase { .. }), "{message}");
+    assert!(message.contains("createdb murmur_test_never_created"), "{message}");
+}
