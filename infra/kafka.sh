@@ -7,7 +7,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${MURMUR_CACHE:-$ROOT/.cache}
 PORT=${MURMUR_KAFKA_PORT:-9092}
-TANSU="$CACHE/bin/tansu"; PIDFILE="$CACHE/tansu.pid"; LOG="$CACHE/tansu.log"
+# One pid and log file per port, so stopping one broker never stops another.
+TANSU="$CACHE/bin/tansu"; PIDFILE="$CACHE/tansu-$PORT.pid"; LOG="$CACHE/tansu-$PORT.log"
 say() { printf '[kafka] %s\n' "$*"; }
 die() { printf '[kafka] error: %s\n' "$*" >&2; exit 1; }
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
