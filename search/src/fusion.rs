@@ -26,11 +26,11 @@ pub(crate) struct List {
 
 impl List {
     /// The most this list can still add to a document it has not listed (rank past its end).
-    fn unseen(&self, weight: f32, k: f32) -> f32 {
+    fn unseen(&self, weight: f32, fusion: Fusion) -> f32 {
         if self.complete {
             0.0
         } else {
-            weight / (k + (self.items.len() + 1) as f32)
+            fusion.contribution(self.items.len() + 1, weight)
         }
     }
 }
@@ -51,9 +51,9 @@ pub(crate) fn fuse(bm25: &List, semantic: &List, fusion: Fusion) -> Fused {
     for (i, &(address, similarity)) in semantic.items.iter().enumerate() {
         ranks.entry(address).or_default().semantic = Some((i + 1, similarity));
     }
-    let part = |rank: Option<(usize, f32)>, weight: f32| rank.map_or(0.0, |(r, _)| weight / (fusion.k + r as f32));
+    let part = |rank: Option<(usize, f32)>, weight: f32| rank.map_or(0.0, |(r, _)| fusion.contribution(r, weight));
     let (bm25_unseen, semantic_unseen) =
-        (bm25.unseen(fusion.bm25_weight, fusion.k), semantic.unseen(fusion.semantic_weight, fusion.k));
+        (bm25.unseen(fusion.bm25_weight, fusion), semantic.unseen(fusion.semantic_weight, fusion));
     // (address, score so far, the most it can reach, ranks)
     let mut scored: Vec<(DocAddress, f32, f32, Ranks)> = ranks
         .into_iter()

@@ -43,6 +43,13 @@ pub struct Fusion {
     pub k: f32,
 }
 
+impl Fusion {
+    /// What a comment at `rank` (from 1) in a list of `weight` adds to its fused score.
+    pub fn contribution(&self, rank: usize, weight: f32) -> f32 {
+        weight / (self.k + rank as f32)
+    }
+}
+
 impl Default for Fusion {
     fn default() -> Self {
         Self { bm25_weight: 1.0, semantic_weight: 1.0, k: 60.0 }

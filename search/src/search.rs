@@ -269,12 +269,12 @@ fn explain(
             json!({
                 "fusion": { "k": fusion.k, "bm25_weight": fusion.bm25_weight, "semantic_weight": fusion.semantic_weight },
                 "bm25": ranks.bm25.map(|(rank, score)| json!({
-                    "rank": rank, "score": score, "contribution": fusion.bm25_weight / (fusion.k + rank as f32),
+                    "rank": rank, "score": score, "contribution": fusion.contribution(rank, fusion.bm25_weight),
                     "explanation": bm25_explanation(bm25).unwrap_or_default(),
                 })),
                 "semantic": ranks.semantic.map(|(rank, similarity)| json!({
                     "rank": rank, "similarity": similarity, "method": ann,
-                    "contribution": fusion.semantic_weight / (fusion.k + rank as f32),
+                    "contribution": fusion.contribution(rank, fusion.semantic_weight),
                 })),
             })
         }
