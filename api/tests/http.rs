@@ -121,6 +121,26 @@ struct Api {
     client: reqwest::Client,
 }
 
+/// Serves `state` on a free local port.
+fn serve(state: AppState) -> Api {
+    let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
+    tokio::spawn(server);
+    Api { base: format!("http://{addr}"), client: reqwest::Client::new() }
+}
+
+/// A scheduler polling every 200 ms whose webhook bodies are signed with [`WEBHOOK_SECRET`], making
+/// `attempts` with waits doubling from `backoff`.
+fn signed_scheduler(state: &AppState, attempts: u32, backoff: StdDuration) -> Scheduler {
+    let options = SchedulerOptions {
+        tick: StdDuration::from_millis(200),
+        webhook_attempts: attempts,
+        webhook_backoff: backoff,
+        webhook_secret: Some(WEBHOOK_SECRET.as_bytes().to_vec()),
+        ..SchedulerOptions::default()
+    };
+    Scheduler::new(state.trends.clone(), options).expect("scheduler")
+}
+
 impl Api {
     async fn get(&self, path: &str) -> (u16, Value) {
         let response = self.client.get(format!("{}{path}", self.base)).send().await.expect("request");
@@ -162,19 +182,10 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
 
     let keys = ApiKeys::parse(&format!("admin:{ADMIN_KEY},write:{WRITE_KEY}")).expect("keys");
     let state = AppState::new(postgres.clone(), index.clone(), None, keys);
-    let options = SchedulerOptions {
-        tick: StdDuration::from_millis(200),
-        webhook_attempts: 3,
-        webhook_backoff: StdDuration::from_millis(200),
-        webhook_secret: Some(WEBHOOK_SECRET.as_bytes().to_vec()),
-        ..SchedulerOptions::default()
-    };
-    let scheduler = Scheduler::new(state.trends.clone(), options).expect("scheduler");
+    let scheduler = signed_scheduler(&state, 3, StdDuration::from_millis(200));
     let shutdown = tokio_util::sync::CancellationToken::new();
     tokio::spawn(scheduler.run(shutdown.clone()));
-    let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
-    tokio::spawn(server);
-    let api = Api { base: format!("http://{addr}"), client: reqwest::Client::new() };
+    let api = serve(state);
 
     // Every documented operation is served (the converse is asserted as routes are registered).
     let (status, spec) = api.get("/openapi.json").await;
@@ -390,9 +401,7 @@ async fn oversized_bodies_and_clients_over_their_rate_are_refused_clearly() {
     let keys = ApiKeys::parse(&format!("admin:{ADMIN_KEY},write:{WRITE_KEY}")).expect("keys");
     let mut state = AppState::new(postgres, index, None, keys);
     state.rate_limiter = Some(RateLimiter::new(RateLimit { per_second: 2.0, burst: 5.0 }));
-    let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
-    tokio::spawn(server);
-    let api = Api { base: format!("http://{addr}"), client: reqwest::Client::new() };
+    let api = serve(state);
 
     // A body over 8 MB is a 413 with a JSON error, read no further than the limit; one under it gets through
     // to the handler (503 here: this server has no models).
@@ -497,10 +506,7 @@ async fn metrics_keep_answering_while_postgres_is_down() {
     let data = comments(Utc::now());
     postgres.upsert_batch(&data[..50]).await.expect("store");
     index.write_batch(&data[..50]).expect("index");
-    let state = AppState::new(postgres.clone(), index, None, ApiKeys::default());
-    let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
-    tokio::spawn(server);
-    let api = Api { base: format!("http://{addr}"), client: reqwest::Client::new() };
+    let api = serve(AppState::new(postgres.clone(), index, None, ApiKeys::default()));
 
     let (status, _, up) = api.text("/metrics").await;
     assert_eq!(status, 200);
@@ -541,17 +547,8 @@ async fn a_failing_webhook_never_delays_another_report() {
     let state =
         AppState::new(postgres.clone(), index, None, ApiKeys::parse(&format!("write:{WRITE_KEY}")).expect("keys"));
     // Retries about 4, 8 and 16 s apart: a scheduler that retried inline would keep every other report waiting.
-    let options = SchedulerOptions {
-        tick: StdDuration::from_millis(200),
-        webhook_attempts: 4,
-        webhook_backoff: StdDuration::from_secs(4),
-        webhook_secret: Some(WEBHOOK_SECRET.as_bytes().to_vec()),
-        ..SchedulerOptions::default()
-    };
-    let scheduler = Scheduler::new(state.trends.clone(), options).expect("scheduler");
-    let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
-    tokio::spawn(server);
-    let api = Api { base: format!("http://{addr}"), client: reqwest::Client::new() };
+    let scheduler = signed_scheduler(&state, 4, StdDuration::from_secs(4));
+    let api = serve(state);
     let (failing, _) = webhook_receiver(usize::MAX).await;
     let (healthy, received) = webhook_receiver(0).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
