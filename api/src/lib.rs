@@ -8,6 +8,7 @@ mod enrich_service;
 mod error;
 mod metrics;
 pub mod openapi;
+mod params;
 mod rate_limit;
 mod report_routes;
 mod routes;

@@ -2,11 +2,12 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
-use murmur_trends::{CronSchedule, ReportSpec};
+use murmur_trends::{CronSchedule, Format, ReportSpec};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{Admin, Authorized, Write};
+use crate::params::{self, Body, Query};
 use crate::{ApiError, AppState};
 
 const MAX_NAME_CHARS: usize = 200;
@@ -18,22 +19,21 @@ const MAX_LIST: i64 = 200;
 pub(crate) async fn create_schedule(
     _: Authorized<Write>,
     state: web::Data<AppState>,
-    body: web::Json<serde_json::Map<String, serde_json::Value>>,
+    body: Body<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = body.into_inner();
     let mut text = |key: &str, default: Option<&str>| -> Result<String, ApiError> {
         match fields.remove(key) {
             Some(serde_json::Value::String(s)) => Ok(s),
-            None => default.map(str::to_owned).ok_or_else(|| ApiError::BadRequest(format!("{key} is required"))),
-            Some(_) => Err(ApiError::BadRequest(format!("{key} must be a string"))),
+            None => default.map(str::to_owned).ok_or_else(|| ApiError::BadRequest(format!("{key}: required"))),
+            Some(other) => Err(ApiError::BadRequest(format!("{key}: expected a string, got {other}"))),
         }
     };
     let (name, cron_text, time_zone) = (text("name", None)?, text("cron", None)?, text("time_zone", Some("UTC"))?);
     if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::BadRequest(format!("name must be 1-{MAX_NAME_CHARS} characters")));
+        return Err(ApiError::BadRequest(format!("name: expected 1-{MAX_NAME_CHARS} characters")));
     }
-    let spec: ReportSpec = serde_json::from_value(serde_json::Value::Object(fields))
-        .map_err(|e| ApiError::BadRequest(format!("report spec: {e}")))?;
+    let spec: ReportSpec = params::from_json(serde_json::Value::Object(fields))?;
     spec.validate()?;
     let cron = CronSchedule::parse(&cron_text, &time_zone)?;
     let next = cron.next_after(Utc::now())?;
@@ -69,10 +69,10 @@ pub(crate) struct ListParams {
 }
 
 /// `GET /v1/reports[?schedule_id=…][&limit=50]`: newest first, without bodies.
-pub(crate) async fn reports(state: web::Data<AppState>, p: web::Query<ListParams>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn reports(state: web::Data<AppState>, p: Query<ListParams>) -> Result<HttpResponse, ApiError> {
     let limit = p.limit.unwrap_or(50);
     if !(1..=MAX_LIST).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("limit must be 1-{MAX_LIST}")));
+        return Err(ApiError::BadRequest(format!("limit: expected 1-{MAX_LIST}, got {limit}")));
     }
     Ok(HttpResponse::Ok().json(json!({ "reports": state.postgres.reports(p.schedule_id, limit).await? })))
 }
@@ -80,32 +80,31 @@ pub(crate) async fn reports(state: web::Data<AppState>, p: web::Query<ListParams
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReportParams {
-    format: Option<String>,
+    format: Option<Format>,
 }
 
 /// `GET /v1/reports/{id}[?format=json|html|csv]`: the report itself (JSON: its summary and body).
 pub(crate) async fn report(
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    p: web::Query<ReportParams>,
+    p: Query<ReportParams>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let report = state.postgres.report(id).await?.ok_or_else(|| ApiError::NotFound(format!("no report {id}")))?;
     let missing = |format: &str| ApiError::NotFound(format!("report {id} was not rendered as {format}"));
     let attachment = |ext: &str| format!("inline; filename=\"report-{id}.{ext}\"");
-    match p.format.as_deref().unwrap_or("json") {
-        "json" => {
+    match p.format.unwrap_or(Format::Json) {
+        Format::Json => {
             let mut body = serde_json::to_value(&report).map_err(|_| ApiError::Internal)?;
             body["report"] = report.body_json.clone().unwrap_or_default();
             Ok(HttpResponse::Ok().json(body))
         }
-        "html" => Ok(HttpResponse::Ok()
+        Format::Html => Ok(HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .body(report.body_html.ok_or_else(|| missing("html"))?)),
-        "csv" => Ok(HttpResponse::Ok()
+        Format::Csv => Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .insert_header(("content-disposition", attachment("csv")))
             .body(report.body_csv.ok_or_else(|| missing("csv"))?)),
-        other => Err(ApiError::BadRequest(format!("format {other:?}: expected json, html or csv"))),
     }
 }

@@ -8,9 +8,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{Authorized, Write};
+use crate::params::{Body, Query};
 use crate::{dashboard, metrics, openapi, report_routes, trend_routes, ApiError, AppState};
 
-const MAX_LIMIT: usize = 100;
+const MAX_LIMIT: i64 = 100;
 /// How deep pages go: BM25 ranks on the index; semantic and hybrid rank candidate lists this long.
 const MAX_BM25_DEPTH: usize = 10_000;
 const MAX_VECTOR_DEPTH: usize = 1_000;
@@ -19,10 +20,7 @@ const MAX_ENRICH_TEXT_BYTES: usize = 100_000;
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::QueryConfig::default().error_handler(|e, _| {
-        InternalError::from_response(e.to_string(), ApiError::BadRequest(e.to_string()).into()).into()
-    }))
-    .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(|e, _| {
+    cfg.app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(|e, _| {
         let error = match &e {
             JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
                 ApiError::TooLarge(format!("{e} (bodies are limited to {MAX_BODY_BYTES} bytes)"))
@@ -100,9 +98,11 @@ struct SearchParams {
     entity: Option<String>,
     tag: Option<String>,
     emotion: Option<String>,
+    #[serde(default, deserialize_with = "murmur_core::timestamp::optional")]
     from: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "murmur_core::timestamp::optional")]
     to: Option<DateTime<Utc>>,
-    limit: Option<usize>,
+    limit: Option<i64>,
     cursor: Option<String>,
     #[serde(default)]
     facets: bool,
@@ -118,37 +118,40 @@ struct SearchParams {
 /// error is a 400 saying where); semantic embeds `q` and ranks the filtered comments by similarity; hybrid
 /// fuses both by reciprocal rank with the weights given. `next_cursor` in the answer fetches the next page
 /// of the same search.
-async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) -> Result<HttpResponse, ApiError> {
+async fn search(state: web::Data<AppState>, params: Query<SearchParams>) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     if p.q.trim().is_empty() {
-        return Err(ApiError::BadRequest("q must not be empty".into()));
+        return Err(ApiError::BadRequest("q: expected words to search for, got nothing".into()));
     }
-    let limit = p.limit.unwrap_or(10);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::BadRequest(format!("limit must be 1-{MAX_LIMIT}")));
-    }
+    let limit = match p.limit.unwrap_or(10) {
+        n if (1..=MAX_LIMIT).contains(&n) => n as usize,
+        n => return Err(ApiError::BadRequest(format!("limit: expected 1-{MAX_LIMIT}, got {n}"))),
+    };
     let entity = match p.entity.as_deref() {
         None => None,
         Some(raw) => Some(EntityFilter::parse(raw).ok_or_else(|| {
-            ApiError::BadRequest(
-                "entity must be TYPE:name, TYPE (PER, ORG, LOC, MISC, handle, hashtag) or a name".into(),
-            )
+            ApiError::BadRequest(format!(
+                "entity: expected TYPE:name, TYPE (PER, ORG, LOC, MISC, handle, hashtag) or a name, got {raw:?}"
+            ))
         })?),
     };
     let emotion = match p.emotion.as_deref() {
         None => None,
         Some(raw) => Some(EmotionLabel::parse(raw).ok_or_else(|| {
             ApiError::BadRequest(format!(
-                "emotion {raw:?}: expected anger, disgust, fear, joy, sadness, surprise or neutral"
+                "emotion: expected anger, disgust, fear, joy, sadness, surprise or neutral, got {raw:?}"
             ))
         })?),
     };
     let mut fusion = Fusion::default();
-    for (weight, value) in [(&mut fusion.bm25_weight, p.bm25_weight), (&mut fusion.semantic_weight, p.semantic_weight)]
-    {
+    let weights = [
+        ("bm25_weight", &mut fusion.bm25_weight, p.bm25_weight),
+        ("semantic_weight", &mut fusion.semantic_weight, p.semantic_weight),
+    ];
+    for (name, weight, value) in weights {
         if let Some(value) = value {
             if !(0.0..=100.0).contains(&value) {
-                return Err(ApiError::BadRequest("weights must be between 0 and 100".into()));
+                return Err(ApiError::BadRequest(format!("{name}: expected 0-100, got {value}")));
             }
             *weight = value;
         }
@@ -167,7 +170,7 @@ async fn search(state: web::Data<AppState>, params: web::Query<SearchParams>) ->
     let offset = match p.cursor.as_deref() {
         None => 0,
         Some(raw) => cursor::decode(raw, fingerprint).ok_or_else(|| {
-            ApiError::BadRequest("cursor is not one this search returned (it belongs to another query)".into())
+            ApiError::BadRequest("cursor: not one this search returned (it belongs to another query)".into())
         })?,
     };
     let deepest = if p.mode == SearchMode::Bm25 { MAX_BM25_DEPTH } else { MAX_VECTOR_DEPTH };
@@ -238,7 +241,7 @@ struct CommentParams {
 async fn comment(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    params: web::Query<CommentParams>,
+    params: Query<CommentParams>,
 ) -> Result<HttpResponse, ApiError> {
     let (source, id) = path.into_inner();
     match state.postgres.get_comment(&source, &id, params.embedding).await? {
@@ -248,7 +251,7 @@ async fn comment(
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = r#"an object like {"texts": ["a comment", …]}"#)]
 struct EnrichRequest {
     texts: Vec<String>,
 }
@@ -265,17 +268,21 @@ struct EnrichParams {
 async fn enrich(
     _: Authorized<Write>,
     state: web::Data<AppState>,
-    body: web::Json<EnrichRequest>,
-    params: web::Query<EnrichParams>,
+    body: Body<EnrichRequest>,
+    params: Query<EnrichParams>,
 ) -> Result<HttpResponse, ApiError> {
     let service = state.enrich.as_ref().ok_or_else(|| ApiError::NotReady("enrichment is off on this server".into()))?;
     let texts = body.into_inner().texts;
     if texts.is_empty() || texts.len() > service.max_texts() {
-        return Err(ApiError::BadRequest(format!("texts must hold 1-{} strings", service.max_texts())));
+        return Err(ApiError::BadRequest(format!(
+            "texts: expected 1-{} strings, got {}",
+            service.max_texts(),
+            texts.len()
+        )));
     }
     if let Some(i) = texts.iter().position(|t| t.trim().is_empty() || t.len() > MAX_ENRICH_TEXT_BYTES) {
         return Err(ApiError::BadRequest(format!(
-            "texts[{i}] must be non-blank and at most {MAX_ENRICH_TEXT_BYTES} bytes"
+            "texts[{i}]: expected a non-blank text of at most {MAX_ENRICH_TEXT_BYTES} bytes"
         )));
     }
     let results = service.enrich(texts).await?;

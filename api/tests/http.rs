@@ -218,6 +218,25 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
             }
         }
     }
+    // Each route takes exactly the query parameters documented for it: another route's parameter is refused
+    // by name, not silently ignored.
+    let query_names = |operation: &Value| -> Vec<String> {
+        let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+        parameters.iter().filter(|p| p["in"] == "query").filter_map(|p| p["name"].as_str().map(str::to_owned)).collect()
+    };
+    let every_name: std::collections::BTreeSet<String> =
+        paths.values().flat_map(|ops| ops.as_object().expect("operations").values().flat_map(query_names)).collect();
+    for (path, operations) in paths {
+        let Some(operation) = operations.get("get").filter(|op| !query_names(op).is_empty()) else { continue };
+        let concrete = path.replace("{source}", "twitter").replace("{id}", "1");
+        let own = query_names(operation);
+        for name in every_name.iter().filter(|name| !own.contains(name)) {
+            let (status, body) = api.get(&format!("{concrete}?{name}=1")).await;
+            let message = body["error"]["message"].as_str().unwrap_or("");
+            assert_eq!(status, 400, "GET {path} with {name}: {body}");
+            assert!(message.starts_with(&format!("unknown field `{name}`")), "GET {path} with {name}: {message}");
+        }
+    }
     let (status, body) = api.get("/v1/nothing-here").await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
 
@@ -289,6 +308,38 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
         let (status, body) = api.get(bad).await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{bad}: {body}");
+    }
+    // Refusals name the parameter or field, what was expected and what came.
+    for (bad, says) in [
+        ("/v1/trends/timeline?format=svg", "unknown field `format`, expected one of `from`"),
+        ("/v1/trends/timeline?bucket=fortnight", "bucket: unknown variant `fortnight`, expected one of `minute`"),
+        (
+            "/v1/trends/timeline?from=yesterday",
+            r#"from: expected an RFC 3339 timestamp such as 2026-12-03T16:00:00Z, got "yesterday""#,
+        ),
+        ("/v1/trends/entities?min_mentions=3", "unknown field `min_mentions`"),
+        ("/v1/trends/share?slices=tag:a,tag:b&measure=volume", "measure: unknown variant `volume`"),
+        ("/v1/search?q=pixel&limit=-5", "limit: expected 1-100, got -5"),
+        ("/v1/search?q=pixel&limit=ten", r#"limit: expected a whole number in range, got "ten""#),
+        ("/v1/search?q=pixel&facets=yes", r#"facets: expected true or false, got "yes""#),
+        ("/v1/reports?limit=0", "limit: expected 1-200, got 0"),
+        ("/v1/reports/1?format=pdf", "format: unknown variant `pdf`, expected one of `json`, `html`, `csv`"),
+    ] {
+        let (status, body) = api.get(bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or("");
+        assert!(message.starts_with(says), "{bad}: {message:?} does not start with {says:?}");
+    }
+    for (path, bad, says) in [
+        ("/v1/enrich", json!([]), r#"invalid length 0, expected an object like {"texts": ["a comment", …]}"#),
+        ("/v1/enrich", json!({"texts": ["ok", 5]}), "texts[1]: invalid type: integer `5`, expected a string"),
+        ("/v1/reports/schedules", json!({"name": "x", "cron": "* * * * *", "window": 5}), "window: invalid type"),
+        ("/v1/reports/schedules", json!({"name": 5, "cron": "* * * * *"}), "name: expected a string, got 5"),
+    ] {
+        let (status, body) = api.call("post", path, Some(WRITE_KEY), Some(bad.clone())).await;
+        assert_eq!(status, 400, "{path} {bad}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or("");
+        assert!(message.starts_with(says), "{path} {bad}: {message:?} does not start with {says:?}");
     }
     // The ends of time: answered (empty) or refused, never a fault.
     for edge in ["-262143-01-01T00:00:00Z", "%2B262142-12-30T00:00:00Z", "1970-01-01T00:00:00Z"] {

@@ -6,6 +6,7 @@ mod comment;
 pub mod hash;
 pub mod packed;
 mod seams;
+pub mod timestamp;
 
 pub use comment::{
     check_source, normalize_entity_name, Comment, CommentKey, Emotion, EmotionLabel, EnrichedComment, Enrichment,

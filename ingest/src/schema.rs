@@ -51,7 +51,7 @@ fn reject<T>(reason: impl Into<String>) -> Result<T, Rejection> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a comment object with id, source, text and created_at")]
 struct WireComment {
     #[serde(default)]
     schema: Option<u32>,
@@ -60,6 +60,7 @@ struct WireComment {
     #[serde(default)]
     author: Option<String>,
     text: String,
+    #[serde(deserialize_with = "murmur_core::timestamp::deserialize")]
     created_at: DateTime<Utc>,
     #[serde(default)]
     lang: Option<String>,
@@ -92,9 +93,13 @@ impl Validator {
             Ok(text) => text,
             Err(e) => return reject(format!("payload is not valid UTF-8 (at byte {})", e.valid_up_to())),
         };
-        let wire: WireComment = match serde_json::from_str(text) {
+        // The path names the field at fault (`created_at: expected an RFC 3339 timestamp…`).
+        let wire: WireComment = match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)) {
             Ok(wire) => wire,
-            Err(e) => return reject(format!("invalid comment JSON: {e}")),
+            Err(e) if e.path().iter().next().is_none() => {
+                return reject(format!("invalid comment JSON: {}", e.inner()))
+            }
+            Err(e) => return reject(format!("invalid comment JSON: {}: {}", e.path(), e.inner())),
         };
         if let Some(version) = wire.schema {
             if version != SCHEMA_VERSION {
@@ -242,16 +247,20 @@ mod tests {
             (b"\xff\xfe{}", "not valid UTF-8"),
             (b"{not json", "invalid comment JSON"),
             (br#"{"id":"1","source":"x","created_at":"2026-01-01T00:00:00Z"}"#, "missing field `text`"),
-            (br#"{"id":1,"source":"x","text":"t","created_at":"2026-01-01T00:00:00Z"}"#, "invalid type"),
+            (br#"{"id":1,"source":"x","text":"t","created_at":"2026-01-01T00:00:00Z"}"#, "id: invalid type: integer"),
             (br#"{"id":"1","source":"x","text":"  ","created_at":"2026-01-01T00:00:00Z"}"#, "text is empty"),
             (br#"{"id":"1","source":"X Y","text":"t","created_at":"2026-01-01T00:00:00Z"}"#, "source"),
-            (br#"{"id":"1","source":"x","text":"t","created_at":"yesterday"}"#, "invalid comment JSON"),
+            (
+                br#"{"id":"1","source":"x","text":"t","created_at":"yesterday"}"#,
+                r#"created_at: expected an RFC 3339 timestamp such as 2026-12-03T16:00:00Z, got "yesterday""#,
+            ),
+            (br#"{"id":"1","source":"x","text":"t","created_at":"2026-01-01T00:00:00Z","tags":[1]}"#, "tags[0]: "),
             (br#"{"id":"1","source":"x","text":"t","created_at":"2999-01-01T00:00:00Z"}"#, "in the future"),
             (br#"{"id":"1","source":"x","text":"a\u0000b","created_at":"2026-01-01T00:00:00Z"}"#, "NUL"),
             (br#"{"id":"1","source":"x","text":"t","created_at":"2026-01-01T00:00:00Z","colour":1}"#, "unknown field"),
             (br#"{"schema":2,"id":"1","source":"x","text":"t","created_at":"2026-01-01T00:00:00Z"}"#, "schema version"),
             (br#"{"id":"1","source":"x","text":"t","created_at":"2026-01-01T00:00:00Z","url":"ftp://a"}"#, "url"),
-            (br#"[1,2,3]"#, "invalid comment JSON"),
+            (br#"[]"#, "expected a comment object with id, source, text and created_at"),
         ];
         for (payload, expected) in cases {
             let err = v.validate(payload).expect_err(&String::from_utf8_lossy(payload));

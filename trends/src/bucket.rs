@@ -29,16 +29,6 @@ impl Unit {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "minute" => Some(Self::Minute),
-            "hour" => Some(Self::Hour),
-            "day" => Some(Self::Day),
-            "week" => Some(Self::Week),
-            _ => None,
-        }
-    }
-
     /// Nominal length in seconds (days and weeks vary by an hour across daylight-saving changes).
     pub fn seconds(self) -> i64 {
         match self {

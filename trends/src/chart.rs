@@ -508,25 +508,16 @@ pub fn volume_svg(timeline: &Timeline, spikes: &[Spike]) -> String {
     .svg()
 }
 
-/// What a share-of-voice chart plots per slice and bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a share-of-voice chart plots per slice and bucket (`share`, `net_sentiment`, `comments`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ShareMeasure {
     /// The slice's share of the slices' comments.
+    #[default]
     Share,
     /// Its net sentiment (positive − negative share).
     NetSentiment,
     Comments,
-}
-
-impl ShareMeasure {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "share" => Some(Self::Share),
-            "net_sentiment" => Some(Self::NetSentiment),
-            "comments" => Some(Self::Comments),
-            _ => None,
-        }
-    }
 }
 
 /// Slices compared bucket by bucket: what `/v1/trends/share?format=svg` draws.
