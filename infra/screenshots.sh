@@ -2,11 +2,13 @@
 # Retakes the README's dashboard screenshots (docs/screenshots/) from a running `murmur demo` (infra/demo.sh)
 # once its corpus has loaded: the last week by the hour for one brand, and the side panel of that brand's
 # biggest spike, opened through the address as a click on its mark opens it.
-# Usage: infra/screenshots.sh [base URL, default http://127.0.0.1:8080] [brand tag, default google]
+# Usage: MURMUR_KEY=<the key the demo printed> infra/screenshots.sh [base URL, default http://127.0.0.1:8080]
+#        [brand tag, default google]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base="${1:-http://127.0.0.1:8080}"
 brand="${2:-google}"
+key="${MURMUR_KEY:?set MURMUR_KEY to the API key murmur demo printed (dashboard up: …/#key=KEY)}"
 out=docs/screenshots
 mkdir -p "$out"
 
@@ -20,17 +22,19 @@ if ! curl -fsS "$base/readyz" > /dev/null; then
   echo "[screenshots] nothing answers on $base: start the demo first (infra/demo.sh)" >&2
   exit 1
 fi
-view="range=7d&focus=tag:$brand"
+view="key=$key&range=7d&focus=tag:$brand"
 shot dashboard 2050 "$base/#$view"
 
-panel=$(python3 - "$base" "$brand" <<'PY'
+panel=$(python3 - "$base" "$brand" "$key" <<'PY'
 import json, sys, urllib.parse, urllib.request
 from datetime import datetime, timedelta, timezone
-base, brand = sys.argv[1], sys.argv[2]
+base, brand, key = sys.argv[1], sys.argv[2], sys.argv[3]
 now = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=1)
 query = {"tag": brand, "bucket": "hour", "examples": "0",
          "from": (now - timedelta(days=7)).isoformat(), "to": now.isoformat()}
-with urllib.request.urlopen(f"{base}/v1/trends/spikes?{urllib.parse.urlencode(query)}") as answer:
+request = urllib.request.Request(f"{base}/v1/trends/spikes?{urllib.parse.urlencode(query)}",
+                                 headers={"X-API-Key": key})
+with urllib.request.urlopen(request) as answer:
     body = json.load(answer)
 if not body["spikes"]:
     sys.exit(f"no spike for tag:{brand} in the last 7 days")

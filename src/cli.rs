@@ -377,8 +377,9 @@ pub struct HttpArgs {
     /// Address the API listens on.
     #[arg(long, env = "MURMUR_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// API keys for write and admin routes: `scope:key` pairs, comma-separated (scopes: write, admin; keys of
-    /// 16 characters or more). Without any, those routes answer 401.
+    /// API keys: `scope:key` pairs, comma-separated (scopes: read, write, admin, each including the ones
+    /// before; keys of 16 characters or more). Without any, reads are open and writes answer 401; with any,
+    /// reads need a key too.
     #[arg(long, env = "MURMUR_API_KEYS", hide_env_values = true, default_value = "")]
     pub api_keys: String,
     /// HTTP worker threads.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Datelike, DurationRound, TimeDelta, Timelike, Utc, Weekday};
-use murmur_api::AppState;
+use murmur_api::{ApiKeys, AppState};
 use murmur_core::{CommentStore, EntityLabel};
 use murmur_ingest::memory::MemoryQueue;
 use murmur_ingest::queue::{Consumer, Producer, Record, HEADER_REASON};
@@ -21,7 +21,7 @@ use murmur_store::{DimKind, KeyFilter, Postgres};
 use murmur_trends::{Format as ReportFormat, ReportSpec, Slice, Trends};
 use serde_json::json;
 
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, HttpArgs};
 use crate::commands::{api_keys, connect, enrich_service, load_models, shutdown_on_signal, start_scheduler};
 use crate::measure::Rng;
 
@@ -83,7 +83,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     tokio::spawn(log_dead_letters(dlq_consumer, shutdown.clone()));
 
     let enrich = enrich_service(&args.enrich, &args.model)?;
-    let mut state = AppState::new(postgres, index, enrich, api_keys(&args.http)?);
+    let (keys, key) = demo_keys(&args.http)?;
+    let mut state = AppState::new(postgres, index, enrich, keys);
     state.rate_limiter = args.http.rate_limiter()?;
     let state_trends = state.trends.clone();
     let scheduler = start_scheduler(&state, &args.reports, shutdown.clone())?;
@@ -93,12 +94,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let server_task = tokio::spawn(server);
     // The demo's comments span the last 30 days.
     let since = (Utc::now() - TimeDelta::days(DEMO_DAYS + 1)).format("%Y-%m-%dT00:00:00Z");
+    let header = format!("X-API-Key: {}", key.as_deref().unwrap_or("YOUR-KEY"));
+    match &key {
+        Some(key) => eprintln!(
+            "dashboard up: http://{addr}/#key={key}\n\
+             API key of this run (write scope, made up at start; set MURMUR_API_KEYS to choose your own): {key}"
+        ),
+        None => eprintln!("dashboard up: http://{addr}/#key=YOUR-KEY (a key of MURMUR_API_KEYS)"),
+    }
     eprintln!(
-        "dashboard up: http://{addr}/  (API: http://{addr}/v1/search?q=safety, \
-         semantic: http://{addr}/v1/search?mode=semantic&q=my+flight+was+delayed+for+hours, \
-         share of voice: http://{addr}/v1/trends/share?slices=tag:apple,tag:google&from={since}, \
-         spikes: http://{addr}/v1/trends/spikes?tag=google&bucket=day&from={since}, \
-         every route: http://{addr}/openapi.json)"
+        "try:\n  curl -H '{header}' 'http://{addr}/v1/search?q=safety'\n  \
+         curl -H '{header}' 'http://{addr}/v1/search?mode=semantic&q=my+flight+was+delayed+for+hours'\n  \
+         curl -H '{header}' 'http://{addr}/v1/trends/share?slices=tag:apple,tag:google&from={since}'\n  \
+         curl -H '{header}' 'http://{addr}/v1/trends/spikes?tag=google&bucket=day&from={since}'\n  \
+         curl -H '{header}' -H 'content-type: application/json' -d '{{\"texts\": [\"the new phone is great\"]}}' \
+         http://{addr}/v1/enrich\n\
+         every route: http://{addr}/openapi.json"
     );
 
     let started = Instant::now();
@@ -173,7 +184,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         match weekly_brief(&state_trends, &summary).await {
             Ok(id) => {
-                eprintln!("a weekly brief of the top brands is report {id}: http://{addr}/v1/reports/{id}?format=html")
+                eprintln!(
+                    "a weekly brief of the top brands is report {id}: \
+                     curl -H '{header}' 'http://{addr}/v1/reports/{id}?format=html' > brief.html"
+                )
             }
             Err(error) => tracing::warn!(%error, "could not make the demo's weekly brief"),
         }
@@ -340,4 +354,18 @@ mod tests {
         let at_hour = |h: u32| other.iter().filter(|(t, _)| t.hour() == h).count();
         assert!(at_hour(19) > 3 * at_hour(7), "19h: {}, 7h: {}", at_hour(19), at_hour(7));
     }
+}
+
+/// The API keys of the demo: those configured, or else a write key made up for this run and returned to be
+/// printed, so that the dashboard (opened as `/#key=…`) and every printed example work, `POST /v1/enrich`
+/// included. A server with keys needs one for reads too.
+fn demo_keys(http: &HttpArgs) -> anyhow::Result<(ApiKeys, Option<String>)> {
+    if !http.api_keys.trim().is_empty() {
+        return Ok((api_keys(http)?, None));
+    }
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the demo's API key: {e}"))?;
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let keys = ApiKeys::parse(&format!("write:{key}")).map_err(|e| anyhow::anyhow!("the demo's API key: {e}"))?;
+    Ok((keys, Some(key)))
 }

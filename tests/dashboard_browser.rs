@@ -28,6 +28,8 @@ const GLOBEX_PER_DAY: usize = 2;
 const LATE: usize = 5;
 const LATE_DAY: u64 = 12;
 const ADMIN_KEY: &str = "dashboard-test-admin-key";
+/// The dashboard reads with this key (given once as `#key=…`): a server with keys needs one for reads.
+const READ_KEY: &str = "dashboard-test-read-key";
 
 struct Data {
     first_day: NaiveDate,
@@ -136,7 +138,7 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
     let work = tempfile::tempdir().expect("tempdir");
     let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let mut env = common::role_env(&run, &topics, &database_url, &work.path().join("index"), port);
-    env.push(("MURMUR_API_KEYS", format!("write:{ADMIN_KEY}-w,admin:{ADMIN_KEY}")));
+    env.push(("MURMUR_API_KEYS", format!("write:{ADMIN_KEY}-w,admin:{ADMIN_KEY},read:{READ_KEY}")));
     let mut procs = Processes(Vec::new());
     procs.spawn("worker", &["worker"], &env, work.path());
     procs.spawn("sink", &["sink"], &env, work.path());
@@ -150,7 +152,7 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
     let produced = produce(&producer, &topics[0], &keyed(&comments)).await;
     wait_committed(&format!("{run}-worker"), &topics[0], &produced, "the worker", &mut procs).await;
     let api = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = common::client_with_key(READ_KEY);
     wait_indexed(&client, &api, total, &mut procs).await;
     let pool = PgPool::connect(&database_url).await.expect("connect");
     let (status, _) = {
@@ -168,7 +170,7 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
 
     let mut browser = Browser::launch(1400, 1000).await;
     let url = format!(
-        "{api}/#range=custom&from={}&to={}&bucket=day&brands=tag:acme,tag:globex&focus=tag:acme",
+        "{api}/#key={READ_KEY}&range=custom&from={}&to={}&bucket=day&brands=tag:acme,tag:globex&focus=tag:acme",
         data.day(0),
         data.day(DAYS - 1)
     );
@@ -177,6 +179,8 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
     let artifacts = repo_path("target/test-artifacts");
     browser.screenshot(&artifacts.join("dashboard.png")).await;
     assert_eq!(browser.errors(), &[] as &[String], "the page loads without errors");
+    let address = browser.eval("location.href").await;
+    assert!(!address.as_str().unwrap_or("key=").contains("key="), "the key left the address: {address}");
 
     // The volume chart: one bar per day, as high as the comments that went in, split as Postgres says.
     let buckets = browser
@@ -362,7 +366,9 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
 
     // Without brands in the address, the period's most talked-about tags are compared.
     browser.navigate("about:blank").await;
-    browser.navigate(&format!("{api}/#range=custom&from={}&to={}", data.day(0), data.day(DAYS - 1))).await;
+    browser
+        .navigate(&format!("{api}/#key={READ_KEY}&range=custom&from={}&to={}", data.day(0), data.day(DAYS - 1)))
+        .await;
     let brands = browser
         .wait_for(
             "document.body.dataset.ready && [...document.querySelectorAll('#brand-chips .chip')].map(c => c.dataset.slice)",

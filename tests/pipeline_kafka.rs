@@ -203,7 +203,7 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     serve_env.push(("MURMUR_API_KEYS", format!("write:{WRITE_KEY}")));
     procs.spawn("serve", &["serve"], &serve_env, work.path());
     let api = format!("http://127.0.0.1:{http_port}");
-    let client = reqwest::Client::new();
+    let client = common::client_with_key(WRITE_KEY);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         procs.assert_running();

@@ -6,7 +6,7 @@ use murmur_trends::{CronSchedule, Format, ReportSpec};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{Admin, Authorized, Write};
+use crate::auth::{Admin, Authorized, Read, Scope, Write};
 use crate::params::{self, Body, Query};
 use crate::{ApiError, AppState};
 
@@ -42,9 +42,27 @@ pub(crate) async fn create_schedule(
     Ok(HttpResponse::Created().json(schedule))
 }
 
-/// `GET /v1/reports/schedules`.
-pub(crate) async fn schedules(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(json!({ "schedules": state.postgres.schedules().await? })))
+/// `GET /v1/reports/schedules`: webhook URLs in full for admin keys only (a chat webhook's URL is its
+/// secret), reduced to scheme and host for everyone else.
+pub(crate) async fn schedules(auth: Authorized<Read>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut schedules = state.postgres.schedules().await?;
+    if auth.granted != Some(Scope::Admin) {
+        for schedule in &mut schedules {
+            if let Some(url) = schedule.spec.get_mut("webhook") {
+                *url = url.as_str().map(mask_url).map_or(serde_json::Value::Null, serde_json::Value::String);
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({ "schedules": schedules })))
+}
+
+/// `https://hooks.example.com/services/T0/B0/secret` → `https://hooks.example.com/…`: where reports go,
+/// without the path, query or credentials that authorise posting there.
+fn mask_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}/…")
 }
 
 /// `DELETE /v1/reports/schedules/{id}` (admin scope); its reports stay.
@@ -69,7 +87,11 @@ pub(crate) struct ListParams {
 }
 
 /// `GET /v1/reports[?schedule_id=…][&limit=50]`: newest first, without bodies.
-pub(crate) async fn reports(state: web::Data<AppState>, p: Query<ListParams>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn reports(
+    _: Authorized<Read>,
+    state: web::Data<AppState>,
+    p: Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
     let limit = p.limit.unwrap_or(50);
     if !(1..=MAX_LIST).contains(&limit) {
         return Err(ApiError::BadRequest(format!("limit: expected 1-{MAX_LIST}, got {limit}")));
@@ -85,6 +107,7 @@ pub(crate) struct ReportParams {
 
 /// `GET /v1/reports/{id}[?format=json|html|csv]`: the report itself (JSON: its summary and body).
 pub(crate) async fn report(
+    _: Authorized<Read>,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     p: Query<ReportParams>,
@@ -106,5 +129,15 @@ pub(crate) async fn report(
             .content_type("text/csv; charset=utf-8")
             .insert_header(("content-disposition", attachment("csv")))
             .body(report.body_csv.ok_or_else(|| missing("csv"))?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn masked_urls_keep_only_scheme_and_host() {
+        assert_eq!(super::mask_url("https://hooks.example.com/services/T0/B0/secret"), "https://hooks.example.com/…");
+        assert_eq!(super::mask_url("http://user:pw@10.0.0.1:8080/hook?token=x"), "http://10.0.0.1:8080/…");
+        assert_eq!(super::mask_url("https://example.com?token=x"), "https://example.com/…");
     }
 }

@@ -7,7 +7,7 @@ use murmur_search::{EntityFilter, Filters, Fusion, SearchMode, SearchQuery};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{Authorized, Write};
+use crate::auth::{Authorized, Read, Write};
 use crate::params::{Body, Query};
 use crate::{dashboard, metrics, openapi, report_routes, trend_routes, ApiError, AppState};
 
@@ -118,7 +118,11 @@ struct SearchParams {
 /// error is a 400 saying where); semantic embeds `q` and ranks the filtered comments by similarity; hybrid
 /// fuses both by reciprocal rank with the weights given. `next_cursor` in the answer fetches the next page
 /// of the same search.
-async fn search(state: web::Data<AppState>, params: Query<SearchParams>) -> Result<HttpResponse, ApiError> {
+async fn search(
+    _: Authorized<Read>,
+    state: web::Data<AppState>,
+    params: Query<SearchParams>,
+) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     if p.q.trim().is_empty() {
         return Err(ApiError::BadRequest("q: expected words to search for, got nothing".into()));
@@ -239,6 +243,7 @@ struct CommentParams {
 
 /// `GET /v1/comments/{source}/{id}[?embedding=true]`: the stored comment and its enrichment.
 async fn comment(
+    _: Authorized<Read>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     params: Query<CommentParams>,

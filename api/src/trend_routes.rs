@@ -13,6 +13,7 @@ use murmur_trends::{Bucketing, EntityQuery, Slice, SpikeParams, Unit, Window};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::{Authorized, Read};
 use crate::params::Query;
 use crate::{ApiError, AppState};
 
@@ -95,7 +96,11 @@ pub(crate) struct TimelineParams {
 }
 
 /// `GET /v1/trends/timeline`: comments and sentiment per bucket for a slice.
-pub(crate) async fn timeline(state: web::Data<AppState>, p: Query<TimelineParams>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn timeline(
+    _: Authorized<Read>,
+    state: web::Data<AppState>,
+    p: Query<TimelineParams>,
+) -> Result<HttpResponse, ApiError> {
     let p = p.into_inner();
     let window = window(p.from, p.to)?;
     let bucketing = bucketing(window, p.bucket, p.tz.as_deref())?;
@@ -124,7 +129,11 @@ pub(crate) struct ShareParams {
 
 /// `GET /v1/trends/share?slices=tag:pixel,tag:iphone`: each slice's share of their comments, per bucket;
 /// `format=svg` draws it (`measure` picks share, net sentiment or comments).
-pub(crate) async fn share(state: web::Data<AppState>, p: Query<ShareParams>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn share(
+    _: Authorized<Read>,
+    state: web::Data<AppState>,
+    p: Query<ShareParams>,
+) -> Result<HttpResponse, ApiError> {
     let window = window(p.from, p.to)?;
     let raw = p
         .slices
@@ -207,14 +216,22 @@ impl EntityParams {
 }
 
 /// `GET /v1/trends/entities`: the most mentioned entities in the window, with their sentiment.
-pub(crate) async fn top_entities(state: web::Data<AppState>, p: Query<EntityParams>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn top_entities(
+    _: Authorized<Read>,
+    state: web::Data<AppState>,
+    p: Query<EntityParams>,
+) -> Result<HttpResponse, ApiError> {
     let window = window(p.from, p.to)?.for_entities();
     let entities = state.trends.top_entities(&p.query()?, window).await?;
     Ok(HttpResponse::Ok().json(json!({ "from": window.from, "to": window.to, "entities": entities })))
 }
 
 /// `GET /v1/trends/trending`: entities mentioned more than in the window before.
-pub(crate) async fn trending(state: web::Data<AppState>, p: Query<TrendingParams>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn trending(
+    _: Authorized<Read>,
+    state: web::Data<AppState>,
+    p: Query<TrendingParams>,
+) -> Result<HttpResponse, ApiError> {
     let TrendingParams { from, to, source, label, by, limit, min_mentions } = p.into_inner();
     let query = EntityParams { from, to, source, label, by, limit }.query()?;
     let window = window(from, to)?.for_entities();
@@ -254,7 +271,11 @@ pub(crate) struct SpikeQuery {
 
 /// `GET /v1/trends/spikes`: buckets where volume or negative share departs from the recent baseline, with
 /// the timeline they were found in; `format=svg` draws the timeline by sentiment with the spikes marked.
-pub(crate) async fn spikes(state: web::Data<AppState>, p: Query<SpikeQuery>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn spikes(
+    _: Authorized<Read>,
+    state: web::Data<AppState>,
+    p: Query<SpikeQuery>,
+) -> Result<HttpResponse, ApiError> {
     let p = p.into_inner();
     let window = window(p.from, p.to)?;
     let defaults = SpikeParams::default();
@@ -305,7 +326,11 @@ pub(crate) struct ExampleParams {
 }
 
 /// `GET /v1/trends/examples`: a slice's comments in the window, most representative first.
-pub(crate) async fn examples(state: web::Data<AppState>, p: Query<ExampleParams>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn examples(
+    _: Authorized<Read>,
+    state: web::Data<AppState>,
+    p: Query<ExampleParams>,
+) -> Result<HttpResponse, ApiError> {
     let p = p.into_inner();
     let window = window(p.from, p.to)?;
     let limit = limit(p.limit, 10, MAX_EXAMPLES)?;

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ADMIN_KEY: &str = "admin-key-0123456789";
+const READ_KEY: &str = "read-key-0123456789";
 const WRITE_KEY: &str = "write-key-0123456789";
 
 /// 600 comments over the last three days: tags alternate pixel / iphone, every third mentions Google.
@@ -119,13 +120,15 @@ async fn webhook_receiver(failures: usize) -> (SocketAddr, Arc<Mutex<Vec<Value>>
 struct Api {
     base: String,
     client: reqwest::Client,
+    /// Sent with `get` and `text` (servers with keys need one for reads).
+    key: Option<&'static str>,
 }
 
-/// Serves `state` on a free local port.
-fn serve(state: AppState) -> Api {
+/// Serves `state` on a free local port; `get` and `text` send `key`.
+fn serve(state: AppState, key: Option<&'static str>) -> Api {
     let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
     tokio::spawn(server);
-    Api { base: format!("http://{addr}"), client: reqwest::Client::new() }
+    Api { base: format!("http://{addr}"), client: reqwest::Client::new(), key }
 }
 
 /// A scheduler polling every 200 ms whose webhook bodies are signed with [`WEBHOOK_SECRET`], making
@@ -143,13 +146,15 @@ fn signed_scheduler(state: &AppState, attempts: u32, backoff: StdDuration) -> Sc
 
 impl Api {
     async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.client.get(format!("{}{path}", self.base)).send().await.expect("request");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.call("get", path, self.key, None).await
     }
 
     async fn text(&self, path: &str) -> (u16, String, String) {
-        let response = self.client.get(format!("{}{path}", self.base)).send().await.expect("request");
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(key) = self.key {
+            request = request.header("x-api-key", key);
+        }
+        let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let ctype = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         (status, ctype, response.text().await.expect("body"))
@@ -180,12 +185,13 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
     postgres.upsert_batch(&data).await.expect("store");
     index.write_batch(&data).expect("index");
 
-    let keys = ApiKeys::parse(&format!("admin:{ADMIN_KEY},write:{WRITE_KEY}")).expect("keys");
+    let keys = ApiKeys::parse(&format!("admin:{ADMIN_KEY},write:{WRITE_KEY},read:{READ_KEY}")).expect("keys");
     let state = AppState::new(postgres.clone(), index.clone(), None, keys);
     let scheduler = signed_scheduler(&state, 3, StdDuration::from_millis(200));
     let shutdown = tokio_util::sync::CancellationToken::new();
     tokio::spawn(scheduler.run(shutdown.clone()));
-    let api = serve(state);
+    // Reads below go with the read key: once keys are configured, reads need one too.
+    let api = serve(state, Some(READ_KEY));
 
     // Every documented operation is served (the converse is asserted as routes are registered).
     let (status, spec) = api.get("/openapi.json").await;
@@ -199,14 +205,19 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
             let message = body["error"]["message"].as_str().unwrap_or("");
             assert!(!message.starts_with("no route"), "{method} {path} is documented but not served");
             assert!(status < 500 || status == 503, "{method} {path}: {status} {body}");
-            // Write and admin operations refuse a missing key, an unknown key and (admin) a write key; every
-            // operation that is not a read is one of them.
-            assert!(method == "get" || operation["x-scope"].is_string(), "{method} {path} needs a key scope");
+            // Every /v1 operation needs a key (read, write or admin) on a server with keys: it refuses a missing
+            // key and an unknown key, a read key where it writes, a write key where it administers.
+            let scoped = path.starts_with("/v1/");
+            assert_eq!(scoped, operation["x-scope"].is_string(), "{method} {path}: x-scope only and always on /v1");
             if let Some(scope) = operation["x-scope"].as_str() {
                 for (key, expected) in [(None, 401), (Some("not-a-key-0123456789"), 401)] {
                     let (status, body) = api.call(method, &concrete, key, Some(json!({}))).await;
                     assert_eq!(status, expected, "{method} {path} with {key:?}: {body}");
                     assert_eq!(body["error"]["code"], "unauthorized");
+                }
+                let (status, body) = api.call(method, &concrete, Some(READ_KEY), Some(json!({}))).await;
+                if scope != "read" {
+                    assert_eq!(status, 403, "{method} {path} with a read key: {body}");
                 }
                 let (status, body) = api.call(method, &concrete, Some(WRITE_KEY), Some(json!({}))).await;
                 if scope == "admin" {
@@ -384,6 +395,17 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
     let (status, schedule) = api.call("post", "/v1/reports/schedules", Some(WRITE_KEY), Some(schedule_body)).await;
     assert_eq!(status, 201, "{schedule}");
     let schedule_id = schedule["id"].as_i64().expect("id");
+    // A chat webhook's URL is its secret: only admin keys see it whole.
+    let webhook_of = |list: &Value| {
+        let listed = list["schedules"].as_array().and_then(|all| all.iter().find(|s| s["id"] == schedule_id).cloned());
+        listed.map(|s| s["spec"]["webhook"].clone()).unwrap_or_default()
+    };
+    let (status, listed) = api.get("/v1/reports/schedules").await;
+    assert_eq!((status, webhook_of(&listed)), (200, json!(format!("http://{hook}/…"))), "masked for a read key");
+    let (_, listed) = api.call("get", "/v1/reports/schedules", Some(WRITE_KEY), None).await;
+    assert_eq!(webhook_of(&listed), json!(format!("http://{hook}/…")), "masked for a write key");
+    let (_, listed) = api.call("get", "/v1/reports/schedules", Some(ADMIN_KEY), None).await;
+    assert_eq!(webhook_of(&listed), json!(format!("http://{hook}/hook")), "whole for an admin key");
     let report = wait_for(StdDuration::from_secs(20), || async {
         let (_, list) = api.get(&format!("/v1/reports?schedule_id={schedule_id}")).await;
         list["reports"].as_array().and_then(|r| r.last().cloned()).filter(|r| r["webhook_status"] == "delivered")
@@ -452,7 +474,7 @@ async fn oversized_bodies_and_clients_over_their_rate_are_refused_clearly() {
     let keys = ApiKeys::parse(&format!("admin:{ADMIN_KEY},write:{WRITE_KEY}")).expect("keys");
     let mut state = AppState::new(postgres, index, None, keys);
     state.rate_limiter = Some(RateLimiter::new(RateLimit { per_second: 2.0, burst: 5.0 }));
-    let api = serve(state);
+    let api = serve(state, Some(WRITE_KEY));
 
     // A body over 8 MB is a 413 with a JSON error, read no further than the limit; one under it gets through
     // to the handler (503 here: this server has no models).
@@ -557,7 +579,7 @@ async fn metrics_keep_answering_while_postgres_is_down() {
     let data = comments(Utc::now());
     postgres.upsert_batch(&data[..50]).await.expect("store");
     index.write_batch(&data[..50]).expect("index");
-    let api = serve(AppState::new(postgres.clone(), index, None, ApiKeys::default()));
+    let api = serve(AppState::new(postgres.clone(), index, None, ApiKeys::default()), None);
 
     let (status, _, up) = api.text("/metrics").await;
     assert_eq!(status, 200);
@@ -599,7 +621,7 @@ async fn a_failing_webhook_never_delays_another_report() {
         AppState::new(postgres.clone(), index, None, ApiKeys::parse(&format!("write:{WRITE_KEY}")).expect("keys"));
     // Retries about 4, 8 and 16 s apart: a scheduler that retried inline would keep every other report waiting.
     let scheduler = signed_scheduler(&state, 4, StdDuration::from_secs(4));
-    let api = serve(state);
+    let api = serve(state, Some(WRITE_KEY));
     let (failing, _) = webhook_receiver(usize::MAX).await;
     let (healthy, received) = webhook_receiver(0).await;
     let shutdown = tokio_util::sync::CancellationToken::new();

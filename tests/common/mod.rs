@@ -246,6 +246,15 @@ pub fn headers_of(message: &impl rdkafka::Message) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
+/// An HTTP client that sends `key` with every request (`Authorization: Bearer`), as reads need once a server
+/// has keys; a request's own key header takes precedence.
+pub fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).expect("a header-safe key");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder().default_headers(headers).build().expect("HTTP client")
+}
+
 pub async fn get_json(client: &reqwest::Client, url: &str) -> (u16, Value) {
     let response = client.get(url).send().await.expect("API answers");
     let status = response.status().as_u16();

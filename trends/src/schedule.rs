@@ -200,7 +200,8 @@ impl Delivery {
                     return Ok(());
                 }
                 Ok(response) => format!("HTTP {}", response.status()),
-                Err(e) => e.to_string(),
+                // Without the URL: chat webhooks carry their secret in it, and the error is served to readers.
+                Err(e) => e.without_url().to_string(),
             };
             tracing::warn!(report, attempt, error = %last_error, "webhook attempt failed");
             let failed = attempt == self.attempts;

@@ -36,6 +36,18 @@ function el(tag, attrs = {}, ...children) {
 
 class ApiError extends Error {}
 
+// The API key, where the server needs one for reads: given once in the address as `#key=…`, kept for this
+// tab only (sessionStorage) and taken out of the address, so that bookmarks and shared links never carry it.
+const KEY_STORE = 'murmur-api-key';
+
+function takeKey(params) {
+  const key = params.get('key');
+  if (!key) return;
+  sessionStorage.setItem(KEY_STORE, key);
+  params.delete('key');
+  history.replaceState(null, '', `#${params}`);
+}
+
 /** GETs an API path; JSON (or text for SVG) on success, an ApiError carrying the API's message otherwise. */
 async function api(path, params = {}, as = 'json') {
   const query = new URLSearchParams();
@@ -45,13 +57,18 @@ async function api(path, params = {}, as = 'json') {
   const url = query.toString() ? `${path}?${query}` : path;
   let response;
   try {
-    response = await fetch(url, { headers: { Accept: as === 'json' ? 'application/json' : 'image/svg+xml' } });
+    const headers = { Accept: as === 'json' ? 'application/json' : 'image/svg+xml' };
+    const key = sessionStorage.getItem(KEY_STORE);
+    if (key) headers['X-API-Key'] = key;
+    response = await fetch(url, { headers });
   } catch (e) {
     throw new ApiError('the API is unreachable');
   }
   if (!response.ok) {
     const body = await response.json().catch(() => null);
-    throw new ApiError(body?.error?.message ?? `${response.status} ${response.statusText}`);
+    const message = body?.error?.message ?? `${response.status} ${response.statusText}`;
+    if (response.status === 401) throw new ApiError(`${message}: open the dashboard as /#key=YOUR-KEY (a key with the read scope)`);
+    throw new ApiError(message);
   }
   return as === 'json' ? response.json() : response.text();
 }
@@ -64,6 +81,7 @@ function showError(container, error) {
 
 function readHash() {
   const params = new URLSearchParams(location.hash.slice(1));
+  takeKey(params);
   if (params.get('range') in RANGE_DAYS || params.get('range') === 'custom') state.range = params.get('range');
   state.from = params.get('from') ?? '';
   state.to = params.get('to') ?? '';
