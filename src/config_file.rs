@@ -2,9 +2,9 @@
 //! prefix (`database_url`, `kafka_brokers`, …). Values are applied as environment variables that are not
 //! already set, so flags and the environment override the file. Unknown keys are an error.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::CommandFactory;
@@ -13,9 +13,22 @@ use crate::cli::Cli;
 
 pub fn apply(args: &[OsString]) -> anyhow::Result<()> {
     let Some(path) = config_path(args) else { return Ok(()) };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading config file {}", path.display()))?;
+    for (variable, value) in settings(&path)? {
+        if std::env::var_os(&variable).is_none() {
+            // Called before any thread starts (see main).
+            std::env::set_var(&variable, value);
+        }
+    }
+    Ok(())
+}
+
+/// The file's settings as `MURMUR_*` variables and their values; an unknown key or a value of no supported
+/// type is an error naming it.
+fn settings(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
     let table: toml::Table = text.parse().with_context(|| format!("parsing config file {}", path.display()))?;
     let known = known_variables();
+    let mut settings = Vec::new();
     for (key, value) in table {
         let variable = format!("MURMUR_{}", key.to_uppercase());
         if !known.contains(&variable) {
@@ -33,12 +46,79 @@ pub fn apply(args: &[OsString]) -> anyhow::Result<()> {
                 .join(","),
             other => bail!("config file {}: setting {key:?} has unsupported value {other}", path.display()),
         };
-        if std::env::var_os(&variable).is_none() {
-            // Called before any thread starts (see main).
-            std::env::set_var(&variable, value);
+        settings.push((variable, value));
+    }
+    Ok(settings)
+}
+
+/// One setting as the command line defines it, over every command that reads it.
+#[derive(Default)]
+struct Setting {
+    /// Each default value, with the commands that have it.
+    defaults: BTreeMap<String, Vec<String>>,
+    help: String,
+}
+
+/// `docs/configuration.md`: every `MURMUR_*` variable with its commands, defaults and meaning, written from
+/// clap's own definitions so that the reference cannot drift from the code (a test compares them).
+pub fn reference_markdown() -> String {
+    fn walk(command: &clap::Command, path: &str, out: &mut BTreeMap<String, Setting>) {
+        for arg in command.get_arguments() {
+            let Some(env) = arg.get_env() else { continue };
+            let setting = out.entry(env.to_string_lossy().into_owned()).or_default();
+            let default: Vec<String> =
+                arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+            setting.defaults.entry(default.join(",")).or_default().push(path.to_owned());
+            let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
+            if help.len() > setting.help.len() {
+                setting.help = help;
+            }
+        }
+        for sub in command.get_subcommands() {
+            let name = sub.get_name();
+            walk(sub, &if path.is_empty() { name.to_owned() } else { format!("{path} {name}") }, out);
         }
     }
-    Ok(())
+    let mut settings = BTreeMap::new();
+    walk(&Cli::command(), "", &mut settings);
+    let cell = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
+    let mut out = String::from(
+        "# Configuration\n\n\
+         Every setting of every `murmur` command: a flag (`murmur <command> --help`), a `MURMUR_*` environment\n\
+         variable, or a key of the TOML file given with `--config` (the variable in lower case without the prefix;\n\
+         see [murmur.example.toml](../murmur.example.toml)). Precedence: flag, environment, file, default.\n\
+         Generated from the command line's definitions by `MURMUR_WRITE_DOCS=1 cargo test --release --bin murmur\n\
+         configuration_reference`; a test fails when it is stale. Back to the [README](../README.md).\n\n\
+         Beside these, `MURMUR_LOG` sets the log filter (`info` by default; e.g. `info,murmur_ingest=debug`).\n\n\
+         | variable | commands | default | what it does |\n|---|---|---|---|\n",
+    );
+    for (variable, setting) in &settings {
+        let mut commands: Vec<&str> =
+            setting.defaults.values().flatten().map(|c| if c.is_empty() { "all" } else { c.as_str() }).collect();
+        commands.sort_unstable();
+        commands.dedup();
+        let default = match setting.defaults.len() {
+            1 => {
+                setting.defaults.keys().next().map(|d| if d.is_empty() { "none".to_owned() } else { format!("`{d}`") })
+            }
+            _ => Some(
+                setting
+                    .defaults
+                    .iter()
+                    .map(|(d, cs)| format!("`{}` ({})", if d.is_empty() { "none" } else { d }, cs.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        }
+        .unwrap_or_default();
+        out.push_str(&format!(
+            "| `{variable}` | {} | {} | {} |\n",
+            cell(&commands.join(", ")),
+            cell(&default),
+            cell(&setting.help)
+        ));
+    }
+    out
 }
 
 fn config_path(args: &[OsString]) -> Option<PathBuf> {
@@ -100,6 +180,34 @@ mod tests {
         let args: Vec<OsString> = vec!["murmur".into(), "--config".into(), bad.into_os_string()];
         let err = apply(&args).expect_err("unknown key refused").to_string();
         assert!(err.contains("databse_url"), "{err}");
+    }
+
+    #[test]
+    fn configuration_reference_is_generated_from_the_command_line() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let path = root.join("docs/configuration.md");
+        let generated = reference_markdown();
+        if std::env::var_os("MURMUR_WRITE_DOCS").is_some() {
+            std::fs::write(&path, &generated).expect("write docs/configuration.md");
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/configuration.md is stale: MURMUR_WRITE_DOCS=1 cargo test --release --bin murmur configuration_reference"
+        );
+        for variable in known_variables() {
+            assert!(generated.contains(&format!("| `{variable}` |")), "{variable} is not in the reference");
+        }
+    }
+
+    #[test]
+    fn the_example_config_file_holds_only_known_settings() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("murmur.example.toml");
+        let settings = settings(&example).expect("murmur.example.toml is a valid config file");
+        let names: Vec<&str> = settings.iter().map(|(variable, _)| variable.as_str()).collect();
+        for required in ["MURMUR_DATABASE_URL", "MURMUR_KAFKA_BROKERS", "MURMUR_API_KEYS"] {
+            assert!(names.contains(&required), "the example sets {required}");
+        }
     }
 
     #[test]
