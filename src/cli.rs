@@ -492,6 +492,17 @@ pub struct WorkerArgs {
     /// Partitions for topics this worker creates when they do not exist.
     #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = 4)]
     pub partitions: i32,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+/// The admin port of a role without an API.
+#[derive(Args, Clone)]
+pub struct AdminArgs {
+    /// Address of this process's admin port (`/metrics`, `/healthz`, `/readyz`), e.g. `0.0.0.0:9090`; none
+    /// by default.
+    #[arg(long, env = "MURMUR_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
 }
 
 #[derive(Args)]
@@ -515,6 +526,8 @@ pub struct SinkArgs {
     /// Partitions for topics this sink creates when they do not exist.
     #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = 4)]
     pub partitions: i32,
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

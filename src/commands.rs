@@ -1,10 +1,12 @@
 //! The production roles: worker, sink and API as separate processes around Kafka and Postgres.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use murmur_api::admin::AdminState;
 use murmur_api::{ApiKeys, AppState, EnrichService, LagProbe};
 use murmur_core::{CommentStore, Enricher};
 use murmur_enrich::{
@@ -24,9 +26,9 @@ use murmur_trends::{ReportSpec, Scheduler, Slice, Trends};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    DatabaseArgs, DeviceChoice, Encoding, EnrichApiArgs, FileFormat, HttpArgs, KafkaArgs, ModelArgs, PrecisionChoice,
-    ProduceArgs, ReindexArgs, ReportArgs, ReportCommandArgs, ReportFormat, ServeArgs, SinkArgs, SinkStore, TopicArgs,
-    WorkerArgs, ASSETS_HINT,
+    AdminArgs, DatabaseArgs, DeviceChoice, Encoding, EnrichApiArgs, FileFormat, HttpArgs, KafkaArgs, ModelArgs,
+    PrecisionChoice, ProduceArgs, ReindexArgs, ReportArgs, ReportCommandArgs, ReportFormat, ServeArgs, SinkArgs,
+    SinkStore, TopicArgs, WorkerArgs, ASSETS_HINT,
 };
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
@@ -46,12 +48,14 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         redaction: args.privacy.redact_pii,
         ..WorkerConfig::default()
     };
+    // The admin port answers (not ready) while the models load.
+    let admin = start_admin("worker", &args.admin)?;
     if args.stub_enrichment {
         tracing::warn!("stub enrichment: comments get no real sentiment, entities or embeddings (plumbing runs only)");
-        run_worker(StubEnricher, validator, &kafka, &args.group, config).await
+        run_worker(StubEnricher, validator, &kafka, &args.group, config, admin).await
     } else {
         let models = load_models(&args.model)?;
-        run_worker(models, validator, &kafka, &args.group, config).await
+        run_worker(models, validator, &kafka, &args.group, config, admin).await
     }
 }
 
@@ -62,20 +66,36 @@ async fn run_worker<E: Enricher>(
     kafka: &KafkaConfig,
     group: &str,
     config: WorkerConfig,
+    admin: AdminState,
 ) -> anyhow::Result<()> {
     let producer: Arc<dyn Producer> = Arc::new(kafka.producer()?);
     let consumer = kafka.consumer(group, &config.topics.comments)?;
-    let stats = Arc::new(PipelineStats::default());
+    let stats = Arc::clone(&admin.stats);
     let shutdown = shutdown_on_signal();
     let worker = Worker::new(validator, Arc::new(Mutex::new(enricher)), producer, config, Arc::clone(&stats));
     let reporter = tokio::spawn(report_progress(Arc::clone(&stats), shutdown.clone()));
+    admin.ready.store(true, Ordering::Relaxed);
     worker.run(consumer, shutdown.clone()).await?;
     shutdown.cancel();
     reporter.await.ok();
     Ok(())
 }
 
+/// The role's counters, and its admin port where `--admin-listen` asks for one (served until the process
+/// ends).
+fn start_admin(role: &'static str, args: &AdminArgs) -> anyhow::Result<AdminState> {
+    let admin = AdminState::new(role, Arc::new(PipelineStats::default()));
+    if let Some(addr) = args.admin_listen {
+        let (server, bound) = murmur_api::admin::bind_admin(admin.clone(), addr)
+            .with_context(|| format!("binding the admin port {addr} (--admin-listen)"))?;
+        tokio::spawn(server);
+        tracing::info!(role, addr = %bound, "admin port: /metrics, /healthz, /readyz");
+    }
+    Ok(admin)
+}
+
 pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
+    let admin = start_admin("sink", &args.admin)?;
     let kafka = kafka_config(&args.kafka);
     let topics = topics(&args.kafka.topics);
     ensure_topics(&kafka, &topics, args.partitions).await?;
@@ -91,10 +111,11 @@ pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!stores.is_empty(), "MURMUR_SINK_STORES names no store: give postgres, index or both");
     let producer: Arc<dyn Producer> = Arc::new(kafka.producer()?);
     let consumer = kafka.consumer(&args.group, &topics.enriched)?;
-    let stats = Arc::new(PipelineStats::default());
+    let stats = Arc::clone(&admin.stats);
     let shutdown = shutdown_on_signal();
     let config = SinkConfig { topics, max_batch: args.batch_size, ..SinkConfig::default() };
     let reporter = tokio::spawn(report_progress(Arc::clone(&stats), shutdown.clone()));
+    admin.ready.store(true, Ordering::Relaxed);
     Sink::new(stores, producer, config, stats).run(consumer, shutdown.clone()).await?;
     shutdown.cancel();
     reporter.await.ok();

@@ -128,8 +128,14 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let http_port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let env = role_env(&run, &topics, &database_url, &work.path().join("index"), http_port);
     let mut procs = Processes(Vec::new());
-    procs.spawn("worker", &["worker"], &env, work.path());
-    procs.spawn("sink", &["sink"], &env, work.path());
+    // Each role with an admin port of its own (/metrics, /healthz, /readyz).
+    let free_port = || TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let admin = [("worker", free_port()), ("sink", free_port())];
+    for (role, port) in admin {
+        let mut role_env = env.clone();
+        role_env.push(("MURMUR_ADMIN_LISTEN", format!("127.0.0.1:{port}")));
+        procs.spawn(role, &[role], &role_env, work.path());
+    }
 
     let producer = producer();
     let valid = keyed(&(0..VALID).map(valid_comment).collect::<Vec<_>>());
@@ -194,6 +200,30 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let reasons: Vec<&str> = dead.iter().filter_map(|m| m.headers.get("murmur-reason").map(String::as_str)).collect();
     for needle in ["UTF-8", "missing field `text`", "text is empty", "invalid type", "source"] {
         assert!(reasons.iter().any(|r| r.contains(needle)), "no DLQ reason mentions {needle:?}: {reasons:?}");
+    }
+
+    // The worker's and the sink's admin ports say what each did, as the broker and Postgres do.
+    let plain = reqwest::Client::new();
+    for (role, port) in admin {
+        let base = format!("http://127.0.0.1:{port}");
+        for probe in ["healthz", "readyz"] {
+            let status = plain.get(format!("{base}/{probe}")).send().await.expect("admin port").status();
+            assert_eq!(status.as_u16(), 200, "{role} /{probe}");
+        }
+        let text = plain.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
+        let expected: &[(&str, usize)] = match role {
+            "worker" => &[
+                ("murmur_consumed_messages_total", mixed.len()),
+                ("murmur_enriched_comments_total", VALID),
+                ("murmur_dead_lettered_messages_total", malformed.len()),
+            ],
+            _ => &[("murmur_consumed_messages_total", VALID), ("murmur_stored_comments_total", VALID)],
+        };
+        for (name, value) in expected {
+            let line = format!(r#"{name}{{role="{role}"}} {value}"#);
+            assert!(text.lines().any(|l| l == line), "{role}: {line} in\n{text}");
+        }
+        assert!(text.contains(&format!(r#"murmur_process_resident_memory_bytes{{role="{role}"}} "#)), "{text}");
     }
 
     // The API, a separate process reading the index the sink wrote, finds them by their words.

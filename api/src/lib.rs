@@ -2,6 +2,7 @@
 //! every error is JSON: `{"error": {"code": "...", "message": "..."}}`. Overload is a 429, never an
 //! unbounded queue ([`EnrichService`]).
 
+pub mod admin;
 mod auth;
 mod dashboard;
 mod enrich_service;

@@ -119,6 +119,7 @@ impl Sink {
         batch: &[Message],
         shutdown: &CancellationToken,
     ) -> Option<Vec<EnrichedComment>> {
+        PipelineStats::add(&self.stats.consumed, batch.len());
         let (comments, dead) = decode(batch, &self.config.topics.dlq);
         if !dead.is_empty() {
             retry::until_ok("produce dead letters", shutdown, || self.dlq.send_all(&dead)).await?;

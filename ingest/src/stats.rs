@@ -1,6 +1,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Counters the pipeline stages bump as they go; read for progress output and, later, metrics.
+/// Counters the pipeline stages bump as they go; read for progress output and the admin port's metrics.
 #[derive(Debug, Default)]
 pub struct PipelineStats {
     pub consumed: AtomicU64,

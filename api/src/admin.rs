@@ -1,0 +1,137 @@
+//! The admin port of the pipeline roles without an API (`murmur worker` and `murmur sink`, with
+//! `--admin-listen`): `GET /metrics` (what the stage has done, Prometheus text format, one quantity per name
+//! with its unit), `GET /healthz` (the process answers) and `GET /readyz` (the stage is running: models
+//! loaded, stores connected, consumer created). Nothing here reads a database, so the port answers whatever
+//! state the stores are in.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use murmur_ingest::PipelineStats;
+use prometheus::{Encoder, IntCounter, IntGauge, Opts, Registry, TextEncoder};
+use serde_json::json;
+
+use crate::ApiError;
+
+/// What the admin port reports for one process.
+#[derive(Clone)]
+pub struct AdminState {
+    /// `worker` or `sink`: a label on every metric.
+    pub role: &'static str,
+    pub stats: Arc<PipelineStats>,
+    /// Set once the stage's loop runs.
+    pub ready: Arc<AtomicBool>,
+    started: SystemTime,
+}
+
+impl AdminState {
+    pub fn new(role: &'static str, stats: Arc<PipelineStats>) -> Self {
+        Self { role, stats, ready: Arc::new(AtomicBool::new(false)), started: SystemTime::now() }
+    }
+
+    fn exposition(&self) -> Result<String, ApiError> {
+        let registry = Registry::new();
+        let counters = [
+            ("murmur_consumed_messages_total", "Messages the stage has read from its topic", &self.stats.consumed),
+            ("murmur_enriched_comments_total", "Comments enriched and sent on (worker)", &self.stats.enriched),
+            (
+                "murmur_dead_lettered_messages_total",
+                "Messages refused and sent to the dead-letter topic with their reason",
+                &self.stats.dead_lettered,
+            ),
+            ("murmur_stored_comments_total", "Comments written to every store (sink)", &self.stats.stored),
+        ];
+        let label = |name: &str, help: &str| Opts::new(name, help).const_label("role", self.role);
+        for (name, help, counter) in counters {
+            // Counted by the stage; each scrape reports the running total.
+            let metric = IntCounter::with_opts(label(name, help)).map_err(|_| ApiError::Internal)?;
+            metric.inc_by(PipelineStats::get(counter));
+            registry.register(Box::new(metric)).map_err(|_| ApiError::Internal)?;
+        }
+        let started = self.started.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let mut gauges = vec![
+            ("murmur_process_start_time_seconds", "When the process started, in Unix seconds", started),
+            ("murmur_ready", "1 once the stage's loop runs", i64::from(self.ready.load(Ordering::Relaxed))),
+        ];
+        if let Some(bytes) = resident_memory_bytes() {
+            gauges.push(("murmur_process_resident_memory_bytes", "Resident memory of the process", bytes));
+        }
+        for (name, help, value) in gauges {
+            let metric = IntGauge::with_opts(label(name, help)).map_err(|_| ApiError::Internal)?;
+            metric.set(value);
+            registry.register(Box::new(metric)).map_err(|_| ApiError::Internal)?;
+        }
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&registry.gather(), &mut out).map_err(|_| ApiError::Internal)?;
+        String::from_utf8(out).map_err(|_| ApiError::Internal)
+    }
+}
+
+/// Resident set size from `/proc/self/statm` (Linux; pages of 4 KiB).
+fn resident_memory_bytes() -> Option<i64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: i64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+async fn metrics(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.exposition()?))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+    if !state.ready.load(Ordering::Relaxed) {
+        return Err(ApiError::NotReady(format!("the {} is starting", state.role)));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "role": state.role })))
+}
+
+async fn not_found() -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::NotFound(
+        "the admin port serves /metrics, /healthz and /readyz".into(),
+    ))
+}
+
+/// Binds the admin port on `addr` (port 0 picks one) with one HTTP worker; the server is to be awaited.
+pub fn bind_admin(state: AdminState, addr: SocketAddr) -> std::io::Result<(Server, SocketAddr)> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/metrics", web::get().to(metrics))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind(addr)?;
+    let bound = server.addrs().first().copied().unwrap_or(addr);
+    Ok((server.run(), bound))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_names_each_quantity_once_with_the_role() {
+        let state = AdminState::new("worker", Arc::new(PipelineStats::default()));
+        PipelineStats::add(&state.stats.consumed, 7);
+        PipelineStats::add(&state.stats.dead_lettered, 2);
+        let text = state.exposition().expect("metrics");
+        assert!(text.contains(r#"murmur_consumed_messages_total{role="worker"} 7"#), "{text}");
+        assert!(text.contains(r#"murmur_dead_lettered_messages_total{role="worker"} 2"#), "{text}");
+        assert!(text.contains(r#"murmur_ready{role="worker"} 0"#), "{text}");
+        state.ready.store(true, Ordering::Relaxed);
+        assert!(state.exposition().expect("metrics").contains(r#"murmur_ready{role="worker"} 1"#));
+    }
+}
