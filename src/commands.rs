@@ -127,7 +127,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let index = SearchIndex::open(&args.index.index_dir, Access::Read, args.index.options())
         .with_context(|| format!("opening the index in {}", args.index.index_dir.display()))?;
     let enrich = enrich_service(&args.enrich, &args.model)?;
-    let mut state = AppState::new(postgres, index, enrich, api_keys(&args.http)?);
+    let keys = api_keys(&args.http)?;
+    // The encoder serves semantic and hybrid search whatever the keys; say what it is there for.
+    match (enrich.is_some(), keys.allow_writes()) {
+        (true, true) => tracing::info!("encoder loaded: semantic and hybrid search, POST /v1/enrich"),
+        (true, false) => tracing::info!(
+            "encoder loaded for semantic and hybrid search; POST /v1/enrich needs a write key and MURMUR_API_KEYS \
+             has none"
+        ),
+        (false, _) => {
+            tracing::info!("encoder off (--no-enrich): semantic and hybrid search and POST /v1/enrich answer 503")
+        }
+    }
+    let mut state = AppState::new(postgres, index, enrich, keys);
     state.rate_limiter = args.http.rate_limiter()?;
     let kafka = KafkaConfig { brokers: args.kafka.kafka_brokers.clone(), options: args.kafka.kafka_options.clone() };
     state.lag = Some(Arc::new(KafkaLag {

@@ -64,6 +64,11 @@ impl ApiKeys {
         Ok(Self { keys })
     }
 
+    /// Whether any configured key may write (`POST /v1/enrich`, schedules).
+    pub fn allow_writes(&self) -> bool {
+        self.keys.iter().any(|(scope, _)| *scope >= Scope::Write)
+    }
+
     /// The scope the request's key grants when it covers `needed`; `None` for a read on a server without
     /// keys (open to all).
     fn require(&self, request: &HttpRequest, needed: Scope) -> Result<Option<Scope>, ApiError> {
@@ -176,6 +181,9 @@ mod tests {
         assert!(matches!(keys.require(&none, Scope::Read), Err(ApiError::Unauthorized(_))));
         assert_eq!(ApiKeys::default().require(&none, Scope::Read).ok(), Some(None));
         assert!(matches!(ApiKeys::default().require(&admin, Scope::Write), Err(ApiError::Unauthorized(_))));
+        assert!(keys.allow_writes());
+        assert!(!ApiKeys::parse("read:rrrrrrrrrrrrrrrr1").expect("valid").allow_writes());
+        assert!(!ApiKeys::default().allow_writes());
         assert!(ApiKeys::parse("root:aaaaaaaaaaaaaaaa1").is_err());
         assert!(ApiKeys::parse("write:short").is_err());
     }
