@@ -3,7 +3,9 @@
 # the whole pipeline in one process and serves the API. Extra arguments go to `murmur demo` (see --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-infra/system-deps.sh
-infra/fetch-assets.sh
+# Only what the demo needs: build packages, libtorch, the encoder and the corpus (no broker, browser or
+# test data: the demo's queue is in-process; infra/setup.sh adds those for the tests).
+infra/system-deps.sh --demo
+infra/fetch-assets.sh --demo
 infra/postgres.sh
 cargo run --release -- demo "$@"

