@@ -110,15 +110,14 @@ fn answer<T>(
     }
     let texts: Vec<&str> = jobs.iter().flat_map(|j| j.texts.iter().map(String::as_str)).collect();
     let total = texts.len();
-    match call(&texts) {
-        Ok(results) if results.len() == total => {
+    match call(&texts).and_then(|results| murmur_core::one_per_text(total, results)) {
+        Ok(results) => {
             let mut results = results.into_iter();
             for job in jobs {
                 let share: Vec<T> = results.by_ref().take(job.texts.len()).collect();
                 send(job, Ok(share));
             }
         }
-        Ok(_) => jobs.into_iter().for_each(|job| send(job, Err("model returned a wrong count".into()))),
         Err(e) => {
             tracing::error!(error = %e, "model call failed");
             let message = e.to_string();

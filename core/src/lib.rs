@@ -12,4 +12,4 @@ pub use comment::{
     check_source, normalize_entity_name, Comment, CommentKey, Emotion, EmotionLabel, EnrichedComment, Enrichment,
     Entity, EntityLabel, Sentiment, SentimentLabel, ENRICHED_SCHEMA_VERSION, OLDEST_READABLE_ENRICHED_SCHEMA,
 };
-pub use seams::{BoxError, CommentStore, Enricher};
+pub use seams::{one_per_text, BoxError, CommentStore, Enricher};

@@ -21,6 +21,16 @@ pub trait Enricher: Send + 'static {
     }
 }
 
+/// A model call's results, checked to be one per text: the rule every caller of an [`Enricher`] relies on
+/// (results are matched to texts by position).
+pub fn one_per_text<T>(texts: usize, results: Vec<T>) -> Result<Vec<T>, BoxError> {
+    if results.len() == texts {
+        Ok(results)
+    } else {
+        Err(format!("the model returned {} results for {texts} texts", results.len()).into())
+    }
+}
+
 /// A durable store of enriched comments (Postgres, a search index). What `upsert` wrote is durable once
 /// `flush` returned (for most stores, as soon as `upsert` returns: their `flush` does nothing), and writing the
 /// same comment twice leaves one copy: that is what lets the sink commit Kafka offsets after every store
@@ -39,5 +49,15 @@ pub trait CommentStore: Send + Sync {
     /// Makes everything upserted so far durable.
     async fn flush(&self) -> Result<(), BoxError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn results_must_be_one_per_text() {
+        assert_eq!(super::one_per_text(2, vec!['a', 'b']).ok(), Some(vec!['a', 'b']));
+        let error = super::one_per_text(3, vec!['a']).err().map(|e| e.to_string());
+        assert_eq!(error.as_deref(), Some("the model returned 1 results for 3 texts"));
     }
 }

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use murmur_core::{Comment, EnrichedComment, Enricher, Enrichment};
+use murmur_core::{one_per_text, Comment, EnrichedComment, Enricher, Enrichment};
 use tokio_util::sync::CancellationToken;
 
 use crate::queue::{poll_or_stop, Consumer, Message, Producer, Record};
@@ -221,16 +221,8 @@ impl<E: Enricher> Worker<E> {
         tokio::task::spawn_blocking(move || {
             let enricher = enricher.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            match enricher.enrich(&refs) {
-                Ok(all) if all.len() == texts.len() => all.into_iter().map(Ok).collect(),
-                Ok(all) => {
-                    tracing::error!(
-                        expected = texts.len(),
-                        got = all.len(),
-                        "enricher returned a wrong count; retrying one by one"
-                    );
-                    one_by_one(&*enricher, &refs)
-                }
+            match enricher.enrich(&refs).and_then(|all| one_per_text(refs.len(), all)) {
+                Ok(all) => all.into_iter().map(Ok).collect(),
                 Err(e) => {
                     tracing::warn!(error = %e, texts = texts.len(), "batch enrichment failed; retrying one by one");
                     one_by_one(&*enricher, &refs)
@@ -262,9 +254,8 @@ impl Delivery {
 fn one_by_one<E: Enricher>(enricher: &E, texts: &[&str]) -> Vec<Result<Enrichment, String>> {
     texts
         .iter()
-        .map(|text| match enricher.enrich(&[text]) {
-            Ok(mut one) if one.len() == 1 => Ok(one.remove(0)),
-            Ok(_) => Err("enrichment failed: model returned no result".to_owned()),
+        .map(|text| match enricher.enrich(&[text]).and_then(|one| one_per_text(1, one)) {
+            Ok(one) => one.into_iter().next().ok_or_else(|| "enrichment failed: no result".to_owned()),
             Err(e) => Err(format!("enrichment failed: {e}")),
         })
         .collect()
