@@ -71,6 +71,14 @@ fn explain(message: &str) -> String {
     }
 }
 
+/// A `limit` parameter within 1..=`max` (`default` when absent), as every listing route reads it.
+pub(crate) fn limit(limit: Option<i64>, default: i64, max: i64) -> Result<usize, ApiError> {
+    match limit.unwrap_or(default) {
+        n if (1..=max).contains(&n) => Ok(n as usize),
+        n => Err(ApiError::BadRequest(format!("limit: expected 1-{max}, got {n}"))),
+    }
+}
+
 /// A JSON body of type `T`, within the size limit of the app's `JsonConfig`.
 pub(crate) struct Body<T>(pub T);
 

@@ -92,10 +92,7 @@ pub(crate) async fn reports(
     state: web::Data<AppState>,
     p: Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = p.limit.unwrap_or(50);
-    if !(1..=MAX_LIST).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("limit: expected 1-{MAX_LIST}, got {limit}")));
-    }
+    let limit = params::limit(p.limit, 50, MAX_LIST)? as i64;
     Ok(HttpResponse::Ok().json(json!({ "reports": state.postgres.reports(p.schedule_id, limit).await? })))
 }
 

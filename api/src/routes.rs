@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{Authorized, Read, Write};
-use crate::params::{Body, Query};
+use crate::params::{self, Body, Query};
 use crate::{dashboard, metrics, openapi, report_routes, trend_routes, ApiError, AppState};
 
 const MAX_LIMIT: i64 = 100;
@@ -127,10 +127,7 @@ async fn search(
     if p.q.trim().is_empty() {
         return Err(ApiError::BadRequest("q: expected words to search for, got nothing".into()));
     }
-    let limit = match p.limit.unwrap_or(10) {
-        n if (1..=MAX_LIMIT).contains(&n) => n as usize,
-        n => return Err(ApiError::BadRequest(format!("limit: expected 1-{MAX_LIMIT}, got {n}"))),
-    };
+    let limit = params::limit(p.limit, 10, MAX_LIMIT)?;
     let entity = match p.entity.as_deref() {
         None => None,
         Some(raw) => Some(EntityFilter::parse(raw).ok_or_else(|| {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{Authorized, Read};
-use crate::params::Query;
+use crate::params::{limit, Query};
 use crate::{ApiError, AppState};
 
 const DEFAULT_DAYS: i64 = 7;
@@ -69,14 +69,6 @@ fn slice(
     let slice = Slice { source, tag, entity, q, emotion };
     slice.validate()?;
     Ok(slice)
-}
-
-/// `limit` within 1..=`max`.
-fn limit(limit: Option<i64>, default: i64, max: i64) -> Result<usize, ApiError> {
-    match limit.unwrap_or(default) {
-        n if (1..=max).contains(&n) => Ok(n as usize),
-        n => Err(ApiError::BadRequest(format!("limit: expected 1-{max}, got {n}"))),
-    }
 }
 
 #[derive(Deserialize)]
