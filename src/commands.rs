@@ -7,28 +7,24 @@ use std::time::Duration;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use murmur_api::admin::AdminState;
-use murmur_api::{ApiKeys, AppState, EnrichService, LagProbe};
+use murmur_api::{ApiKeys, AppState, EnrichService, KafkaLag};
+use murmur_cli::{connect, shutdown_on_signal, DatabaseArgs, ModelArgs};
 use murmur_core::{CommentStore, Enricher};
-use murmur_enrich::{
-    select_device, DeviceRequest, EncoderOptions, Heads, ModelStack, Precision, SentenceEncoder, StubEnricher,
-    TaskModel,
-};
+use murmur_enrich::StubEnricher;
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
 use murmur_ingest::load::{self, InputFormat, TextEncoding};
 use murmur_ingest::queue::{Producer, Record};
 use murmur_ingest::schema::{Limits, Validator};
 use murmur_ingest::sink::{Sink, SinkConfig};
 use murmur_ingest::worker::{Worker, WorkerConfig};
-use murmur_ingest::{PipelineStats, Pseudonymizer, Topics};
+use murmur_ingest::{PipelineStats, Pseudonymizer};
 use murmur_search::{Access, SearchIndex};
-use murmur_store::Postgres;
 use murmur_trends::{ReportSpec, Scheduler, Slice, Trends};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    AdminArgs, DatabaseArgs, DeviceChoice, Encoding, EnrichApiArgs, FileFormat, HttpArgs, KafkaArgs, ModelArgs,
-    PrecisionChoice, ProduceArgs, ReindexArgs, ReportArgs, ReportCommandArgs, ReportFormat, ServeArgs, SinkArgs,
-    SinkStore, TopicArgs, WorkerArgs, ASSETS_HINT,
+    AdminArgs, Encoding, EnrichApiArgs, FileFormat, HttpArgs, ProduceArgs, ReindexArgs, ReportArgs, ReportCommandArgs,
+    ReportFormat, ServeArgs, SinkArgs, SinkStore, WorkerArgs,
 };
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
@@ -39,9 +35,9 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         Pseudonymizer::new(key.as_bytes()),
         Limits { max_text_bytes: args.privacy.max_text_bytes, ..Limits::default() },
     );
-    let kafka = kafka_config(&args.kafka);
-    let topics = topics(&args.kafka.topics);
-    ensure_topics(&kafka, &topics, args.partitions).await?;
+    let kafka = args.kafka.config();
+    let topics = args.kafka.topics.topics();
+    args.kafka.ensure_topics(args.partitions).await?;
     let config = WorkerConfig {
         topics,
         max_batch: args.batch_size,
@@ -49,12 +45,15 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         ..WorkerConfig::default()
     };
     // The admin port answers (not ready) while the models load.
-    let admin = start_admin("worker", &args.admin)?;
+    let mut admin = AdminState::new("worker", Arc::new(PipelineStats::default()));
+    admin.lag =
+        Some(Arc::new(KafkaLag::new(kafka.clone(), vec![(args.group.clone(), config.topics.comments.clone())])));
+    start_admin(&admin, &args.admin)?;
     if args.stub_enrichment {
         tracing::warn!("stub enrichment: comments get no real sentiment, entities or embeddings (plumbing runs only)");
         run_worker(StubEnricher, validator, &kafka, &args.group, config, admin).await
     } else {
-        let models = load_models(&args.model)?;
+        let models = args.model.load()?;
         run_worker(models, validator, &kafka, &args.group, config, admin).await
     }
 }
@@ -81,24 +80,24 @@ async fn run_worker<E: Enricher>(
     Ok(())
 }
 
-/// The role's counters, and its admin port where `--admin-listen` asks for one (served until the process
-/// ends).
-fn start_admin(role: &'static str, args: &AdminArgs) -> anyhow::Result<AdminState> {
-    let admin = AdminState::new(role, Arc::new(PipelineStats::default()));
+/// The role's admin port, where `--admin-listen` asks for one (served until the process ends).
+fn start_admin(admin: &AdminState, args: &AdminArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.admin_listen {
         let (server, bound) = murmur_api::admin::bind_admin(admin.clone(), addr)
             .with_context(|| format!("binding the admin port {addr} (--admin-listen)"))?;
         tokio::spawn(server);
-        tracing::info!(role, addr = %bound, "admin port: /metrics, /healthz, /readyz");
+        tracing::info!(role = admin.role, addr = %bound, "admin port: /metrics, /healthz, /readyz");
     }
-    Ok(admin)
+    Ok(())
 }
 
 pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
-    let admin = start_admin("sink", &args.admin)?;
-    let kafka = kafka_config(&args.kafka);
-    let topics = topics(&args.kafka.topics);
-    ensure_topics(&kafka, &topics, args.partitions).await?;
+    let kafka = args.kafka.config();
+    let topics = args.kafka.topics.topics();
+    let mut admin = AdminState::new("sink", Arc::new(PipelineStats::default()));
+    admin.lag = Some(Arc::new(KafkaLag::new(kafka.clone(), vec![(args.group.clone(), topics.enriched.clone())])));
+    start_admin(&admin, &args.admin)?;
+    args.kafka.ensure_topics(args.partitions).await?;
     let mut stores: Vec<Arc<dyn CommentStore>> = Vec::new();
     if args.stores.contains(&SinkStore::Postgres) {
         stores.push(Arc::new(connect(&args.database).await?));
@@ -141,14 +140,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut state = AppState::new(postgres, index, enrich, keys);
     state.rate_limiter = args.http.rate_limiter()?;
-    let kafka = KafkaConfig { brokers: args.kafka.kafka_brokers.clone(), options: args.kafka.kafka_options.clone() };
-    state.lag = Some(Arc::new(KafkaLag {
-        kafka,
-        stages: vec![
+    state.lag = Some(Arc::new(KafkaLag::new(
+        args.kafka.config(),
+        vec![
             (args.worker_group.clone(), args.kafka.topics.topic_comments.clone()),
             (args.sink_group.clone(), args.kafka.topics.topic_enriched.clone()),
         ],
-    }));
+    )));
     let shutdown = shutdown_on_signal();
     let scheduler = start_scheduler(&state, &args.reports, shutdown.clone())?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
@@ -177,28 +175,6 @@ pub fn start_scheduler(
     Ok(Some(tokio::spawn(scheduler.run(shutdown))))
 }
 
-/// Where the pipeline's stages stand in their topics, for `/metrics`.
-struct KafkaLag {
-    kafka: KafkaConfig,
-    /// (group, topic)
-    stages: Vec<(String, String)>,
-}
-
-impl LagProbe for KafkaLag {
-    fn progress(&self) -> Vec<(String, String, i64, i64)> {
-        self.stages
-            .iter()
-            .filter_map(|(group, topic)| match self.kafka.progress(group, topic, Duration::from_secs(1)) {
-                Ok(p) => Some((group.clone(), topic.clone(), p.committed, p.lag)),
-                Err(e) => {
-                    tracing::debug!(%group, %topic, error = %e, "consumer lag unavailable");
-                    None
-                }
-            })
-            .collect()
-    }
-}
-
 pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     let format = match args.format {
         FileFormat::Auto => InputFormat::from_path(&args.file),
@@ -210,7 +186,7 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         Encoding::Latin1 => TextEncoding::Latin1,
     };
     let payloads = load::read_payloads(&args.file, format, encoding)?;
-    let kafka = kafka_config(&args.kafka);
+    let kafka = args.kafka.config();
     let topic = args.kafka.topics.topic_comments.clone();
     kafka.ensure_topics(&[topic.as_str()], args.partitions).await?;
     let producer: KafkaProducer = kafka.producer()?;
@@ -327,115 +303,15 @@ pub async fn reindex(args: ReindexArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Connects and applies pending migrations (idempotent, serialised by Postgres advisory locks).
-pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<Postgres> {
-    let postgres = Postgres::connect(&args.database_url, args.database_pool).await.with_context(|| {
-        format!("connecting to Postgres at {} (infra/postgres.sh starts one)", redact(&args.database_url))
-    })?;
-    postgres.migrate().await.context("applying migrations")?;
-    if let Some(changed) = postgres
-        .rederive_entities(ENTITY_RULES, murmur_enrich::social::with_mentions)
-        .await
-        .context("re-deriving stored entities by today's rules")?
-    {
-        tracing::info!(changed, "stored entities re-derived: mentions read by rule, one name per entity");
-    }
-    Ok(postgres)
-}
-
-/// The entity rules stored comments were last re-derived by (see `Postgres::rederive_entities`): mentions
-/// (`@handle`, `#hashtag`) read by rule, and names one per entity however written. A new rule gets a new
-/// name. Search facets come from the index: `murmur reindex` rebuilds them.
-const ENTITY_RULES: &str = "entities-2026-12-mentions-and-names";
-
 /// The model thread behind `POST /v1/enrich`, unless turned off.
 pub fn enrich_service(api: &EnrichApiArgs, model: &ModelArgs) -> anyhow::Result<Option<EnrichService>> {
     if api.no_enrich {
         return Ok(None);
     }
-    let models = load_models(model)?;
+    let models = model.load()?;
     let service = EnrichService::start(Box::new(models), api.enrich_queue, api.enrich_max_texts)
         .context("starting the enrichment thread")?;
     Ok(Some(service))
-}
-
-/// The encoder and its heads, as the worker runs them.
-pub fn load_models(args: &ModelArgs) -> anyhow::Result<ModelStack> {
-    let encoder = load_encoder(args)?;
-    let heads = Heads { sentiment: !args.no_sentiment, emotion: !args.no_emotion, ner: !args.no_ner };
-    let tasks = if heads.sentiment || heads.emotion || heads.ner {
-        let model = TaskModel::load(&args.task_model, encoder.device()).with_context(|| {
-            format!(
-                "loading the task model from {} (set --task-model or MURMUR_HOME, or --no-sentiment --no-emotion --no-ner to run without)",
-                args.task_model.display()
-            )
-        })?;
-        for (off, what) in [(args.no_sentiment, "sentiment"), (args.no_emotion, "emotion"), (args.no_ner, "entities")] {
-            if off {
-                tracing::warn!(task = what, "disabled: comments are stored without it");
-            }
-        }
-        Some((model, heads))
-    } else {
-        None
-    };
-    Ok(ModelStack::new(encoder, tasks)?)
-}
-
-pub fn load_encoder(args: &ModelArgs) -> anyhow::Result<SentenceEncoder> {
-    let device = select_device(match args.device {
-        DeviceChoice::Auto => DeviceRequest::Auto,
-        DeviceChoice::Cpu => DeviceRequest::Cpu,
-        DeviceChoice::Cuda => DeviceRequest::Cuda,
-    })?;
-    let max_batch_tokens = args.max_batch_tokens.unwrap_or_else(|| EncoderOptions::default_batch_tokens(device));
-    let precision = match args.precision {
-        PrecisionChoice::Auto => Precision::Auto,
-        PrecisionChoice::F32 => Precision::F32,
-        PrecisionChoice::Bf16 => Precision::Bf16,
-    };
-    let kind = precision.resolve(device)?;
-    let options = EncoderOptions { device, max_batch_tokens, threads: args.threads, kind };
-    SentenceEncoder::load(&args.model_dir, options)
-        .with_context(|| format!("loading the encoder from {} ({ASSETS_HINT})", args.model_dir.display()))
-}
-
-fn kafka_config(args: &KafkaArgs) -> KafkaConfig {
-    KafkaConfig { brokers: args.kafka_brokers.clone(), options: args.kafka_options.clone() }
-}
-
-pub fn topics(args: &TopicArgs) -> Topics {
-    Topics { comments: args.topic_comments.clone(), enriched: args.topic_enriched.clone(), dlq: args.topic_dlq.clone() }
-}
-
-async fn ensure_topics(kafka: &KafkaConfig, topics: &Topics, partitions: i32) -> anyhow::Result<()> {
-    kafka
-        .ensure_topics(&[&topics.comments, &topics.enriched, &topics.dlq], partitions)
-        .await
-        .with_context(|| format!("creating topics on {} (is the broker up? see infra/kafka.sh)", kafka.brokers))
-}
-
-/// Cancelled on SIGINT or SIGTERM: stages finish or abandon (uncommitted) their batch and return.
-pub fn shutdown_on_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let trigger = token.clone();
-    tokio::spawn(async move {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = terminate => {}
-        }
-        tracing::info!("shutting down");
-        trigger.cancel();
-    });
-    token
 }
 
 /// Logs the counters every ten seconds while they move, and once more at stop (the totals).
@@ -462,18 +338,4 @@ async fn report_progress(stats: Arc<PipelineStats>, shutdown: CancellationToken)
     }
     let now = totals();
     tracing::info!(consumed = now.0, enriched = now.1, dead_lettered = now.2, stored = now.3, "totals at stop");
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }

@@ -3,27 +3,29 @@
 //! self-driving cars). The API is up from the start; results grow as the corpus loads.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Datelike, DurationRound, TimeDelta, Timelike, Utc, Weekday};
 use murmur_api::{ApiKeys, AppState};
-use murmur_core::{CommentStore, EntityLabel};
+use murmur_cli::{connect, shutdown_on_signal, ASSETS_HINT};
+use murmur_core::hash::Rng;
+use murmur_core::EntityLabel;
 use murmur_ingest::memory::MemoryQueue;
+use murmur_ingest::pipeline::{Pipeline, Stages};
 use murmur_ingest::queue::{Consumer, Producer, Record, HEADER_REASON};
 use murmur_ingest::schema::{Limits, Validator};
-use murmur_ingest::sink::{Sink, SinkConfig};
-use murmur_ingest::worker::{Worker, WorkerConfig};
-use murmur_ingest::{PipelineStats, Pseudonymizer, Topics};
+use murmur_ingest::sink::SinkConfig;
+use murmur_ingest::worker::WorkerConfig;
+use murmur_ingest::{Pseudonymizer, Topics};
 use murmur_search::{Access, IndexOptions, SearchError, SearchIndex};
 use murmur_store::{DimKind, KeyFilter, Postgres};
 use murmur_trends::{Format as ReportFormat, ReportSpec, Slice, Trends};
 use serde_json::json;
 
-use crate::cli::{DemoArgs, HttpArgs, ASSETS_HINT};
-use crate::commands::{api_keys, connect, enrich_service, load_models, shutdown_on_signal, start_scheduler};
-use crate::measure::Rng;
+use crate::cli::{DemoArgs, HttpArgs};
+use crate::commands::{api_keys, enrich_service, start_scheduler};
 
 /// Brands the demo producer tags comments with when the text names them (a real producer sends its own
 /// campaign or product tags).
@@ -47,37 +49,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     .with_context(|| format!("opening the index in {}", args.index_dir.display()))?;
     eprintln!("loading the encoder from {} and its heads", args.model.model_dir.display());
-    let models = load_models(&args.model)?;
+    let models = args.model.load()?;
 
     let topics = Topics::default();
     let queue = MemoryQueue::new(&[&topics.comments, &topics.enriched, &topics.dlq], 1024);
-    let stats = Arc::new(PipelineStats::default());
     let shutdown = shutdown_on_signal();
-    let validator = Validator::new(Pseudonymizer::new(args.pseudonym_key.as_bytes()), Limits::default());
     let producer: Arc<dyn Producer> = Arc::new(queue.clone());
-
-    let worker = Worker::new(
-        validator,
-        Arc::new(Mutex::new(models)),
-        Arc::clone(&producer),
-        WorkerConfig { topics: topics.clone(), ..WorkerConfig::default() },
-        Arc::clone(&stats),
-    );
-    let worker_consumer = queue.consumer(&topics.comments)?;
-    let worker_shutdown = shutdown.clone();
-    let worker_task = tokio::spawn(async move { worker.run(worker_consumer, worker_shutdown).await });
-
-    let stores: Vec<Arc<dyn CommentStore>> = vec![Arc::new(postgres.clone()), Arc::new(index.clone())];
     let summary = postgres.clone();
-    let sink = Sink::new(
-        stores,
-        Arc::clone(&producer),
-        SinkConfig { topics: topics.clone(), max_batch: 512, ..SinkConfig::default() },
-        Arc::clone(&stats),
-    );
-    let sink_consumer = queue.consumer(&topics.enriched)?;
-    let sink_shutdown = shutdown.clone();
-    let sink_task = tokio::spawn(async move { sink.run(sink_consumer, sink_shutdown).await });
+    let stages = Stages {
+        validator: Validator::new(Pseudonymizer::new(args.pseudonym_key.as_bytes()), Limits::default()),
+        enricher: models,
+        worker_out: Arc::clone(&producer),
+        worker: WorkerConfig { topics: topics.clone(), ..WorkerConfig::default() },
+        stores: vec![Arc::new(postgres.clone()), Arc::new(index.clone())],
+        sink_out: Arc::clone(&producer),
+        sink: SinkConfig { topics: topics.clone(), max_batch: 512, ..SinkConfig::default() },
+    };
+    let pipeline =
+        Pipeline::start(stages, queue.consumer(&topics.comments)?, queue.consumer(&topics.enriched)?, shutdown.clone());
 
     let dlq_consumer = queue.consumer(&topics.dlq)?;
     tokio::spawn(log_dead_letters(dlq_consumer, shutdown.clone()));
@@ -135,8 +124,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let mut last_print = Instant::now();
     loop {
-        let stored = PipelineStats::get(&stats.stored);
-        let dead = PipelineStats::get(&stats.dead_lettered);
+        let (stored, dead) = (pipeline.stored(), pipeline.dead_lettered());
         let done = stored + dead >= total as u64;
         if done || last_print.elapsed() >= Duration::from_secs(2) {
             let secs = started.elapsed().as_secs_f64();
@@ -159,8 +147,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
             "demo data loaded: {} comments enriched, stored and searchable in {secs:.1}s ({:.0} comments/s)",
-            PipelineStats::get(&stats.stored),
-            PipelineStats::get(&stats.stored) as f64 / secs.max(1e-9)
+            pipeline.stored(),
+            pipeline.stored() as f64 / secs.max(1e-9)
         );
         let window = (Utc::now() - TimeDelta::days(366), Utc::now() + TimeDelta::days(1));
         // Names written in the text, then accounts and hashtags, each ranked apart as the dashboard does.
@@ -199,8 +187,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     shutdown.cancelled().await;
     server_handle.stop(true).await;
-    worker_task.await.context("worker task")??;
-    sink_task.await.context("sink task")??;
+    pipeline.stop().await?;
     server_task.await.context("server task")??;
     if let Some(scheduler) = scheduler {
         scheduler.await.ok();
@@ -296,7 +283,7 @@ fn demo_times(words: &[Vec<String>], end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
             start + TimeDelta::hours(hour as i64) + TimeDelta::seconds((3600.0 * within.clamp(0.0, 1.0)) as i64)
         })
         .collect();
-    let mut rng = Rng(0x6d75_726d_7572);
+    let mut rng = Rng::new(0x6d75_726d_7572);
     for i in (1..slots.len()).rev() {
         slots.swap(i, rng.below(i + 1));
     }

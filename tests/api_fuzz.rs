@@ -81,7 +81,9 @@ fn fuzz(base: &str, key: Option<&str>, name: &str, phases: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fuzzer_gets_no_server_error_from_any_operation() {
-    let database = murmur_store::testing::fresh_database("api_fuzz").await.expect("postgres (infra/postgres.sh)");
+    let database_url = common::fresh_database("api_fuzz").await;
+    let database = murmur_store::Postgres::connect(&database_url, 4).await.expect("postgres (infra/postgres.sh)");
+    database.migrate().await.expect("migrations");
     let work = tempfile::tempdir().expect("tempdir");
     let index_dir = work.path().join("index");
     {
@@ -90,7 +92,6 @@ async fn a_fuzzer_gets_no_server_error_from_any_operation() {
         let index = SearchIndex::open(&index_dir, Access::Write, IndexOptions::default()).expect("index");
         index.write_batch(&data).expect("index");
     }
-    let database_url = format!("{}/murmur_test_api_fuzz", common::postgres_base());
 
     let port = free_port();
     let topics = ["fuzz.comments".to_owned(), "fuzz.enriched".to_owned(), "fuzz.dlq".to_owned()];

@@ -134,7 +134,7 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
     let run = format!("dash{}x{}", std::process::id(), Utc::now().timestamp_millis());
     let topics = [format!("{run}.comments"), format!("{run}.enriched"), format!("{run}.dlq")];
     create_topics(&topics, 2).await;
-    let database_url = fresh_database("murmur_it_dashboard").await;
+    let database_url = fresh_database("it_dashboard").await;
     let work = tempfile::tempdir().expect("tempdir");
     let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let mut env = common::role_env(&run, &topics, &database_url, &work.path().join("index"), port);

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use common::pipeline::{stream, wait_for_rows, DeadLetters, Pipeline};
 use common::services::{PersistentBroker, PrivatePostgres};
 use common::{brokers, rss_mib};
+use murmur_core::hash::Rng;
 
 const PARTITIONS: i32 = 4;
 /// Comments in the broker-restart scenario (see there).
@@ -35,25 +36,21 @@ fn comments_per_run() -> usize {
     std::env::var("MURMUR_FAULT_COMMENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000)
 }
 
-/// SplitMix64, so each scenario's fault moments are the same from run to run.
-struct Rng(u64);
-
-impl Rng {
-    fn between(&mut self, low: Duration, high: Duration) -> Duration {
-        self.0 = murmur_core::hash::splitmix64(self.0);
-        low + (high - low).mul_f64((self.0 >> 11) as f64 / (1u64 << 53) as f64)
-    }
+/// Seeded by the scenario's name, so its fault moments are the same from run to run.
+fn seed(name: &str) -> Rng {
+    Rng::new(murmur_core::hash::fnv1a(name.as_bytes()))
 }
 
-fn seed(name: &str) -> Rng {
-    Rng(murmur_core::hash::fnv1a(name.as_bytes()))
+/// A moment between `low` and `high`.
+fn between(rng: &mut Rng, low: Duration, high: Duration) -> Duration {
+    low + (high - low).mul_f64(rng.unit())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_and_sinks_killed_at_random_moments_lose_and_double_nothing() {
     let _serial = SERIAL.lock().await;
     let n = comments_per_run();
-    let database = common::fresh_database("murmur_fault_kills").await;
+    let database = common::fresh_database("fault_kills").await;
     let mut pipeline = Pipeline::new("kills", brokers(), database, PARTITIONS).await;
     let mut worker = pipeline.start("worker", Some("w0"));
     let mut sink = pipeline.start("sink", Some("s0"));
@@ -63,14 +60,14 @@ async fn workers_and_sinks_killed_at_random_moments_lose_and_double_nothing() {
     let mut rng = seed("kills");
     let mut faults = Vec::new();
     for round in 0..10 {
-        tokio::time::sleep(rng.between(Duration::from_millis(500), Duration::from_secs(4))).await;
+        tokio::time::sleep(between(&mut rng, Duration::from_millis(500), Duration::from_secs(4))).await;
         let (role, slot) = if round % 2 == 0 { (&mut worker, "w0") } else { (&mut sink, "s0") };
         pipeline.procs.stop(role); // SIGKILL
         faults.push(format!("kill -9 {role}"));
         *role = pipeline.start(role.split('.').next().unwrap_or("worker"), Some(slot));
     }
     for (role, slot) in [(&mut worker, "w0"), (&mut sink, "s0")] {
-        tokio::time::sleep(rng.between(Duration::from_millis(500), Duration::from_secs(3))).await;
+        tokio::time::sleep(between(&mut rng, Duration::from_millis(500), Duration::from_secs(3))).await;
         let status = pipeline.procs.terminate(role, Duration::from_secs(30)).expect("stops within 30 s of SIGTERM");
         assert!(status.success(), "{role} exits 0 on SIGTERM, got {status}");
         faults.push(format!("SIGTERM {role}: {status}"));
@@ -115,7 +112,7 @@ async fn a_broker_restart_mid_ingest_loses_and_doubles_nothing() {
     // topics of them) it stalled here. A Kafka cluster has no such limit; this scenario runs on fewer.
     let n = comments_per_run().min(NOIDA_COMMENTS);
     let mut broker = PersistentBroker::start();
-    let database = common::fresh_database("murmur_fault_broker").await;
+    let database = common::fresh_database("fault_broker").await;
     let mut pipeline = Pipeline::new("broker", broker.address(), database, PARTITIONS).await;
     pipeline.start("worker", None);
     pipeline.start("sink", None);
@@ -138,7 +135,7 @@ async fn a_broker_restart_mid_ingest_loses_and_doubles_nothing() {
 async fn workers_leaving_and_joining_a_group_mid_ingest_split_the_work_exactly() {
     let _serial = SERIAL.lock().await;
     let n = comments_per_run();
-    let database = common::fresh_database("murmur_fault_rebalance").await;
+    let database = common::fresh_database("fault_rebalance").await;
     let mut pipeline = Pipeline::new("rebalance", brokers(), database, PARTITIONS).await;
     let first = pipeline.start("worker", None);
     let second = pipeline.start("worker", None);

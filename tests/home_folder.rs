@@ -27,7 +27,7 @@ fn demo_elsewhere(database_url: &str, home: Option<&std::path::Path>) -> Output 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn started_outside_the_checkout_murmur_names_murmur_home_and_runs_with_it() {
-    let database_url = common::fresh_database("murmur_it_home_folder").await;
+    let database_url = common::fresh_database("it_home_folder").await;
 
     let lost = demo_elsewhere(&database_url, None);
     let stderr = String::from_utf8_lossy(&lost.stderr);

@@ -106,7 +106,7 @@ async fn hostile_input_is_dead_lettered_with_reasons_or_stored_exactly_and_nothi
     let run = format!("fz{}x{}", std::process::id(), chrono::Utc::now().timestamp_millis());
     let topics = [format!("{run}.comments"), format!("{run}.enriched"), format!("{run}.dlq")];
     create_topics(&topics, PARTITIONS).await;
-    let database_url = fresh_database("murmur_it_malformed").await;
+    let database_url = fresh_database("it_malformed").await;
     let work = tempfile::tempdir().expect("tempdir");
     let env = role_env(&run, &topics, &database_url, &work.path().join("index"), free_port());
     let mut procs = Processes(Vec::new());

@@ -123,7 +123,7 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let topics = [format!("{run}.comments"), format!("{run}.enriched"), format!("{run}.dlq")];
     create_topics(&topics, PARTITIONS).await;
 
-    let database_url = fresh_database("murmur_it_pipeline").await;
+    let database_url = fresh_database("it_pipeline").await;
     let work = tempfile::tempdir().expect("tempdir");
     let http_port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let env = role_env(&run, &topics, &database_url, &work.path().join("index"), http_port);
@@ -224,6 +224,27 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
             assert!(text.lines().any(|l| l == line), "{role}: {line} in\n{text}");
         }
         assert!(text.contains(&format!(r#"murmur_process_resident_memory_bytes{{role="{role}"}} "#)), "{text}");
+        // Batch sizes add up to what the stage consumed; each stage's own latency histograms and its lag.
+        let (consumed, topic) = if role == "worker" { (mixed.len(), &topics[0]) } else { (VALID, &topics[1]) };
+        let sum = format!(r#"murmur_batch_messages_sum{{role="{role}"}} {consumed}"#);
+        assert!(text.lines().any(|l| l == sum), "{role}: {sum} in\n{text}");
+        let lag = format!(r#"murmur_consumer_lag_messages{{group="{run}-{role}",role="{role}",topic="{topic}"}} "#);
+        assert!(text.contains(&lag), "{role}: {lag} in\n{text}");
+        let latencies: &[&str] = match role {
+            "worker" => &[r#"murmur_enrich_batch_duration_seconds_count{role="worker"}"#],
+            _ => &[
+                r#"murmur_store_write_duration_seconds_count{role="sink",store="postgres"}"#,
+                r#"murmur_store_write_duration_seconds_count{role="sink",store="tantivy"}"#,
+            ],
+        };
+        for series in latencies {
+            let count = text
+                .lines()
+                .find_map(|l| l.strip_prefix(series))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("{role}: no {series} in\n{text}"));
+            assert!(count >= 1, "{series} counted no batch");
+        }
     }
 
     // The API, a separate process reading the index the sink wrote, finds them by their words.

@@ -17,7 +17,7 @@ async fn authors_are_pseudonymous_and_chosen_pii_is_redacted_from_stored_text() 
     let run = format!("pv{}x{}", std::process::id(), chrono::Utc::now().timestamp_millis());
     let topics = [format!("{run}.comments"), format!("{run}.enriched"), format!("{run}.dlq")];
     create_topics(&topics, 2).await;
-    let database_url = fresh_database("murmur_it_privacy").await;
+    let database_url = fresh_database("it_privacy").await;
     let work = tempfile::tempdir().expect("tempdir");
     let mut env = role_env(&run, &topics, &database_url, &work.path().join("index"), free_port());
     env.push(("MURMUR_REDACT_PII", "all".into()));

@@ -23,7 +23,7 @@ const REPLICAS: [&str; 2] = ["a", "b"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_and_sinks_in_groups_split_the_partitions_and_each_index_replica_gets_everything() {
-    let database = common::fresh_database("murmur_scale_out").await;
+    let database = common::fresh_database("scale_out").await;
     let mut pipeline = Pipeline::new("scale", brokers(), database, PARTITIONS).await;
     let workers: Vec<String> = (0..WORKERS).map(|_| pipeline.start("worker", None)).collect();
     let sinks: Vec<String> = (0..POSTGRES_SINKS).map(|_| pipeline.start_postgres_sink()).collect();

@@ -1,8 +1,9 @@
 //! The admin port of the pipeline roles without an API (`murmur worker` and `murmur sink`, with
-//! `--admin-listen`): `GET /metrics` (what the stage has done, Prometheus text format, one quantity per name
-//! with its unit), `GET /healthz` (the process answers) and `GET /readyz` (the stage is running: models
+//! `--admin-listen`): `GET /metrics` (Prometheus text format, one quantity per name with its unit: what the
+//! stage has done, batch sizes, enrichment and store-write latency histograms, its consumer group's lag,
+//! process memory), `GET /healthz` (the process answers) and `GET /readyz` (the stage is running: models
 //! loaded, stores connected, consumer created). Nothing here reads a database, so the port answers whatever
-//! state the stores are in.
+//! state the stores are in; the lag comes from the broker, and is left out while the broker does not answer.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,11 +12,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use murmur_ingest::PipelineStats;
+use murmur_ingest::{HistogramSnapshot, PipelineStats};
 use prometheus::{Encoder, IntCounter, IntGauge, Opts, Registry, TextEncoder};
 use serde_json::json;
 
-use crate::ApiError;
+use crate::{ApiError, LagProbe};
 
 /// What the admin port reports for one process.
 #[derive(Clone)]
@@ -25,15 +26,18 @@ pub struct AdminState {
     pub stats: Arc<PipelineStats>,
     /// Set once the stage's loop runs.
     pub ready: Arc<AtomicBool>,
+    /// Where the stage's consumer group stands, when the broker is known.
+    pub lag: Option<Arc<dyn LagProbe>>,
     started: SystemTime,
 }
 
 impl AdminState {
     pub fn new(role: &'static str, stats: Arc<PipelineStats>) -> Self {
-        Self { role, stats, ready: Arc::new(AtomicBool::new(false)), started: SystemTime::now() }
+        Self { role, stats, ready: Arc::new(AtomicBool::new(false)), lag: None, started: SystemTime::now() }
     }
 
-    fn exposition(&self) -> Result<String, ApiError> {
+    /// The exposition, with `progress` (`(group, topic, committed, lag)`, read from the broker) as gauges.
+    fn exposition(&self, progress: &[(String, String, i64, i64)]) -> Result<String, ApiError> {
         let registry = Registry::new();
         let counters = [
             ("murmur_consumed_messages_total", "Messages the stage has read from its topic", &self.stats.consumed),
@@ -65,9 +69,72 @@ impl AdminState {
             metric.set(value);
             registry.register(Box::new(metric)).map_err(|_| ApiError::Internal)?;
         }
+        let stage = |name: &str, help: &str| {
+            prometheus::IntGaugeVec::new(label(name, help), &["group", "topic"]).map_err(|_| ApiError::Internal)
+        };
+        let lag = stage("murmur_consumer_lag_messages", "Messages the stage's group has not committed yet")?;
+        let committed = stage("murmur_consumer_committed_messages", "Messages the stage's group has committed")?;
+        for (group, topic, done, behind) in progress {
+            lag.with_label_values(&[group, topic]).set(*behind);
+            committed.with_label_values(&[group, topic]).set(*done);
+        }
+        registry.register(Box::new(lag)).map_err(|_| ApiError::Internal)?;
+        registry.register(Box::new(committed)).map_err(|_| ApiError::Internal)?;
         let mut out = Vec::new();
         TextEncoder::new().encode(&registry.gather(), &mut out).map_err(|_| ApiError::Internal)?;
-        String::from_utf8(out).map_err(|_| ApiError::Internal)
+        let mut text = String::from_utf8(out).map_err(|_| ApiError::Internal)?;
+        let role = ("role", self.role);
+        histogram(
+            &mut text,
+            "murmur_batch_messages",
+            "Messages per batch read from the stage's topic",
+            role,
+            &[(None, self.stats.batch_messages.snapshot())],
+        );
+        if self.role == "worker" {
+            histogram(
+                &mut text,
+                "murmur_enrich_batch_duration_seconds",
+                "Time to enrich one batch (the models' share of the worker)",
+                role,
+                &[(None, self.stats.enrich_seconds.snapshot())],
+            );
+        }
+        let writes: Vec<(Option<(&str, &str)>, HistogramSnapshot)> =
+            self.stats.store_writes().into_iter().map(|(store, h)| (Some(("store", store)), h.snapshot())).collect();
+        if !writes.is_empty() {
+            histogram(
+                &mut text,
+                "murmur_store_write_duration_seconds",
+                "Time for a store to write one batch, retries included",
+                role,
+                &writes,
+            );
+        }
+        Ok(text)
+    }
+}
+
+/// Appends one histogram family in the text format: for each series (the `role` label, then its own
+/// label if any) cumulative `_bucket`s up to `+Inf`, `_sum` and `_count`.
+fn histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    role: (&str, &str),
+    series: &[(Option<(&str, &str)>, HistogramSnapshot)],
+) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (label, snapshot) in series {
+        let labels: Vec<String> = std::iter::once(role).chain(*label).map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        let labels = labels.join(",");
+        for (bound, n) in &snapshot.buckets {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", snapshot.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", snapshot.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", snapshot.count);
     }
 }
 
@@ -79,7 +146,11 @@ fn resident_memory_bytes() -> Option<i64> {
 }
 
 async fn metrics(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.exposition()?))
+    let progress = match state.lag.clone() {
+        Some(probe) => web::block(move || probe.progress()).await.map_err(|_| ApiError::Internal)?,
+        None => Vec::new(),
+    };
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.exposition(&progress)?))
 }
 
 async fn healthz() -> HttpResponse {
@@ -127,11 +198,33 @@ mod tests {
         let state = AdminState::new("worker", Arc::new(PipelineStats::default()));
         PipelineStats::add(&state.stats.consumed, 7);
         PipelineStats::add(&state.stats.dead_lettered, 2);
-        let text = state.exposition().expect("metrics");
+        state.stats.batch_messages.observe(7.0);
+        state.stats.enrich_seconds.observe(0.2);
+        state.stats.store_write("tantivy").observe(0.004);
+        let progress = [("murmur-worker".to_owned(), "comments".to_owned(), 7, 3)];
+        let text = state.exposition(&progress).expect("metrics");
         assert!(text.contains(r#"murmur_consumed_messages_total{role="worker"} 7"#), "{text}");
         assert!(text.contains(r#"murmur_dead_lettered_messages_total{role="worker"} 2"#), "{text}");
         assert!(text.contains(r#"murmur_ready{role="worker"} 0"#), "{text}");
+        assert!(
+            text.contains(r#"murmur_consumer_lag_messages{group="murmur-worker",role="worker",topic="comments"} 3"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"murmur_batch_messages_bucket{role="worker",le="5"} 0"#), "{text}");
+        assert!(text.contains(r#"murmur_batch_messages_bucket{role="worker",le="10"} 1"#), "{text}");
+        assert!(text.contains(r#"murmur_batch_messages_bucket{role="worker",le="+Inf"} 1"#), "{text}");
+        assert!(text.contains(r#"murmur_enrich_batch_duration_seconds_sum{role="worker"} 0.2"#), "{text}");
+        assert!(
+            text.contains(r#"murmur_store_write_duration_seconds_bucket{role="worker",store="tantivy",le="0.005"} 1"#),
+            "{text}"
+        );
+        // Each family is declared once, with its type.
+        for family in
+            ["murmur_batch_messages", "murmur_enrich_batch_duration_seconds", "murmur_store_write_duration_seconds"]
+        {
+            assert_eq!(text.matches(&format!("# TYPE {family} histogram")).count(), 1, "{family}");
+        }
         state.ready.store(true, Ordering::Relaxed);
-        assert!(state.exposition().expect("metrics").contains(r#"murmur_ready{role="worker"} 1"#));
+        assert!(state.exposition(&[]).expect("metrics").contains(r#"murmur_ready{role="worker"} 1"#));
     }
 }

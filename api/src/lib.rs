@@ -27,7 +27,7 @@ use murmur_trends::Trends;
 pub use auth::ApiKeys;
 pub use enrich_service::EnrichService;
 pub use error::ApiError;
-pub use metrics::{LagProbe, Metrics};
+pub use metrics::{KafkaLag, LagProbe, Metrics};
 pub use rate_limit::{RateLimit, RateLimiter};
 
 /// What the handlers read from.

@@ -20,6 +20,35 @@ pub trait LagProbe: Send + Sync {
     fn progress(&self) -> Vec<(String, String, i64, i64)>;
 }
 
+/// Where stages stand, asked of the broker (one second at most per stage; a stage the broker does not answer
+/// for is left out).
+pub struct KafkaLag {
+    kafka: murmur_ingest::kafka::KafkaConfig,
+    /// (group, topic)
+    stages: Vec<(String, String)>,
+}
+
+impl KafkaLag {
+    pub fn new(kafka: murmur_ingest::kafka::KafkaConfig, stages: Vec<(String, String)>) -> Self {
+        Self { kafka, stages }
+    }
+}
+
+impl LagProbe for KafkaLag {
+    fn progress(&self) -> Vec<(String, String, i64, i64)> {
+        self.stages
+            .iter()
+            .filter_map(|(group, topic)| match self.kafka.progress(group, topic, Duration::from_secs(1)) {
+                Ok(p) => Some((group.clone(), topic.clone(), p.committed, p.lag)),
+                Err(e) => {
+                    tracing::debug!(%group, %topic, error = %e, "consumer lag unavailable");
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,

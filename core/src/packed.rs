@@ -1,6 +1,6 @@
 //! Embeddings on the wire: base64 of the float32s in little-endian order, 4 bytes each. A 384-wide vector
 //! is 2,048 characters, where JSON numbers took ~3,500, and neither end formats or parses a number per
-//! dimension (that was a tenth of the plumbing's CPU; see `murmur bench plumbing`). Reading also accepts the
+//! dimension (that was a tenth of the plumbing's CPU; see `murmur-bench plumbing`). Reading also accepts the
 //! JSON array of numbers that version 1 of `comments.enriched` carried.
 
 use base64::engine::general_purpose::STANDARD;

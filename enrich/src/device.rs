@@ -25,6 +25,7 @@ fn cuda_available() -> bool {
     let Ok(name) = CString::new("libtorch_cuda.so") else { return false };
     // SAFETY: dlopen with a valid NUL-terminated name; the handle is kept for the life of the process
     // (libtorch registers its CUDA hooks from the library's static initialisers).
+    #[allow(unsafe_code)]
     let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
     if handle.is_null() {
         tracing::debug!("libtorch_cuda.so not found on the library path");

@@ -22,4 +22,6 @@ pub enum IngestError {
     EnrichPanicked,
     #[error("the task sending a batch to the broker panicked")]
     SendPanicked,
+    #[error("a pipeline stage's task ended abnormally: {0}")]
+    Stage(String),
 }

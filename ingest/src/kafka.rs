@@ -28,6 +28,12 @@ pub struct GroupProgress {
     pub lag: i64,
 }
 
+/// Partitions of the topics murmur creates when they do not exist (the unit of parallelism per group).
+pub const DEFAULT_PARTITIONS: i32 = 4;
+
+/// The bootstrap servers of a broker on this machine.
+pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
+
 /// Where the brokers are and any extra librdkafka settings (`key=value`), e.g. security or timeouts.
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
@@ -101,6 +107,11 @@ impl KafkaConfig {
     pub fn producer(&self) -> Result<KafkaProducer, IngestError> {
         let defaults = [("linger.ms", "5"), ("message.timeout.ms", "60000")];
         Ok(KafkaProducer { producer: self.client(&defaults, &[]).create()? })
+    }
+
+    /// Creates the pipeline's three topics where they do not exist yet.
+    pub async fn ensure_pipeline_topics(&self, topics: &crate::Topics, partitions: i32) -> Result<(), IngestError> {
+        self.ensure_topics(&[&topics.comments, &topics.enriched, &topics.dlq], partitions).await
     }
 
     /// Creates the topics that do not exist yet; existing ones are left as they are.

@@ -2,12 +2,14 @@
 //! replaces the author; [`worker`] enriches valid comments (then [`Redaction`] removes the PII chosen) and
 //! routes invalid ones to the DLQ; [`sink`] writes
 //! enriched comments to every durable store and only then commits the offsets. Both run over the [`queue`]
-//! seam: Kafka ([`kafka`]) in production, an in-process queue ([`memory`]) for the embedded demo.
+//! seam: Kafka ([`kafka`]) in production, an in-process queue ([`memory`]) for the embedded demo; [`pipeline`]
+//! runs both stages in one process (the demo, the benchmarks).
 
 mod error;
 pub mod kafka;
 pub mod load;
 pub mod memory;
+pub mod pipeline;
 mod pseudonym;
 pub mod queue;
 mod redact;
@@ -20,7 +22,7 @@ pub mod worker;
 pub use error::IngestError;
 pub use pseudonym::Pseudonymizer;
 pub use redact::Redaction;
-pub use stats::PipelineStats;
+pub use stats::{Histogram, HistogramSnapshot, PipelineStats};
 
 /// Topic names, the same for Kafka and the in-process queue.
 #[derive(Debug, Clone)]

@@ -9,14 +9,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use murmur_core::{CommentStore, EnrichedComment, ENRICHED_SCHEMA_VERSION, OLDEST_READABLE_ENRICHED_SCHEMA};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::queue::{poll_or_stop, Consumer, Message, Producer, Record};
-use crate::{retry, IngestError, PipelineStats, Topics};
+use crate::{retry, Histogram, IngestError, PipelineStats, Topics};
 
 /// How long a poll waits for a first message when nothing waits for a flush.
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -74,7 +74,8 @@ impl Sink {
         for store in &self.stores {
             let (batches, receiver) = mpsc::channel::<Numbered>(LANE_DEPTH);
             let (flushed, watcher) = watch::channel(0u64);
-            tasks.push(tokio::spawn(lane(Arc::clone(store), receiver, flushed, shutdown.clone())));
+            let writes = self.stats.store_write(store.name());
+            tasks.push(tokio::spawn(lane(Arc::clone(store), receiver, flushed, writes, shutdown.clone())));
             lanes.push(batches);
             durable.push(watcher);
         }
@@ -120,6 +121,7 @@ impl Sink {
         shutdown: &CancellationToken,
     ) -> Option<Vec<EnrichedComment>> {
         PipelineStats::add(&self.stats.consumed, batch.len());
+        self.stats.batch_messages.observe(batch.len() as f64);
         let (comments, dead) = decode(batch, &self.config.topics.dlq);
         if !dead.is_empty() {
             retry::until_ok("produce dead letters", shutdown, || self.dlq.send_all(&dead)).await?;
@@ -153,13 +155,14 @@ impl Sink {
     }
 }
 
-/// One store's lane: writes each batch (retried until it succeeds), flushes when the store says it is due
+/// One store's lane: writes each batch (retried until it succeeds; each write's time into `writes`), flushes when the store says it is due
 /// and what it wrote is not flushed yet, and publishes the number of the last batch flushed. Stops when the
 /// sink closes the channel or at shutdown, flushing what it wrote.
 async fn lane(
     store: Arc<dyn CommentStore>,
     mut batches: mpsc::Receiver<Numbered>,
     flushed: watch::Sender<u64>,
+    writes: Arc<Histogram>,
     shutdown: CancellationToken,
 ) {
     let name = store.name();
@@ -179,9 +182,11 @@ async fn lane(
                     let upsert = || async {
                         store.upsert(&comments).await.map_err(|source| IngestError::Store { store: name, source })
                     };
+                    let started = Instant::now();
                     if retry::until_ok(name, &shutdown, upsert).await.is_none() {
                         break;
                     }
+                    writes.observe_duration(started.elapsed());
                 }
                 written = number;
             }

@@ -84,6 +84,7 @@ impl<E: Enricher> Worker<E> {
             };
             if !batch.is_empty() {
                 PipelineStats::add(&self.stats.consumed, batch.len());
+                self.stats.batch_messages.observe(batch.len() as f64);
                 let records = Arc::new(self.process(&batch).await?);
                 sent.push_back(Delivery::send(&self.producer, records, batch));
             }
@@ -187,7 +188,9 @@ impl<E: Enricher> Worker<E> {
             }
         }
         let texts: Vec<String> = valid.iter().map(|(c, _)| c.text.clone()).collect();
+        let started = Instant::now();
         let enrichments = self.enrich(texts).await?;
+        self.stats.enrich_seconds.observe_duration(started.elapsed());
         let enriched_count = enrichments.iter().filter(|e| e.is_ok()).count();
         for ((comment, message), enrichment) in valid.into_iter().zip(enrichments) {
             match enrichment {

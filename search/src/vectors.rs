@@ -332,6 +332,7 @@ impl VectorStore {
         if bytes > current {
             // SAFETY: the file is only ever appended to (and truncated only past what was synced, which no
             // reader maps: readers map what tantivy's commits reference, written and synced before them).
+            #[allow(unsafe_code)]
             let map = unsafe { Mmap::map(&file) }.map_err(|e| io_error(&path, e))?;
             *self.map.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(map));
         }
@@ -525,6 +526,7 @@ fn record_slice<'a>(map: &'a Mmap, dim: usize, id: u64, scratch: &'a mut [f32]) 
     let bytes = &map[start..start + 4 * dim];
     if cfg!(target_endian = "little") {
         // SAFETY: every bit pattern is a valid f32; `align_to` only yields the aligned middle part.
+        #[allow(unsafe_code)]
         let (head, floats, tail) = unsafe { bytes.align_to::<f32>() };
         if head.is_empty() && tail.is_empty() {
             return floats;

@@ -9,6 +9,9 @@ pub mod testing;
 mod trends;
 
 pub use error::StoreError;
+
+/// murmur's database on a Postgres on this machine, as infra/postgres.sh sets it up.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/murmur";
 pub use postgres::{PackedVector, Postgres, StoredComment, StoredEnrichment};
 pub use reports::{NewReport, ReportSchedule, StoredReport, WebhookStatus};
 pub use trends::{cover, Counts, Dim, DimKind, Grain, KeyCounts, KeyFilter, Segment};

@@ -15,6 +15,27 @@ pub async fn fresh_database(name: &str) -> Result<Postgres, StoreError> {
 /// The database `murmur_test_<name>`, migrated: emptied first when `fresh`, else kept as a previous run left it
 /// (created if missing).
 pub async fn database(name: &str, fresh: bool) -> Result<Postgres, StoreError> {
+    let url = create(name, fresh).await?;
+    let store = Postgres::connect(&url, 8).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// A fresh database `murmur_test_<name>` (a leftover one dropped first) with no tables: for murmur's own
+/// processes to migrate, or for tests of migrating. Its URL.
+pub async fn empty_database(name: &str) -> Result<String, StoreError> {
+    create(name, true).await
+}
+
+/// The server of the test databases: `MURMUR_TEST_ADMIN_DATABASE_URL`, default the local Postgres
+/// `infra/postgres.sh` sets up.
+pub fn admin_url() -> String {
+    std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Creates `murmur_test_<name>` if missing, or anew when `fresh`; its URL.
+async fn create(name: &str, fresh: bool) -> Result<String, StoreError> {
     let (admin_url, mut admin, db) = admin(name).await?;
     if fresh {
         set_reachable(name, true).await?;
@@ -29,19 +50,15 @@ pub async fn database(name: &str, fresh: bool) -> Result<Postgres, StoreError> {
     if fresh || !exists {
         sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await?;
     }
-    let url = match admin_url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{db}"),
-        None => return Err(StoreError::Invalid(format!("admin URL {admin_url:?} names no database"))),
-    };
-    let store = Postgres::connect(&url, 8).await?;
-    store.migrate().await?;
-    Ok(store)
+    match admin_url.rsplit_once('/') {
+        Some((base, _)) => Ok(format!("{base}/{db}")),
+        None => Err(StoreError::Invalid(format!("admin URL {admin_url:?} names no database"))),
+    }
 }
 
 /// The admin URL, a connection on it, and the test database's name for `name`.
 async fn admin(name: &str) -> Result<(String, sqlx::PgConnection, String), StoreError> {
-    let admin_url = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin_url = admin_url();
     let admin = sqlx::PgConnection::connect(&admin_url).await?;
     let db = format!("murmur_test_{name}");
     if !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

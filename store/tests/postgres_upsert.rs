@@ -7,6 +7,7 @@ use murmur_core::{
 use murmur_store::{DimKind, KeyFilter, PackedVector, Postgres};
 use sqlx::Connection;
 
+/// A fresh database, migrated, then migrated again: migrations are idempotent.
 async fn fresh_database(name: &str) -> Postgres {
     let store = murmur_store::testing::fresh_database(name).await.expect("postgres reachable (infra/postgres.sh)");
     store.migrate().await.expect("migrations are idempotent");
@@ -140,13 +141,8 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
 /// there. Entities named by earlier rules are re-derived by today's, and their counts move with them.
 #[tokio::test]
 async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_rollups() {
-    let admin_url = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("postgres reachable (infra/postgres.sh)");
-    let db = "murmur_test_migration_0006";
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut admin).await.expect("drop");
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.expect("create");
-    let url = format!("{}/{db}", admin_url.rsplit_once('/').expect("URL names a database").0);
+    let url =
+        murmur_store::testing::empty_database("migration_0006").await.expect("postgres reachable (infra/postgres.sh)");
     let mut before = sqlx::PgConnection::connect(&url).await.expect("connect");
     let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
     let apply = |file: &str| std::fs::read_to_string(migrations.join(file)).expect("migration file");
@@ -239,8 +235,7 @@ async fn tags_with_quotes_braces_and_backslashes_are_stored_as_sent() {
 
 #[tokio::test]
 async fn a_missing_database_says_how_to_create_it() {
-    let admin = std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = murmur_store::testing::admin_url();
     let (base, _) = admin.rsplit_once('/').expect("the admin URL names a database");
     let error =
         Postgres::connect(&format!("{base}/murmur_test_never_created"), 1).await.err().expect("no such database");

@@ -18,7 +18,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
-use sqlx::Connection;
 
 pub fn brokers() -> String {
     std::env::var("MURMUR_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
@@ -112,6 +111,7 @@ impl Drop for Processes {
 }
 
 /// `kill -SIGNAL pid` for `KILL`, `TERM`, `STOP` and `CONT`; false if there is no such process.
+#[allow(unsafe_code)]
 pub fn send_signal(pid: u32, signal: &str) -> bool {
     let number = match signal {
         "KILL" => libc::SIGKILL,
@@ -140,23 +140,9 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port()
 }
 
-fn admin_url() -> String {
-    std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// The test server's URL without a database name.
-pub fn postgres_base() -> String {
-    let admin_url = admin_url();
-    let (base, _) = admin_url.rsplit_once('/').expect("admin url names a database");
-    base.to_owned()
-}
-
+/// A fresh database `murmur_test_<name>` with no tables (murmur's processes migrate it); its URL.
 pub async fn fresh_database(name: &str) -> String {
-    let mut admin = sqlx::PgConnection::connect(&admin_url()).await.expect("postgres reachable (infra/postgres.sh)");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.expect("drop");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create");
-    format!("{}/{name}", postgres_base())
+    murmur_store::testing::empty_database(name).await.expect("postgres reachable (infra/postgres.sh)")
 }
 
 /// Produces payloads and returns the highest offset written per partition.

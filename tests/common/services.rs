@@ -19,6 +19,7 @@ fn as_postgres(program: &Path) -> Command {
     }
 }
 
+#[allow(unsafe_code)]
 fn is_root() -> bool {
     // SAFETY: geteuid(2) reads the process's user id and cannot fail.
     unsafe { libc::geteuid() == 0 }

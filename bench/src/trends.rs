@@ -1,4 +1,4 @@
-//! `murmur bench trends`: the trend queries at scale. Loads `--comments` (default 1,000,000) generated
+//! `murmur-bench trends`: the trend queries at scale. Loads `--comments` (default 1,000,000) generated
 //! comments into a throwaway database through the sink's own write path (so the rollups are maintained as in
 //! production), then times each trend query (p50/p99 over varied windows and slices) against the same answer
 //! computed from the raw rows in the same run, checks both answers are equal, and prints a table. Also times
@@ -16,14 +16,35 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
+use murmur_core::hash::Rng;
 use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
 use murmur_search::{Access, IndexOptions, SearchIndex};
 use murmur_store::testing::{self, raw_series};
 use murmur_store::{Counts, Postgres};
 use murmur_trends::{detect_spikes, spike_episodes, Bucketing, EntityQuery, Slice, SpikeParams, Trends, Unit, Window};
 
-use crate::cli::BenchTrendsArgs;
-use crate::measure::{percentile, Rng};
+use clap::Args;
+
+use crate::measure::percentile;
+
+#[derive(Args)]
+pub struct TrendsArgs {
+    /// Comments loaded (into the throwaway database murmur_test_bench_trends).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub comments: usize,
+    /// Timed answers from the rollups per query kind.
+    #[arg(long, default_value_t = 200)]
+    pub queries: usize,
+    /// Timed answers from the raw rows per query kind (slow: seconds each at a million comments).
+    #[arg(long, default_value_t = 10)]
+    pub raw_queries: usize,
+    /// Comments written with and without rollup maintenance to compare the write path (0: skip).
+    #[arg(long, default_value_t = 50_000)]
+    pub write_sample: usize,
+    /// Query the database a previous run loaded instead of loading it again (when it holds the comments).
+    #[arg(long)]
+    pub reuse: bool,
+}
 
 const SOURCES: [&str; 4] = ["twitter", "reddit", "app-store", "support"];
 const BRANDS: usize = 20;
@@ -45,7 +66,7 @@ fn comment(i: usize, total: usize, rng: &mut Rng) -> EnrichedComment {
     let spacing = DAYS as f64 * 86_400.0 / total.max(1) as f64;
     let at = start() + TimeDelta::milliseconds((i as f64 * spacing * 1000.0) as i64 + rng.below(120_000) as i64);
     let skewed = |rng: &mut Rng, n: usize, power: i32| {
-        let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+        let u = rng.unit();
         ((u.powi(power) * n as f64) as usize).min(n - 1)
     };
     let mut tags: Vec<String> = (0..rng.below(3)).map(|_| brand(skewed(rng, BRANDS, 2))).collect();
@@ -95,7 +116,7 @@ fn comment(i: usize, total: usize, rng: &mut Rng) -> EnrichedComment {
 
 async fn load(postgres: &Postgres, from: usize, n: usize, total: usize, seed: u64) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut last = Instant::now();
     let mut done = 0;
     while done < n {
@@ -184,7 +205,7 @@ fn slice_of_tag(b: &str) -> Slice {
     Slice { tag: Some(b.to_owned()), ..Slice::default() }
 }
 
-pub async fn trends(args: BenchTrendsArgs) -> anyhow::Result<()> {
+pub async fn trends(args: TrendsArgs) -> anyhow::Result<()> {
     let postgres =
         murmur_store::testing::fresh_database("bench_trends").await.context("creating the bench database")?;
     let dir = tempfile::tempdir()?;
@@ -201,7 +222,7 @@ pub async fn trends(args: BenchTrendsArgs) -> anyhow::Result<()> {
     .await?;
 
     let counts = (args.queries, args.raw_queries.min(args.queries));
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let (t, pg) = (&trends, &postgres);
     let hours = Bucketing { unit: Unit::Hour, tz: Tz::UTC };
     let days = Bucketing { unit: Unit::Day, tz: Tz::UTC };
@@ -397,7 +418,7 @@ fn name_of(key: &str) -> &str {
     key.split_once(':').map_or(key, |(_, name)| name)
 }
 
-fn print(args: &BenchTrendsArgs, load_rate: f64, writes: (f64, f64), sizes: (i64, i64, i64), rows: &[Row]) {
+fn print(args: &TrendsArgs, load_rate: f64, writes: (f64, f64), sizes: (i64, i64, i64), rows: &[Row]) {
     println!();
     println!("trend queries at {} comments ({} days, {} brands, {} entity names)", args.comments, DAYS, BRANDS, NAMES);
     println!("load (sink upsert incl. rollups, batches of {BATCH}): {load_rate:.0} comments/s");

@@ -1,0 +1,57 @@
+//! `murmur-bench`: every benchmark of murmur, each printing a table with the ratio against a peer measured
+//! in the same run and the machine's features. Kept out of the `murmur` binary so the roles that serve link
+//! none of it; see docs/benchmarks.md for the commands and dated results.
+
+mod enrich;
+mod measure;
+mod pipeline;
+mod plumbing;
+mod search;
+mod trends;
+
+use clap::{Parser, Subcommand};
+use murmur_cli::LogFormat;
+
+/// The allocator `murmur` runs with (see its `main`), so the plumbing measured is the plumbing served.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "murmur-bench", version, about = "Measure murmur against a peer run in the same invocation")]
+struct Cli {
+    /// Log output: human-readable text or one JSON object per line.
+    #[arg(long, env = "MURMUR_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Enrichment comments/s against Hugging Face Python on the same comments and threads.
+    Enrich(enrich::EnrichArgs),
+    /// Search at scale: index build time and size, query latency per mode, HNSW recall against exact search.
+    Search(search::SearchArgs),
+    /// Trend queries at scale: p50/p99 from the rollups against the same answers from the raw rows.
+    Trends(trends::TrendsArgs),
+    /// The pipeline without the models: broker → worker (stub enrichment) → sink → Postgres and the index.
+    Plumbing(plumbing::PlumbingArgs),
+    /// The real pipeline with the models: its capacity on a backlog against the models alone, then the latency
+    /// from produce to searchable at a steady rate below capacity.
+    Pipeline(pipeline::PipelineArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    murmur_cli::init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Enrich(args) => enrich::enrich(args),
+            Command::Search(args) => search::search(args),
+            Command::Trends(args) => trends::trends(args).await,
+            Command::Plumbing(args) => plumbing::plumbing(args).await,
+            Command::Pipeline(args) => pipeline::pipeline(args).await,
+        }
+    })
+}

@@ -1,0 +1,63 @@
+//! Postgres: where it is, and connecting to it with the schema brought up to date.
+
+use anyhow::Context;
+use clap::Args;
+use murmur_store::{Postgres, DEFAULT_DATABASE_URL};
+
+#[derive(Args, Clone)]
+pub struct DatabaseArgs {
+    /// Postgres connection URL.
+    #[arg(long, env = "MURMUR_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Postgres connection pool size.
+    #[arg(long, env = "MURMUR_DATABASE_POOL", default_value_t = 8)]
+    pub database_pool: u32,
+}
+
+/// Connects and applies pending migrations (idempotent, serialised by Postgres advisory locks), then
+/// re-derives stored entities if their rules changed since.
+pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<Postgres> {
+    let postgres = Postgres::connect(&args.database_url, args.database_pool).await.with_context(|| {
+        format!("connecting to Postgres at {} (infra/postgres.sh starts one)", redact(&args.database_url))
+    })?;
+    postgres.migrate().await.context("applying migrations")?;
+    if let Some(changed) = postgres
+        .rederive_entities(ENTITY_RULES, murmur_enrich::social::with_mentions)
+        .await
+        .context("re-deriving stored entities by today's rules")?
+    {
+        tracing::info!(changed, "stored entities re-derived: mentions read by rule, one name per entity");
+    }
+    Ok(postgres)
+}
+
+/// The entity rules stored comments were last re-derived by (see `Postgres::rederive_entities`): mentions
+/// (`@handle`, `#hashtag`) read by rule, and names one per entity however written. A new rule gets a new
+/// name. Search facets come from the index: `murmur reindex` rebuilds them.
+const ENTITY_RULES: &str = "entities-2026-12-mentions-and-names";
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn messages_never_show_the_password() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("postgres:///db?host=/run/postgresql"), "postgres:///db?host=/run/postgresql");
+    }
+}
