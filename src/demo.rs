@@ -317,6 +317,20 @@ async fn log_dead_letters(mut consumer: impl Consumer, shutdown: tokio_util::syn
     }
 }
 
+/// The API keys of the demo: those configured, or else a write key made up for this run and returned to be
+/// printed, so that the dashboard (opened as `/#key=…`) and every printed example work, `POST /v1/enrich`
+/// included. A server with keys needs one for reads too.
+fn demo_keys(http: &HttpArgs) -> anyhow::Result<(ApiKeys, Option<String>)> {
+    if !http.api_keys.trim().is_empty() {
+        return Ok((api_keys(http)?, None));
+    }
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the demo's API key: {e}"))?;
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let keys = ApiKeys::parse(&format!("write:{key}")).map_err(|e| anyhow::anyhow!("the demo's API key: {e}"))?;
+    Ok((keys, Some(key)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,18 +355,4 @@ mod tests {
         let at_hour = |h: u32| other.iter().filter(|(t, _)| t.hour() == h).count();
         assert!(at_hour(19) > 3 * at_hour(7), "19h: {}, 7h: {}", at_hour(19), at_hour(7));
     }
-}
-
-/// The API keys of the demo: those configured, or else a write key made up for this run and returned to be
-/// printed, so that the dashboard (opened as `/#key=…`) and every printed example work, `POST /v1/enrich`
-/// included. A server with keys needs one for reads too.
-fn demo_keys(http: &HttpArgs) -> anyhow::Result<(ApiKeys, Option<String>)> {
-    if !http.api_keys.trim().is_empty() {
-        return Ok((api_keys(http)?, None));
-    }
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the demo's API key: {e}"))?;
-    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let keys = ApiKeys::parse(&format!("write:{key}")).map_err(|e| anyhow::anyhow!("the demo's API key: {e}"))?;
-    Ok((keys, Some(key)))
 }
