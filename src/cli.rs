@@ -4,11 +4,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use murmur_cli::{home_path, DatabaseArgs, IndexArgs, KafkaArgs, LogFormat, ModelArgs, DEMO_CORPUS};
+use murmur_cli::{
+    home_path, DatabaseArgs, EnrichApiArgs, HttpArgs, IndexArgs, KafkaArgs, LogFormat, ModelArgs, ReportArgs,
+    DEMO_CORPUS,
+};
 use murmur_ingest::kafka::DEFAULT_PARTITIONS;
 use murmur_ingest::schema::Limits;
 use murmur_ingest::sink::SinkConfig;
@@ -122,85 +124,6 @@ pub struct PrivacyArgs {
 
 fn parse_redaction(spec: &str) -> Result<murmur_ingest::Redaction, String> {
     murmur_ingest::Redaction::parse(spec)
-}
-
-#[derive(Args, Clone)]
-pub struct HttpArgs {
-    /// Address the API listens on.
-    #[arg(long, env = "MURMUR_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// API keys: `scope:key` pairs, comma-separated (scopes: read, write, admin, each including the ones
-    /// before; keys of 16 characters or more). Without any, reads are open and writes answer 401; with any,
-    /// reads need a key too.
-    #[arg(long, env = "MURMUR_API_KEYS", hide_env_values = true, default_value = "")]
-    pub api_keys: String,
-    /// HTTP worker threads.
-    #[arg(long, env = "MURMUR_HTTP_WORKERS", default_value_t = 2)]
-    pub http_workers: usize,
-    /// Sustained requests per second per client address (0: no limit); health, readiness and metrics are
-    /// exempt. Behind a proxy all clients share its address: limit there and set 0 here.
-    #[arg(long, env = "MURMUR_RATE_LIMIT", default_value_t = 20.0)]
-    pub rate_limit: f64,
-    /// Requests a client may make at once after being idle.
-    #[arg(long, env = "MURMUR_RATE_BURST", default_value_t = 60.0)]
-    pub rate_burst: f64,
-}
-
-impl HttpArgs {
-    pub fn rate_limiter(&self) -> anyhow::Result<Option<murmur_api::RateLimiter>> {
-        if self.rate_limit == 0.0 {
-            return Ok(None);
-        }
-        anyhow::ensure!(
-            self.rate_limit.is_finite() && self.rate_limit > 0.0 && self.rate_burst >= 1.0,
-            "MURMUR_RATE_LIMIT must be a positive number (or 0 for none) and MURMUR_RATE_BURST at least 1"
-        );
-        Ok(Some(murmur_api::RateLimiter::new(murmur_api::RateLimit {
-            per_second: self.rate_limit,
-            burst: self.rate_burst,
-        })))
-    }
-}
-
-#[derive(Args, Clone)]
-pub struct ReportArgs {
-    /// How often the report scheduler looks for due schedules, in milliseconds (0: no scheduler here).
-    #[arg(long, env = "MURMUR_SCHEDULER_TICK_MS", default_value_t = 5000)]
-    pub scheduler_tick_ms: u64,
-    /// Webhook deliveries per report before it is marked failed.
-    #[arg(long, env = "MURMUR_WEBHOOK_ATTEMPTS", default_value_t = 5)]
-    pub webhook_attempts: u32,
-    /// Wait before the second webhook attempt, in milliseconds; doubled after each.
-    #[arg(long, env = "MURMUR_WEBHOOK_BACKOFF_MS", default_value_t = 2000)]
-    pub webhook_backoff_ms: u64,
-    /// Secret that signs webhook bodies (`X-Murmur-Signature: sha256=<hex HMAC-SHA256>`); unsigned without.
-    #[arg(long, env = "MURMUR_WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: Option<String>,
-}
-
-impl ReportArgs {
-    pub fn scheduler(&self) -> Option<murmur_trends::SchedulerOptions> {
-        (self.scheduler_tick_ms > 0).then(|| murmur_trends::SchedulerOptions {
-            tick: Duration::from_millis(self.scheduler_tick_ms),
-            webhook_attempts: self.webhook_attempts.max(1),
-            webhook_backoff: Duration::from_millis(self.webhook_backoff_ms),
-            webhook_secret: self.webhook_secret.as_ref().map(|s| s.as_bytes().to_vec()),
-            ..murmur_trends::SchedulerOptions::default()
-        })
-    }
-}
-
-#[derive(Args, Clone)]
-pub struct EnrichApiArgs {
-    /// Requests that may wait for the model in `POST /v1/enrich`; more are refused with 429.
-    #[arg(long, env = "MURMUR_ENRICH_QUEUE", default_value_t = 16)]
-    pub enrich_queue: usize,
-    /// Texts per `POST /v1/enrich` request at most.
-    #[arg(long, env = "MURMUR_ENRICH_MAX_TEXTS", default_value_t = 64)]
-    pub enrich_max_texts: usize,
-    /// Serve without `POST /v1/enrich` (no model is loaded).
-    #[arg(long, env = "MURMUR_NO_ENRICH", value_parser = BoolishValueParser::new())]
-    pub no_enrich: bool,
 }
 
 #[derive(Args)]

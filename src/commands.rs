@@ -1,15 +1,15 @@
 //! The production roles: worker, sink and API as separate processes around Kafka and Postgres.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use murmur_api::admin::AdminState;
-use murmur_api::{ApiKeys, AppState, EnrichService, KafkaLag};
-use murmur_cli::{connect, shutdown_on_signal, DatabaseArgs, ModelArgs};
-use murmur_core::{CommentStore, Enricher};
+use murmur_api::{AppState, KafkaLag};
+use murmur_cli::{connect, shutdown_on_signal, DatabaseArgs};
+use murmur_core::{CommentStore, Enricher, ModelQueue};
 use murmur_enrich::StubEnricher;
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
 use murmur_ingest::load::{self, InputFormat, TextEncoding};
@@ -23,8 +23,8 @@ use murmur_trends::{ReportSpec, Scheduler, Slice, Trends};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    AdminArgs, Encoding, EnrichApiArgs, FileFormat, HttpArgs, ProduceArgs, ReindexArgs, ReportArgs, ReportCommandArgs,
-    ReportFormat, ServeArgs, SinkArgs, SinkStore, WorkerArgs,
+    AdminArgs, Encoding, FileFormat, ProduceArgs, ReindexArgs, ReportCommandArgs, ReportFormat, ServeArgs, SinkArgs,
+    SinkStore, WorkerArgs,
 };
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
@@ -49,18 +49,20 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     admin.lag =
         Some(Arc::new(KafkaLag::new(kafka.clone(), vec![(args.group.clone(), config.topics.comments.clone())])));
     start_admin(&admin, &args.admin)?;
-    if args.stub_enrichment {
+    let enricher: Box<dyn Enricher> = if args.stub_enrichment {
         tracing::warn!("stub enrichment: comments get no real sentiment, entities or embeddings (plumbing runs only)");
-        run_worker(StubEnricher, validator, &kafka, &args.group, config, admin).await
+        Box::new(StubEnricher)
     } else {
-        let models = args.model.load()?;
-        run_worker(models, validator, &kafka, &args.group, config, admin).await
-    }
+        Box::new(args.model.load()?)
+    };
+    // One batch waits while the model works on the one before.
+    let model = ModelQueue::start(enricher, 1, args.batch_size).context("starting the model thread")?;
+    run_worker(model, validator, &kafka, &args.group, config, admin).await
 }
 
-/// Joins the group once the enricher is ready, and runs until a signal.
-async fn run_worker<E: Enricher>(
-    enricher: E,
+/// Joins the group once the model is ready, and runs until a signal.
+async fn run_worker(
+    model: ModelQueue,
     validator: Validator,
     kafka: &KafkaConfig,
     group: &str,
@@ -71,7 +73,7 @@ async fn run_worker<E: Enricher>(
     let consumer = kafka.consumer(group, &config.topics.comments)?;
     let stats = Arc::clone(&admin.stats);
     let shutdown = shutdown_on_signal();
-    let worker = Worker::new(validator, Arc::new(Mutex::new(enricher)), producer, config, Arc::clone(&stats));
+    let worker = Worker::new(validator, model, producer, config, Arc::clone(&stats));
     let reporter = tokio::spawn(report_progress(Arc::clone(&stats), shutdown.clone()));
     admin.ready.store(true, Ordering::Relaxed);
     worker.run(consumer, shutdown.clone()).await?;
@@ -125,8 +127,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let postgres = connect(&args.database).await?;
     let index = SearchIndex::open(&args.index.index_dir, Access::Read, args.index.options())
         .with_context(|| format!("opening the index in {}", args.index.index_dir.display()))?;
-    let enrich = enrich_service(&args.enrich, &args.model)?;
-    let keys = api_keys(&args.http)?;
+    let enrich = if args.enrich.no_enrich { None } else { Some(args.enrich.serve(&args.model)?) };
+    let keys = args.http.keys()?;
     // The encoder serves semantic and hybrid search whatever the keys; say what it is there for.
     match (enrich.is_some(), keys.allow_writes()) {
         (true, true) => tracing::info!("encoder loaded: semantic and hybrid search, POST /v1/enrich"),
@@ -148,7 +150,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ],
     )));
     let shutdown = shutdown_on_signal();
-    let scheduler = start_scheduler(&state, &args.reports, shutdown.clone())?;
+    let scheduler = args.reports.start_scheduler(state.trends.clone(), shutdown.clone())?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
         .with_context(|| format!("binding {}", args.http.listen))?;
     tracing::info!(url = %format!("http://{addr}"), "API listening");
@@ -158,21 +160,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         scheduler.await.ok();
     }
     Ok(())
-}
-
-pub fn api_keys(http: &HttpArgs) -> anyhow::Result<ApiKeys> {
-    ApiKeys::parse(&http.api_keys).map_err(|e| anyhow::anyhow!("MURMUR_API_KEYS: {e}"))
-}
-
-/// The report scheduler beside the API, unless its tick is 0.
-pub fn start_scheduler(
-    state: &AppState,
-    args: &ReportArgs,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    let Some(options) = args.scheduler() else { return Ok(None) };
-    let scheduler = Scheduler::new(state.trends.clone(), options)?;
-    Ok(Some(tokio::spawn(scheduler.run(shutdown))))
 }
 
 pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
@@ -301,17 +288,6 @@ pub async fn reindex(args: ReindexArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// The model thread behind `POST /v1/enrich`, unless turned off.
-pub fn enrich_service(api: &EnrichApiArgs, model: &ModelArgs) -> anyhow::Result<Option<EnrichService>> {
-    if api.no_enrich {
-        return Ok(None);
-    }
-    let models = model.load()?;
-    let service = EnrichService::start(Box::new(models), api.enrich_queue, api.enrich_max_texts)
-        .context("starting the enrichment thread")?;
-    Ok(Some(service))
 }
 
 /// Logs the counters every ten seconds while they move, and once more at stop (the totals).

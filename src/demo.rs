@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Datelike, DurationRound, TimeDelta, Timelike, Utc, Weekday};
 use murmur_api::{ApiKeys, AppState};
-use murmur_cli::{connect, shutdown_on_signal, ASSETS_HINT};
+use murmur_cli::{connect, shutdown_on_signal, HttpArgs, ASSETS_HINT};
 use murmur_core::hash::Rng;
 use murmur_core::EntityLabel;
 use murmur_ingest::memory::MemoryQueue;
@@ -24,8 +24,7 @@ use murmur_store::{DimKind, KeyFilter, Postgres};
 use murmur_trends::{Format as ReportFormat, ReportSpec, Slice, Trends};
 use serde_json::json;
 
-use crate::cli::{DemoArgs, HttpArgs};
-use crate::commands::{api_keys, enrich_service, start_scheduler};
+use crate::cli::DemoArgs;
 
 /// Brands the demo producer tags comments with when the text names them (a real producer sends its own
 /// campaign or product tags).
@@ -49,7 +48,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     .with_context(|| format!("opening the index in {}", args.index_dir.display()))?;
     eprintln!("loading the encoder from {} and its heads", args.model.model_dir.display());
-    let models = args.model.load()?;
+    // One model, shared by the pipeline's worker and the API (enrichment and semantic search).
+    let model = args.enrich.serve(&args.model)?;
 
     let topics = Topics::default();
     let queue = MemoryQueue::new(&[&topics.comments, &topics.enriched, &topics.dlq], 1024);
@@ -58,7 +58,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let summary = postgres.clone();
     let stages = Stages {
         validator: Validator::new(Pseudonymizer::new(args.pseudonym_key.as_bytes()), Limits::default()),
-        enricher: models,
+        model: model.clone(),
         worker_out: Arc::clone(&producer),
         worker: WorkerConfig { topics: topics.clone(), ..WorkerConfig::default() },
         stores: vec![Arc::new(postgres.clone()), Arc::new(index.clone())],
@@ -71,12 +71,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let dlq_consumer = queue.consumer(&topics.dlq)?;
     tokio::spawn(log_dead_letters(dlq_consumer, shutdown.clone()));
 
-    let enrich = enrich_service(&args.enrich, &args.model)?;
+    let enrich = (!args.enrich.no_enrich).then(|| model.clone());
     let (keys, key) = demo_keys(&args.http)?;
     let mut state = AppState::new(postgres, index, enrich, keys);
     state.rate_limiter = args.http.rate_limiter()?;
     let state_trends = state.trends.clone();
-    let scheduler = start_scheduler(&state, &args.reports, shutdown.clone())?;
+    let scheduler = args.reports.start_scheduler(state.trends.clone(), shutdown.clone())?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
         .with_context(|| format!("binding {}", args.http.listen))?;
     let server_handle = server.handle();
@@ -322,7 +322,7 @@ async fn log_dead_letters(mut consumer: impl Consumer, shutdown: tokio_util::syn
 /// included. A server with keys needs one for reads too.
 fn demo_keys(http: &HttpArgs) -> anyhow::Result<(ApiKeys, Option<String>)> {
     if !http.api_keys.trim().is_empty() {
-        return Ok((api_keys(http)?, None));
+        return Ok((http.keys()?, None));
     }
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the demo's API key: {e}"))?;

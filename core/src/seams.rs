@@ -7,8 +7,8 @@ use crate::{EnrichedComment, Enrichment};
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A model runtime: turns texts into enrichments, one result per text, in order. Implementations are
-/// CPU-bound and blocking, and need not be `Sync` (libtorch tensors are not): callers own one per thread,
-/// or share it behind a mutex, and run it off the async executor.
+/// CPU-bound and blocking, and need not be `Sync` (libtorch tensors are not): a [`crate::ModelQueue`]'s
+/// thread owns one and serves every caller.
 pub trait Enricher: Send + 'static {
     /// Identifier of the model, stored beside each result.
     fn model_id(&self) -> &str;

@@ -18,8 +18,6 @@ pub enum IngestError {
     Store { store: &'static str, source: murmur_core::BoxError },
     #[error("enrichment failed: {0}")]
     Enrich(murmur_core::BoxError),
-    #[error("enrichment thread panicked")]
-    EnrichPanicked,
     #[error("the task sending a batch to the broker panicked")]
     SendPanicked,
     #[error("a pipeline stage's task ended abnormally: {0}")]

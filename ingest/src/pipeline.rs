@@ -1,9 +1,9 @@
 //! The worker and the sink as tasks of one process, over any queue: the embedded demo runs them over the
 //! in-process queue, the benchmarks over Kafka. (The `worker` and `sink` roles run one stage each.)
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use murmur_core::{CommentStore, Enricher};
+use murmur_core::{CommentStore, ModelQueue};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -14,9 +14,10 @@ use crate::worker::{Worker, WorkerConfig};
 use crate::{IngestError, PipelineStats};
 
 /// What the two stages are made of.
-pub struct Stages<E> {
+pub struct Stages {
     pub validator: Validator,
-    pub enricher: E,
+    /// The model the worker enriches through (the demo's API shares it).
+    pub model: ModelQueue,
     /// Where the worker sends enriched and refused comments.
     pub worker_out: Arc<dyn Producer>,
     pub worker: WorkerConfig,
@@ -40,20 +41,15 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts the worker on `worker_input` (the comments topic) and the sink on `sink_input` (the enriched
     /// topic).
-    pub fn start<E: Enricher + 'static>(
-        stages: Stages<E>,
+    pub fn start(
+        stages: Stages,
         worker_input: impl Consumer + 'static,
         sink_input: impl Consumer + 'static,
         shutdown: CancellationToken,
     ) -> Self {
         let (worker_stats, sink_stats) = (Arc::new(PipelineStats::default()), Arc::new(PipelineStats::default()));
-        let worker = Worker::new(
-            stages.validator,
-            Arc::new(Mutex::new(stages.enricher)),
-            stages.worker_out,
-            stages.worker,
-            Arc::clone(&worker_stats),
-        );
+        let worker =
+            Worker::new(stages.validator, stages.model, stages.worker_out, stages.worker, Arc::clone(&worker_stats));
         let sink = Sink::new(stages.stores, stages.sink_out, stages.sink, Arc::clone(&sink_stats));
         let tasks = vec![
             tokio::spawn({

@@ -8,10 +8,10 @@
 //! version of a comment after a newer one.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use murmur_core::{one_per_text, Comment, EnrichedComment, Enricher, Enrichment};
+use murmur_core::{Comment, EnrichedComment, Enrichment, ModelQueue, ModelQueueError};
 use tokio_util::sync::CancellationToken;
 
 use crate::queue::{poll_or_stop, Consumer, Message, Producer, Record};
@@ -50,23 +50,24 @@ impl Default for WorkerConfig {
     }
 }
 
-pub struct Worker<E: Enricher> {
+pub struct Worker {
     validator: Validator,
-    enricher: Arc<Mutex<E>>,
+    model: ModelQueue,
     producer: Arc<dyn Producer>,
     config: WorkerConfig,
     stats: Arc<PipelineStats>,
 }
 
-impl<E: Enricher> Worker<E> {
+impl Worker {
+    /// A worker enriching through `model` (waiting for room in its queue: back-pressure).
     pub fn new(
         validator: Validator,
-        enricher: Arc<Mutex<E>>,
+        model: ModelQueue,
         producer: Arc<dyn Producer>,
         config: WorkerConfig,
         stats: Arc<PipelineStats>,
     ) -> Self {
-        Self { validator, enricher, producer, config, stats }
+        Self { validator, model, producer, config, stats }
     }
 
     /// Runs until `shutdown`; a batch in flight is either finished and committed or left uncommitted.
@@ -214,26 +215,29 @@ impl<E: Enricher> Worker<E> {
         Ok(records)
     }
 
-    /// Enriches on the blocking pool. If the batch fails as a whole, each text is retried alone so one
-    /// poisonous text goes to the DLQ instead of stopping the worker.
+    /// Enriches through the model queue. If the batch fails as a whole, each text is tried alone so one
+    /// poisonous text goes to the DLQ instead of stopping the worker; a stopped model thread stops it.
     async fn enrich(&self, texts: Vec<String>) -> Result<Vec<Result<Enrichment, String>>, IngestError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let enricher = Arc::clone(&self.enricher);
-        tokio::task::spawn_blocking(move || {
-            let enricher = enricher.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            match enricher.enrich(&refs).and_then(|all| one_per_text(refs.len(), all)) {
-                Ok(all) => all.into_iter().map(Ok).collect(),
-                Err(e) => {
-                    tracing::warn!(error = %e, texts = texts.len(), "batch enrichment failed; retrying one by one");
-                    one_by_one(&*enricher, &refs)
-                }
+        let count = texts.len();
+        match self.model.enrich_waiting(texts.clone()).await {
+            Ok(all) => return Ok(all.into_iter().map(Ok).collect()),
+            Err(ModelQueueError::Model(e)) => {
+                tracing::warn!(error = %e, texts = count, "batch enrichment failed; retrying one by one");
             }
-        })
-        .await
-        .map_err(|_| IngestError::EnrichPanicked)
+            Err(stopped) => return Err(IngestError::Enrich(Box::new(stopped))),
+        }
+        let mut results = Vec::with_capacity(count);
+        for text in texts {
+            results.push(match self.model.enrich_waiting(vec![text]).await {
+                Ok(one) => one.into_iter().next().ok_or_else(|| "enrichment failed: no result".to_owned()),
+                Err(ModelQueueError::Model(e)) => Err(format!("enrichment failed: {e}")),
+                Err(stopped) => return Err(IngestError::Enrich(Box::new(stopped))),
+            });
+        }
+        Ok(results)
     }
 }
 
@@ -254,22 +258,13 @@ impl Delivery {
     }
 }
 
-fn one_by_one<E: Enricher>(enricher: &E, texts: &[&str]) -> Vec<Result<Enrichment, String>> {
-    texts
-        .iter()
-        .map(|text| match enricher.enrich(&[text]).and_then(|one| one_per_text(1, one)) {
-            Ok(one) => one.into_iter().next().ok_or_else(|| "enrichment failed: no result".to_owned()),
-            Err(e) => Err(format!("enrichment failed: {e}")),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
 
     use async_trait::async_trait;
-    use murmur_core::BoxError;
+    use murmur_core::{BoxError, Enricher};
 
     use super::*;
     use crate::schema::Limits;
@@ -367,7 +362,7 @@ mod tests {
         let producer = Arc::new(Flaky { fails: "0", failed: AtomicBool::new(false), delivered: Mutex::default() });
         let worker = Worker::new(
             Validator::new(Pseudonymizer::new(b"key"), Limits::default()),
-            Arc::new(Mutex::new(Echo)),
+            ModelQueue::start(Box::new(Echo), 4, 256).expect("model thread"),
             Arc::clone(&producer) as Arc<dyn Producer>,
             WorkerConfig { in_flight: 4, ..WorkerConfig::default() },
             Arc::new(PipelineStats::default()),

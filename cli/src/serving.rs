@@ -1,0 +1,115 @@
+//! What the processes that serve the API read (`murmur serve` and `murmur demo`): the HTTP listener, keys and
+//! rate limits, the report scheduler, and the model behind `POST /v1/enrich` and semantic search.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::builder::BoolishValueParser;
+use clap::Args;
+use murmur_api::{ApiKeys, RateLimit, RateLimiter};
+use murmur_core::ModelQueue;
+use murmur_trends::{Scheduler, SchedulerOptions, Trends};
+use tokio_util::sync::CancellationToken;
+
+use crate::ModelArgs;
+
+#[derive(Args, Clone)]
+pub struct HttpArgs {
+    /// Address the API listens on.
+    #[arg(long, env = "MURMUR_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// API keys: `scope:key` pairs, comma-separated (scopes: read, write, admin, each including the ones
+    /// before; keys of 16 characters or more). Without any, reads are open and writes answer 401; with any,
+    /// reads need a key too.
+    #[arg(long, env = "MURMUR_API_KEYS", hide_env_values = true, default_value = "")]
+    pub api_keys: String,
+    /// HTTP worker threads.
+    #[arg(long, env = "MURMUR_HTTP_WORKERS", default_value_t = 2)]
+    pub http_workers: usize,
+    /// Sustained requests per second per client address (0: no limit); health, readiness and metrics are
+    /// exempt. Behind a proxy all clients share its address: limit there and set 0 here.
+    #[arg(long, env = "MURMUR_RATE_LIMIT", default_value_t = 20.0)]
+    pub rate_limit: f64,
+    /// Requests a client may make at once after being idle.
+    #[arg(long, env = "MURMUR_RATE_BURST", default_value_t = 60.0)]
+    pub rate_burst: f64,
+}
+
+impl HttpArgs {
+    pub fn keys(&self) -> anyhow::Result<ApiKeys> {
+        ApiKeys::parse(&self.api_keys).map_err(|e| anyhow::anyhow!("MURMUR_API_KEYS: {e}"))
+    }
+
+    pub fn rate_limiter(&self) -> anyhow::Result<Option<RateLimiter>> {
+        if self.rate_limit == 0.0 {
+            return Ok(None);
+        }
+        anyhow::ensure!(
+            self.rate_limit.is_finite() && self.rate_limit > 0.0 && self.rate_burst >= 1.0,
+            "MURMUR_RATE_LIMIT must be a positive number (or 0 for none) and MURMUR_RATE_BURST at least 1"
+        );
+        Ok(Some(RateLimiter::new(RateLimit { per_second: self.rate_limit, burst: self.rate_burst })))
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct ReportArgs {
+    /// How often the report scheduler looks for due schedules, in milliseconds (0: no scheduler here).
+    #[arg(long, env = "MURMUR_SCHEDULER_TICK_MS", default_value_t = SchedulerOptions::default().tick.as_millis() as u64)]
+    pub scheduler_tick_ms: u64,
+    /// Webhook deliveries per report before it is marked failed.
+    #[arg(long, env = "MURMUR_WEBHOOK_ATTEMPTS", default_value_t = SchedulerOptions::default().webhook_attempts)]
+    pub webhook_attempts: u32,
+    /// Wait before the second webhook attempt, in milliseconds; doubled after each.
+    #[arg(long, env = "MURMUR_WEBHOOK_BACKOFF_MS", default_value_t = SchedulerOptions::default().webhook_backoff.as_millis() as u64)]
+    pub webhook_backoff_ms: u64,
+    /// Secret that signs webhook bodies (`X-Murmur-Signature: sha256=<hex HMAC-SHA256>`); unsigned without.
+    #[arg(long, env = "MURMUR_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+}
+
+impl ReportArgs {
+    /// The scheduler's options, unless its tick is 0.
+    pub fn scheduler(&self) -> Option<SchedulerOptions> {
+        (self.scheduler_tick_ms > 0).then(|| SchedulerOptions {
+            tick: Duration::from_millis(self.scheduler_tick_ms),
+            webhook_attempts: self.webhook_attempts.max(1),
+            webhook_backoff: Duration::from_millis(self.webhook_backoff_ms),
+            webhook_secret: self.webhook_secret.as_ref().map(|s| s.as_bytes().to_vec()),
+            ..SchedulerOptions::default()
+        })
+    }
+
+    /// The report scheduler as a task beside the API, unless its tick is 0.
+    pub fn start_scheduler(
+        &self,
+        trends: Trends,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+        let Some(options) = self.scheduler() else { return Ok(None) };
+        let scheduler = Scheduler::new(trends, options)?;
+        Ok(Some(tokio::spawn(scheduler.run(shutdown))))
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct EnrichApiArgs {
+    /// Requests that may wait for the model in `POST /v1/enrich`; more are refused with 429.
+    #[arg(long, env = "MURMUR_ENRICH_QUEUE", default_value_t = 16)]
+    pub enrich_queue: usize,
+    /// Texts per `POST /v1/enrich` request at most.
+    #[arg(long, env = "MURMUR_ENRICH_MAX_TEXTS", default_value_t = 64)]
+    pub enrich_max_texts: usize,
+    /// Serve without `POST /v1/enrich` (no model is loaded).
+    #[arg(long, env = "MURMUR_NO_ENRICH", value_parser = BoolishValueParser::new())]
+    pub no_enrich: bool,
+}
+
+impl EnrichApiArgs {
+    /// `model` loaded and served by a queue sized for the API.
+    pub fn serve(&self, model: &ModelArgs) -> anyhow::Result<ModelQueue> {
+        ModelQueue::start(Box::new(model.load()?), self.enrich_queue, self.enrich_max_texts)
+            .context("starting the model thread")
+    }
+}
