@@ -1,16 +1,19 @@
-//! Which precision the encoder computes in, chosen at start from what the hardware has: bf16 where it is
-//! multiplied natively (CPUs with AVX512_BF16 or AMX, where libtorch's bf16 matmul measured 2.5–3.7× its
-//! f32 on BERT shapes; CUDA GPUs), f32 elsewhere (on AVX2 alone bf16 is emulated and slower than f32).
+//! Which precision the encoder computes in, chosen at start from what the hardware has and does: bf16 on
+//! CUDA GPUs, and on CPUs with AVX512_BF16 or AMX where a BERT-shaped matmul measured at start is clearly
+//! faster in bf16 than in f32; f32 elsewhere (on AVX2 alone bf16 is emulated and slower than f32). The
+//! flags alone are not enough: libtorch's bf16 matmul measured 2.5–3.7× its f32 on one AVX512_BF16 machine
+//! and 0.56× on another with the same flags (`murmur-bench enrich`, 2026-12-03: f32 138 comments/s, bf16 85).
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
-use tch::{Device, Kind};
+use tch::{Device, Kind, Tensor};
 
 use crate::EnrichError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
-    /// bf16 where the hardware multiplies it fast, f32 otherwise.
+    /// bf16 where the hardware multiplies it natively and measurably faster than f32, f32 otherwise.
     Auto,
     F32,
     Bf16,
@@ -22,7 +25,7 @@ impl Precision {
     pub fn resolve(self, device: Device) -> Result<Kind, EnrichError> {
         let fast = native_bf16(device);
         match self {
-            Self::Auto if fast => Ok(Kind::BFloat16),
+            Self::Auto if fast && (device.is_cuda() || bf16_measured_faster()) => Ok(Kind::BFloat16),
             Self::Auto | Self::F32 => Ok(Kind::Float),
             Self::Bf16 if fast => Ok(Kind::BFloat16),
             Self::Bf16 => Err(EnrichError::Device(format!(
@@ -31,6 +34,39 @@ impl Precision {
             ))),
         }
     }
+}
+
+/// How much faster bf16 must multiply than f32 for `auto` to choose it on a CPU (it also costs a little
+/// accuracy).
+const BF16_MIN_SPEEDUP: f64 = 1.2;
+
+/// Whether bf16 matmuls on this CPU beat f32 by [`BF16_MIN_SPEEDUP`]: the best of three timings of a
+/// feed-forward-shaped product (256 tokens × 384 by 384 × 1536) per kind, about 50 ms in all.
+fn bf16_measured_faster() -> bool {
+    let best = |kind: Kind| -> Duration {
+        let a = Tensor::randn([256, 384], (kind, Device::Cpu));
+        let b = Tensor::randn([384, 1536], (kind, Device::Cpu));
+        let _ = a.matmul(&b);
+        (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                for _ in 0..4 {
+                    let _ = a.matmul(&b);
+                }
+                started.elapsed()
+            })
+            .min()
+            .unwrap_or(Duration::MAX)
+    };
+    let (f32, bf16) = (best(Kind::Float), best(Kind::BFloat16));
+    let speedup = f32.as_secs_f64() / bf16.as_secs_f64().max(f64::MIN_POSITIVE);
+    let chosen = speedup >= BF16_MIN_SPEEDUP;
+    tracing::info!(
+        speedup = format!("{speedup:.2}"),
+        chosen = if chosen { "bf16" } else { "f32" },
+        "bf16 matmul against f32, measured at start"
+    );
+    chosen
 }
 
 /// Whether `device` multiplies bf16 natively (CUDA; a CPU with AVX512_BF16 or AMX): the one rule `auto`
@@ -114,7 +150,8 @@ mod tests {
     fn auto_follows_the_hardware_and_bf16_is_refused_without_it() {
         let kind = Precision::Auto.resolve(Device::Cpu).expect("auto always resolves");
         let fast = CpuFeatures::detect().fast_bf16();
-        assert_eq!(kind == Kind::BFloat16, fast);
+        // bf16 only where the flags allow it (and then only if measured faster).
+        assert!(kind == Kind::Float || fast, "{kind:?} without native bf16");
         assert_eq!(Precision::F32.resolve(Device::Cpu).expect("f32"), Kind::Float);
         assert_eq!(Precision::Bf16.resolve(Device::Cpu).is_ok(), fast);
     }
