@@ -188,9 +188,9 @@ impl Worker {
                 }
             }
         }
-        let texts: Vec<String> = valid.iter().map(|(c, _)| c.text.clone()).collect();
+        let texts: Vec<&str> = valid.iter().map(|(c, _)| c.text.as_str()).collect();
         let started = Instant::now();
-        let enrichments = self.enrich(texts).await?;
+        let enrichments = self.enrich(&texts).await?;
         self.stats.enrich_seconds.observe_duration(started.elapsed());
         let enriched_count = enrichments.iter().filter(|e| e.is_ok()).count();
         for ((comment, message), enrichment) in valid.into_iter().zip(enrichments) {
@@ -217,21 +217,21 @@ impl Worker {
 
     /// Enriches through the model queue. If the batch fails as a whole, each text is tried alone so one
     /// poisonous text goes to the DLQ instead of stopping the worker; a stopped model thread stops it.
-    async fn enrich(&self, texts: Vec<String>) -> Result<Vec<Result<Enrichment, String>>, IngestError> {
+    async fn enrich(&self, texts: &[&str]) -> Result<Vec<Result<Enrichment, String>>, IngestError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let count = texts.len();
-        match self.model.enrich_waiting(texts.clone()).await {
+        let owned = |texts: &[&str]| texts.iter().map(|t| (*t).to_owned()).collect::<Vec<String>>();
+        match self.model.enrich_waiting(owned(texts)).await {
             Ok(all) => return Ok(all.into_iter().map(Ok).collect()),
             Err(ModelQueueError::Model(e)) => {
-                tracing::warn!(error = %e, texts = count, "batch enrichment failed; retrying one by one");
+                tracing::warn!(error = %e, texts = texts.len(), "batch enrichment failed; retrying one by one");
             }
             Err(stopped) => return Err(IngestError::Enrich(Box::new(stopped))),
         }
-        let mut results = Vec::with_capacity(count);
+        let mut results = Vec::with_capacity(texts.len());
         for text in texts {
-            results.push(match self.model.enrich_waiting(vec![text]).await {
+            results.push(match self.model.enrich_waiting(owned(&[text])).await {
                 Ok(one) => one.into_iter().next().ok_or_else(|| "enrichment failed: no result".to_owned()),
                 Err(ModelQueueError::Model(e)) => Err(format!("enrichment failed: {e}")),
                 Err(stopped) => return Err(IngestError::Enrich(Box::new(stopped))),
