@@ -25,7 +25,7 @@ cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; w
 trap cleanup EXIT
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS murmur_load WITH (FORCE)" \
   -c "CREATE DATABASE murmur_load" >/dev/null
-export MURMUR_DATABASE_URL=postgres://postgres@127.0.0.1:5432/murmur_load
+export MURMUR_DATABASE_URL=postgres://murmur@127.0.0.1:5432/murmur_load
 export MURMUR_INDEX_DIR=$WORK/index MURMUR_PSEUDONYM_KEY=load-test-only MURMUR_LOG=warn
 export MURMUR_TOPIC_COMMENTS=$RUN.comments MURMUR_TOPIC_ENRICHED=$RUN.enriched MURMUR_TOPIC_DLQ=$RUN.dlq
 export MURMUR_WORKER_GROUP=$RUN-worker MURMUR_SINK_GROUP=$RUN-sink MURMUR_RATE_LIMIT=0

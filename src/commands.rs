@@ -45,10 +45,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         ..WorkerConfig::default()
     };
     // The admin port answers (not ready) while the models load.
-    let mut admin = AdminState::new("worker", Arc::new(PipelineStats::default()));
-    admin.lag =
-        Some(Arc::new(KafkaLag::new(kafka.clone(), vec![(args.group.clone(), config.topics.comments.clone())])));
-    start_admin(&admin, &args.admin)?;
+    let admin = start_admin("worker", &kafka, &args.group, &config.topics.comments, &args.admin)?;
     let enricher: Box<dyn Enricher> = if args.stub_enrichment {
         tracing::warn!("stub enrichment: comments get no real sentiment, entities or embeddings (plumbing runs only)");
         Box::new(StubEnricher)
@@ -82,23 +79,30 @@ async fn run_worker(
     Ok(())
 }
 
-/// The role's admin port, where `--admin-listen` asks for one (served until the process ends).
-fn start_admin(admin: &AdminState, args: &AdminArgs) -> anyhow::Result<()> {
+/// The stage's counters, readiness and consumer lag (its `group` on `topic`), served on the role's admin port
+/// where `--admin-listen` asks for one (until the process ends).
+fn start_admin(
+    role: &'static str,
+    kafka: &KafkaConfig,
+    group: &str,
+    topic: &str,
+    args: &AdminArgs,
+) -> anyhow::Result<AdminState> {
+    let mut admin = AdminState::new(role, Arc::new(PipelineStats::default()));
+    admin.lag = Some(Arc::new(KafkaLag::new(kafka.clone(), vec![(group.to_owned(), topic.to_owned())])));
     if let Some(addr) = args.admin_listen {
         let (server, bound) = murmur_api::admin::bind_admin(admin.clone(), addr)
             .with_context(|| format!("binding the admin port {addr} (--admin-listen)"))?;
         tokio::spawn(server);
-        tracing::info!(role = admin.role, addr = %bound, "admin port: /metrics, /healthz, /readyz");
+        tracing::info!(role, addr = %bound, "admin port: /metrics, /healthz, /readyz");
     }
-    Ok(())
+    Ok(admin)
 }
 
 pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
     let kafka = args.kafka.config();
     let topics = args.kafka.topics.topics();
-    let mut admin = AdminState::new("sink", Arc::new(PipelineStats::default()));
-    admin.lag = Some(Arc::new(KafkaLag::new(kafka.clone(), vec![(args.group.clone(), topics.enriched.clone())])));
-    start_admin(&admin, &args.admin)?;
+    let admin = start_admin("sink", &kafka, &args.group, &topics.enriched, &args.admin)?;
     args.kafka.ensure_topics(args.partitions).await?;
     let mut stores: Vec<Arc<dyn CommentStore>> = Vec::new();
     if args.stores.contains(&SinkStore::Postgres) {

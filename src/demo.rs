@@ -98,7 +98,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
          curl -H '{header}' 'http://{addr}/v1/trends/spikes?tag=google&bucket=day&from={since}'\n  \
          curl -H '{header}' -H 'content-type: application/json' -d '{{\"texts\": [\"the new phone is great\"]}}' \
          http://{addr}/v1/enrich\n\
-         every route: http://{addr}/openapi.json"
+         every route: http://{addr}/docs (OpenAPI: http://{addr}/openapi.json)"
     );
 
     let started = Instant::now();

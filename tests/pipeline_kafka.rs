@@ -277,7 +277,7 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
         let committed = format!(r#"murmur_consumer_committed_messages{{group="{group}",topic="{topic}"}} "#);
         assert!(metrics.contains(&committed), "{committed} in {metrics}");
     }
-    assert!(metrics.contains(&format!(r#"murmur_pipeline{{what="comments_stored"}} {VALID}"#)), "{metrics}");
+    assert!(metrics.contains(&format!(r#"murmur_postgres_comments {VALID}"#)), "{metrics}");
     let (status, battery) = get_json(&client, &format!("{api}/v1/search?q=battery&limit=5")).await;
     assert_eq!(status, 200);
     assert_eq!(battery["total"], VALID / 5, "every battery comment, and only those");

@@ -1,6 +1,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Every failure a handler can return, and its HTTP status; nothing caused by input is a 500.
 #[derive(Debug, thiserror::Error)]
@@ -65,21 +66,72 @@ impl From<murmur_trends::TrendsError> for ApiError {
     }
 }
 
+/// The body of every error answer: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// What went wrong, naming the parameter or field at fault and what was expected.
+    pub message: String,
+}
+
+/// What kind of failure an error is, for programs (the message is for people).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    NotReady,
+    Overloaded,
+    RateLimited,
+    PayloadTooLarge,
+    ModelFailed,
+    Internal,
+}
+
 impl ApiError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest(_) => "bad_request",
-            Self::Unauthorized(_) => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
-            Self::NotReady(_) => "not_ready",
-            Self::Overloaded => "overloaded",
-            Self::RateLimited(_) => "rate_limited",
-            Self::TooLarge(_) => "payload_too_large",
-            Self::ModelFailed(_) => "model_failed",
-            Self::Store(_) | Self::Search(_) | Self::Trends(_) | Self::Internal => "internal",
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::NotReady(_) => ErrorCode::NotReady,
+            Self::Overloaded => ErrorCode::Overloaded,
+            Self::RateLimited(_) => ErrorCode::RateLimited,
+            Self::TooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::ModelFailed(_) => ErrorCode::ModelFailed,
+            Self::Store(_) | Self::Search(_) | Self::Trends(_) | Self::Internal => ErrorCode::Internal,
         }
     }
+}
+
+/// The refusals every `/v1` operation may answer, for the OpenAPI document (never built: handlers return
+/// [`ApiError`], whose [`ResponseError`] writes these).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code, reason = "describes responses in the OpenAPI document")]
+pub(crate) enum Refusals {
+    /// A parameter or body field is not what was expected; the message names it, what was expected and what came.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No API key, or an unknown one (reads need a key once the server has any).
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The key's scope does not cover this operation.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// Over this client's request rate (`Retry-After` says when to come back), or the model queue is full.
+    #[response(status = 429)]
+    TooManyRequests(ErrorBody),
+    /// Postgres or the index failed; the cause goes to the server's log, not to the client.
+    #[response(status = 500)]
+    Internal(ErrorBody),
 }
 
 impl ResponseError for ApiError {
@@ -108,6 +160,6 @@ impl ResponseError for ApiError {
             }
         }
         HttpResponse::build(self.status_code())
-            .json(json!({ "error": { "code": self.code(), "message": self.to_string() } }))
+            .json(ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string() } })
     }
 }

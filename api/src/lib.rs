@@ -5,14 +5,13 @@
 pub mod admin;
 mod auth;
 mod dashboard;
+mod docs;
 mod error;
 mod metrics;
 pub mod openapi;
 mod params;
 mod rate_limit;
-mod report_routes;
 mod routes;
-mod trend_routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +24,7 @@ use murmur_store::Postgres;
 use murmur_trends::Trends;
 
 pub use auth::ApiKeys;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use metrics::{KafkaLag, LagProbe, Metrics};
 pub use rate_limit::{RateLimit, RateLimiter};
 

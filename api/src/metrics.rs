@@ -9,7 +9,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::{ApiError, AppState};
 
@@ -53,7 +53,14 @@ impl LagProbe for KafkaLag {
 pub struct Metrics {
     registry: Registry,
     latency: HistogramVec,
-    gauges: IntGaugeVec,
+    /// Comments in Postgres, counted at scrape time; not registered: added to a scrape only when Postgres
+    /// answered it (absent rather than stale, so a dashboard never shows the last count as current).
+    stored: IntGauge,
+    /// Documents in the search index.
+    indexed: IntGauge,
+    /// Embeddings stored beside the index, and those of them the HNSW graph holds.
+    vectors: IntGauge,
+    vectors_in_graph: IntGauge,
     lag: IntGaugeVec,
     committed: IntGaugeVec,
     source_up: IntGaugeVec,
@@ -71,11 +78,12 @@ impl Metrics {
             &["method", "route", "status"],
         )
         .expect("static metric definition");
-        let gauges = IntGaugeVec::new(
-            Opts::new("murmur_pipeline", "What the pipeline has stored and indexed, read at scrape time"),
-            &["what"],
-        )
-        .expect("static metric definition");
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("static metric definition");
+        let stored = gauge("murmur_postgres_comments", "Comments stored in Postgres, counted at scrape time");
+        let indexed = gauge("murmur_index_documents", "Comments in the search index");
+        let vectors = gauge("murmur_index_vectors", "Embeddings stored beside the search index");
+        let vectors_in_graph =
+            gauge("murmur_index_vectors_in_graph", "Embeddings the HNSW graph holds (the rest are searched exactly)");
         let lag = IntGaugeVec::new(
             Opts::new("murmur_consumer_lag_messages", "Messages a pipeline stage has not committed yet"),
             &["group", "topic"],
@@ -100,14 +108,16 @@ impl Metrics {
         .expect("static metric definition");
         for collector in [
             Box::new(latency.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(gauges.clone()),
+            Box::new(indexed.clone()),
+            Box::new(vectors.clone()),
+            Box::new(vectors_in_graph.clone()),
             Box::new(lag.clone()),
             Box::new(committed.clone()),
             Box::new(source_up.clone()),
         ] {
             registry.register(collector).expect("metric names are distinct");
         }
-        Self { registry, latency, gauges, lag, committed, source_up }
+        Self { registry, latency, stored, indexed, vectors, vectors_in_graph, lag, committed, source_up }
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -138,7 +148,12 @@ pub(crate) async fn track(
     Ok(response)
 }
 
-/// `GET /metrics` in Prometheus's text format.
+/// Prometheus metrics in the text exposition format: request latency per route, the pipeline's counts and
+/// lag. Answers while Postgres is down (`murmur_source_up{source="postgres"} 0`, its figures left out).
+#[utoipa::path(get, path = "/metrics", tag = "system", responses(
+    (status = 200, description = "The exposition", body = String, content_type = "text/plain"),
+    (status = 500, description = "The exposition could not be written", body = crate::error::ErrorBody),
+))]
 pub(crate) async fn scrape(state: web::Data<AppState>) -> Result<actix_web::HttpResponse, ApiError> {
     let m = &state.metrics;
     let stored = match tokio::time::timeout(POSTGRES_SCRAPE_TIMEOUT, state.postgres.stored_total()).await {
@@ -152,18 +167,11 @@ pub(crate) async fn scrape(state: web::Data<AppState>) -> Result<actix_web::Http
             None
         }
     };
-    match stored {
-        Some(stored) => m.gauges.with_label_values(&["comments_stored"]).set(stored),
-        None => {
-            // Absent rather than stale: a dashboard must not show the last count as current.
-            let _ = m.gauges.remove_label_values(&["comments_stored"]);
-        }
-    }
     m.source_up.with_label_values(&["postgres"]).set(i64::from(stored.is_some()));
-    m.gauges.with_label_values(&["documents_indexed"]).set(state.index.num_docs() as i64);
+    m.indexed.set(state.index.num_docs() as i64);
     let (in_graph, vectors) = state.index.vector_counts();
-    m.gauges.with_label_values(&["vectors_stored"]).set(vectors as i64);
-    m.gauges.with_label_values(&["vectors_in_graph"]).set(in_graph as i64);
+    m.vectors.set(vectors as i64);
+    m.vectors_in_graph.set(in_graph as i64);
     if let Some(probe) = state.lag.clone() {
         let stages = web::block(move || probe.progress()).await.map_err(|_| ApiError::Internal)?;
         for (group, topic, committed, lag) in stages {
@@ -171,7 +179,12 @@ pub(crate) async fn scrape(state: web::Data<AppState>) -> Result<actix_web::Http
             m.committed.with_label_values(&[&group, &topic]).set(committed);
         }
     }
+    let mut families = m.registry.gather();
+    if let Some(stored) = stored {
+        m.stored.set(stored);
+        families.extend(prometheus::core::Collector::collect(&m.stored));
+    }
     let mut body = Vec::new();
-    TextEncoder::new().encode(&m.registry.gather(), &mut body).map_err(|_| ApiError::Internal)?;
+    TextEncoder::new().encode(&families, &mut body).map_err(|_| ApiError::Internal)?;
     Ok(actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body))
 }

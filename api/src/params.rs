@@ -7,10 +7,14 @@ use std::pin::Pin;
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
+use utoipa::openapi::path::ParameterIn;
+use utoipa::IntoParams;
 
 use crate::ApiError;
 
-/// Query-string parameters of type `T` (a struct with `deny_unknown_fields`).
+/// A route's query-string parameters: one parameter type, or a tuple of the groups it combines
+/// (`Query<(WindowParams, SliceParams)>`). A route takes exactly the parameters its types list in the OpenAPI
+/// document (their `IntoParams`): any other is refused by name, with the ones the route takes.
 pub(crate) struct Query<T>(pub T);
 
 impl<T> std::ops::Deref for Query<T> {
@@ -27,32 +31,64 @@ impl<T> Query<T> {
     }
 }
 
-impl<T: DeserializeOwned> FromRequest for Query<T> {
+impl<T: QueryParams> FromRequest for Query<T> {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(parse_query(request.query_string()).map(Self))
+        ready(T::from_query(request.query_string()).map(Self))
     }
 }
 
-/// Parses a query string into `T`, naming the parameter at fault.
-pub(crate) fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+/// Parameter groups a [`Query`] can be made of: tuples of types that deserialize from a query string and
+/// document themselves (`IntoParams`).
+pub(crate) trait QueryParams: Sized {
+    fn from_query(query: &str) -> Result<Self, ApiError>;
+}
+
+macro_rules! query_params {
+    ($($group:ident),+) => {
+        impl<$($group: DeserializeOwned + IntoParams),+> QueryParams for ($($group,)+) {
+            fn from_query(query: &str) -> Result<Self, ApiError> {
+                let mut names = Vec::new();
+                $(names.extend($group::into_params(|| Some(ParameterIn::Query)).into_iter().map(|p| p.name));)+
+                refuse_unknown(query, &names)?;
+                Ok(($(parse_query::<$group>(query)?,)+))
+            }
+        }
+    };
+}
+
+query_params!(A);
+query_params!(A, B);
+query_params!(A, B, C);
+query_params!(A, B, C, D);
+
+/// The first parameter of `query` not among `names`, refused by name.
+fn refuse_unknown(query: &str, names: &[String]) -> Result<(), ApiError> {
+    match form_urlencoded::parse(query.as_bytes()).find(|(key, _)| !names.iter().any(|name| name == key)) {
+        None => Ok(()),
+        Some((key, _)) => {
+            let known: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+            Err(ApiError::BadRequest(format!("unknown parameter `{key}`, expected one of {}", known.join(", "))))
+        }
+    }
+}
+
+/// Parses a query string into `T` (other parameters ignored: [`refuse_unknown`] is the check), naming the
+/// parameter at fault.
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let pairs = form_urlencoded::parse(query.as_bytes());
     serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs)).map_err(|e| {
         let name = e.path().to_string();
         let message = explain(&e.inner().to_string());
-        if message.starts_with("unknown field") {
-            // serde names the parameter and lists the ones this route takes.
-            return ApiError::BadRequest(message);
-        }
         match form_urlencoded::parse(query.as_bytes()).find(|(key, _)| *key == name) {
             // Values that fail a type's own parser: say which, what came and what was expected.
             Some((_, sent)) if !sent.is_empty() && !message.contains(&*sent) => {
                 ApiError::BadRequest(format!("{name}: {message}, got {sent:?}"))
             }
             Some(_) => ApiError::BadRequest(format!("{name}: {message}")),
-            // Unknown or missing parameters: serde's message names them.
+            // Missing parameters: serde's message names them.
             None => ApiError::BadRequest(message),
         }
     })
@@ -115,8 +151,7 @@ mod tests {
 
     use super::*;
 
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
+    #[derive(Debug, Deserialize, IntoParams)]
     struct Params {
         limit: Option<i64>,
         #[serde(default, deserialize_with = "murmur_core::timestamp::optional")]
@@ -126,15 +161,20 @@ mod tests {
         facets: bool,
     }
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Deserialize, PartialEq, utoipa::ToSchema)]
     #[serde(rename_all = "lowercase")]
     enum Format {
         Json,
         Svg,
     }
 
+    #[derive(Debug, Deserialize, IntoParams)]
+    struct Paging {
+        cursor: Option<String>,
+    }
+
     fn refusal(query: &str) -> String {
-        match parse_query::<Params>(query) {
+        match <(Params, Paging)>::from_query(query) {
             Err(ApiError::BadRequest(message)) => message,
             other => panic!("{query}: {other:?}"),
         }
@@ -142,8 +182,11 @@ mod tests {
 
     #[test]
     fn refusals_name_the_parameter_the_value_and_what_was_expected() {
-        let ok: Params = parse_query("limit=5&from=2026-12-03T16%3A00%3A00Z&format=svg&facets=true").expect("valid");
+        let (ok, paging) =
+            <(Params, Paging)>::from_query("limit=5&from=2026-12-03T16%3A00%3A00Z&format=svg&facets=true&cursor=c")
+                .expect("valid");
         assert_eq!((ok.limit, ok.format, ok.facets), (Some(5), Some(Format::Svg), true));
+        assert_eq!(paging.cursor.as_deref(), Some("c"));
         assert_eq!(ok.from.map(|t| t.to_rfc3339()), Some("2026-12-03T16:00:00+00:00".into()));
         assert_eq!(refusal("limit=abc"), r#"limit: expected a whole number in range, got "abc""#);
         assert_eq!(
@@ -152,7 +195,9 @@ mod tests {
         );
         assert_eq!(refusal("format=png"), "format: unknown variant `png`, expected `json` or `svg`");
         assert_eq!(refusal("facets=yes"), r#"facets: expected true or false, got "yes""#);
-        let unknown = refusal("colour=red");
-        assert!(unknown.starts_with("unknown field `colour`, expected one of `limit`"), "{unknown}");
+        assert_eq!(
+            refusal("limit=5&colour=red"),
+            "unknown parameter `colour`, expected one of `limit`, `from`, `format`, `facets`, `cursor`"
+        );
     }
 }

@@ -9,7 +9,8 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use murmur_api::{ApiKeys, AppState, RateLimit, RateLimiter};
-use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
+use murmur_core::testing::Fixture;
+use murmur_core::{EnrichedComment, EntityLabel, SentimentLabel};
 use murmur_search::{Access, IndexOptions, SearchIndex};
 use murmur_trends::{webhook_signature, Scheduler, SchedulerOptions};
 use serde_json::{json, Value};
@@ -25,37 +26,15 @@ fn comments(now: DateTime<Utc>) -> Vec<EnrichedComment> {
         .map(|i: i64| {
             let tag = if i % 2 == 0 { "pixel" } else { "iphone" };
             let label = [SentimentLabel::Negative, SentimentLabel::Neutral, SentimentLabel::Positive][(i % 3) as usize];
-            let mut text = format!("comment {i} about the {tag} battery");
-            let entities = if i % 3 == 0 {
-                let start = text.chars().count() + 1;
-                text.push_str(" Google");
-                vec![Entity { label: EntityLabel::Org, text: "Google".into(), start, end: start + 6, score: 0.9 }]
-            } else {
-                Vec::new()
-            };
             let mut embedding = vec![0.1_f32; 4];
             embedding[(i % 4) as usize] = 1.0;
             let norm = embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
-            EnrichedComment::new(
-                Comment {
-                    source: "twitter".into(),
-                    id: format!("t{i}"),
-                    author: None,
-                    text,
-                    created_at: now - Duration::minutes(7 * i + 3),
-                    lang: Some("en".into()),
-                    url: None,
-                    tags: vec![tag.into()],
-                    metadata: serde_json::Map::new(),
-                },
-                Enrichment {
-                    model: "test".into(),
-                    embedding: embedding.into_iter().map(|x| x / norm).collect(),
-                    sentiment: Some(Sentiment { label, negative: 0.3, neutral: 0.3, positive: 0.4 }),
-                    entities: Some(entities),
-                    emotion: None,
-                },
-            )
+            let text = format!("comment {i} about the {tag} battery");
+            let fixture = Fixture::new("twitter", format!("t{i}"), text, now - Duration::minutes(7 * i + 3))
+                .tags([tag])
+                .sentiment(label)
+                .embedding(embedding.into_iter().map(|x| x / norm).collect());
+            if i % 3 == 0 { fixture.mention(EntityLabel::Org, "Google") } else { fixture }.build()
         })
         .collect()
 }
@@ -149,20 +128,22 @@ impl Api {
         self.call("get", path, self.key, None).await
     }
 
+    /// A GET whose answer is not JSON: (status, content type, body).
     async fn text(&self, path: &str) -> (u16, String, String) {
-        let mut request = self.client.get(format!("{}{path}", self.base));
-        if let Some(key) = self.key {
-            request = request.header("x-api-key", key);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let ctype = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        (status, ctype, response.text().await.expect("body"))
+        let (status, ctype, body) = self.send("get", path, self.key, None).await;
+        (status, ctype, String::from_utf8(body).expect("a UTF-8 body"))
     }
 
     async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        let (status, _, body) = self.send(method, path, key, body).await;
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// Every request of these tests goes through here, and every answer is checked against the OpenAPI
+    /// document ([`conforms`]).
+    async fn send(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, String, Vec<u8>) {
+        let verb = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+        let mut request = self.client.request(verb, format!("{}{path}", self.base));
         if let Some(key) = key {
             request = request.header("x-api-key", key);
         }
@@ -171,8 +152,90 @@ impl Api {
         }
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let ctype = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let body = response.bytes().await.expect("body").to_vec();
+        conforms(method, path, status, &ctype, &body);
+        (status, ctype, body)
     }
+}
+
+/// Panics unless the answer is one the OpenAPI document describes: for a documented operation, its status is
+/// listed, its media type is one listed for that status, and a JSON body validates against that schema; any
+/// other JSON error (an unknown route) is the documented error body.
+fn conforms(method: &str, path: &str, status: u16, content_type: &str, body: &[u8]) {
+    let document = murmur_api::openapi::document();
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    let route = path.split('?').next().unwrap_or(path);
+    let operation = operation_for(document, method, route);
+    let schema = match operation {
+        Some((template, operation)) => {
+            let response = &operation["responses"][status.to_string()];
+            assert!(response.is_object(), "{method} {template}: answered {status}, which the document does not list");
+            let Some(content) = response["content"].as_object() else {
+                assert!(body.is_empty(), "{method} {template} {status}: a body where the document lists none");
+                return;
+            };
+            let entry = content.get(media).unwrap_or_else(|| {
+                panic!("{method} {template} {status}: {media:?} is not among {:?}", content.keys().collect::<Vec<_>>())
+            });
+            entry["schema"].clone()
+        }
+        None if media == "application/json" && status >= 400 => json!({ "$ref": "#/components/schemas/ErrorBody" }),
+        None => return,
+    };
+    if media != "application/json" {
+        return;
+    }
+    let instance: Value = serde_json::from_slice(body).expect("a JSON body");
+    let root = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "components": document["components"],
+        "allOf": [schema],
+    });
+    let validator = jsonschema::validator_for(&root).expect("the document's schemas compile");
+    let errors: Vec<String> =
+        validator.iter_errors(&instance).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status}: the body does not match the document: {errors:?}\n{instance}"
+    );
+}
+
+/// The check can fail: a body off its schema, a status or a media type the document does not list.
+#[test]
+fn answers_off_the_document_are_caught() {
+    let caught = |method: &'static str, path: &'static str, status: u16, ctype: &'static str, body: &'static str| {
+        std::panic::catch_unwind(|| conforms(method, path, status, ctype, body.as_bytes())).is_err()
+    };
+    let error = r#"{"error": {"code": "not_found", "message": "no comment twitter/1"}}"#;
+    assert!(!caught("get", "/v1/comments/twitter/1", 404, "application/json", error));
+    assert!(caught(
+        "get",
+        "/v1/comments/twitter/1",
+        404,
+        "application/json",
+        r#"{"error": {"code": "gone", "message": ""}}"#
+    ));
+    assert!(caught("get", "/v1/comments/twitter/1", 409, "application/json", error));
+    assert!(caught("get", "/v1/trends/timeline", 200, "application/json", r#"{"total": "many"}"#));
+    assert!(caught("get", "/v1/trends/timeline", 200, "image/svg+xml", "<svg/>"));
+    assert!(caught("delete", "/v1/reports/schedules/1", 204, "", "a body"));
+    assert!(!caught("get", "/healthz", 200, "application/json", r#"{"status": "ok"}"#));
+}
+
+/// The documented operation serving `method route`: an exact path first, else a template whose `{…}`
+/// segments match.
+fn operation_for<'a>(document: &'a Value, method: &str, route: &str) -> Option<(&'a str, &'a Value)> {
+    let paths = document["paths"].as_object()?;
+    let segments: Vec<&str> = route.split('/').collect();
+    let matches = |template: &str| {
+        let parts: Vec<&str> = template.split('/').collect();
+        parts.len() == segments.len()
+            && parts.iter().zip(&segments).all(|(p, s)| p == s || (p.starts_with('{') && !s.is_empty()))
+    };
+    let mut candidates: Vec<(&String, &Value)> = paths.iter().filter(|(template, _)| matches(template)).collect();
+    candidates.sort_by_key(|(template, _)| template.matches('{').count());
+    candidates.into_iter().find_map(|(template, item)| item.get(method).map(|op| (template.as_str(), op)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,8 +271,9 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
             // Every /v1 operation needs a key (read, write or admin) on a server with keys: it refuses a missing
             // key and an unknown key, a read key where it writes, a write key where it administers.
             let scoped = path.starts_with("/v1/");
-            assert_eq!(scoped, operation["x-scope"].is_string(), "{method} {path}: x-scope only and always on /v1");
-            if let Some(scope) = operation["x-scope"].as_str() {
+            let scope = operation["security"][0]["api_key"][0].as_str();
+            assert_eq!(scoped, scope.is_some(), "{method} {path}: a key scope only and always on /v1");
+            if let Some(scope) = scope {
                 for (key, expected) in [(None, 401), (Some("not-a-key-0123456789"), 401)] {
                     let (status, body) = api.call(method, &concrete, key, Some(json!({}))).await;
                     assert_eq!(status, expected, "{method} {path} with {key:?}: {body}");
@@ -245,8 +309,23 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
             let (status, body) = api.get(&format!("{concrete}?{name}=1")).await;
             let message = body["error"]["message"].as_str().unwrap_or("");
             assert_eq!(status, 400, "GET {path} with {name}: {body}");
-            assert!(message.starts_with(&format!("unknown field `{name}`")), "GET {path} with {name}: {message}");
+            assert!(message.starts_with(&format!("unknown parameter `{name}`")), "GET {path} with {name}: {message}");
         }
+    }
+    // The docs page: Swagger UI from the vendored release under a strict content security policy, drawing
+    // every operation of the document it fetched from this server.
+    let page = api.client.get(format!("{}/docs", api.base)).send().await.expect("docs");
+    assert_eq!(page.status(), 200, "/docs leads to /docs/");
+    let policy = page.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert!(policy.contains("script-src 'self';") && !policy.contains("unsafe"), "{policy}");
+    let (status, _, initializer) = api.text("/docs/swagger-initializer.js").await;
+    assert!(status == 200 && initializer.contains("\"/openapi.json\""), "{initializer}");
+    let url = format!("{}/docs/", api.base);
+    let dom = tokio::task::spawn_blocking(move || chromium(&["--virtual-time-budget=15000", "--dump-dom", &url]))
+        .await
+        .expect("chromium");
+    for operation in ["/v1/trends/timeline", "/v1/reports/schedules/{id}", "/v1/enrich"] {
+        assert!(dom.contains(&format!("data-path=\"{operation}\"")), "/docs draws {operation}: {dom}");
     }
     let (status, body) = api.get("/v1/nothing-here").await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
@@ -322,13 +401,13 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
     }
     // Refusals name the parameter or field, what was expected and what came.
     for (bad, says) in [
-        ("/v1/trends/timeline?format=svg", "unknown field `format`, expected one of `from`"),
+        ("/v1/trends/timeline?format=svg", "unknown parameter `format`, expected one of `from`"),
         ("/v1/trends/timeline?bucket=fortnight", "bucket: unknown variant `fortnight`, expected one of `minute`"),
         (
             "/v1/trends/timeline?from=yesterday",
             r#"from: expected an RFC 3339 timestamp such as 2026-12-03T16:00:00Z, got "yesterday""#,
         ),
-        ("/v1/trends/entities?min_mentions=3", "unknown field `min_mentions`"),
+        ("/v1/trends/entities?min_mentions=3", "unknown parameter `min_mentions`"),
         ("/v1/trends/share?slices=tag:a,tag:b&measure=volume", "measure: unknown variant `volume`"),
         ("/v1/search?q=pixel&limit=-5", "limit: expected 1-100, got -5"),
         ("/v1/search?q=pixel&limit=ten", r#"limit: expected a whole number in range, got "ten""#),
@@ -461,8 +540,8 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
         ),
         "{metrics}"
     );
-    assert!(metrics.contains(r#"murmur_pipeline{what="comments_stored"} 600"#), "{metrics}");
-    assert!(metrics.contains(r#"murmur_pipeline{what="documents_indexed"} 600"#), "{metrics}");
+    assert!(metrics.contains(r#"murmur_postgres_comments 600"#), "{metrics}");
+    assert!(metrics.contains(r#"murmur_index_documents 600"#), "{metrics}");
     shutdown.cancel();
 }
 
@@ -518,25 +597,24 @@ fn render_in_browser(html: &str) {
     std::fs::create_dir_all(&artifacts).expect("artifacts folder");
     let page = artifacts.join("report.html");
     std::fs::write(&page, html).expect("write report");
+    let url = format!("file://{}", page.display());
+    let dom = chromium(&["--dump-dom", &url]);
+    assert!(dom.contains("<polyline") && dom.contains("id=\"headline\""), "chromium rendered the report: {dom}");
+    let shot = artifacts.join("report.png");
+    chromium(&[&format!("--screenshot={}", shot.display()), "--window-size=1000,1600", &url]);
+    assert!(shot.exists(), "screenshot of the report");
+}
+
+/// Runs headless Chromium with `args`; its standard output.
+fn chromium(args: &[&str]) -> String {
     let browser = ["chromium", "chromium-browser"]
         .into_iter()
         .find(|b| std::process::Command::new(b).arg("--version").output().is_ok())
         .expect("chromium is installed (infra/system-deps.sh)");
     let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
-    let url = format!("file://{}", page.display());
-    let dom =
-        std::process::Command::new(browser).args(flags).arg("--dump-dom").arg(&url).output().expect("chromium runs");
-    let dom = String::from_utf8_lossy(&dom.stdout);
-    assert!(dom.contains("<polyline") && dom.contains("id=\"headline\""), "chromium rendered the report: {dom}");
-    let shot = artifacts.join("report.png");
-    let status = std::process::Command::new(browser)
-        .args(flags)
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg("--window-size=1000,1600")
-        .arg(&url)
-        .output()
-        .expect("chromium runs");
-    assert!(status.status.success() && shot.exists(), "screenshot of the report");
+    let output = std::process::Command::new(browser).args(flags).args(args).output().expect("chromium runs");
+    assert!(output.status.success(), "chromium {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Comments with `tag` in the window an answer says it covers (its `from` and `to`), counted from the raw rows.
@@ -583,7 +661,7 @@ async fn metrics_keep_answering_while_postgres_is_down() {
 
     let (status, _, up) = api.text("/metrics").await;
     assert_eq!(status, 200);
-    assert!(up.contains(r#"murmur_pipeline{what="comments_stored"} 50"#), "{up}");
+    assert!(up.contains(r#"murmur_postgres_comments 50"#), "{up}");
     assert!(up.contains(r#"murmur_scrape_source_up{source="postgres"} 1"#), "{up}");
 
     murmur_store::testing::set_reachable("api_metrics_down", false).await.expect("take postgres away");
@@ -592,8 +670,8 @@ async fn metrics_keep_answering_while_postgres_is_down() {
     murmur_store::testing::set_reachable("api_metrics_down", true).await.expect("give postgres back");
     assert_eq!(status, 200, "{down}");
     assert!(down.contains(r#"murmur_scrape_source_up{source="postgres"} 0"#), "{down}");
-    assert!(!down.contains("comments_stored"), "no stale count while Postgres is down: {down}");
-    assert!(down.contains(r#"murmur_pipeline{what="documents_indexed"} 50"#), "the index's figures stay: {down}");
+    assert!(!down.contains("murmur_postgres_comments"), "no stale count while Postgres is down: {down}");
+    assert!(down.contains(r#"murmur_index_documents 50"#), "the index's figures stay: {down}");
     assert!(
         down.contains(r#"murmur_http_request_duration_seconds_count{method="GET",route="/readyz",status="503"} 1"#),
         "the latency histograms stay, the failed probe among them: {down}"
@@ -606,7 +684,7 @@ async fn metrics_keep_answering_while_postgres_is_down() {
     })
     .await
     .expect("postgres up again in the metrics");
-    assert!(back.contains(r#"murmur_pipeline{what="comments_stored"} 50"#), "{back}");
+    assert!(back.contains(r#"murmur_postgres_comments 50"#), "{back}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

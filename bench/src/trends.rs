@@ -17,7 +17,8 @@ use anyhow::Context;
 use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use murmur_core::hash::Rng;
-use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel};
+use murmur_core::testing::Fixture;
+use murmur_core::{EnrichedComment, EntityLabel, SentimentLabel};
 use murmur_search::{Access, IndexOptions, SearchIndex};
 use murmur_store::testing::{self, raw_series};
 use murmur_store::{Counts, Postgres};
@@ -76,42 +77,28 @@ fn comment(i: usize, total: usize, rng: &mut Rng) -> EnrichedComment {
     while text.len() < 90 + rng.below(60) {
         text.push_str(["the battery ", "support was ", "shipping took ", "love the ", "screen is "][rng.below(5)]);
     }
-    let mut entities = Vec::new();
-    for _ in 0..rng.below(4) {
-        let k = skewed(rng, NAMES, 4);
-        let name = format!("Name{k}");
-        let start = text.chars().count() + 1;
-        text.push(' ');
-        text.push_str(&name);
-        let label = EntityLabel::ALL[k % 4];
-        entities.push(Entity { label, text: name.clone(), start, end: start + name.chars().count(), score: 0.9 });
-    }
+    let mentions: Vec<(EntityLabel, String)> = (0..rng.below(4))
+        .map(|_| {
+            let k = skewed(rng, NAMES, 4);
+            (EntityLabel::ALL[k % 4], format!("Name{k}"))
+        })
+        .collect();
     let label = match rng.below(10) {
         0 => None,
         1..=4 => Some(SentimentLabel::Negative),
         5..=7 => Some(SentimentLabel::Neutral),
         _ => Some(SentimentLabel::Positive),
     };
-    EnrichedComment::new(
-        Comment {
-            source: SOURCES[rng.below(SOURCES.len())].into(),
-            id: format!("b{i}"),
-            author: None,
-            text,
-            created_at: at,
-            lang: Some("en".into()),
-            url: None,
-            tags,
-            metadata: serde_json::Map::new(),
-        },
-        Enrichment {
-            model: "bench".into(),
-            embedding: (0..8).map(|_| rng.normal()).collect(),
-            sentiment: label.map(|label| Sentiment { label, negative: 0.3, neutral: 0.3, positive: 0.4 }),
-            entities: Some(entities),
-            emotion: None,
-        },
-    )
+    let source = SOURCES[rng.below(SOURCES.len())];
+    let embedding = (0..8).map(|_| rng.normal()).collect();
+    let mut fixture = Fixture::new(source, format!("b{i}"), text, at).tags(tags).model("bench").embedding(embedding);
+    for (label, name) in &mentions {
+        fixture = fixture.mention(*label, name);
+    }
+    if let Some(label) = label {
+        fixture = fixture.sentiment(label);
+    }
+    fixture.build()
 }
 
 async fn load(postgres: &Postgres, from: usize, n: usize, total: usize, seed: u64) -> anyhow::Result<f64> {

@@ -9,6 +9,7 @@ mod database;
 mod index;
 mod kafka;
 mod model;
+#[cfg(feature = "serve")]
 mod serving;
 
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ pub use database::{connect, DatabaseArgs};
 pub use index::IndexArgs;
 pub use kafka::{KafkaArgs, TopicArgs};
 pub use model::{DeviceChoice, ModelArgs, PrecisionChoice};
+#[cfg(feature = "serve")]
 pub use serving::{EnrichApiArgs, HttpArgs, ReportArgs};
 
 /// The demo corpus, as infra/fetch-assets.sh lays it out under `.cache/`.

@@ -66,7 +66,7 @@ pub struct Enrichment {
 }
 
 /// A sentiment prediction: the most probable class and the probability of each.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sentiment {
     pub label: SentimentLabel,
     pub negative: f32,
@@ -74,7 +74,7 @@ pub struct Sentiment {
     pub positive: f32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SentimentLabel {
     Negative,
@@ -96,7 +96,7 @@ impl SentimentLabel {
 
 /// An emotion prediction (Ekman's six and neutral, several may hold at once): the emotions that reached
 /// their thresholds, most probable first (`[neutral]` when none did), and each one's probability.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Emotion {
     pub labels: Vec<EmotionLabel>,
     pub anger: f32,
@@ -123,7 +123,7 @@ impl Emotion {
 
 /// Declared in the order of [`EmotionLabel::ALL`] and of the emotion head's outputs, so `label as usize` is
 /// its index there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EmotionLabel {
     Anger,
@@ -157,7 +157,7 @@ impl EmotionLabel {
 }
 
 /// A named entity found in a comment's text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Entity {
     pub label: EntityLabel,
     /// The entity as written, `text[start..end]` counted in characters.
@@ -201,7 +201,7 @@ fn fold_accent(c: char) -> char {
 
 /// What an entity is: a name written in the text (CoNLL-2003's four types, found by the NER head), or a
 /// mention of an account or a tag (`@handle`, `#hashtag`, read by rule, never guessed as a person or place).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum EntityLabel {
     /// People.
     #[serde(rename = "PER")]

@@ -8,6 +8,8 @@ pub mod hash;
 mod model_queue;
 pub mod packed;
 mod seams;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod timestamp;
 
 pub use comment::{

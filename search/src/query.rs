@@ -8,7 +8,7 @@ use tantivy::schema::Facet;
 use crate::vectors::AnnMethod;
 
 /// How comments are ranked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
     /// BM25 over the words of the text (tantivy query syntax).
@@ -153,13 +153,13 @@ pub(crate) fn entity_facet(label: EntityLabel, name: Option<&str>) -> Facet {
 }
 
 /// An entity a hit mentions, by type and normalised name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HitEntity {
     pub label: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SearchHit {
     /// BM25 score, cosine similarity or fused score, by mode.
     pub score: f32,
@@ -178,14 +178,16 @@ pub struct SearchHit {
     /// The text's best fragment (at most [`SNIPPET_CHARS`] characters), HTML-escaped, the query's words in
     /// `<b>…</b>`; empty when no word of the query occurs in the text.
     pub snippet: String,
+    /// How the score was reached (with `explain=true`): tantivy's explanation, or the fused ranks.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub explain: Option<serde_json::Value>,
 }
 
 /// Longest snippet, in characters.
 pub const SNIPPET_CHARS: usize = 200;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SearchResults {
     pub mode: SearchMode,
     /// Comments the ranking covers: those matching the words (BM25) or passing the filters (semantic,
@@ -200,7 +202,7 @@ pub struct SearchResults {
 }
 
 /// Counts over every comment that matches (not only the page of hits).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Facets {
     /// Comments per sentiment class (classes with none included).
     pub sentiment: std::collections::BTreeMap<&'static str, usize>,
@@ -211,12 +213,13 @@ pub struct Facets {
     pub entities: Vec<EntityFacet>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct EntityFacet {
     pub label: String,
     pub name: String,
     pub comments: u64,
     /// A name's comments per type, most first (absent for mentions).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<(String, u64)>)]
     pub types: Vec<(String, u64)>,
 }

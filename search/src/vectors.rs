@@ -250,7 +250,7 @@ pub(crate) struct Neighbour {
 }
 
 /// How a semantic search was answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AnnMethod {
     /// The HNSW graph (approximate).

@@ -1,5 +1,6 @@
 use chrono::{TimeZone, Utc};
-use murmur_core::{Comment, EnrichedComment, Enrichment, Entity, EntityLabel};
+use murmur_core::testing::Fixture;
+use murmur_core::{EnrichedComment, Entity, EntityLabel};
 use murmur_search::{
     Access, AnnMethod, EntityFilter, Filters, HitEntity, HnswParams, IndexOptions, SearchError, SearchIndex,
     SearchMode, SearchQuery,
@@ -18,20 +19,8 @@ fn open(dir: &std::path::Path, access: Access) -> SearchIndex {
 }
 
 fn comment(source: &str, id: &str, text: &str, day: u32) -> EnrichedComment {
-    EnrichedComment::new(
-        Comment {
-            source: source.into(),
-            id: id.into(),
-            author: None,
-            text: text.into(),
-            created_at: Utc.with_ymd_and_hms(2026, 5, day, 0, 0, 0).single().expect("date"),
-            lang: Some("en".into()),
-            url: None,
-            tags: vec!["pixel".into()],
-            metadata: serde_json::Map::new(),
-        },
-        Enrichment { model: "m".into(), embedding: toward(0, 0.1), sentiment: None, entities: None, emotion: None },
-    )
+    let at = Utc.with_ymd_and_hms(2026, 5, day, 0, 0, 0).single().expect("date");
+    Fixture::new(source, id, text, at).tags(["pixel"]).model("m").embedding(toward(0, 0.1)).without_entities().build()
 }
 
 fn mentioning(mut c: EnrichedComment, entities: &[(EntityLabel, &str)]) -> EnrichedComment {

@@ -5,13 +5,14 @@
 mod error;
 mod postgres;
 mod reports;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod trends;
 
 pub use error::StoreError;
 
 /// murmur's database on a Postgres on this machine, as infra/postgres.sh sets it up.
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/murmur";
+pub const DEFAULT_DATABASE_URL: &str = "postgres://murmur@127.0.0.1:5432/murmur";
 pub use postgres::{PackedVector, Postgres, StoredComment, StoredEnrichment};
 pub use reports::{NewReport, ReportSchedule, StoredReport, WebhookStatus};
 pub use trends::{cover, Counts, Dim, DimKind, Grain, KeyCounts, KeyFilter, Segment};

@@ -17,7 +17,7 @@ pub struct Postgres {
 }
 
 /// A comment as stored, with what the models added.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StoredComment {
     pub source: String,
     pub id: String,
@@ -27,6 +27,8 @@ pub struct StoredComment {
     pub lang: Option<String>,
     pub url: Option<String>,
     pub tags: Vec<String>,
+    /// What the producer sent beside the fields above.
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub ingested_at: DateTime<Utc>,
     #[sqlx(flatten)]
@@ -64,17 +66,22 @@ impl StoredComment {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StoredEnrichment {
     pub model: Option<String>,
     pub enriched_at: Option<DateTime<Utc>>,
     /// Absent when the comment was enriched without a sentiment head.
+    #[schema(value_type = Option<Sentiment>)]
     pub sentiment: Option<Json<Sentiment>>,
     /// Absent when the comment was enriched without a NER head.
+    #[schema(value_type = Option<Vec<Entity>>)]
     pub entities: Option<Json<Vec<Entity>>>,
     /// Absent when the comment was enriched without an emotion head.
+    #[schema(value_type = Option<Emotion>)]
     pub emotion: Option<Json<Emotion>>,
+    /// The sentence embedding, with `embedding=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<f32>>)]
     pub embedding: Option<PackedVector>,
 }
 

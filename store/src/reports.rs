@@ -5,13 +5,14 @@ use serde::Serialize;
 
 use crate::{Postgres, StoreError};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ReportSchedule {
     pub id: i64,
     pub name: String,
     pub cron: String,
     pub time_zone: String,
     /// What the report covers and where it goes, as the API accepted it.
+    #[schema(value_type = Object)]
     pub spec: serde_json::Value,
     pub next_run_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -50,7 +51,7 @@ impl WebhookStatus {
 }
 
 /// A stored report; the bodies only when asked for one report.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StoredReport {
     pub id: i64,
     pub schedule_id: Option<i64>,

@@ -31,7 +31,7 @@ pub async fn empty_database(name: &str) -> Result<String, StoreError> {
 /// `infra/postgres.sh` sets up.
 pub fn admin_url() -> String {
     std::env::var("MURMUR_TEST_ADMIN_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+        .unwrap_or_else(|_| "postgres://murmur@127.0.0.1:5432/postgres".into())
 }
 
 /// Creates `murmur_test_<name>` if missing, or anew when `fresh`; its URL.

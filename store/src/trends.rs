@@ -169,7 +169,7 @@ impl Dim {
 
 /// Comments in a bucket or window, in total and per sentiment class (comments enriched without a sentiment
 /// head count in `comments` only).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Counts {
     pub comments: i64,
     pub negative: i64,

@@ -23,7 +23,7 @@ const MAD_TO_SIGMA: f64 = 1.4826;
 /// Fewest earlier buckets a spike is judged against.
 const MIN_BASELINE: usize = 4;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SpikeParams {
     /// Earlier buckets each bucket is compared with.
@@ -40,7 +40,7 @@ impl Default for SpikeParams {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SpikeKind {
     /// Many more comments than usual.
@@ -50,7 +50,7 @@ pub enum SpikeKind {
 }
 
 /// A bucket that departs from its baseline.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Departure {
     /// Index of the bucket in the series.
     #[serde(skip)]

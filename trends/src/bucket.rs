@@ -10,7 +10,7 @@ use crate::TrendsError;
 /// The most buckets one answer holds.
 pub const MAX_BUCKETS: usize = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Unit {
     Minute,

@@ -509,7 +509,7 @@ pub fn volume_svg(timeline: &Timeline, spikes: &[Spike]) -> String {
 }
 
 /// What a share-of-voice chart plots per slice and bucket (`share`, `net_sentiment`, `comments`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ShareMeasure {
     /// The slice's share of the slices' comments.

@@ -15,7 +15,7 @@ use crate::{Slice, Trends, TrendsError};
 /// The longest report window.
 const MAX_REPORT_WINDOW_DAYS: i64 = 366;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Json,
@@ -44,7 +44,7 @@ fn default_examples() -> usize {
 }
 
 /// What a report covers and where it goes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSpec {
     /// The slices compared (share of voice is among them); all comments by default.
@@ -130,13 +130,15 @@ impl ReportSpec {
 pub fn parse_length(s: &str) -> Result<Duration, TrendsError> {
     let bad = || TrendsError::Invalid(format!("window {s:?}: expected a number and m, h, d or w, e.g. 24h"));
     let s = s.trim();
-    let (number, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = number.parse().map_err(|_| bad())?;
+    // The unit is the last character, whatever its width (a multi-byte one, found by the API fuzzer, is
+    // refused like any other, not split through).
+    let unit = s.chars().last().ok_or_else(bad)?;
+    let n: i64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
     let length = match unit {
-        "m" => Duration::try_minutes(n),
-        "h" => Duration::try_hours(n),
-        "d" => Duration::try_days(n),
-        "w" => Duration::try_weeks(n),
+        'm' => Duration::try_minutes(n),
+        'h' => Duration::try_hours(n),
+        'd' => Duration::try_days(n),
+        'w' => Duration::try_weeks(n),
         _ => return Err(bad()),
     };
     // A number too large for a duration at all (found by the API fuzzer) is out of range like any other.
@@ -147,7 +149,7 @@ pub fn parse_length(s: &str) -> Result<Duration, TrendsError> {
 }
 
 /// One slice in the report: now against the window before.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SliceReport {
     pub label: String,
     pub slice: Slice,
@@ -168,7 +170,7 @@ pub struct SliceReport {
     pub spikes: Vec<Spike>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub name: String,
     pub generated_at: DateTime<Utc>,
@@ -275,7 +277,12 @@ mod tests {
         assert_eq!(parse_length("2w").ok(), Some(Duration::days(14)));
         assert_eq!(parse_length("90m").ok(), Some(Duration::minutes(90)));
         // Numbers too large for any duration (the API fuzzer sent 200000000000d) are refused, not a panic.
-        for bad in ["", "h", "0d", "-1d", "3y", "400d", "1.5h", "3h30m", "200000000000d", "9223372036854775807w"] {
+        // A last character of several bytes (the fuzzer sent "+\u{1}øQj²´å\u{82}Ì") is refused, not split through.
+        let wide = ["+\u{1}øQj²´å\u{82}Ì", "7日", "é"];
+        for bad in ["", "h", "0d", "-1d", "3y", "400d", "1.5h", "3h30m", "200000000000d", "9223372036854775807w"]
+            .into_iter()
+            .chain(wide)
+        {
             assert!(parse_length(bad).is_err(), "{bad}");
         }
         let by = |window: &str, bucket: Unit| ReportSpec {

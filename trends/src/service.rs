@@ -16,7 +16,7 @@ use crate::{Slice, TrendsError};
 const MAX_WINDOW_DAYS: i64 = 3660;
 
 /// `[from, to)`, in whole minutes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Window {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
@@ -57,14 +57,14 @@ impl Window {
 }
 
 /// Where an answer was computed from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ServedBy {
     Rollups,
     Index,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Point {
     pub start: DateTime<Utc>,
     #[serde(flatten)]
@@ -73,7 +73,7 @@ pub struct Point {
 }
 
 /// Volume and sentiment of a slice, bucket by bucket.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Timeline {
     pub slice: Slice,
     pub label: String,
@@ -88,7 +88,7 @@ pub struct Timeline {
     pub points: Vec<Point>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SharePoint {
     pub start: DateTime<Utc>,
     pub comments: i64,
@@ -97,7 +97,7 @@ pub struct SharePoint {
     pub net_sentiment: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ShareSeries {
     pub slice: Slice,
     pub label: String,
@@ -126,7 +126,7 @@ impl Default for EntityQuery {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EntityTrend {
     /// The entity's type; counted by name, the type most of the window's comments gave it; absent for tags.
     pub label: Option<EntityLabel>,
@@ -147,13 +147,13 @@ pub struct EntityTrend {
     pub score: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TypeCount {
     pub label: EntityLabel,
     pub comments: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Spike {
     /// From the first departing bucket to the end of the last one.
     pub start: DateTime<Utc>,

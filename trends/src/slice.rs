@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrendsError;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Slice {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,9 +3,8 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
-use murmur_core::{
-    Comment, Emotion, EmotionLabel, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel,
-};
+use murmur_core::testing::{sentiment, Fixture};
+use murmur_core::{Emotion, EmotionLabel, EnrichedComment, EntityLabel, SentimentLabel};
 use murmur_search::{Access, IndexOptions, SearchIndex};
 use murmur_store::{testing, Counts, DimKind, Postgres};
 use murmur_trends::{Bucketing, EntityQuery, ServedBy, Slice, SpikeKind, SpikeParams, Trends, Unit, Window};
@@ -44,16 +43,6 @@ const ENTITIES: [(EntityLabel, &str); 10] = [
     (EntityLabel::Hashtag, "#Apple"),
 ];
 
-fn sentiment(label: SentimentLabel) -> Sentiment {
-    let p = |l: SentimentLabel| if l == label { 0.8 } else { 0.1 };
-    Sentiment {
-        label,
-        negative: p(SentimentLabel::Negative),
-        neutral: p(SentimentLabel::Neutral),
-        positive: p(SentimentLabel::Positive),
-    }
-}
-
 fn unit_vector(axis: usize, wobble: f32) -> Vec<f32> {
     let mut v = vec![0.05_f32; 4];
     v[axis] = 1.0;
@@ -74,34 +63,17 @@ fn comment(
     words: &str,
     axis: usize,
 ) -> EnrichedComment {
-    let mut text = format!("{id} {words}");
-    let mut found = Vec::new();
+    let mut fixture = Fixture::new(source, id.clone(), format!("{id} {words}"), at)
+        .tags(tags)
+        .embedding(unit_vector(axis, 0.01 * (at.timestamp() % 17) as f32))
+        .emotion(emotion_of(at));
     for &(label, name) in entities {
-        text.push(' ');
-        let start = text.chars().count();
-        text.push_str(name);
-        found.push(Entity { label, text: name.into(), start, end: start + name.chars().count(), score: 0.9 });
+        fixture = fixture.mention(label, name);
     }
-    EnrichedComment::new(
-        Comment {
-            source: source.into(),
-            id,
-            author: None,
-            text,
-            created_at: at,
-            lang: Some("en".into()),
-            url: None,
-            tags,
-            metadata: serde_json::Map::new(),
-        },
-        Enrichment {
-            model: "test".into(),
-            embedding: unit_vector(axis, 0.01 * (at.timestamp() % 17) as f32),
-            sentiment: label.map(sentiment),
-            entities: Some(found),
-            emotion: emotion_of(at),
-        },
-    )
+    if let Some(label) = label {
+        fixture = fixture.sentiment(label);
+    }
+    fixture.build()
 }
 
 /// Emotions as a model would give them: none (no emotion head), neutral alone, or one or two emotions.

@@ -1,0 +1,190 @@
+//! `GET /v1/search`: BM25, semantic or hybrid search over the comments, with filters, facets and cursors.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use murmur_core::{EmotionLabel, SentimentLabel};
+use murmur_search::{EntityFilter, Filters, Fusion, SearchMode, SearchQuery, SearchResults};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Authorized, Read};
+use crate::error::{ErrorBody, Refusals};
+use crate::params::{self, Query};
+use crate::{ApiError, AppState};
+
+const MAX_LIMIT: i64 = 100;
+/// How deep pages go: BM25 ranks on the index; semantic and hybrid rank candidate lists this long.
+const MAX_BM25_DEPTH: usize = 10_000;
+const MAX_VECTOR_DEPTH: usize = 1_000;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SearchParams {
+    /// What to search for: tantivy query syntax for BM25 (`refund AND -shipping`, `"battery life"`), plain
+    /// words for semantic search.
+    q: String,
+    #[serde(default)]
+    mode: SearchMode,
+    /// Only comments from this source (`twitter`).
+    source: Option<String>,
+    sentiment: Option<SentimentLabel>,
+    /// `TYPE:name` (`ORG:Google`), a type (`PER`, `ORG`, `LOC`, `MISC`, `handle`, `hashtag`) or a name.
+    entity: Option<String>,
+    /// Only comments with this producer tag.
+    tag: Option<String>,
+    /// Only comments the model found this emotion in.
+    #[param(value_type = Option<EmotionLabel>)]
+    emotion: Option<String>,
+    /// Comments created at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "murmur_core::timestamp::optional")]
+    from: Option<DateTime<Utc>>,
+    /// Comments created before this time (RFC 3339).
+    #[serde(default, deserialize_with = "murmur_core::timestamp::optional")]
+    to: Option<DateTime<Utc>>,
+    /// Hits per page (1-100, 10 by default).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page of the same search.
+    cursor: Option<String>,
+    /// Count sentiment, emotions and entities over every match.
+    #[serde(default)]
+    facets: bool,
+    /// Say how each score was reached.
+    #[serde(default)]
+    explain: bool,
+    /// Weight of the BM25 ranking in hybrid fusion (0-100, 1 by default).
+    #[param(minimum = 0, maximum = 100)]
+    bm25_weight: Option<f32>,
+    /// Weight of the semantic ranking in hybrid fusion (0-100, 1 by default).
+    #[param(minimum = 0, maximum = 100)]
+    semantic_weight: Option<f32>,
+}
+
+/// A page of hits.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SearchPage {
+    #[serde(flatten)]
+    results: SearchResults,
+    /// Fetches the next page of the same search; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// Search the comments. BM25 reads `q` as tantivy query syntax (a syntax error is a 400 saying where);
+/// semantic embeds `q` and ranks the filtered comments by similarity; hybrid fuses both by reciprocal rank
+/// with the weights given. `next_cursor` in the answer fetches the next page of the same search.
+#[utoipa::path(get, path = "/v1/search", tag = "search", params(SearchParams),
+    security(("api_key" = ["read"])),
+    responses(
+        (status = 200, description = "The page of hits", body = SearchPage),
+        (status = 503, description = "Semantic or hybrid search on a server without the encoder", body = ErrorBody),
+        Refusals,
+    ))]
+pub(crate) async fn search(
+    _: Authorized<Read>,
+    state: web::Data<AppState>,
+    Query((p,)): Query<(SearchParams,)>,
+) -> Result<HttpResponse, ApiError> {
+    if p.q.trim().is_empty() {
+        return Err(ApiError::BadRequest("q: expected words to search for, got nothing".into()));
+    }
+    let limit = params::limit(p.limit, 10, MAX_LIMIT)?;
+    let entity = match p.entity.as_deref() {
+        None => None,
+        Some(raw) => Some(EntityFilter::parse(raw).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "entity: expected TYPE:name, TYPE (PER, ORG, LOC, MISC, handle, hashtag) or a name, got {raw:?}"
+            ))
+        })?),
+    };
+    let emotion = match p.emotion.as_deref() {
+        None => None,
+        Some(raw) => Some(EmotionLabel::parse(raw).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "emotion: expected anger, disgust, fear, joy, sadness, surprise or neutral, got {raw:?}"
+            ))
+        })?),
+    };
+    let mut fusion = Fusion::default();
+    let weights = [
+        ("bm25_weight", &mut fusion.bm25_weight, p.bm25_weight),
+        ("semantic_weight", &mut fusion.semantic_weight, p.semantic_weight),
+    ];
+    for (name, weight, value) in weights {
+        if let Some(value) = value {
+            if !(0.0..=100.0).contains(&value) {
+                return Err(ApiError::BadRequest(format!("{name}: expected 0-100, got {value}")));
+            }
+            *weight = value;
+        }
+    }
+    let filters = Filters {
+        source: p.source,
+        sentiment: p.sentiment,
+        entity,
+        tag: p.tag,
+        from: p.from,
+        to: p.to,
+        text: None,
+        emotion,
+    };
+    let fingerprint = cursor::fingerprint(&p.q, p.mode, &filters, fusion);
+    let offset = match p.cursor.as_deref() {
+        None => 0,
+        Some(raw) => cursor::decode(raw, fingerprint).ok_or_else(|| {
+            ApiError::BadRequest("cursor: not one this search returned (it belongs to another query)".into())
+        })?,
+    };
+    let deepest = if p.mode == SearchMode::Bm25 { MAX_BM25_DEPTH } else { MAX_VECTOR_DEPTH };
+    if offset + limit > deepest {
+        return Err(ApiError::BadRequest(format!("{} results go at most {deepest} deep", p.mode.as_str())));
+    }
+    let embedding = if p.mode.needs_embedding() {
+        let service = state.enrich.as_ref().ok_or_else(|| {
+            ApiError::NotReady(format!("{} search needs the encoder, which is off on this server", p.mode.as_str()))
+        })?;
+        Some(service.embed(p.q.clone()).await?)
+    } else {
+        None
+    };
+    let query = SearchQuery {
+        q: p.q,
+        mode: p.mode,
+        embedding,
+        filters,
+        limit,
+        offset,
+        facets: p.facets,
+        explain: p.explain,
+        fusion,
+    };
+    let index = state.index.clone();
+    let results = web::block(move || index.search(&query)).await.map_err(|_| ApiError::Internal)??;
+    let covered = if p.mode == SearchMode::Bm25 { results.total } else { results.total.min(deepest) };
+    let next = offset + results.hits.len();
+    let next_cursor =
+        (results.hits.len() == limit && next < covered && next < deepest).then(|| cursor::encode(next, fingerprint));
+    Ok(HttpResponse::Ok().json(SearchPage { results, next_cursor }))
+}
+
+/// Opaque page cursors: the next offset, bound to the search it belongs to (a cursor from another query is
+/// refused rather than silently paging something else). Pages are computed afresh: comments indexed between
+/// two pages can shift what a page holds.
+mod cursor {
+    use murmur_search::{Filters, Fusion, SearchMode};
+
+    /// FNV-1a over everything that decides the ranking, stable across processes and restarts.
+    pub fn fingerprint(q: &str, mode: SearchMode, filters: &Filters, fusion: Fusion) -> u64 {
+        let canonical = format!("{q}\u{0}{}\u{0}{filters:?}\u{0}{fusion:?}", mode.as_str());
+        murmur_core::hash::fnv1a(canonical.as_bytes())
+    }
+
+    pub fn encode(offset: usize, fingerprint: u64) -> String {
+        format!("{offset:x}-{fingerprint:016x}")
+    }
+
+    pub fn decode(raw: &str, fingerprint: u64) -> Option<usize> {
+        let (offset, print) = raw.split_once('-')?;
+        (u64::from_str_radix(print, 16).ok()? == fingerprint).then_some(())?;
+        usize::from_str_radix(offset, 16).ok()
+    }
+}
