@@ -1,7 +1,7 @@
 //! `murmur-bench enrich`: enrichment throughput on real comments at every precision this machine runs
 //! natively, against a Python peer (Hugging Face sentence-transformers / transformers, one model per task)
 //! run in the same invocation with the same threads, and against the matmul ceiling of each precision
-//! measured in the same run. Prints a table naming the CPU's features.
+//! measured in the same run. Prints a table (the binary prints the CPU's features first).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use murmur_core::Enricher;
-use murmur_enrich::precision::{native_bf16, CpuFeatures};
+use murmur_enrich::precision::native_bf16;
 use tch::{Device, Kind, Tensor};
 
 use clap::Args;
@@ -77,7 +77,6 @@ pub fn enrich(args: EnrichArgs) -> anyhow::Result<()> {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let threads = args.model.threads.unwrap_or_else(|| tch::get_num_threads().max(1) as usize);
     tch::set_num_threads(threads as i32);
-    let features = CpuFeatures::detect();
 
     // Every precision the hardware multiplies natively, f32 always (the reference).
     let mut precisions = vec![(PrecisionChoice::F32, "f32", Kind::Float)];
@@ -125,7 +124,6 @@ pub fn enrich(args: EnrichArgs) -> anyhow::Result<()> {
         tasks.join(" + "),
         texts.len()
     );
-    println!("machine: {features}");
     println!("| runtime | precision | comments/s | tokens/s | encoder passes | vs peer | GFLOP/s (padding excluded) | matmul ceiling GFLOP/s | of ceiling |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for run in &runs {

@@ -44,6 +44,9 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     murmur_cli::init_logging(cli.log_format);
+    // Every table is read with the machine it ran on.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    println!("machine: {} ({cores} cores)", murmur_enrich::precision::CpuFeatures::detect());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {

@@ -311,7 +311,12 @@ pub async fn trends(args: TrendsArgs) -> anyhow::Result<()> {
             },
             |w| async move {
                 let w = w.for_entities();
-                raw_entities(pg, w.from, w.to, 20).await
+                // Counted by name (the default ranking), ties by name as the rollups break them; each
+                // generated name has one type, so its entity count is its name count.
+                let mut all = raw_entities(pg, w.from, w.to, usize::MAX).await?;
+                all.sort_by(|a, b| b.1.cmp(&a.1).then(name_of(&a.0).cmp(name_of(&b.0))));
+                all.truncate(20);
+                Ok(all)
             },
         )
         .await?,
@@ -409,13 +414,17 @@ fn print(args: &TrendsArgs, load_rate: f64, writes: (f64, f64), sizes: (i64, i64
     println!();
     println!("trend queries at {} comments ({} days, {} brands, {} entity names)", args.comments, DAYS, BRANDS, NAMES);
     println!("load (sink upsert incl. rollups, batches of {BATCH}): {load_rate:.0} comments/s");
-    println!(
-        "write path on {} more comments: {:.0} comments/s with rollups, {:.0} without ({:.2}× slower with)",
-        args.write_sample,
-        writes.0,
-        writes.1,
-        writes.1 / writes.0
-    );
+    if writes.0 > 0.0 && writes.1 > 0.0 {
+        println!(
+            "write path on {} more comments: {:.0} comments/s with rollups, {:.0} without ({:.2}× slower with)",
+            args.write_sample,
+            writes.0,
+            writes.1,
+            writes.1 / writes.0
+        );
+    } else {
+        println!("write path: not measured (--write-sample 0 or --reuse)");
+    }
     println!(
         "rollups: {} rows, {:.0} MB; raw comments (with their enrichment and embedding): {:.0} MB",
         sizes.0,
