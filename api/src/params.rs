@@ -12,8 +12,8 @@ use utoipa::IntoParams;
 
 use crate::ApiError;
 
-/// A route's query-string parameters: one parameter type, or a tuple of the groups it combines
-/// (`Query<(WindowParams, SliceParams)>`). A route takes exactly the parameters its types list in the OpenAPI
+/// A route's query-string parameters: a tuple of the parameter groups it combines (`Query<(SearchParams,)>`,
+/// `Query<(WindowParams, SliceParams)>`). A route takes exactly the parameters its groups list in the OpenAPI
 /// document (their `IntoParams`): any other is refused by name, with the ones the route takes.
 pub(crate) struct Query<T>(pub T);
 
