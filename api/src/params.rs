@@ -2,8 +2,12 @@
 //! parameter or field at fault, the value sent and what was expected (`limit: expected a whole number,
 //! got "-5"` rather than "invalid digit found in string"). Handlers take them like `web::Query`/`web::Json`.
 
+use std::any::TypeId;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
+use std::rc::Rc;
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
@@ -48,11 +52,9 @@ pub(crate) trait QueryParams: Sized {
 
 macro_rules! query_params {
     ($($group:ident),+) => {
-        impl<$($group: DeserializeOwned + IntoParams),+> QueryParams for ($($group,)+) {
+        impl<$($group: DeserializeOwned + IntoParams + 'static),+> QueryParams for ($($group,)+) {
             fn from_query(query: &str) -> Result<Self, ApiError> {
-                let mut names = Vec::new();
-                $(names.extend($group::into_params(|| Some(ParameterIn::Query)).into_iter().map(|p| p.name));)+
-                refuse_unknown(query, &names)?;
+                refuse_unknown(query, &[$(names_of::<$group>()),+])?;
                 Ok(($(parse_query::<$group>(query)?,)+))
             }
         }
@@ -64,12 +66,28 @@ query_params!(A, B);
 query_params!(A, B, C);
 query_params!(A, B, C, D);
 
-/// The first parameter of `query` not among `names`, refused by name.
-fn refuse_unknown(query: &str, names: &[String]) -> Result<(), ApiError> {
-    match form_urlencoded::parse(query.as_bytes()).find(|(key, _)| !names.iter().any(|name| name == key)) {
+/// The parameter names group `T` documents, worked out once per type and thread: `into_params` builds the
+/// group's whole OpenAPI description, which is not work for every request.
+fn names_of<T: IntoParams + 'static>() -> Rc<[String]> {
+    thread_local! {
+        static NAMES: RefCell<HashMap<TypeId, Rc<[String]>>> = RefCell::new(HashMap::new());
+    }
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        let entry = names
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| T::into_params(|| Some(ParameterIn::Query)).into_iter().map(|p| p.name).collect());
+        Rc::clone(entry)
+    })
+}
+
+/// The first parameter of `query` not among the `groups`' names, refused by name.
+fn refuse_unknown(query: &str, groups: &[Rc<[String]>]) -> Result<(), ApiError> {
+    let names = groups.iter().flat_map(|group| group.iter());
+    match form_urlencoded::parse(query.as_bytes()).find(|(key, _)| !names.clone().any(|name| name == key)) {
         None => Ok(()),
         Some((key, _)) => {
-            let known: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+            let known: Vec<String> = names.map(|name| format!("`{name}`")).collect();
             Err(ApiError::BadRequest(format!("unknown parameter `{key}`, expected one of {}", known.join(", "))))
         }
     }
