@@ -22,6 +22,11 @@ pub enum ApiError {
     RateLimited(u64),
     #[error("{0}")]
     TooLarge(String),
+    #[error(
+        "the request URI is {0} bytes, more than the {max} accepted; send long input in a request body",
+        max = crate::params::MAX_URI_BYTES
+    )]
+    UriTooLong(usize),
     #[error("model failed: {0}")]
     ModelFailed(String),
     #[error("storage error")]
@@ -91,6 +96,7 @@ pub enum ErrorCode {
     Overloaded,
     RateLimited,
     PayloadTooLarge,
+    UriTooLong,
     ModelFailed,
     Internal,
 }
@@ -106,6 +112,7 @@ impl ApiError {
             Self::Overloaded => ErrorCode::Overloaded,
             Self::RateLimited(_) => ErrorCode::RateLimited,
             Self::TooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::UriTooLong(_) => ErrorCode::UriTooLong,
             Self::ModelFailed(_) => ErrorCode::ModelFailed,
             Self::Store(_) | Self::Search(_) | Self::Trends(_) | Self::Internal => ErrorCode::Internal,
         }
@@ -126,6 +133,9 @@ pub(crate) enum Refusals {
     /// The key's scope does not cover this operation.
     #[response(status = 403)]
     Forbidden(ErrorBody),
+    /// The path and query are longer than the server takes (`MAX_URI_BYTES`, 16 KiB).
+    #[response(status = 414)]
+    UriTooLong(ErrorBody),
     /// Over this client's request rate (`Retry-After` says when to come back), or the model queue is full.
     #[response(status = 429)]
     TooManyRequests(ErrorBody),
@@ -144,6 +154,7 @@ impl ResponseError for ApiError {
             Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Overloaded | Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::ModelFailed(_) => StatusCode::FAILED_DEPENDENCY,
             Self::Store(_) | Self::Search(_) | Self::Trends(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -58,6 +58,7 @@ pub fn bind(state: AppState, addr: SocketAddr, workers: usize) -> std::io::Resul
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(params::refuse_long_uri))
             .wrap(actix_web::middleware::from_fn(rate_limit::enforce))
             .wrap(actix_web::middleware::from_fn(metrics::track))
             // gzip where the client asks for it (charts and search pages shrink several times).

@@ -9,12 +9,33 @@ use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 use utoipa::openapi::path::ParameterIn;
 use utoipa::IntoParams;
 
 use crate::ApiError;
+
+/// The longest path and query taken, in bytes; a longer one is a 414 with the JSON error before any handler
+/// runs. (Past 64 KiB the HTTP layer itself answers an empty 400 before murmur sees the request: the `http`
+/// crate's URI limit, which actix offers no hook for.)
+pub(crate) const MAX_URI_BYTES: usize = 16 * 1024;
+
+/// Middleware: refuses a request whose path and query are longer than [`MAX_URI_BYTES`].
+pub(crate) async fn refuse_long_uri(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let length = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if length > MAX_URI_BYTES {
+        let response = actix_web::ResponseError::error_response(&ApiError::UriTooLong(length));
+        return Ok(request.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(request).await?.map_into_left_body())
+}
 
 /// A route's query-string parameters: a tuple of the parameter groups it combines (`Query<(SearchParams,)>`,
 /// `Query<(WindowParams, SliceParams)>`). A route takes exactly the parameters its groups list in the OpenAPI

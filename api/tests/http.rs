@@ -546,7 +546,7 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_bodies_and_clients_over_their_rate_are_refused_clearly() {
+async fn oversized_bodies_long_uris_and_clients_over_their_rate_are_refused_clearly() {
     let postgres = murmur_store::testing::fresh_database("api_limits").await.expect("postgres (infra/postgres.sh)");
     let dir = tempfile::tempdir().expect("tempdir");
     let index = SearchIndex::open(dir.path(), Access::ReadWrite, IndexOptions::default()).expect("index");
@@ -566,10 +566,15 @@ async fn oversized_bodies_and_clients_over_their_rate_are_refused_clearly() {
     let (status, _) = api.call("post", "/v1/reports/schedules", Some(WRITE_KEY), Some(schedule)).await;
     assert_eq!(status, 413, "every JSON route has the limit");
 
-    // The burst of 5 is spent (3 requests above): two more pass, then 429 with Retry-After, while probes pass.
-    for _ in 0..2 {
-        assert_eq!(api.get("/v1/reports").await.0, 200);
-    }
+    // A path and query over 16 KiB is a 414 with the JSON error, naming its length and the limit.
+    let long = format!("/v1/search?q={}", "a".repeat(20_000));
+    let (status, body) = api.get(&long).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (414, Some("uri_too_long")), "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or("");
+    assert!(message.starts_with("the request URI is 20013 bytes, more than the 16384 accepted"), "{message}");
+
+    // The burst of 5 is spent (4 requests above): one more passes, then 429 with Retry-After, while probes pass.
+    assert_eq!(api.get("/v1/reports").await.0, 200);
     let response = api.client.get(format!("{}/v1/reports", api.base)).send().await.expect("request");
     assert_eq!(response.status().as_u16(), 429);
     let retry_after: u64 = response

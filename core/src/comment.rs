@@ -193,7 +193,7 @@ pub fn normalize_entity_name(text: &str) -> String {
 }
 
 /// The base letter of a Latin letter with a diacritic (é → e, ß stays ß); other characters unchanged.
-fn fold_accent(c: char) -> char {
+pub(crate) fn fold_accent(c: char) -> char {
     const FROM: &str = "àáâãäåāăąçćĉċčďđèéêëēĕėęěĝğġģĥħìíîïĩīĭįıĵķĺļľŀłñńņňòóôõöøōŏőŕŗřśŝşšţťŧùúûüũūŭůűųŵýÿŷźżž";
     const TO: &str = "aaaaaaaaacccccddeeeeeeeeegggghhiiiiiiiiijklllllnnnnooooooooorrrssssttttuuuuuuuuuuwyyyzzz";
     FROM.chars().position(|f| f == c).and_then(|i| TO.chars().nth(i)).unwrap_or(c)

@@ -3,6 +3,7 @@
 //! have more than one implementation: [`Enricher`] (model runtime, served by one [`ModelQueue`]) and
 //! [`CommentStore`] (durable stores).
 
+pub mod brands;
 mod comment;
 pub mod hash;
 mod model_queue;
@@ -12,6 +13,7 @@ mod seams;
 pub mod testing;
 pub mod timestamp;
 
+pub use brands::{brand_key, Brand, BrandHits, BrandMatcher};
 pub use comment::{
     check_source, normalize_entity_name, Comment, CommentKey, Emotion, EmotionLabel, EnrichedComment, Enrichment,
     Entity, EntityLabel, Sentiment, SentimentLabel, ENRICHED_SCHEMA_VERSION, OLDEST_READABLE_ENRICHED_SCHEMA,

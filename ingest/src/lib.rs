@@ -5,6 +5,7 @@
 //! seam: Kafka ([`kafka`]) in production, an in-process queue ([`memory`]) for the embedded demo; [`pipeline`]
 //! runs both stages in one process (the demo, the benchmarks).
 
+pub mod demo_corpus;
 mod error;
 pub mod kafka;
 pub mod load;

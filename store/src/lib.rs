@@ -2,6 +2,7 @@
 //! statement per table per batch, one transaction) and idempotent (upsert on `(source, id)`, rows that did
 //! not change are not rewritten). Trend rollups are kept by the same writes (`trends`).
 
+mod brands;
 mod error;
 mod postgres;
 mod reports;
@@ -9,6 +10,7 @@ mod reports;
 pub mod testing;
 mod trends;
 
+pub use brands::{BrandChange, Catalogue, RematchProgress, Rematcher};
 pub use error::StoreError;
 
 /// murmur's database on a Postgres on this machine, as infra/postgres.sh sets it up.

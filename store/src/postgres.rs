@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -8,12 +9,15 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json;
 use sqlx::PgPool;
 
+use crate::brands::MatcherCache;
 use crate::trends::Dim;
 use crate::StoreError;
 
 #[derive(Clone)]
 pub struct Postgres {
     pool: PgPool,
+    /// The brand matcher of the catalogue version last written with.
+    pub(crate) matchers: Arc<MatcherCache>,
 }
 
 /// A comment as stored, with what the models added.
@@ -27,6 +31,8 @@ pub struct StoredComment {
     pub lang: Option<String>,
     pub url: Option<String>,
     pub tags: Vec<String>,
+    /// The keys of the catalogue's brands the comment mentions (as of the last match), sorted.
+    pub brands: Vec<String>,
     /// What the producer sent beside the fields above.
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
@@ -114,9 +120,10 @@ impl<'r> sqlx::Decode<'r, sqlx::Postgres> for PackedVector {
 }
 
 /// A comment and its enrichment as stored; `$3` says whether to read the embedding. Callers add the conditions.
-const SELECT_STORED: &str = r#"
-SELECT c.source, c.id, c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.metadata,
-       c.ingested_at, c.model, c.enriched_at,
+pub(crate) const SELECT_STORED: &str = r#"
+SELECT c.source, c.id, c.author, c.text, c.created_at, c.lang, c.url, c.tags,
+       ARRAY(SELECT substr(d, 7) FROM unnest(c.dims) AS d WHERE d LIKE 'brand:%' ORDER BY 1) AS brands,
+       c.metadata, c.ingested_at, c.model, c.enriched_at,
        CASE WHEN c.sentiment IS NOT NULL THEN jsonb_build_object(
            'label', c.sentiment, 'negative', c.sentiment_negative,
            'neutral', c.sentiment_neutral, 'positive', c.sentiment_positive) END AS sentiment,
@@ -222,7 +229,7 @@ impl Postgres {
             .connect(url)
             .await;
         match pool {
-            Ok(pool) => Ok(Self { pool }),
+            Ok(pool) => Ok(Self { pool, matchers: Arc::default() }),
             // 3D000: invalid_catalog_name, the database named in the URL does not exist.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
                 let database = url
@@ -269,12 +276,14 @@ impl Postgres {
         Ok(())
     }
 
-    /// Writes a batch in one statement, durable when it returns. The batch must not hold the same (source, id)
-    /// twice (the sink keeps the last version of each).
+    /// Writes a batch in one statement, durable when it returns, each comment matched with the brand
+    /// catalogue. The batch must not hold the same (source, id) twice (the sink keeps the last version of each).
     pub async fn upsert_batch(&self, batch: &[EnrichedComment]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
+        let mut tx = self.pool.begin().await?;
+        let matcher = self.locked_matcher(&mut tx).await?;
         let n = batch.len();
         let mut sources = Vec::with_capacity(n);
         let mut ids = Vec::with_capacity(n);
@@ -314,7 +323,8 @@ impl Postgres {
             entities
                 .push(e.enrichment.entities.as_ref().map(|list| Json(list.iter().map(StoredEntity::from).collect())));
             vectors.push(PackedVector::pack(&e.enrichment.embedding));
-            dims.push(array_literal(Dim::of(e).iter().map(String::as_str)));
+            let brands = matcher.find(&c.text, e.enrichment.entities.as_deref());
+            dims.push(array_literal(Dim::of(e, &brands).iter().map(String::as_str)));
             emotions.push(e.enrichment.emotion.as_ref().map(Json));
         }
         sqlx::query(UPSERT_COMMENTS)
@@ -336,8 +346,9 @@ impl Postgres {
             .bind(&vectors)
             .bind(&dims)
             .bind(&emotions)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -393,8 +404,8 @@ impl CommentStore for Postgres {
     }
 }
 
-/// A stored comment's source, id, text, tags, entities and emotion, as re-derivation reads it.
-type RederiveRow = (String, String, String, Vec<String>, Json<Vec<Entity>>, Option<Json<Emotion>>);
+/// A stored comment's source, id, text, tags, entities, emotion and dims, as re-derivation reads it.
+type RederiveRow = (String, String, String, Vec<String>, Json<Vec<Entity>>, Option<Json<Emotion>>, Vec<String>);
 
 /// [`Postgres::rederive_entities`] once its lock is held.
 async fn rederive_locked(
@@ -413,7 +424,7 @@ async fn rederive_locked(
     let mut changed = 0;
     loop {
         let rows: Vec<RederiveRow> = sqlx::query_as(
-            "SELECT source, id, text, tags, entities, emotion FROM comments \
+            "SELECT source, id, text, tags, entities, emotion, dims FROM comments \
              WHERE entities IS NOT NULL AND dims IS NOT NULL AND (source, id) > ($1, $2) \
              ORDER BY source, id LIMIT 1000",
         )
@@ -424,11 +435,12 @@ async fn rederive_locked(
         let Some(last) = rows.last() else { break };
         after = (last.0.clone(), last.1.clone());
         let (mut sources, mut ids, mut entities, mut dims) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (source, id, text, tags, stored, emotion) in rows {
+        for (source, id, text, tags, stored, emotion, stored_dims) in rows {
             let rewritten = rewrite(&text, stored.0);
-            dims.push(array_literal(
-                Dim::of_parts(&tags, Some(&rewritten), emotion.as_ref().map(|e| &e.0)).iter().map(String::as_str),
-            ));
+            // Brands are the catalogue's business (see `brands.rs`): kept as matched.
+            let brands = Dim::brands_in(&stored_dims);
+            let parts = Dim::of_parts(&tags, Some(&rewritten), emotion.as_ref().map(|e| &e.0), &brands);
+            dims.push(array_literal(parts.iter().map(String::as_str)));
             entities.push(Json(
                 rewritten
                     .iter()

@@ -3,7 +3,7 @@
 //! cost follows the number of buckets and keys asked for, not the number of comments.
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use murmur_core::{Emotion, EmotionLabel, EnrichedComment, Entity, EntityLabel};
+use murmur_core::{BrandHits, Emotion, EmotionLabel, EnrichedComment, Entity, EntityLabel};
 use serde::Serialize;
 use sqlx::postgres::PgArguments;
 use sqlx::Arguments;
@@ -64,6 +64,10 @@ pub enum Dim {
     Name(String),
     /// An emotion the model found in the comment (several may hold at once).
     Emotion(EmotionLabel),
+    /// A brand of the catalogue the comment mentions, by key (see `murmur_core::brands`).
+    Brand(String),
+    /// A brand group (competitors compared together), by key.
+    BrandGroup(String),
 }
 
 /// The kinds of [`Dim`], as the rollups store them.
@@ -73,6 +77,8 @@ pub enum DimKind {
     Entity,
     Name,
     Emotion,
+    Brand,
+    BrandGroup,
 }
 
 impl DimKind {
@@ -80,7 +86,7 @@ impl DimKind {
     /// and names by the hour, as a minute row per key would be about one row per mention.
     pub fn finest_grain(self) -> Grain {
         match self {
-            Self::Tag | Self::Emotion => Grain::Minute,
+            Self::Tag | Self::Emotion | Self::Brand | Self::BrandGroup => Grain::Minute,
             Self::Entity | Self::Name => Grain::Hour,
         }
     }
@@ -91,6 +97,8 @@ impl DimKind {
             Self::Entity => "entity",
             Self::Name => "name",
             Self::Emotion => "emotion",
+            Self::Brand => "brand",
+            Self::BrandGroup => "brand_group",
         }
     }
 }
@@ -104,6 +112,8 @@ impl Dim {
             Self::Entity(..) => DimKind::Entity.finest_grain(),
             Self::Name(_) => DimKind::Name.finest_grain(),
             Self::Emotion(_) => DimKind::Emotion.finest_grain(),
+            Self::Brand(_) => DimKind::Brand.finest_grain(),
+            Self::BrandGroup(_) => DimKind::BrandGroup.finest_grain(),
         }
     }
 
@@ -114,6 +124,8 @@ impl Dim {
             Self::Entity(..) => DimKind::Entity.as_str(),
             Self::Name(_) => DimKind::Name.as_str(),
             Self::Emotion(_) => DimKind::Emotion.as_str(),
+            Self::Brand(_) => DimKind::Brand.as_str(),
+            Self::BrandGroup(_) => DimKind::BrandGroup.as_str(),
         }
     }
 
@@ -124,6 +136,7 @@ impl Dim {
             Self::Entity(label, name) => format!("{}:{name}", label.as_str()),
             Self::Name(name) => name.clone(),
             Self::Emotion(label) => label.as_str().to_owned(),
+            Self::Brand(key) | Self::BrandGroup(key) => key.clone(),
         }
     }
 
@@ -135,15 +148,23 @@ impl Dim {
 
     /// The dimensions a comment counts under besides [`Dim::All`], as `comments.dims` holds them:
     /// `kind:key`, distinct and sorted.
-    pub(crate) fn of(e: &EnrichedComment) -> Vec<String> {
-        Self::of_parts(&e.comment.tags, e.enrichment.entities.as_deref(), e.enrichment.emotion.as_ref())
+    pub(crate) fn of(e: &EnrichedComment, brands: &BrandHits) -> Vec<String> {
+        Self::of_parts(&e.comment.tags, e.enrichment.entities.as_deref(), e.enrichment.emotion.as_ref(), brands)
     }
 
     /// [`Dim::of`] from the parts a comment counts by: its tags; each entity under its type and name, and a
     /// name written in the text (not a mention) also under its name alone, whatever its type, so the same
-    /// name typed two ways is one entity when counted by name; each emotion found.
-    pub(crate) fn of_parts(tags: &[String], entities: Option<&[Entity]>, emotion: Option<&Emotion>) -> Vec<String> {
+    /// name typed two ways is one entity when counted by name; each emotion found; each brand of the
+    /// catalogue it mentions and each of their groups.
+    pub(crate) fn of_parts(
+        tags: &[String],
+        entities: Option<&[Entity]>,
+        emotion: Option<&Emotion>,
+        brands: &BrandHits,
+    ) -> Vec<String> {
         let mut dims: Vec<String> = tags.iter().map(|t| Dim::Tag(t.clone())).map(|d| d.stored()).collect();
+        dims.extend(brands.brands.iter().map(|b| Dim::Brand(b.clone()).stored()));
+        dims.extend(brands.groups.iter().map(|g| Dim::BrandGroup(g.clone()).stored()));
         for entity in entities.into_iter().flatten() {
             let name = entity.name();
             if name.is_empty() {
@@ -162,7 +183,15 @@ impl Dim {
         dims
     }
 
-    fn stored(&self) -> String {
+    /// The brands and groups stored dims (`kind:key`) count a comment under.
+    pub(crate) fn brands_in(dims: &[String]) -> BrandHits {
+        let keys = |prefix: &str| -> Vec<String> {
+            dims.iter().filter_map(|d| d.strip_prefix(prefix)).map(str::to_owned).collect()
+        };
+        BrandHits { brands: keys("brand:"), groups: keys("brand_group:") }
+    }
+
+    pub(crate) fn stored(&self) -> String {
         format!("{}:{}", self.kind(), self.key())
     }
 }

@@ -174,7 +174,12 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
     let rolled: Vec<(String, String, String, i32, i32)> =
         sqlx::query_as(rollups).fetch_all(&mut before).await.expect("rollups");
     assert_eq!(rolled.len(), 14, "all and tag:pixel at 3 grains, the entities and names at 2, per the old triggers");
-    for file in ["0005_packed_embeddings.sql", "0006_one_row_per_comment.sql", "0007_emotions_and_mentions.sql"] {
+    for file in [
+        "0005_packed_embeddings.sql",
+        "0006_one_row_per_comment.sql",
+        "0007_emotions_and_mentions.sql",
+        "0008_brands.sql",
+    ] {
         sqlx::raw_sql(&apply(file)).execute(&mut before).await.expect(file);
     }
     let moved: Vec<(String, String, String, i32, i32)> =

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use murmur_core::{EntityLabel, SentimentLabel};
-use murmur_search::{SearchHit, SearchIndex};
+use murmur_search::{HitEntity, SearchHit, SearchIndex};
 use murmur_store::{Counts, Dim, DimKind, Grain, KeyCounts, KeyFilter, Postgres};
 use serde::Serialize;
 
@@ -421,10 +421,61 @@ impl Trends {
         limit: usize,
     ) -> Result<Vec<SearchHit>, TrendsError> {
         slice.validate()?;
+        if slice.brand.is_some() || slice.brand_group.is_some() {
+            return self.brand_examples(slice, window, sentiment, limit).await;
+        }
         let mut filters = slice.filters(window.from, window.to);
         filters.sentiment = sentiment;
         let index = self.index.clone();
         Ok(tokio::task::spawn_blocking(move || index.representative(&filters, limit)).await??)
+    }
+}
+
+impl Trends {
+    /// Examples of a brand or brand group slice: its newest comments, from Postgres (the search index does not
+    /// hold brands, so there is no centroid ranking for them yet).
+    async fn brand_examples(
+        &self,
+        slice: &Slice,
+        window: Window,
+        sentiment: Option<SentimentLabel>,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, TrendsError> {
+        let Some(dim) = slice.dim() else { return Ok(Vec::new()) };
+        let rows = self
+            .postgres
+            .newest_under(&dim, slice.source.as_deref(), sentiment.map(|s| s.as_str()), window.pair(), limit as i64)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|c| {
+                let e = c.enrichment;
+                let mut entities: Vec<HitEntity> = Vec::new();
+                for entity in e.entities.map(|x| x.0).unwrap_or_default() {
+                    let hit = HitEntity { label: entity.label.as_str().to_owned(), name: entity.name() };
+                    if !entities.contains(&hit) {
+                        entities.push(hit);
+                    }
+                }
+                SearchHit {
+                    score: 0.0,
+                    source: c.source,
+                    id: c.id,
+                    text: c.text,
+                    created_at: c.created_at,
+                    lang: c.lang,
+                    tags: c.tags,
+                    sentiment: e.sentiment.map(|s| s.0.label.as_str().to_owned()),
+                    emotions: e
+                        .emotion
+                        .map(|x| x.0.labels.iter().map(|l| l.as_str().to_owned()).collect())
+                        .unwrap_or_default(),
+                    entities,
+                    snippet: String::new(),
+                    explain: None,
+                }
+            })
+            .collect())
     }
 }
 
@@ -448,7 +499,7 @@ fn entity_trend(query: &EntityQuery, row: KeyCounts, with_growth: bool) -> Optio
             let (label, name) = Dim::parse_entity_key(&row.key)?;
             (Some(label), name.to_owned())
         }
-        DimKind::Name | DimKind::Tag | DimKind::Emotion => (None, row.key),
+        DimKind::Name | DimKind::Tag | DimKind::Emotion | DimKind::Brand | DimKind::BrandGroup => (None, row.key),
     };
     let (current, previous) = (row.counts.comments, row.previous);
     Some(EntityTrend {

@@ -1,4 +1,5 @@
-//! A slice of the comments a trend is about: a tag (brand), an entity, a source, words, or a mix.
+//! A slice of the comments a trend is about: a brand or brand group of the catalogue, a tag, an entity, a
+//! source, words, or a mix.
 
 use chrono::{DateTime, Utc};
 use murmur_core::{normalize_entity_name, EmotionLabel};
@@ -25,16 +26,23 @@ pub struct Slice {
     /// Comments the model found this emotion in (`anger`, `joy`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emotion: Option<String>,
+    /// Comments mentioning this brand of the catalogue (`/v1/brands`), by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<String>,
+    /// Comments mentioning any brand of this group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand_group: Option<String>,
 }
 
 impl Slice {
-    /// One dimension as a share-of-voice series names it: `tag:pixel`, `entity:ORG:google`, `entity:google`,
-    /// `emotion:anger`, `source:twitter` or `all`.
+    /// One dimension as a share-of-voice series names it: `brand:United Airlines`, `brand_group:airlines`,
+    /// `tag:pixel`, `entity:ORG:google`, `entity:google`, `emotion:anger`, `source:twitter` or `all`.
     pub fn parse_one(s: &str) -> Result<Self, TrendsError> {
         let s = s.trim();
         let bad = || {
             TrendsError::Invalid(format!(
-                "slice {s:?}: expected tag:NAME, entity:[TYPE:]NAME, emotion:NAME, source:NAME or all"
+                "slice {s:?}: expected brand:NAME, brand_group:NAME, tag:NAME, entity:[TYPE:]NAME, emotion:NAME, \
+                 source:NAME or all"
             ))
         };
         if s == "all" {
@@ -47,6 +55,8 @@ impl Slice {
             "entity" => Self { entity: Some(value), ..Self::default() },
             "source" => Self { source: Some(value), ..Self::default() },
             "emotion" => Self { emotion: Some(value), ..Self::default() },
+            "brand" => Self { brand: Some(value), ..Self::default() },
+            "brand_group" => Self { brand_group: Some(value), ..Self::default() },
             _ => return Err(bad()),
         };
         slice.validate()?;
@@ -54,6 +64,18 @@ impl Slice {
     }
 
     pub fn validate(&self) -> Result<(), TrendsError> {
+        let brands = [("brand", &self.brand), ("brand_group", &self.brand_group)];
+        for (name, value) in brands.iter().filter_map(|(n, v)| v.as_ref().map(|v| (n, v))) {
+            murmur_core::brands::check_name(name, value).map_err(TrendsError::Invalid)?;
+            // Brands are counted in the rollups only (the search index does not hold them).
+            let others = [&self.tag, &self.entity, &self.q, &self.emotion];
+            if others.iter().any(|o| o.is_some()) || (self.brand.is_some() && self.brand_group.is_some()) {
+                return Err(TrendsError::Invalid(format!(
+                    "{name}: a brand or brand group slice combines with source only, not with tag, entity, q, \
+                     emotion or another brand"
+                )));
+            }
+        }
         if let Some(source) = &self.source {
             murmur_core::check_source(source).map_err(TrendsError::Invalid)?;
         }
@@ -82,6 +104,8 @@ impl Slice {
             ("entity", &self.entity),
             ("q", &self.q),
             ("emotion", &self.emotion),
+            ("brand", &self.brand),
+            ("brand_group", &self.brand_group),
         ]
         .into_iter()
         .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
@@ -91,6 +115,12 @@ impl Slice {
     /// A short name for tables and legends.
     pub fn label(&self) -> String {
         let mut parts = Vec::new();
+        if let Some(brand) = &self.brand {
+            parts.push(brand.clone());
+        }
+        if let Some(group) = &self.brand_group {
+            parts.push(format!("{group} (group)"));
+        }
         if let Some(tag) = &self.tag {
             parts.push(format!("#{tag}"));
         }
@@ -118,6 +148,12 @@ impl Slice {
     pub fn dim(&self) -> Option<Dim> {
         if self.q.is_some() {
             return None;
+        }
+        if let Some(brand) = &self.brand {
+            return Some(Dim::Brand(murmur_core::brand_key(brand)));
+        }
+        if let Some(group) = &self.brand_group {
+            return Some(Dim::BrandGroup(murmur_core::brand_key(group)));
         }
         if let Some(emotion) = &self.emotion {
             return match (&self.tag, &self.entity) {
@@ -176,7 +212,11 @@ mod tests {
         assert_eq!(dim("entity:ORG"), None);
         let words = Slice { q: Some("battery".into()), ..Slice::default() };
         assert_eq!(words.dim(), None);
-        assert!(Slice::parse_one("brand:x").is_err());
+        assert_eq!(dim("brand:United  Airlines"), Some(Dim::Brand("united airlines".into())));
+        assert_eq!(dim("brand_group:Airlines"), Some(Dim::BrandGroup("airlines".into())));
+        let mixed = Slice { brand: Some("apple".into()), tag: Some("pixel".into()), ..Slice::default() };
+        assert!(mixed.validate().expect_err("refused").to_string().contains("combines with source only"));
+        assert!(Slice::parse_one("brands:x").is_err());
         assert!(Slice::parse_one("tag:").is_err());
         assert!(Slice { q: Some("(unclosed".into()), ..Slice::default() }.validate().is_err());
         assert!(Slice { q: Some("battery -charger".into()), ..Slice::default() }.validate().is_ok());

@@ -93,6 +93,11 @@ impl BucketParams {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SliceParams {
+    /// Only comments mentioning this brand of the catalogue (`/v1/brands`), by name; combines with `source`
+    /// only.
+    brand: Option<String>,
+    /// Only comments mentioning a brand of this group; combines with `source` only.
+    brand_group: Option<String>,
     /// Only comments from this source.
     source: Option<String>,
     /// Only comments with this producer tag (a brand, a campaign).
@@ -108,8 +113,8 @@ pub(crate) struct SliceParams {
 
 impl SliceParams {
     fn slice(self) -> Result<Slice, ApiError> {
-        let Self { source, tag, entity, q, emotion } = self;
-        let slice = Slice { source, tag, entity, q, emotion };
+        let Self { brand, brand_group, source, tag, entity, q, emotion } = self;
+        let slice = Slice { source, tag, entity, q, emotion, brand, brand_group };
         slice.validate()?;
         Ok(slice)
     }
