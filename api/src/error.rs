@@ -14,6 +14,8 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("not ready: {0}")]
     NotReady(String),
     #[error("the enrichment queue is full; retry shortly")]
@@ -92,6 +94,7 @@ pub enum ErrorCode {
     Unauthorized,
     Forbidden,
     NotFound,
+    Conflict,
     NotReady,
     Overloaded,
     RateLimited,
@@ -108,6 +111,7 @@ impl ApiError {
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
             Self::NotReady(_) => ErrorCode::NotReady,
             Self::Overloaded => ErrorCode::Overloaded,
             Self::RateLimited(_) => ErrorCode::RateLimited,
@@ -151,6 +155,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Overloaded | Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

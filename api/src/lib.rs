@@ -20,7 +20,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use murmur_core::ModelQueue;
 use murmur_search::SearchIndex;
-use murmur_store::Postgres;
+use murmur_store::{Postgres, Rematcher};
 use murmur_trends::Trends;
 
 pub use auth::ApiKeys;
@@ -42,12 +42,25 @@ pub struct AppState {
     pub lag: Option<Arc<dyn LagProbe>>,
     /// Per-client request limits; `None`: unlimited.
     pub rate_limiter: Option<RateLimiter>,
+    /// The background re-matching of stored comments after a brand catalogue change, where this process runs
+    /// it (woken by `/v1/brands` changes; its progress in `/readyz`).
+    pub rematcher: Option<Rematcher>,
 }
 
 impl AppState {
     pub fn new(postgres: Postgres, index: SearchIndex, enrich: Option<ModelQueue>, keys: ApiKeys) -> Self {
         let trends = Trends::new(postgres.clone(), index.clone());
-        Self { postgres, index, enrich, trends, keys, metrics: Metrics::new(), lag: None, rate_limiter: None }
+        Self {
+            postgres,
+            index,
+            enrich,
+            trends,
+            keys,
+            metrics: Metrics::new(),
+            lag: None,
+            rate_limiter: None,
+            rematcher: None,
+        }
     }
 }
 

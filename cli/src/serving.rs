@@ -2,17 +2,65 @@
 //! rate limits, the report scheduler, and the model behind `POST /v1/enrich` and semantic search.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::builder::BoolishValueParser;
 use clap::Args;
 use murmur_api::{ApiKeys, RateLimit, RateLimiter};
-use murmur_core::ModelQueue;
+use murmur_core::{Brand, ModelQueue};
+use murmur_store::{BrandChange, Postgres};
 use murmur_trends::{Scheduler, SchedulerOptions, Trends};
 use tokio_util::sync::CancellationToken;
 
-use crate::ModelArgs;
+use crate::{home_path, ModelArgs};
+
+#[derive(Args, Clone)]
+pub struct BrandArgs {
+    /// A TOML file of brands put into the catalogue at start (`[[brand]]` tables with `name`, `aliases`,
+    /// `handles`, `hashtags`, `exclusions`, `group`; see docs/brands.md): each created or replaced, brands
+    /// not in the file kept. The catalogue lives in Postgres; `/v1/brands` changes it while running.
+    #[arg(long, env = "MURMUR_BRANDS_FILE", value_parser = home_path)]
+    pub brands_file: Option<PathBuf>,
+}
+
+impl BrandArgs {
+    /// Puts the file's brands into the catalogue, if a file is given; how many changed.
+    pub async fn load(&self, postgres: &Postgres) -> anyhow::Result<usize> {
+        let Some(path) = &self.brands_file else { return Ok(0) };
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading the brands file {}", path.display()))?;
+        put_brands(postgres, &parse_brands(&text, path)?).await
+    }
+}
+
+/// The brands of a brands file (TOML, `[[brand]]` tables), each checked; errors name the brand and field.
+pub fn parse_brands(text: &str, path: &Path) -> anyhow::Result<Vec<Brand>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct BrandsFile {
+        #[serde(default)]
+        brand: Vec<Brand>,
+    }
+    let file: BrandsFile = toml::from_str(text).with_context(|| format!("brands file {}", path.display()))?;
+    for (i, brand) in file.brand.iter().enumerate() {
+        brand.validate().map_err(|e| anyhow::anyhow!("brands file {}: brand[{i}] {e}", path.display()))?;
+    }
+    Ok(file.brand)
+}
+
+/// Creates or replaces each brand in the catalogue; how many changed.
+pub async fn put_brands(postgres: &Postgres, brands: &[Brand]) -> anyhow::Result<usize> {
+    let mut changed = 0;
+    for brand in brands {
+        if postgres.put_brand(brand, false).await? != BrandChange::Unchanged {
+            changed += 1;
+        }
+    }
+    tracing::info!(brands = brands.len(), changed, "brand catalogue loaded");
+    Ok(changed)
+}
 
 #[derive(Args, Clone)]
 pub struct HttpArgs {

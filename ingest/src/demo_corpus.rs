@@ -9,6 +9,9 @@ use serde_json::json;
 
 use crate::IngestError;
 
+/// The demo's brand catalogue (TOML, the brands-file format).
+pub const DEMO_BRANDS_FILE: &str = include_str!("demo_brands.toml");
+
 /// Brands the demo producer tags comments with when the text names them (a real producer sends its own
 /// campaign or product tags).
 const DEMO_BRANDS: &[&str] =

@@ -1,6 +1,7 @@
 //! The route table. Each resource's handlers, parameter types and answer types live in their own module;
 //! every route registered here must be in the generated OpenAPI document ([`crate::openapi`]).
 
+pub(crate) mod brands;
 pub(crate) mod comments;
 pub(crate) mod enrich;
 pub(crate) mod reports;
@@ -45,6 +46,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     route(cfg, Method::GET, "/v1/trends/trending", trends::trending);
     route(cfg, Method::GET, "/v1/trends/spikes", trends::spikes);
     route(cfg, Method::GET, "/v1/trends/examples", trends::examples);
+    route(cfg, Method::GET, "/v1/brands", brands::brands);
+    route(cfg, Method::POST, "/v1/brands", brands::create_brand);
+    route(cfg, Method::GET, "/v1/brands/{name}", brands::brand);
+    route(cfg, Method::PUT, "/v1/brands/{name}", brands::put_brand);
+    route(cfg, Method::DELETE, "/v1/brands/{name}", brands::delete_brand);
     route(cfg, Method::POST, "/v1/reports/schedules", reports::create_schedule);
     route(cfg, Method::GET, "/v1/reports/schedules", reports::schedules);
     route(cfg, Method::DELETE, "/v1/reports/schedules/{id}", reports::delete_schedule);

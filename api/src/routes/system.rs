@@ -27,6 +27,9 @@ pub(crate) struct Readiness {
     /// Comments in the search index.
     indexed: u64,
     vectors: VectorCounts,
+    /// Re-matching stored comments after a brand catalogue change, where this server runs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    brand_rematch: Option<super::brands::RematchStatus>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -49,5 +52,6 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, A
         status: "ready",
         indexed: state.index.num_docs(),
         vectors: VectorCounts { stored, in_graph },
+        brand_rematch: super::brands::RematchStatus::of(&state),
     }))
 }
