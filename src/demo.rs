@@ -96,8 +96,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     eprintln!(
         "try:\n  curl -H '{header}' 'http://{addr}/v1/search?q=safety'\n  \
          curl -H '{header}' 'http://{addr}/v1/search?mode=semantic&q=my+flight+was+delayed+for+hours'\n  \
-         curl -H '{header}' 'http://{addr}/v1/trends/share?slices=tag:apple,tag:google&from={since}'\n  \
-         curl -H '{header}' 'http://{addr}/v1/trends/spikes?tag=google&bucket=day&from={since}'\n  \
+         curl -H '{header}' 'http://{addr}/v1/trends/share?slices=brand:tesla,brand:google,brand:uber&from={since}'\n  \
+         curl -H '{header}' 'http://{addr}/v1/trends/spikes?brand_group=carmakers&bucket=day&from={since}'\n  \
+         curl -H '{header}' 'http://{addr}/v1/brands'\n  \
          curl -H '{header}' -H 'content-type: application/json' -d '{{\"texts\": [\"the new phone is great\"]}}' \
          http://{addr}/v1/enrich\n\
          every route: http://{addr}/docs (OpenAPI: http://{addr}/openapi.json)"
@@ -155,6 +156,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let window = (Utc::now() - TimeDelta::days(366), Utc::now() + TimeDelta::days(1));
         // Names written in the text, then accounts and hashtags, each ranked apart as the dashboard does.
         let rankings = [
+            ("brands", KeyFilter { kind: DimKind::Brand, source: None, label: None }),
             ("most mentioned names", KeyFilter { kind: DimKind::Name, source: None, label: None }),
             ("accounts", KeyFilter { kind: DimKind::Entity, source: None, label: Some(EntityLabel::Handle) }),
             ("hashtags", KeyFilter { kind: DimKind::Entity, source: None, label: Some(EntityLabel::Hashtag) }),
@@ -202,9 +204,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 /// demo's report list has one to open.
 async fn weekly_brief(trends: &Trends, postgres: &Postgres) -> anyhow::Result<i64> {
     let now = Utc::now();
-    let brands = KeyFilter { kind: DimKind::Tag, source: None, label: None };
+    let brands = KeyFilter { kind: DimKind::Brand, source: None, label: None };
     let top = postgres.rollup_top(brands, (now - TimeDelta::days(7), now), 4).await?;
-    let slices = top.iter().map(|t| Slice { tag: Some(t.key.clone()), ..Slice::default() }).collect();
+    let slices = top.iter().map(|t| Slice { brand: Some(t.key.clone()), ..Slice::default() }).collect();
     let spec = ReportSpec {
         slices,
         window: Some("7d".into()),

@@ -377,6 +377,59 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
         )
         .await;
     assert_eq!(brands, json!(["tag:acme", "tag:globex"]), "tags ranked by comments");
+
+    // With a brand catalogue (defined while the server runs, so the stored comments are re-matched), the
+    // dashboard compares the catalogue's brands, and a brand group is compared like a brand.
+    let admin = common::client_with_key(ADMIN_KEY);
+    for brand in [
+        json!({ "name": "Acme", "aliases": ["acme x2"], "group": "Rivals" }),
+        json!({ "name": "Globex", "exclusions": ["globex delivery"], "group": "Rivals" }),
+    ] {
+        let response = admin.post(format!("{api}/v1/brands")).json(&brand).send().await.expect("brand");
+        assert_eq!(response.status().as_u16(), 201, "{brand}");
+    }
+    let caught_up = "(async () => { const r = await fetch('/v1/brands', { headers: { 'x-api-key': '%KEY%' } }); \
+                     const b = await r.json(); return b.version === b.rematched_version ? b.version : null; })()";
+    browser
+        .wait_for(&caught_up.replace("%KEY%", READ_KEY), Duration::from_secs(60), "stored comments re-matched")
+        .await;
+    browser.navigate("about:blank").await;
+    browser
+        .navigate(&format!("{api}/#key={READ_KEY}&range=custom&from={}&to={}", data.day(0), data.day(DAYS - 1)))
+        .await;
+    let brands = browser
+        .wait_for(
+            "document.body.dataset.ready && [...document.querySelectorAll('#brand-chips .chip')].map(c => c.dataset.slice)",
+            Duration::from_secs(60),
+            "the dashboard with the catalogue's brands",
+        )
+        .await;
+    assert_eq!(brands, json!(["brand:acme", "brand:globex"]), "the catalogue's brands ranked by comments");
+    browser.navigate("about:blank").await;
+    browser
+        .navigate(&format!(
+            "{api}/#key={READ_KEY}&range=custom&from={}&to={}&bucket=day&brands=brand_group:rivals,brand:globex",
+            data.day(0),
+            data.day(DAYS - 1)
+        ))
+        .await;
+    let shares = browser
+        .wait_for(
+            "document.body.dataset.ready && [...document.querySelectorAll('#share-chart .series[data-series=\"rivals (group)\"] .point')].map(p => Number(p.dataset.value))",
+            Duration::from_secs(60),
+            "the group's share of voice",
+        )
+        .await;
+    // Globex's delivery comments are excluded: the brand keeps its refund comment every other day.
+    let globex: Vec<i64> = (0..DAYS).map(|d| i64::from(d % 2 == 0)).collect();
+    let group: Vec<i64> = data.acme_per_day(true).iter().zip(&globex).map(|(a, g)| a + g).collect();
+    let want: Vec<f64> = group.iter().zip(&globex).map(|(r, g)| *r as f64 / (r + g) as f64).collect();
+    let shares: Vec<f64> = shares.as_array().expect("points").iter().filter_map(Value::as_f64).collect();
+    assert_eq!(shares.len(), want.len(), "one share point per day: {shares:?}");
+    for (d, (got, want)) in shares.iter().zip(&want).enumerate() {
+        assert!((got - want).abs() < 1e-9, "day {d}: the group's share {got}, expected {want}");
+    }
+    browser.screenshot(&artifacts.join("dashboard-brands.png")).await;
     assert_eq!(browser.errors(), &[] as &[String], "no errors while in use");
     procs.assert_running();
 }

@@ -382,7 +382,7 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
         "/v1/trends/timeline?q=(unclosed",
         "/v1/trends/timeline?from=yesterday",
         "/v1/trends/share?slices=tag:pixel",
-        "/v1/trends/share?slices=brand:x,tag:y",
+        "/v1/trends/share?slices=brands:x,tag:y",
         "/v1/trends/entities?label=FOO",
         "/v1/trends/trending?min_mentions=0",
         "/v1/trends/spikes?threshold=-1",
@@ -739,4 +739,112 @@ async fn a_failing_webhook_never_delays_another_report() {
     .await
     .expect("count");
     assert!(failing_reports >= 1, "the failing webhook is still being retried");
+}
+
+/// Comments in `[from, to)` of the answer whose text names `word` as a whole word, from the raw rows.
+async fn raw_word_count(postgres: &murmur_store::Postgres, word: &str, answer: &Value) -> i64 {
+    let time = |field: &str| answer[field].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok());
+    sqlx::query_scalar(
+        "SELECT count(*) FROM comments WHERE text ~* ('\\m' || $1 || '\\M') AND created_at >= $2 AND created_at < $3",
+    )
+    .bind(word)
+    .bind(time("from"))
+    .bind(time("to"))
+    .fetch_one(postgres.pool())
+    .await
+    .expect("raw count")
+}
+
+/// Waits until the server's background pass has matched every stored comment with the current catalogue.
+async fn rematched(api: &Api) {
+    let done = wait_for(StdDuration::from_secs(20), || async {
+        let (_, list) = api.get("/v1/brands").await;
+        let caught_up = list["rematched_version"] == list["version"] && list["rematch"]["running"] == false;
+        caught_up.then_some(())
+    })
+    .await;
+    assert!(done.is_some(), "re-matching caught up with the catalogue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brands_are_defined_over_http_and_trends_slice_by_them() {
+    let now = Utc::now().duration_trunc(Duration::minutes(1)).expect("minute");
+    let postgres = murmur_store::testing::fresh_database("api_brands").await.expect("postgres (infra/postgres.sh)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = SearchIndex::open(dir.path(), Access::ReadWrite, IndexOptions::default()).expect("index");
+    let data = comments(now);
+    postgres.upsert_batch(&data).await.expect("store");
+    index.write_batch(&data).expect("index");
+    let keys = ApiKeys::parse(&format!("admin:{ADMIN_KEY},write:{WRITE_KEY},read:{READ_KEY}")).expect("keys");
+    let mut state = AppState::new(postgres.clone(), index, None, keys);
+    let (rematcher, rematching) = murmur_store::Rematcher::spawn(postgres.clone());
+    state.rematcher = Some(rematcher);
+    let api = serve(state, Some(READ_KEY));
+
+    // Defining brands: admin only, checked field by field, one per name.
+    let google = json!({ "name": "Google", "aliases": ["alphabet"], "group": "Tech" });
+    let (status, body) = api.call("post", "/v1/brands", Some(WRITE_KEY), Some(google.clone())).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = api.call("post", "/v1/brands", Some(ADMIN_KEY), Some(google.clone())).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["name"], "Google");
+    let (status, body) = api.call("post", "/v1/brands", Some(ADMIN_KEY), Some(google)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "{body}");
+    let pixel = json!({ "name": "Pixel", "handles": ["@madebygoogle"], "group": "Phones" });
+    assert_eq!(api.call("put", "/v1/brands/pixel", Some(ADMIN_KEY), Some(pixel)).await.0, 201);
+    for (bad, says) in [
+        (json!({ "name": "a,b" }), "name: expected 1-64 characters"),
+        (json!({ "name": "ok", "hashtags": ["two words"] }), "hashtags[0]: expected #name"),
+        (json!({ "name": "ok", "alias": ["x"] }), "unknown field `alias`"),
+    ] {
+        let (status, body) = api.call("post", "/v1/brands", Some(ADMIN_KEY), Some(bad)).await;
+        let message = body["error"]["message"].as_str().unwrap_or("");
+        assert_eq!(status, 400, "{body}");
+        assert!(message.contains(says), "{message:?} does not say {says:?}");
+    }
+    let renamed = json!({ "name": "Pixel Phone" });
+    assert_eq!(api.call("put", "/v1/brands/pixel", Some(ADMIN_KEY), Some(renamed)).await.0, 400);
+    let (status, body) = api.get("/v1/brands/GOOGLE").await;
+    assert_eq!((status, body["aliases"].clone()), (200, json!(["alphabet"])), "{body}");
+    assert_eq!(api.get("/v1/brands/nokia").await.0, 404);
+
+    // The comments stored before the brands existed are re-matched in the background; share of voice by
+    // brand then equals the raw rows.
+    rematched(&api).await;
+    let (status, ready) = api.get("/readyz").await;
+    assert_eq!(status, 200);
+    assert!(ready["brand_rematch"]["scanned"].as_u64().unwrap_or(0) >= 600, "{ready}");
+    let from = (now - Duration::days(5)).to_rfc3339();
+    let share = format!("/v1/trends/share?slices=brand:Google,brand:pixel&bucket=day&from={}", urlencode(&from));
+    let (status, answer) = api.get(&share).await;
+    assert_eq!(status, 200, "{answer}");
+    let series = answer["slices"].as_array().expect("slices");
+    assert_eq!(series[0]["comments"].as_i64(), Some(raw_word_count(&postgres, "google", &answer).await));
+    assert_eq!(series[1]["comments"].as_i64(), Some(raw_word_count(&postgres, "pixel", &answer).await));
+    assert_eq!((series[0]["comments"].as_i64(), series[1]["comments"].as_i64()), (Some(200), Some(300)));
+    let timeline = format!("/v1/trends/timeline?brand_group=tech&bucket=day&from={}", urlencode(&from));
+    let (status, answer) = api.get(&timeline).await;
+    assert_eq!((status, answer["total"]["comments"].as_i64()), (200, Some(200)), "{answer}");
+    let examples = format!("/v1/trends/examples?brand=Google&from={}&limit=3", urlencode(&from));
+    let (status, answer) = api.get(&examples).await;
+    assert_eq!(status, 200, "{answer}");
+    let hits = answer["examples"].as_array().expect("examples");
+    assert!(hits.len() == 3 && hits.iter().all(|h| h["text"].as_str().is_some_and(|t| t.contains("Google"))));
+    let (status, body) = api.get("/v1/trends/timeline?brand=Google&tag=pixel").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or("").contains("combines with source only"), "{body}");
+
+    // An exclusion covering every mention, then a removal: the counts follow once re-matched.
+    let pixel = json!({ "name": "Pixel", "exclusions": ["pixel battery"], "group": "Phones" });
+    assert_eq!(api.call("put", "/v1/brands/Pixel", Some(ADMIN_KEY), Some(pixel)).await.0, 200);
+    assert_eq!(api.call("delete", "/v1/brands/google", Some(ADMIN_KEY), None).await.0, 204);
+    assert_eq!(api.call("delete", "/v1/brands/google", Some(ADMIN_KEY), None).await.0, 404);
+    rematched(&api).await;
+    let (status, answer) = api.get(&share).await;
+    assert_eq!(status, 200, "{answer}");
+    let series = answer["slices"].as_array().expect("slices");
+    assert_eq!((series[0]["comments"].as_i64(), series[1]["comments"].as_i64()), (Some(0), Some(0)), "{answer}");
+    let (_, list) = api.get("/v1/brands").await;
+    assert_eq!(list["brands"].as_array().map(Vec::len), Some(1), "{list}");
+    rematching.abort();
 }

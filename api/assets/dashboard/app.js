@@ -125,7 +125,7 @@ function windowParams() {
   return { ...w, bucket: state.bucket, source: state.source };
 }
 
-/** `tag:apple`, `entity:ORG:Apple`, `source:x` or `all` as trend-route parameters. */
+/** `brand:apple`, `brand_group:tech`, `tag:apple`, `entity:ORG:Apple`, `source:x` or `all` as trend-route parameters. */
 function sliceParams(slice) {
   if (slice === 'all') return {};
   const at = slice.indexOf(':');
@@ -137,14 +137,24 @@ function sliceLabel(slice) {
   const at = slice.indexOf(':');
   const kind = slice.slice(0, at);
   const value = slice.slice(at + 1);
-  return kind === 'tag' ? `#${value}` : value;
+  if (kind === 'tag') return `#${value}`;
+  if (kind === 'brand_group') return `${value} (group)`;
+  return value;
 }
 
-/** What a brand typed into the picker means: `tag:x` unless it names its kind. */
+/** The catalogue's brand and group names (lower case), from `/v1/brands`. */
+let catalogue = { brands: new Set(), groups: new Set() };
+
+/** What a brand typed into the picker means: a brand or group of the catalogue, else a tag, unless it names
+ * its kind (`tag:x`, `entity:x`, `brand:x`, `brand_group:x`, `source:x`). */
 function brandSlice(raw) {
   const value = raw.trim();
   if (!value) return null;
-  return /^(tag|entity|source):./.test(value) ? value : `tag:${value.toLowerCase()}`;
+  if (/^(brand|brand_group|tag|entity|source):./.test(value)) return value;
+  const key = value.toLowerCase().replace(/\s+/g, ' ');
+  if (catalogue.brands.has(key)) return `brand:${key}`;
+  if (catalogue.groups.has(key)) return `brand_group:${key}`;
+  return `tag:${key}`;
 }
 
 // ---- formatting ----
@@ -369,12 +379,26 @@ async function loadTrending() {
   }
 }
 
+/** The picker's suggestions: the catalogue's brands and groups, most mentioned first, then producer tags.
+ * Returns the slices compared when none is chosen: the catalogue's most mentioned brands, else tags. */
 async function loadBrandSuggestions() {
   const w = windowParams();
   try {
-    const body = await api('/v1/trends/entities', { from: w.from, to: w.to, by: 'tag', limit: 20 });
-    $('brand-suggestions').replaceChildren(...body.entities.map((t) => el('option', { value: t.name }, `${fmt(t.comments)} comments`)));
-    return body.entities.map((t) => `tag:${t.name}`);
+    const ranking = (by) => api('/v1/trends/entities', { from: w.from, to: w.to, by, limit: 20 });
+    const [listed, brands, groups, tags] = await Promise.all([api('/v1/brands'), ranking('brand'), ranking('brand_group'), ranking('tag')]);
+    catalogue = {
+      brands: new Set(listed.brands.map((b) => b.name.toLowerCase().replace(/\s+/g, ' '))),
+      groups: new Set(listed.brands.filter((b) => b.group).map((b) => b.group.toLowerCase().replace(/\s+/g, ' '))),
+    };
+    const counted = new Map(brands.entities.map((b) => [b.name, b.comments]));
+    const names = listed.brands.map((b) => b.name)
+      .sort((a, b) => (counted.get(b.toLowerCase()) ?? 0) - (counted.get(a.toLowerCase()) ?? 0));
+    $('brand-suggestions').replaceChildren(
+      ...names.map((name) => el('option', { value: name }, `brand · ${fmt(counted.get(name.toLowerCase()) ?? 0)} comments`)),
+      ...groups.entities.map((g) => el('option', { value: `brand_group:${g.name}` }, `group · ${fmt(g.comments)} comments`)),
+      ...tags.entities.map((t) => el('option', { value: `tag:${t.name}` }, `tag · ${fmt(t.comments)} comments`)));
+    const ranked = brands.entities.filter((b) => b.comments > 0).map((b) => `brand:${b.name}`);
+    return ranked.length ? ranked : tags.entities.map((t) => `tag:${t.name}`);
   } catch (error) {
     return [];
   }
@@ -484,8 +508,8 @@ async function refresh() {
     return refreshing;
   }
   refreshing = (async () => {
-    // Without brands chosen, the most talked-about tags of the period are compared (they appear as a demo
-    // or a new deployment fills up).
+    // Without brands chosen, the catalogue's most talked-about brands of the period are compared (tags
+    // where the catalogue is empty); they appear as a demo or a new deployment fills up.
     const suggested = await loadBrandSuggestions();
     if (!state.brands.length && suggested.length) {
       state.brands = suggested.slice(0, 4);

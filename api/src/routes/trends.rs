@@ -36,13 +36,16 @@ pub(crate) enum Representation {
     Svg,
 }
 
-/// What entity rankings count: names whatever their type (the default), typed entities, or tags.
+/// What entity rankings count: names whatever their type (the default), typed entities, tags, or the
+/// catalogue's brands or brand groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum CountBy {
     Name,
     Entity,
     Tag,
+    Brand,
+    BrandGroup,
 }
 
 /// The window every trend route reads.
@@ -241,6 +244,8 @@ impl RankingParams {
             (None, Some(_)) | (Some(CountBy::Entity), _) => DimKind::Entity,
             (None, None) | (Some(CountBy::Name), _) => DimKind::Name,
             (Some(CountBy::Tag), _) => DimKind::Tag,
+            (Some(CountBy::Brand), _) => DimKind::Brand,
+            (Some(CountBy::BrandGroup), _) => DimKind::BrandGroup,
         };
         if by != DimKind::Entity && label.is_some() {
             return Err(ApiError::BadRequest("label picks an entity type; it goes with by=entity only".into()));
