@@ -22,7 +22,9 @@ use murmur_core::{EnrichedComment, EntityLabel, SentimentLabel};
 use murmur_search::{Access, IndexOptions, SearchIndex};
 use murmur_store::testing::{self, raw_series};
 use murmur_store::{Counts, Postgres};
-use murmur_trends::{detect_spikes, spike_episodes, Bucketing, EntityQuery, Slice, SpikeParams, Trends, Unit, Window};
+use murmur_trends::{
+    spike_episodes, spike_window, spikes_from, Bucketing, EntityQuery, Slice, SpikeParams, Trends, Unit, Window,
+};
 
 use clap::Args;
 
@@ -367,14 +369,20 @@ pub async fn trends(args: TrendsArgs) -> anyhow::Result<()> {
             },
             |(w, b)| async move {
                 let condition = format!("'{b}' = ANY(c.tags)");
+                // The same history the service reads: the window widened back for the seasonal baseline.
+                let read = spike_window(w, hours, SpikeParams::default());
                 let to = hours.next(hours.start(w.to - TimeDelta::minutes(1)));
-                let series = raw_series(pg, &condition, "hour", "UTC", hours.start(w.from), to).await?;
-                let full: Vec<Counts> = hours
-                    .starts(w.from, w.to)?
-                    .into_iter()
-                    .map(|at| series.iter().find(|(b, _)| *b == at).map_or_else(Counts::default, |(_, c)| *c))
+                let series = raw_series(pg, &condition, "hour", "UTC", hours.start(read.from), to).await?;
+                let starts = hours.starts(read.from, read.to)?;
+                let full: Vec<Counts> = starts
+                    .iter()
+                    .map(|at| series.iter().find(|(b, _)| b == at).map_or_else(Counts::default, |(_, c)| *c))
                     .collect();
-                Ok((series, spike_episodes(&detect_spikes(&full, SpikeParams::default())).len()))
+                let shown_from = hours.start(w.from);
+                let first = starts.partition_point(|s| *s < shown_from);
+                let found = spikes_from(&full, first, SpikeParams::default(), Unit::Hour.season());
+                let shown: Vec<_> = series.into_iter().filter(|(at, _)| *at >= shown_from).collect();
+                Ok((shown, spike_episodes(&found).len()))
             },
         )
         .await?,

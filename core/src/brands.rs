@@ -307,7 +307,7 @@ fn on_word_boundaries(text: &str, start: usize, end: usize) -> bool {
     let last_is_word = matched.chars().next_back().is_some_and(is_word_char);
     let before_is_word = text[..start].chars().next_back().is_some_and(is_word_char);
     let after_is_word = text[end..].chars().next().is_some_and(is_word_char);
-    !(first_is_word && before_is_word) && !(last_is_word && after_is_word)
+    !(first_is_word && before_is_word || last_is_word && after_is_word)
 }
 
 #[cfg(test)]

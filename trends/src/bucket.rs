@@ -40,6 +40,17 @@ impl Unit {
     }
 
     /// A sensible bucket for a window: about 24–200 points.
+    /// The rhythm spikes are judged against (see `analysis`): hours against the same hour of the previous
+    /// 7 days, days against the same weekday of the previous 4 weeks.
+    pub fn season(self) -> Option<crate::analysis::Season> {
+        use crate::analysis::Season;
+        match self {
+            Self::Hour => Some(Season { period: 24, cycles: 7 }),
+            Self::Day => Some(Season { period: 7, cycles: 4 }),
+            Self::Minute | Self::Week => None,
+        }
+    }
+
     pub fn for_window(length: Duration) -> Self {
         if length <= Duration::hours(3) {
             Self::Minute

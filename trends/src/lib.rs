@@ -12,12 +12,12 @@ mod schedule;
 mod service;
 mod slice;
 
-pub use analysis::{episodes as spike_episodes, spikes as detect_spikes, Departure, Episode, SpikeKind, SpikeParams};
+pub use analysis::{episodes as spike_episodes, spikes_from, Departure, Episode, Season, SpikeKind, SpikeParams};
 pub use bucket::{Bucketing, Unit, MAX_BUCKETS};
 pub use error::TrendsError;
 pub use report::{parse_length, Format, Report, ReportSpec, SliceReport};
 pub use schedule::{webhook_signature, CronSchedule, Scheduler, SchedulerOptions};
 pub use service::{
-    EntityQuery, EntityTrend, Point, ServedBy, SharePoint, ShareSeries, Spike, Timeline, Trends, Window,
+    spike_window, EntityQuery, EntityTrend, Point, ServedBy, SharePoint, ShareSeries, Spike, Timeline, Trends, Window,
 };
 pub use slice::Slice;

@@ -180,6 +180,22 @@ pub struct Trends {
     index: SearchIndex,
 }
 
+impl Timeline {
+    /// The timeline from the bucket starting at `start` on, its totals recounted.
+    pub fn since(mut self, start: DateTime<Utc>) -> Self {
+        let first = self.points.partition_point(|p| p.start < start);
+        self.points.drain(..first);
+        let mut total = Counts::default();
+        for point in &self.points {
+            total.add(&point.counts);
+        }
+        self.from = self.from.max(start);
+        self.total = total;
+        self.net_sentiment = total.net_sentiment();
+        self
+    }
+}
+
 impl Trends {
     pub fn new(postgres: Postgres, index: SearchIndex) -> Self {
         Self { postgres, index }
@@ -368,9 +384,10 @@ impl Trends {
         params: SpikeParams,
         examples: usize,
     ) -> Result<(Timeline, Vec<Spike>), TrendsError> {
-        let timeline = self.timeline(slice, window, bucketing).await?;
-        let spikes = self.spikes_in(&timeline, bucketing, params, examples, timeline.from).await?;
-        Ok((timeline, spikes))
+        let first = bucketing.start(window.from);
+        let timeline = self.timeline(slice, spike_window(window, bucketing, params), bucketing).await?;
+        let spikes = self.spikes_in(&timeline, bucketing, params, examples, first).await?;
+        Ok((timeline.since(first), spikes))
     }
 
     /// The spikes of a timeline in buckets from `since` on (earlier buckets serve as baseline only), each
@@ -385,8 +402,7 @@ impl Trends {
     ) -> Result<Vec<Spike>, TrendsError> {
         let counts: Vec<Counts> = timeline.points.iter().map(|p| p.counts).collect();
         let first = timeline.points.partition_point(|p| p.start < since);
-        let departures: Vec<Departure> =
-            analysis::spikes(&counts, params).into_iter().filter(|d| d.index >= first).collect();
+        let departures = analysis::spikes_from(&counts, first, params, bucketing.unit.season());
         let mut spikes = Vec::new();
         for episode in analysis::episodes(&departures) {
             let departure = episode.peak;
@@ -477,6 +493,17 @@ impl Trends {
             })
             .collect())
     }
+}
+
+/// The window a spike search over `window` reads: widened back by the buckets its first buckets are judged
+/// against (the same hours of the previous days, then a baseline), where the window limits allow.
+pub fn spike_window(window: Window, bucketing: Bucketing, params: SpikeParams) -> Window {
+    let history = bucketing.unit.season().map_or(params.baseline, |s| s.history(params.baseline));
+    let back = Duration::seconds(bucketing.unit.seconds().saturating_mul(history as i64));
+    Window::new(bucketing.start(window.from) - back, window.to)
+        .ok()
+        .filter(|w| bucketing.starts(w.from, w.to).is_ok())
+        .unwrap_or(window)
 }
 
 fn add_one(counts: &mut Counts, sentiment: Option<SentimentLabel>) {
