@@ -830,6 +830,18 @@ async fn brands_are_defined_over_http_and_trends_slice_by_them() {
     assert_eq!(status, 200, "{answer}");
     let hits = answer["examples"].as_array().expect("examples");
     assert!(hits.len() == 3 && hits.iter().all(|h| h["text"].as_str().is_some_and(|t| t.contains("Google"))));
+    // Rankings among a brand's comments (co-mentions, from the comment rows), as SQL counts them.
+    let ranking = format!("/v1/trends/entities?brand=pixel&by=tag&from={}", urlencode(&from));
+    let (status, answer) = api.get(&ranking).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["entities"][0]["name"], "pixel", "{answer}");
+    assert_eq!(answer["entities"][0]["comments"].as_i64(), Some(300), "{answer}");
+    assert_eq!(answer["entities"].as_array().map(Vec::len), Some(1), "no iphone tag among pixel comments");
+    let ranking = format!("/v1/trends/entities?brand_group=Tech&from={}", urlencode(&from));
+    let (_, answer) = api.get(&ranking).await;
+    let google = answer["entities"].as_array().and_then(|e| e.iter().find(|x| x["name"] == "google")).cloned();
+    assert_eq!(google.map(|g| g["comments"].clone()), Some(json!(200)), "{answer}");
+    assert_eq!(api.get("/v1/trends/trending?brand=Google&brand_group=Tech").await.0, 400);
     let (status, body) = api.get("/v1/trends/timeline?brand=Google&tag=pixel").await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap_or("").contains("combines with source only"), "{body}");

@@ -504,6 +504,78 @@ impl Postgres {
     }
 }
 
+impl Postgres {
+    /// The keys of `filter` most counted among the comments of `[from, to)` that also count under `within`
+    /// (a brand or brand group: rollups count each dimension on its own, so co-mentions come from the comment
+    /// rows, through the `created_at` index), most first; `previous` is 0.
+    pub async fn co_mentioned_top(
+        &self,
+        within: &Dim,
+        filter: KeyFilter<'_>,
+        window: (DateTime<Utc>, DateTime<Utc>),
+        limit: i64,
+    ) -> Result<Vec<KeyCounts>, StoreError> {
+        let sql = format!("{CO_MENTIONS} HAVING count(*) > 0 ORDER BY comments DESC, key LIMIT $6");
+        Ok(sqlx::query_as(&sql)
+            .bind(within.stored())
+            .bind(window.0)
+            .bind(window.1)
+            .bind(filter.source)
+            .bind(co_mention_prefix(&filter))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// [`Self::rollup_growth`] among the comments that count under `within` (see [`Self::co_mentioned_top`]).
+    pub async fn co_mentioned_growth(
+        &self,
+        within: &Dim,
+        filter: KeyFilter<'_>,
+        current: (DateTime<Utc>, DateTime<Utc>),
+        previous: (DateTime<Utc>, DateTime<Utc>),
+        min_current: i64,
+    ) -> Result<Vec<KeyCounts>, StoreError> {
+        let sql = format!("{CO_MENTIONS} HAVING count(*) >= $6");
+        let read = |window: (DateTime<Utc>, DateTime<Utc>), min: i64| {
+            sqlx::query_as::<_, KeyCounts>(&sql)
+                .bind(within.stored())
+                .bind(window.0)
+                .bind(window.1)
+                .bind(filter.source)
+                .bind(co_mention_prefix(&filter))
+                .bind(min)
+                .fetch_all(self.pool())
+        };
+        let mut rows = read(current, min_current).await?;
+        if rows.is_empty() {
+            return Ok(rows);
+        }
+        let before: std::collections::HashMap<String, i64> =
+            read(previous, 1).await?.into_iter().map(|r| (r.key, r.counts.comments)).collect();
+        for row in &mut rows {
+            row.previous = before.get(&row.key).copied().unwrap_or(0);
+        }
+        Ok(rows)
+    }
+}
+
+/// Keys of one kind counted over the comment rows of a window that count under a dimension: `$1` the
+/// dimension as stored, `$2`/`$3` the window, `$4` a source or NULL, `$5` the stored prefix of the keys.
+const CO_MENTIONS: &str = "SELECT substr(d, length($5) + 1) AS key, count(*)::int8 AS comments, \
+    count(*) FILTER (WHERE c.sentiment = 'negative')::int8 AS negative, \
+    count(*) FILTER (WHERE c.sentiment = 'neutral')::int8 AS neutral, \
+    count(*) FILTER (WHERE c.sentiment = 'positive')::int8 AS positive, 0::int8 AS previous \
+    FROM comments c CROSS JOIN LATERAL unnest(c.dims) AS d \
+    WHERE c.dims @> ARRAY[$1] AND c.created_at >= $2 AND c.created_at < $3 \
+      AND ($4::text IS NULL OR c.source = $4) AND starts_with(d, $5) \
+    GROUP BY 1";
+
+/// The stored prefix of the keys a filter ranks (`name:`, `entity:ORG:`), whose rest is the key.
+fn co_mention_prefix(filter: &KeyFilter<'_>) -> String {
+    format!("{}:{}", filter.kind.as_str(), filter.prefix().unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

@@ -114,6 +114,9 @@ pub struct ShareSeries {
 #[derive(Debug, Clone)]
 pub struct EntityQuery {
     pub source: Option<String>,
+    /// Only among the comments that mention this brand or brand group (a [`Dim::Brand`] or
+    /// [`Dim::BrandGroup`]); counted from the comment rows, not the rollups.
+    pub within: Option<Dim>,
     /// Only entities of this type (with `by: Entity`).
     pub label: Option<EntityLabel>,
     pub by: DimKind,
@@ -122,7 +125,7 @@ pub struct EntityQuery {
 
 impl Default for EntityQuery {
     fn default() -> Self {
-        Self { source: None, label: None, by: DimKind::Name, limit: 20 }
+        Self { source: None, within: None, label: None, by: DimKind::Name, limit: 20 }
     }
 }
 
@@ -326,7 +329,12 @@ impl Trends {
     /// The most mentioned entities in the window (widened to whole hours), with their sentiment.
     pub async fn top_entities(&self, query: &EntityQuery, window: Window) -> Result<Vec<EntityTrend>, TrendsError> {
         let window = window.for_entities();
-        let rows = self.postgres.rollup_top(key_filter(query), window.pair(), query.limit as i64).await?;
+        let rows = match &query.within {
+            Some(within) => {
+                self.postgres.co_mentioned_top(within, key_filter(query), window.pair(), query.limit as i64).await?
+            }
+            None => self.postgres.rollup_top(key_filter(query), window.pair(), query.limit as i64).await?,
+        };
         let mut out: Vec<EntityTrend> = rows.into_iter().filter_map(|row| entity_trend(query, row, false)).collect();
         self.add_types(query, window, &mut out).await?;
         Ok(out)
@@ -360,10 +368,11 @@ impl Trends {
         min_mentions: i64,
     ) -> Result<Vec<EntityTrend>, TrendsError> {
         let window = window.for_entities();
-        let rows = self
-            .postgres
-            .rollup_growth(key_filter(query), window.pair(), window.previous().pair(), min_mentions.max(1))
-            .await?;
+        let (now, before, min) = (window.pair(), window.previous().pair(), min_mentions.max(1));
+        let rows = match &query.within {
+            Some(within) => self.postgres.co_mentioned_growth(within, key_filter(query), now, before, min).await?,
+            None => self.postgres.rollup_growth(key_filter(query), now, before, min).await?,
+        };
         let mut out: Vec<EntityTrend> = rows
             .into_iter()
             .filter(|row| row.counts.comments > row.previous)

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use murmur_core::{EmotionLabel, EntityLabel, SentimentLabel};
 use murmur_search::SearchHit;
-use murmur_store::DimKind;
+use murmur_store::{Dim, DimKind};
 use murmur_trends::chart::{self, ShareMeasure};
 use murmur_trends::{
     Bucketing, EntityQuery, EntityTrend, ShareSeries, Slice, Spike, SpikeParams, Timeline, Unit, Window,
@@ -220,6 +220,10 @@ pub(crate) async fn share(
 pub(crate) struct RankingParams {
     /// Only comments from this source.
     source: Option<String>,
+    /// Only among the comments mentioning this brand of the catalogue (counted from the comment rows).
+    brand: Option<String>,
+    /// Only among the comments mentioning a brand of this group.
+    brand_group: Option<String>,
     /// Only entities of this type (with `by=entity`).
     #[param(value_type = Option<EntityLabel>)]
     label: Option<String>,
@@ -253,7 +257,21 @@ impl RankingParams {
         if let Some(source) = &self.source {
             murmur_core::check_source(source).map_err(|why| ApiError::BadRequest(format!("source: {why}")))?;
         }
-        Ok(EntityQuery { source: self.source.clone(), label, by, limit: limit(self.limit, 20, MAX_LIST)? })
+        let within = match (&self.brand, &self.brand_group) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::BadRequest("brand, brand_group: give one of them, not both".into()));
+            }
+            (Some(brand), None) => {
+                murmur_core::brands::check_name("brand", brand).map_err(ApiError::BadRequest)?;
+                Some(Dim::Brand(murmur_core::brand_key(brand)))
+            }
+            (None, Some(group)) => {
+                murmur_core::brands::check_name("brand_group", group).map_err(ApiError::BadRequest)?;
+                Some(Dim::BrandGroup(murmur_core::brand_key(group)))
+            }
+            (None, None) => None,
+        };
+        Ok(EntityQuery { source: self.source.clone(), within, label, by, limit: limit(self.limit, 20, MAX_LIST)? })
     }
 }
 
