@@ -9,8 +9,7 @@ use tantivy::{DateTime as TantivyDateTime, IndexWriter, TantivyDocument, Term};
 
 use crate::generation::{self, Generation};
 use crate::query::entity_facet;
-use crate::search::LiveDocs;
-use crate::vectors::{HnswParams, VectorLog, VectorStore};
+use crate::vectors::{Bitset, HnswParams, VectorLog, VectorStore};
 use crate::SearchError;
 
 /// What this process does with the index. One process writes a generation at a time (the sink, the demo, or a
@@ -148,9 +147,9 @@ struct Inner {
     /// `None` until a writer creates the first generation.
     generation: RwLock<Option<Arc<Generation>>>,
     writer: Option<Mutex<Writer>>,
-    /// The live documents of a tantivy searcher generation: their vector ids (what an unfiltered semantic
-    /// search may return) and where each is.
-    alive: Mutex<Option<(u64, Arc<LiveDocs>)>>,
+    /// Vector ids of every live document, per tantivy searcher generation (what an unfiltered semantic search
+    /// may return).
+    alive: Mutex<Option<(u64, Arc<Bitset>)>>,
 }
 
 /// The comment index: BM25 (tantivy) and vectors (HNSW) over the same documents. Cheap to clone (shared).
@@ -307,7 +306,7 @@ impl SearchIndex {
         self.generation().and_then(|g| g.vectors.as_ref().map(|v| (v.in_graph(), v.len()))).unwrap_or((0, 0))
     }
 
-    pub(crate) fn alive_cache(&self) -> MutexGuard<'_, Option<(u64, Arc<LiveDocs>)>> {
+    pub(crate) fn alive_cache(&self) -> MutexGuard<'_, Option<(u64, Arc<Bitset>)>> {
         lock(&self.inner.alive)
     }
 

@@ -150,17 +150,18 @@ impl SearchIndex {
     ) -> Result<Nearest, SearchError> {
         let embedding = query.embedding.as_deref().ok_or(SearchError::EmbeddingRequired(query.mode.as_str()))?;
         let Some(vectors) = &g.vectors else { return Err(SearchError::ReadOnly) };
-        let live = self.live_docs(searcher)?;
         let allowed = match filter {
             Some(filter) => Arc::new(searcher.search(filter, &VecIds)?),
-            None => Arc::clone(&live.ids),
+            None => self.alive(searcher)?,
         };
         // Ask for a few more than needed: a vector can belong to a document replaced since this searcher.
         let (found, method) = vectors.search(embedding, k + 8, &allowed)?;
         let mut out = Vec::with_capacity(k);
         for n in found {
-            if let Some(&address) = live.addresses.get(&n.id) {
-                out.push((address, n));
+            let term = Term::from_field_u64(g.fields.vec_id, n.id);
+            let hit = searcher.search(&TermQuery::new(term, IndexRecordOption::Basic), &TopDocs::with_limit(1))?;
+            if let Some((_, address)) = hit.first() {
+                out.push((*address, n));
             }
             if out.len() == k {
                 break;
@@ -171,35 +172,16 @@ impl SearchIndex {
 
     /// Vector ids of every live document, computed once per tantivy searcher generation.
     pub(crate) fn alive(&self, searcher: &Searcher) -> Result<Arc<Bitset>, SearchError> {
-        Ok(Arc::clone(&self.live_docs(searcher)?.ids))
-    }
-
-    /// The live documents of `searcher`, read once per tantivy searcher generation (one pass over the
-    /// `vec_id` column: a few milliseconds per 100,000 documents).
-    fn live_docs(&self, searcher: &Searcher) -> Result<Arc<LiveDocs>, SearchError> {
         let id = searcher.generation().generation_id();
-        if let Some((cached, live)) = self.alive_cache().as_ref() {
+        if let Some((cached, ids)) = self.alive_cache().as_ref() {
             if *cached == id {
-                return Ok(Arc::clone(live));
+                return Ok(ids.clone());
             }
         }
-        let pairs = searcher.search(&AllQuery, &VecAddresses)?;
-        let mut ids = Bitset::default();
-        for &(vec_id, _) in &pairs {
-            ids.insert(vec_id);
-        }
-        let live = Arc::new(LiveDocs { ids: Arc::new(ids), addresses: pairs.into_iter().collect() });
-        *self.alive_cache() = Some((id, Arc::clone(&live)));
-        Ok(live)
+        let ids = Arc::new(searcher.search(&AllQuery, &VecIds)?);
+        *self.alive_cache() = Some((id, ids.clone()));
+        Ok(ids)
     }
-}
-
-/// The live documents of a searcher: their vector ids, and the address of the document holding each (a
-/// semantic hit is a vector id; turning thousands of them into documents by term lookups cost milliseconds
-/// each in deep hybrid searches).
-pub(crate) struct LiveDocs {
-    ids: Arc<Bitset>,
-    addresses: std::collections::HashMap<u64, DocAddress>,
 }
 
 /// Comments that mention the entity (any of the facets the filter stands for).
@@ -397,46 +379,6 @@ fn hit_from(doc: &TantivyDocument, f: &Fields, score: f32) -> SearchHit {
             .collect(),
         snippet: String::new(),
         explain: None,
-    }
-}
-
-/// Collects each matching document's vector id with its address.
-struct VecAddresses;
-
-struct SegmentVecAddresses {
-    segment: u32,
-    column: Column<u64>,
-    pairs: Vec<(u64, DocAddress)>,
-}
-
-impl Collector for VecAddresses {
-    type Fruit = Vec<(u64, DocAddress)>;
-    type Child = SegmentVecAddresses;
-
-    fn for_segment(&self, segment: u32, reader: &SegmentReader) -> tantivy::Result<SegmentVecAddresses> {
-        Ok(SegmentVecAddresses { segment, column: reader.fast_fields().u64("vec_id")?, pairs: Vec::new() })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Vec<(u64, DocAddress)>>) -> tantivy::Result<Vec<(u64, DocAddress)>> {
-        Ok(fruits.into_iter().flatten().collect())
-    }
-}
-
-impl SegmentCollector for SegmentVecAddresses {
-    type Fruit = Vec<(u64, DocAddress)>;
-
-    fn collect(&mut self, doc: u32, _: f32) {
-        if let Some(id) = self.column.first(doc) {
-            self.pairs.push((id, DocAddress::new(self.segment, doc)));
-        }
-    }
-
-    fn harvest(self) -> Vec<(u64, DocAddress)> {
-        self.pairs
     }
 }
 
