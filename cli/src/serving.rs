@@ -161,3 +161,22 @@ impl EnrichApiArgs {
             .context("starting the model thread")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use murmur_ingest::demo_corpus::DEMO_BRANDS_FILE;
+
+    #[test]
+    fn the_demo_catalogue_parses_and_a_bad_file_names_brand_and_field() {
+        let brands = super::parse_brands(DEMO_BRANDS_FILE, Path::new("demo_brands.toml")).expect("demo catalogue");
+        assert!(brands.len() >= 20, "{} brands", brands.len());
+        assert!(brands.iter().any(|b| b.name == "United" && b.group.as_deref() == Some("Airlines")));
+        let bad = "[[brand]]\nname = \"ok\"\n[[brand]]\nname = \"a:b\"\n";
+        let error = super::parse_brands(bad, Path::new("b.toml")).expect_err("refused").to_string();
+        assert!(error.contains("brand[1] name: expected"), "{error}");
+        let unknown = super::parse_brands("[[brand]]\nname = \"x\"\nalias = [\"y\"]\n", Path::new("b.toml"));
+        assert!(unknown.is_err(), "an unknown field is refused");
+    }
+}
