@@ -45,6 +45,7 @@ impl From<murmur_search::SearchError> for ApiError {
     fn from(e: murmur_search::SearchError) -> Self {
         match e {
             murmur_search::SearchError::InvalidQuery(message) => Self::BadRequest(format!("invalid query: {message}")),
+            too_deep @ murmur_search::SearchError::TooDeep { .. } => Self::BadRequest(too_deep.to_string()),
             other => Self::Search(other),
         }
     }

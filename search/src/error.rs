@@ -2,6 +2,8 @@
 pub enum SearchError {
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    #[error("offset + limit: {mode} results go at most {deepest} deep")]
+    TooDeep { mode: &'static str, deepest: usize },
     #[error("{0} search needs the query's embedding (is the encoder loaded?)")]
     EmbeddingRequired(&'static str),
     #[error(

@@ -1,8 +1,8 @@
-//! Hybrid ranking: the BM25 and the semantic list fused by reciprocal rank ([`Fusion`]), read only as deep as
-//! the answer needs. The ranking served is the fusion of the **complete** lists, whatever the page: a page
-//! is answered once the lists are deep enough to fix every document of its window exactly (its rank in both
-//! lists is known, or it is known to be absent from one), and nothing unread can still outrank it. So page
-//! after page follows one ranking, without repeats or gaps, and a deeper page reads deeper lists.
+//! Hybrid ranking: the BM25 and the semantic list fused by reciprocal rank ([`Fusion`]) over a fixed rank
+//! window ([`crate::RANK_WINDOW`] of each list), read only as deep as the answer needs. A page is answered
+//! once the lists are deep enough to fix every document of its window exactly (its rank in both lists is
+//! known, or it is known to be absent from one), and nothing unread can still outrank it; a list read to the
+//! rank window counts as complete. So page after page follows one ranking, without repeats or gaps.
 
 use std::collections::HashMap;
 
@@ -18,7 +18,7 @@ pub(crate) struct Ranks {
 }
 
 /// One ranked list as read so far: documents best first with their scores, and whether it holds every
-/// document the list has (it returned fewer than asked).
+/// document the ranking takes from it (it returned fewer than asked, or was read to the rank window).
 pub(crate) struct List {
     pub items: Vec<(DocAddress, f32)>,
     pub complete: bool,

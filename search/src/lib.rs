@@ -22,7 +22,7 @@ pub use error::SearchError;
 pub use index::{Access, IndexOptions, Rebuild, SearchIndex};
 pub use query::{
     check_query_syntax, EntityFacet, EntityFilter, Facets, Filters, Fusion, HitEntity, SearchHit, SearchMode,
-    SearchQuery, SearchResults, SNIPPET_CHARS,
+    SearchQuery, SearchResults, RANK_WINDOW, SNIPPET_CHARS,
 };
 pub use slices::Point;
 pub use vectors::{AnnMethod, HnswParams};

@@ -35,6 +35,11 @@ impl SearchMode {
     }
 }
 
+/// How deep semantic and hybrid results go: the nearest neighbours are listed this deep at most, and hybrid
+/// search fuses the top this many of each list (its rank window, as Elasticsearch's `rank_window_size`), so
+/// every hybrid page is a page of that one ranking.
+pub const RANK_WINDOW: usize = 1_000;
+
 /// Reciprocal rank fusion: a comment at rank `r` (from 1) in a list adds `weight / (k + r)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Fusion {

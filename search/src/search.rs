@@ -19,7 +19,7 @@ use crate::generation::Generation;
 use crate::index::stored_text;
 use crate::query::{
     entity_facet, EntityFacet, EntityFilter, Facets, Filters, HitEntity, SearchHit, SearchMode, SearchQuery,
-    SearchResults, SNIPPET_CHARS,
+    SearchResults, RANK_WINDOW, SNIPPET_CHARS,
 };
 use crate::schema::Fields;
 use crate::vectors::{AnnMethod, Bitset, Neighbour};
@@ -27,10 +27,8 @@ use crate::{SearchError, SearchIndex};
 
 /// Entities listed in a facet answer.
 const TOP_ENTITY_FACETS: usize = 20;
-/// Hybrid search reads each list this deep first, and twice as deep each time that does not fix the page.
+/// Hybrid search reads each list this deep first; when that does not fix the page, the whole rank window.
 const FUSION_DEPTH: usize = 100;
-/// ... up to this depth (or the page's end, if deeper): past it, the page is ranked by what was read.
-const MAX_FUSION_DEPTH: usize = 12_800;
 
 /// Ranked documents (address, score, where from), how many the ranking covers, how the vectors were
 /// searched, and the query facets count over.
@@ -49,6 +47,9 @@ impl SearchIndex {
         let parser = QueryParser::for_index(&g.index, vec![f.text]);
         let filter = filter_query(f, &parser, &query.filters)?;
         let window = query.offset + query.limit.max(1);
+        if query.mode != SearchMode::Bm25 && window > RANK_WINDOW {
+            return Err(SearchError::TooDeep { mode: query.mode.as_str(), deepest: RANK_WINDOW });
+        }
 
         let text_query = match query.mode {
             SearchMode::Bm25 | SearchMode::Hybrid => {
@@ -98,19 +99,20 @@ impl SearchIndex {
                 loop {
                     let top = searcher.search(&*bm25, &TopDocs::with_limit(depth))?;
                     let (neighbours, allowed, method) = self.nearest(g, &searcher, query, filter.as_deref(), depth)?;
+                    // A list read to the rank window is complete as far as the ranking goes.
+                    let complete = |read: usize| read < depth || depth == RANK_WINDOW;
                     let lists = (
-                        List { complete: top.len() < depth, items: top.into_iter().map(|(s, a)| (a, s)).collect() },
+                        List { complete: complete(top.len()), items: top.into_iter().map(|(s, a)| (a, s)).collect() },
                         List {
-                            complete: neighbours.len() < depth,
+                            complete: complete(neighbours.len()),
                             items: neighbours.into_iter().map(|(a, n)| (a, n.similarity)).collect(),
                         },
                     );
                     let fused = fuse(&lists.0, &lists.1, query.fusion);
-                    let done = lists.0.complete && lists.1.complete;
-                    if fused.exact >= window || done || depth >= MAX_FUSION_DEPTH.max(window) {
+                    if fused.exact >= window || (lists.0.complete && lists.1.complete) {
                         break (fused.ranked, allowed, Some(method), matching(None));
                     }
-                    depth *= 2;
+                    depth = RANK_WINDOW;
                 }
             }
         };

@@ -407,9 +407,19 @@ fn hybrid_pages_are_the_one_fused_ranking_without_repeats_or_gaps() {
     let unique: std::collections::HashSet<&String> = paged.iter().collect();
     assert_eq!(unique.len(), paged.len(), "a hit repeated across pages");
     assert_eq!(paged, at_once, "30 pages of 10 differ from the first 300 of the fused ranking");
-    // Deep pages of a small index end where the fused ranking ends: every comment once.
-    let everything: Vec<String> = (0..11).flat_map(|page| hybrid(page * 100, 100)).collect();
+    // Pages of a small index down to the rank window hold the whole fused ranking: every comment once.
+    let everything: Vec<String> = (0..10).flat_map(|page| hybrid(page * 100, 100)).collect();
     assert_eq!(everything.len(), 1000);
     assert_eq!(everything.iter().collect::<std::collections::HashSet<_>>().len(), 1000);
     assert_eq!(everything[..300], at_once[..]);
+    // The rank window bounds how deep pages go, with an error that says so.
+    let q = SearchQuery {
+        mode: SearchMode::Hybrid,
+        embedding: Some(toward(1, 0.2)),
+        offset: 995,
+        limit: 10,
+        ..query("refund")
+    };
+    let err = index.search(&q).expect_err("a page past the rank window");
+    assert!(err.to_string().contains("at most 1000 deep"), "{err}");
 }

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use murmur_core::{EmotionLabel, SentimentLabel};
-use murmur_search::{EntityFilter, Filters, Fusion, SearchMode, SearchQuery, SearchResults};
+use murmur_search::{EntityFilter, Filters, Fusion, SearchMode, SearchQuery, SearchResults, RANK_WINDOW};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -13,9 +13,8 @@ use crate::params::{self, Query};
 use crate::{ApiError, AppState};
 
 const MAX_LIMIT: i64 = 100;
-/// How deep pages go: BM25 ranks on the index; semantic and hybrid rank candidate lists this long.
+/// How deep BM25 pages go (semantic and hybrid pages go [`RANK_WINDOW`] deep).
 const MAX_BM25_DEPTH: usize = 10_000;
-const MAX_VECTOR_DEPTH: usize = 1_000;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -134,7 +133,7 @@ pub(crate) async fn search(
             ApiError::BadRequest("cursor: not one this search returned (it belongs to another query)".into())
         })?,
     };
-    let deepest = if p.mode == SearchMode::Bm25 { MAX_BM25_DEPTH } else { MAX_VECTOR_DEPTH };
+    let deepest = if p.mode == SearchMode::Bm25 { MAX_BM25_DEPTH } else { RANK_WINDOW };
     if offset + limit > deepest {
         return Err(ApiError::BadRequest(format!("{} results go at most {deepest} deep", p.mode.as_str())));
     }
