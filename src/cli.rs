@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use murmur_cli::{
-    home_path, BrandArgs, DatabaseArgs, EnrichApiArgs, HttpArgs, IndexArgs, KafkaArgs, LogFormat, ModelArgs,
-    ReportArgs, DEMO_CORPUS,
+    home_path, BrandArgs, DatabaseArgs, EnrichApiArgs, HttpArgs, IndexArgs, KafkaArgs, LogFormat, ModelArgs, PushArgs,
+    DEMO_CORPUS,
 };
 use murmur_ingest::kafka::DEFAULT_PARTITIONS;
 use murmur_ingest::schema::Limits;
@@ -82,7 +82,7 @@ pub struct ReportCommandArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[command(flatten)]
-    pub reports: ReportArgs,
+    pub push: PushArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
@@ -201,7 +201,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub brands: BrandArgs,
     #[command(flatten)]
-    pub reports: ReportArgs,
+    pub push: PushArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
     /// Consumer group of the workers, whose lag `/metrics` reports.
@@ -269,7 +269,7 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub brands: BrandArgs,
     #[command(flatten)]
-    pub reports: ReportArgs,
+    pub push: PushArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Folder of the demo's search index.

@@ -158,15 +158,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ],
     )));
     let shutdown = shutdown_on_signal();
-    let scheduler = args.reports.start_scheduler(state.trends.clone(), shutdown.clone())?;
+    let pushing = args.push.start(&state.trends, &shutdown)?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
         .with_context(|| format!("binding {}", args.http.listen))?;
     tracing::info!(url = %format!("http://{addr}"), "API listening");
     server.await?;
     shutdown.cancel();
     rematching.abort();
-    if let Some(scheduler) = scheduler {
-        scheduler.await.ok();
+    for task in pushing {
+        task.await.ok();
     }
     Ok(())
 }
@@ -210,7 +210,7 @@ pub async fn report(args: ReportCommandArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the index in {}", args.index.index_dir.display()))?;
     let trends = Trends::new(postgres.clone(), index);
     if !args.once {
-        let options = args.reports.scheduler().context("the scheduler needs MURMUR_SCHEDULER_TICK_MS > 0")?;
+        let options = args.push.scheduler().context("the scheduler needs MURMUR_SCHEDULER_TICK_MS > 0")?;
         let shutdown = shutdown_on_signal();
         eprintln!("running report schedules until Ctrl-C");
         Scheduler::new(trends, options)?.run(shutdown).await;

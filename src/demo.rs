@@ -78,7 +78,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     state.rate_limiter = args.http.rate_limiter()?;
     state.rematcher = Some(rematcher);
     let state_trends = state.trends.clone();
-    let scheduler = args.reports.start_scheduler(state.trends.clone(), shutdown.clone())?;
+    let pushing = args.push.start(&state.trends, &shutdown)?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
         .with_context(|| format!("binding {}", args.http.listen))?;
     let server_handle = server.handle();
@@ -194,8 +194,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     server_handle.stop(true).await;
     pipeline.stop().await?;
     server_task.await.context("server task")??;
-    if let Some(scheduler) = scheduler {
-        scheduler.await.ok();
+    for task in pushing {
+        task.await.ok();
     }
     Ok(())
 }

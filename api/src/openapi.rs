@@ -42,6 +42,10 @@ use crate::{metrics, routes};
         routes::brands::brand,
         routes::brands::put_brand,
         routes::brands::delete_brand,
+        routes::alerts::create_rule,
+        routes::alerts::rules,
+        routes::alerts::delete_rule,
+        routes::alerts::alerts,
         routes::reports::create_schedule,
         routes::reports::schedules,
         routes::reports::delete_schedule,
@@ -55,6 +59,7 @@ use crate::{metrics, routes};
         (name = "enrich", description = "The models' reading of texts you send"),
         (name = "trends", description = "Volume, sentiment, share of voice, entities and spikes over time"),
         (name = "brands", description = "The brands comments are matched against: aliases, handles, hashtags, exclusions, groups"),
+        (name = "alerts", description = "Alert rules on slices (spikes, thresholds, trending entities) and the alerts they pushed"),
         (name = "reports", description = "Scheduled reports and their webhooks"),
     ),
     modifiers(&KeyScheme),
@@ -124,7 +129,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 23);
+        assert_eq!(ids.len(), 27);
     }
 
     /// Every `$ref` points at a schema the document holds (a parameter's enumeration is easily left out).

@@ -12,7 +12,7 @@ use murmur_api::{ApiKeys, AppState, RateLimit, RateLimiter};
 use murmur_core::testing::Fixture;
 use murmur_core::{EnrichedComment, EntityLabel, SentimentLabel};
 use murmur_search::{Access, IndexOptions, SearchIndex};
-use murmur_trends::{webhook_signature, Scheduler, SchedulerOptions};
+use murmur_trends::{webhook_signature, Alerter, AlerterOptions, Scheduler, SchedulerOptions, WebhookOptions};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -113,14 +113,14 @@ fn serve(state: AppState, key: Option<&'static str>) -> Api {
 /// A scheduler polling every 200 ms whose webhook bodies are signed with [`WEBHOOK_SECRET`], making
 /// `attempts` with waits doubling from `backoff`.
 fn signed_scheduler(state: &AppState, attempts: u32, backoff: StdDuration) -> Scheduler {
-    let options = SchedulerOptions {
-        tick: StdDuration::from_millis(200),
-        webhook_attempts: attempts,
-        webhook_backoff: backoff,
-        webhook_secret: Some(WEBHOOK_SECRET.as_bytes().to_vec()),
-        ..SchedulerOptions::default()
-    };
+    let options =
+        SchedulerOptions { tick: StdDuration::from_millis(200), webhooks: signed_webhooks(attempts, backoff) };
     Scheduler::new(state.trends.clone(), options).expect("scheduler")
+}
+
+/// Webhook calls signed with [`WEBHOOK_SECRET`], `attempts` of them with waits doubling from `backoff`.
+fn signed_webhooks(attempts: u32, backoff: StdDuration) -> WebhookOptions {
+    WebhookOptions { attempts, backoff, secret: Some(WEBHOOK_SECRET.as_bytes().to_vec()), ..WebhookOptions::default() }
 }
 
 impl Api {
@@ -859,4 +859,186 @@ async fn brands_are_defined_over_http_and_trends_slice_by_them() {
     let (_, list) = api.get("/v1/brands").await;
     assert_eq!(list["brands"].as_array().map(Vec::len), Some(1), "{list}");
     rematching.abort();
+}
+
+/// Comments mentioning `word` (a catalogue brand), `n` of them spread over `[start, start + length)`, sentiment
+/// cycling negative, neutral, positive; ids `prefix-…`.
+fn mentions(word: &str, prefix: &str, start: DateTime<Utc>, length: Duration, n: i64) -> Vec<EnrichedComment> {
+    (0..n)
+        .map(|i| {
+            let at = start + length * i as i32 / n.max(1) as i32;
+            let label = [SentimentLabel::Negative, SentimentLabel::Neutral, SentimentLabel::Positive][(i % 3) as usize];
+            let text = format!("flying {word} again, note {prefix}-{i}");
+            Fixture::new("twitter", format!("{prefix}-{i}"), text, at).sentiment(label).embedding(vec![0.5; 4]).build()
+        })
+        .collect()
+}
+
+/// A deterministic noise in `[-1, 1)` (xorshift).
+fn noise(state: &mut u64) -> f64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state % 20_000) as f64 / 10_000.0 - 1.0
+}
+
+/// What a comment stream of `hour` (0-23, UTC) usually holds: quiet nights, busy evenings.
+fn daily_rhythm(hour: u32) -> f64 {
+    match hour {
+        0..=6 => 12.0,
+        7..=17 => 30.0,
+        18..=21 => 75.0,
+        _ => 35.0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_fire_once_for_a_burst_never_on_a_rhythm_and_two_servers_deliver_once() {
+    use chrono::Timelike;
+    use murmur_trends::{AlertRule, Bucketing, SpikeParams, Unit, Window};
+    let postgres = murmur_store::testing::fresh_database("api_alerts").await.expect("postgres (infra/postgres.sh)");
+    for brand in [json!({ "name": "Acme" }), json!({ "name": "Flatco" })] {
+        let brand: murmur_core::Brand = serde_json::from_value(brand).expect("brand");
+        postgres.put_brand(&brand, true).await.expect("brand");
+    }
+    // Two weeks of hourly Acme comments with a daily rhythm (evenings 6× the night) and Poisson-sized noise,
+    // up to the start of this hour; and 90 minutes of Flatco at 6 ± 2 a minute.
+    let now = Utc::now();
+    let hour = now.duration_trunc(Duration::hours(1)).expect("hour");
+    let first_hour = hour - Duration::days(14);
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut history = Vec::new();
+    for k in 0..14 * 24 {
+        let start = first_hour + Duration::hours(k);
+        let usual = daily_rhythm(start.hour());
+        let n = (usual + usual.sqrt() * noise(&mut state)).round() as i64;
+        history.extend(mentions("acme", &format!("h{k}"), start, Duration::hours(1), n));
+    }
+    let minute = now.duration_trunc(Duration::minutes(1)).expect("minute");
+    for m in 0..90 {
+        let start = minute - Duration::minutes(90 - m);
+        let n = (6.0 + 2.0 * noise(&mut state)).round() as i64;
+        history.extend(mentions("flatco", &format!("m{m}"), start, Duration::minutes(1), n));
+    }
+    for chunk in history.chunks(2_000) {
+        postgres.upsert_batch(chunk).await.expect("store");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = SearchIndex::open(dir.path(), Access::ReadWrite, IndexOptions::default()).expect("index");
+    let keys = ApiKeys::parse(&format!("admin:{ADMIN_KEY},read:{READ_KEY}")).expect("keys");
+    let app = AppState::new(postgres.clone(), index.clone(), None, keys);
+    let trends = app.trends.clone();
+    let api = serve(app, Some(READ_KEY));
+
+    // Rules: admin only, checked field by field.
+    let (healthy, received) = webhook_receiver(0).await;
+    let (failing, _) = webhook_receiver(usize::MAX).await;
+    let rule = |name: &str, hook: Option<SocketAddr>| {
+        let mut rule = json!({ "name": name, "slice": { "brand": "Acme" }, "kind": "volume_spike", "bucket": "hour" });
+        if let Some(hook) = hook {
+            rule["webhook"] = json!(format!("http://{hook}/hook"));
+        }
+        rule
+    };
+    let (status, body) = api.call("post", "/v1/alerts/rules", Some(READ_KEY), Some(rule("x", None))).await;
+    assert_eq!(status, 403, "{body}");
+    let acme = rule("Acme volume", Some(healthy));
+    let (status, body) = api.call("post", "/v1/alerts/rules", Some(ADMIN_KEY), Some(acme.clone())).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!((body["cooldown_seconds"].as_i64(), body["definition"]["cooldown"].as_str()), (Some(3600), Some("1h")));
+    let acme_id = body["id"].as_i64().expect("id");
+    let (status, _) =
+        api.call("post", "/v1/alerts/rules", Some(ADMIN_KEY), Some(rule("Acme, failing hook", Some(failing)))).await;
+    assert_eq!(status, 201);
+    let flat = json!({ "name": "Flatco", "slice": { "brand": "Flatco" }, "kind": "volume_spike", "bucket": "minute" });
+    assert_eq!(api.call("post", "/v1/alerts/rules", Some(ADMIN_KEY), Some(flat.clone())).await.0, 201);
+    for (bad, says) in [
+        (json!({ "name": "x", "kind": "volume_above" }), "threshold: required for volume_above"),
+        (json!({ "name": "x", "kind": "volume_spike", "slice": { "brand": "a,b" } }), "brand: expected"),
+        (json!({ "name": "x", "kind": "volume_spike", "cooldown": "0m" }), "cooldown \"0m\""),
+        (json!({ "name": "x", "kind": "sometimes" }), "unknown variant `sometimes`"),
+    ] {
+        let (status, body) = api.call("post", "/v1/alerts/rules", Some(ADMIN_KEY), Some(bad)).await;
+        let message = body["error"]["message"].as_str().unwrap_or("");
+        assert_eq!(status, 400, "{body}");
+        assert!(message.contains(says), "{message:?} does not say {says:?}");
+    }
+    let (status, listed) = api.call("get", "/v1/alerts/rules", Some(ADMIN_KEY), None).await;
+    assert_eq!((status, listed["rules"].as_array().map(Vec::len)), (200, Some(3)), "{listed}");
+    assert_eq!(api.get("/v1/alerts/rules").await.0, 403, "rules (with their webhooks) are for admin keys");
+
+    // The rhythm never fires: every hour of the second week, judged as it ends, against earlier days. A
+    // baseline of the hours just before would flag the evenings: the rhythm is strong enough to fool one.
+    let acme: AlertRule = serde_json::from_value(acme).expect("rule");
+    let mut fired = Vec::new();
+    for k in 7 * 24..14 * 24 {
+        let at = first_hour + Duration::hours(k) + Duration::minutes(59);
+        if let Some(finding) = trends.evaluate_alert(&acme, at).await.expect("evaluate") {
+            fired.push(finding.bucket_start);
+        }
+    }
+    assert!(fired.is_empty(), "an ordinary hour fired: {fired:?}");
+    let hours = Bucketing { unit: Unit::Hour, tz: chrono_tz::Tz::UTC };
+    let window = Window::new(first_hour, hour).expect("window");
+    let slice = murmur_trends::Slice { brand: Some("Acme".into()), ..murmur_trends::Slice::default() };
+    let timeline = trends.timeline(&slice, window, hours).await.expect("timeline");
+    let counts: Vec<murmur_store::Counts> = timeline.points.iter().map(|p| p.counts).collect();
+    let naive = murmur_trends::spikes_from(&counts, 7 * 24, SpikeParams::default(), None);
+    assert!(naive.len() >= 3, "a plain baseline flags the evenings: {}", naive.len());
+    let flat: AlertRule = serde_json::from_value(flat).expect("rule");
+    for m in 0..60 {
+        let at = minute - Duration::minutes(m) + Duration::seconds(59);
+        assert!(trends.evaluate_alert(&flat, at).await.expect("evaluate").is_none(), "a flat minute fired");
+    }
+
+    // A burst of 150 Acme comments in this hour, watched by two servers (each its own pool): each rule fires
+    // once, its alert is delivered once, and the healthy webhook does not wait behind the failing one.
+    let options = || AlerterOptions {
+        tick: StdDuration::from_millis(200),
+        webhooks: signed_webhooks(4, StdDuration::from_secs(4)),
+    };
+    let second = murmur_store::testing::database("api_alerts", false).await.expect("second pool");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    for trends in [trends.clone(), murmur_trends::Trends::new(second, index)] {
+        tokio::spawn(Alerter::new(trends, options()).expect("alerter").run(shutdown.clone()));
+    }
+    let burst_at = Utc::now();
+    postgres.upsert_batch(&mentions("acme", "burst", burst_at, Duration::seconds(1), 150)).await.expect("burst");
+    let delivered = wait_for(StdDuration::from_secs(10), || async {
+        received.lock().expect("lock").iter().find(|b| b["rule_id"] == acme_id).cloned()
+    })
+    .await
+    .expect("the burst's alert reached the healthy webhook within 10 s");
+    let within = Utc::now() - burst_at;
+    assert_eq!(delivered["event"], "alert.fired");
+    let text = delivered["text"].as_str().unwrap_or("");
+    assert!(text.starts_with("Acme volume: 150 comments about Acme in the hour from"), "{text}");
+    assert!(text.contains("\n> flying acme again"), "the text quotes an example: {text}");
+    assert_eq!(delivered["alert"]["kind"], "volume_spike");
+    assert!(delivered["alert"]["z"].as_f64().is_some_and(|z| z > 3.5), "{delivered}");
+    // Several more ticks of both servers: nothing fires twice, Flatco never.
+    tokio::time::sleep(StdDuration::from_secs(2)).await;
+    shutdown.cancel();
+    let (status, listed) = api.get("/v1/alerts").await;
+    assert_eq!(status, 200, "{listed}");
+    let alerts = listed["alerts"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = alerts.iter().filter_map(|a| a["rule_name"].as_str()).collect();
+    assert_eq!(names.len(), 2, "one alert per Acme rule, none for Flatco: {names:?}");
+    assert!(names.contains(&"Acme volume") && names.contains(&"Acme, failing hook"), "{names:?}");
+    let hooks: Vec<Value> = received.lock().expect("lock").clone();
+    assert_eq!(hooks.len(), 1, "delivered once, not once per server");
+    let ours = alerts.iter().find(|a| a["rule_name"] == "Acme volume").cloned().unwrap_or_default();
+    assert_eq!(ours["webhook_status"], "delivered", "{ours}");
+    let examples = ours["body"]["examples"].as_array().cloned().unwrap_or_default();
+    assert_eq!(examples.len(), 3, "{ours}");
+    assert!(examples.iter().all(|e| e["id"].as_str().is_some_and(|id| id.starts_with("burst-"))), "{examples:?}");
+    let theirs = alerts.iter().find(|a| a["rule_name"] == "Acme, failing hook").cloned().unwrap_or_default();
+    assert_eq!(theirs["webhook_status"], "pending", "the failing webhook is still being retried: {theirs}");
+    assert!(within < Duration::seconds(10), "{within}");
+    let (status, one) = api.get(&format!("/v1/alerts?rule_id={acme_id}&limit=5")).await;
+    assert_eq!((status, one["alerts"].as_array().map(Vec::len)), (200, Some(1)));
+    assert_eq!(api.call("delete", &format!("/v1/alerts/rules/{acme_id}"), Some(ADMIN_KEY), None).await.0, 204);
+    assert_eq!(api.call("delete", &format!("/v1/alerts/rules/{acme_id}"), Some(ADMIN_KEY), None).await.0, 404);
+    let (_, after) = api.get("/v1/alerts").await;
+    assert_eq!(after["alerts"].as_array().map(Vec::len), Some(2), "a deleted rule's alerts stay");
 }

@@ -1,5 +1,5 @@
 //! What the processes that serve the API read (`murmur serve` and `murmur demo`): the HTTP listener, keys and
-//! rate limits, the report scheduler, and the model behind `POST /v1/enrich` and semantic search.
+//! rate limits, the report scheduler and alert evaluator, and the model behind `POST /v1/enrich` and semantic search.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,8 @@ use clap::Args;
 use murmur_api::{ApiKeys, RateLimit, RateLimiter};
 use murmur_core::{Brand, ModelQueue};
 use murmur_store::{BrandChange, Postgres};
-use murmur_trends::{Scheduler, SchedulerOptions, Trends};
+use murmur_trends::{Alerter, AlerterOptions, Scheduler, SchedulerOptions, Trends, WebhookOptions};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{home_path, ModelArgs};
@@ -101,43 +102,55 @@ impl HttpArgs {
     }
 }
 
+/// What `serve` pushes: scheduled reports and alerts, and how their webhooks are called.
 #[derive(Args, Clone)]
-pub struct ReportArgs {
+pub struct PushArgs {
     /// How often the report scheduler looks for due schedules, in milliseconds (0: no scheduler here).
     #[arg(long, env = "MURMUR_SCHEDULER_TICK_MS", default_value_t = SchedulerOptions::default().tick.as_millis() as u64)]
     pub scheduler_tick_ms: u64,
-    /// Webhook deliveries per report before it is marked failed.
-    #[arg(long, env = "MURMUR_WEBHOOK_ATTEMPTS", default_value_t = SchedulerOptions::default().webhook_attempts)]
+    /// How often every alert rule is evaluated, in milliseconds (0: no alert evaluation here).
+    #[arg(long, env = "MURMUR_ALERT_TICK_MS", default_value_t = AlerterOptions::default().tick.as_millis() as u64)]
+    pub alert_tick_ms: u64,
+    /// Webhook deliveries per report or alert before it is marked failed.
+    #[arg(long, env = "MURMUR_WEBHOOK_ATTEMPTS", default_value_t = WebhookOptions::default().attempts)]
     pub webhook_attempts: u32,
     /// Wait before the second webhook attempt, in milliseconds; doubled after each.
-    #[arg(long, env = "MURMUR_WEBHOOK_BACKOFF_MS", default_value_t = SchedulerOptions::default().webhook_backoff.as_millis() as u64)]
+    #[arg(long, env = "MURMUR_WEBHOOK_BACKOFF_MS", default_value_t = WebhookOptions::default().backoff.as_millis() as u64)]
     pub webhook_backoff_ms: u64,
     /// Secret that signs webhook bodies (`X-Murmur-Signature: sha256=<hex HMAC-SHA256>`); unsigned without.
     #[arg(long, env = "MURMUR_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
 }
 
-impl ReportArgs {
+impl PushArgs {
+    fn webhooks(&self) -> WebhookOptions {
+        WebhookOptions {
+            attempts: self.webhook_attempts.max(1),
+            backoff: Duration::from_millis(self.webhook_backoff_ms),
+            secret: self.webhook_secret.as_ref().map(|s| s.as_bytes().to_vec()),
+            ..WebhookOptions::default()
+        }
+    }
+
     /// The scheduler's options, unless its tick is 0.
     pub fn scheduler(&self) -> Option<SchedulerOptions> {
         (self.scheduler_tick_ms > 0).then(|| SchedulerOptions {
             tick: Duration::from_millis(self.scheduler_tick_ms),
-            webhook_attempts: self.webhook_attempts.max(1),
-            webhook_backoff: Duration::from_millis(self.webhook_backoff_ms),
-            webhook_secret: self.webhook_secret.as_ref().map(|s| s.as_bytes().to_vec()),
-            ..SchedulerOptions::default()
+            webhooks: self.webhooks(),
         })
     }
 
-    /// The report scheduler as a task beside the API, unless its tick is 0.
-    pub fn start_scheduler(
-        &self,
-        trends: Trends,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-        let Some(options) = self.scheduler() else { return Ok(None) };
-        let scheduler = Scheduler::new(trends, options)?;
-        Ok(Some(tokio::spawn(scheduler.run(shutdown))))
+    /// The report scheduler and the alert evaluator as tasks beside the API, those whose tick is not 0.
+    pub fn start(&self, trends: &Trends, shutdown: &CancellationToken) -> anyhow::Result<Vec<JoinHandle<()>>> {
+        let mut tasks = Vec::new();
+        if let Some(options) = self.scheduler() {
+            tasks.push(tokio::spawn(Scheduler::new(trends.clone(), options)?.run(shutdown.clone())));
+        }
+        if self.alert_tick_ms > 0 {
+            let options = AlerterOptions { tick: Duration::from_millis(self.alert_tick_ms), webhooks: self.webhooks() };
+            tasks.push(tokio::spawn(Alerter::new(trends.clone(), options)?.run(shutdown.clone())));
+        }
+        Ok(tasks)
     }
 }
 

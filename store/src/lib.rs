@@ -2,6 +2,7 @@
 //! statement per table per batch, one transaction) and idempotent (upsert on `(source, id)`, rows that did
 //! not change are not rewritten). Trend rollups are kept by the same writes (`trends`).
 
+mod alerts;
 mod brands;
 mod error;
 mod postgres;
@@ -10,11 +11,12 @@ mod reports;
 pub mod testing;
 mod trends;
 
+pub use alerts::{NewAlert, StoredAlert, StoredAlertRule};
 pub use brands::{BrandChange, Catalogue, RematchProgress, Rematcher};
 pub use error::StoreError;
 
 /// murmur's database on a Postgres on this machine, as infra/postgres.sh sets it up.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://murmur@127.0.0.1:5432/murmur";
 pub use postgres::{PackedVector, Postgres, StoredComment, StoredEnrichment};
-pub use reports::{NewReport, ReportSchedule, StoredReport, WebhookStatus};
+pub use reports::{NewReport, ReportSchedule, StoredReport, WebhookStatus, WebhookTarget};
 pub use trends::{cover, Counts, Dim, DimKind, Grain, KeyCounts, KeyFilter, Segment};

@@ -50,6 +50,13 @@ impl WebhookStatus {
     }
 }
 
+/// What a webhook delivered: a report or an alert, by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookTarget {
+    Report(i64),
+    Alert(i64),
+}
+
 /// A stored report; the bodies only when asked for one report.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StoredReport {
@@ -146,20 +153,27 @@ impl Postgres {
         .await?)
     }
 
+    /// Records the outcome of a webhook delivery on the report or alert it delivered.
     pub async fn set_webhook_status(
         &self,
-        id: i64,
+        target: WebhookTarget,
         status: WebhookStatus,
         attempts: i32,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE reports SET webhook_status = $2, webhook_attempts = $3, webhook_error = $4 WHERE id = $1")
-            .bind(id)
-            .bind(status.as_str())
-            .bind(attempts)
-            .bind(error)
-            .execute(self.pool())
-            .await?;
+        let (table, id) = match target {
+            WebhookTarget::Report(id) => ("reports", id),
+            WebhookTarget::Alert(id) => ("alert_firings", id),
+        };
+        sqlx::query(&format!(
+            "UPDATE {table} SET webhook_status = $2, webhook_attempts = $3, webhook_error = $4 WHERE id = $1"
+        ))
+        .bind(id)
+        .bind(status.as_str())
+        .bind(attempts)
+        .bind(error)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

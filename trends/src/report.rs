@@ -118,9 +118,7 @@ impl ReportSpec {
             return Err(TrendsError::Invalid("spikes.baseline must be 1-1000 and spikes.threshold finite".into()));
         }
         if let Some(url) = &self.webhook {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || reqwest::Url::parse(url).is_err() {
-                return Err(TrendsError::Invalid(format!("webhook {url:?} is not an http(s) URL")));
-            }
+            crate::webhook::check_url(url)?;
         }
         Ok(())
     }

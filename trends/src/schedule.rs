@@ -1,22 +1,19 @@
 //! Scheduled reports: cron expressions in a time zone, run by every `murmur serve` (a run is claimed in
-//! Postgres, so several servers never run one twice), rendered, stored, and POSTed to a webhook with retries.
-//! Each delivery is a task of its own, so a failing or slow webhook never delays another report; a delivery
-//! still retrying when the server stops stays `pending` with its attempts so far.
+//! Postgres, so several servers never run one twice), rendered, stored, and POSTed to a webhook
+//! (`webhook`: retried, each delivery in a task of its own).
 
-use std::hash::BuildHasher;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use croner::parser::CronParser;
 use croner::Cron;
-use hmac::{Hmac, Mac};
-use murmur_store::{ReportSchedule, WebhookStatus};
+use murmur_store::{ReportSchedule, WebhookTarget};
 use serde_json::json;
-use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
 use crate::report::{parse_length, ReportSpec};
+use crate::webhook::{WebhookOptions, Webhooks};
 use crate::{Trends, TrendsError};
 
 /// A cron expression (5 fields, or 6 with seconds first; `@daily` and friends) in a time zone.
@@ -60,65 +57,35 @@ impl CronSchedule {
 pub struct SchedulerOptions {
     /// How often due schedules are looked for.
     pub tick: StdDuration,
-    pub webhook_attempts: u32,
-    /// Wait before the second attempt; doubled for each one after, each wait drawn between half and one
-    /// and a half times that (so receivers that failed together are not retried together).
-    pub webhook_backoff: StdDuration,
-    pub webhook_timeout: StdDuration,
-    /// Signs every webhook body: `X-Murmur-Signature: sha256=<hex HMAC-SHA256 of the body>`, so a receiver
-    /// knows the report came from this murmur and was not altered.
-    pub webhook_secret: Option<Vec<u8>>,
+    pub webhooks: WebhookOptions,
 }
 
 impl Default for SchedulerOptions {
     fn default() -> Self {
-        Self {
-            tick: StdDuration::from_secs(5),
-            webhook_attempts: 5,
-            webhook_backoff: StdDuration::from_secs(2),
-            webhook_timeout: StdDuration::from_secs(10),
-            webhook_secret: None,
-        }
+        Self { tick: StdDuration::from_secs(5), webhooks: WebhookOptions::default() }
     }
-}
-
-/// The `X-Murmur-Signature` value of a webhook body.
-pub fn webhook_signature(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 pub struct Scheduler {
     trends: Trends,
-    options: SchedulerOptions,
-    delivery: Delivery,
+    tick: StdDuration,
+    webhooks: Webhooks,
 }
 
 impl Scheduler {
     pub fn new(trends: Trends, options: SchedulerOptions) -> Result<Self, TrendsError> {
-        let client = reqwest::Client::builder()
-            .timeout(options.webhook_timeout)
-            .build()
-            .map_err(|e| TrendsError::Invalid(format!("webhook client: {e}")))?;
-        let delivery = Delivery {
-            postgres: trends.postgres().clone(),
-            client,
-            attempts: options.webhook_attempts.max(1),
-            backoff: options.webhook_backoff,
-            secret: options.webhook_secret.clone(),
-        };
-        Ok(Self { trends, options, delivery })
+        let webhooks = Webhooks::new(trends.postgres().clone(), options.webhooks)?;
+        Ok(Self { trends, tick: options.tick, webhooks })
     }
 
     /// Runs due schedules until `shutdown`; failures are logged and the loop goes on.
     pub async fn run(self, shutdown: CancellationToken) {
-        let signed = self.options.webhook_secret.is_some();
-        tracing::info!(tick_ms = self.options.tick.as_millis() as u64, signed, "report scheduler started");
+        let signed = self.webhooks.signed();
+        tracing::info!(tick_ms = self.tick.as_millis() as u64, signed, "report scheduler started");
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(self.options.tick) => {}
+                () = tokio::time::sleep(self.tick) => {}
             }
             if let Err(e) = self.run_due(Utc::now()).await {
                 tracing::error!(error = %e, "report scheduler");
@@ -161,77 +128,15 @@ impl Scheduler {
             let body =
                 json!({ "event": "report.created", "report_id": id, "schedule_id": schedule.id, "report": report });
             let body = serde_json::to_vec(&body).map_err(|e| TrendsError::Invalid(format!("webhook body: {e}")))?;
-            let delivery = self.delivery.clone();
-            tokio::spawn(async move {
-                if let Err(error) = delivery.deliver(id, &url, body).await {
-                    tracing::error!(report = id, %error, "webhook delivery could not record its outcome");
-                }
-            });
+            self.webhooks.spawn(WebhookTarget::Report(id), url, body);
         }
         Ok(Some(id))
     }
 }
 
-/// What a webhook delivery needs, cloned into its own task.
-#[derive(Clone)]
-struct Delivery {
-    postgres: murmur_store::Postgres,
-    client: reqwest::Client,
-    attempts: u32,
-    backoff: StdDuration,
-    secret: Option<Vec<u8>>,
-}
-
-impl Delivery {
-    /// POSTs the report to the webhook until it answers 2xx or the attempts run out; the outcome is stored
-    /// with the report.
-    async fn deliver(&self, report: i64, url: &str, body: Vec<u8>) -> Result<(), TrendsError> {
-        let signature = self.secret.as_deref().map(|secret| webhook_signature(secret, &body));
-        let mut wait = self.backoff;
-        for attempt in 1..=self.attempts {
-            let mut request = self.client.post(url).header("content-type", "application/json").body(body.clone());
-            if let Some(signature) = &signature {
-                request = request.header("x-murmur-signature", signature);
-            }
-            let last_error = match request.send().await {
-                Ok(response) if response.status().is_success() => {
-                    self.postgres.set_webhook_status(report, WebhookStatus::Delivered, attempt as i32, None).await?;
-                    tracing::info!(report, attempt, "report delivered to its webhook");
-                    return Ok(());
-                }
-                Ok(response) => format!("HTTP {}", response.status()),
-                // Without the URL: chat webhooks carry their secret in it, and the error is served to readers.
-                Err(e) => e.without_url().to_string(),
-            };
-            tracing::warn!(report, attempt, error = %last_error, "webhook attempt failed");
-            let failed = attempt == self.attempts;
-            let status = if failed { WebhookStatus::Failed } else { WebhookStatus::Pending };
-            self.postgres.set_webhook_status(report, status, attempt as i32, Some(&last_error)).await?;
-            if !failed {
-                tokio::time::sleep(jittered(wait)).await;
-                wait *= 2;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// `wait` scaled by a random factor in [0.5, 1.5).
-fn jittered(wait: StdDuration) -> StdDuration {
-    let random = std::collections::hash_map::RandomState::new().hash_one(std::time::Instant::now());
-    wait.mul_f64(0.5 + (random % 1_000_000) as f64 / 1_000_000.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_waits_are_jittered_around_the_backoff() {
-        let waits: Vec<StdDuration> = (0..50).map(|_| jittered(StdDuration::from_secs(2))).collect();
-        assert!(waits.iter().all(|w| *w >= StdDuration::from_secs(1) && *w < StdDuration::from_secs(3)), "{waits:?}");
-        assert!(waits.iter().any(|w| *w != waits[0]), "the waits vary");
-    }
 
     #[test]
     fn cron_runs_in_its_time_zone() {

@@ -404,6 +404,29 @@ async function loadBrandSuggestions() {
   }
 }
 
+/** The alerts that fired most recently, each opening the comments of its slice and bucket. */
+async function loadAlerts() {
+  const list = $('alerts');
+  try {
+    const body = await api('/v1/alerts', { limit: 10 });
+    const items = body.alerts.map((alert) => {
+      const found = alert.body;
+      const query = new URLSearchParams({ from: alert.bucket_start, to: alert.bucket_end });
+      for (const [name, value] of Object.entries(found.slice ?? {})) query.set(name, value);
+      if (found.entity && !found.slice?.brand && !found.slice?.brand_group && !found.slice?.entity) query.set('entity', found.entity.name);
+      if (found.kind === 'negative_share_spike' || found.kind === 'net_sentiment_below') query.set('sentiment', 'negative');
+      const [line, ...quote] = alert.text.split('\n');
+      return el('li', { class: 'spike-item', 'data-alert': alert.id, 'data-comments': query.toString(), 'data-title': line },
+        el('div', {}, el('span', { class: 'what' }, when(alert.fired_at)), ` · ${line}`,
+          alert.webhook_status ? ` · webhook ${alert.webhook_status}` : ''),
+        quote.map((q) => el('p', { class: 'example' }, q.replace(/^> /, '“') + '”')));
+    });
+    list.replaceChildren(...(items.length ? items : [el('li', { class: 'empty' }, 'No alerts yet: define a rule with POST /v1/alerts/rules (see /docs).')]));
+  } catch (error) {
+    showError(list, error);
+  }
+}
+
 async function loadReports() {
   const reports = $('reports');
   const schedules = $('schedules');
@@ -516,7 +539,7 @@ async function refresh() {
       writeHash();
     }
     renderToolbar();
-    await Promise.all([loadVolume(), loadComparison(), loadEntities(), loadAccounts(), loadHashtags(), loadTrending(), loadReports()]);
+    await Promise.all([loadVolume(), loadComparison(), loadEntities(), loadAccounts(), loadHashtags(), loadTrending(), loadAlerts(), loadReports()]);
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes ?? 0) + 1);
     document.body.dataset.indexed = String(indexed ?? '');
   })();

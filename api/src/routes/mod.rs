@@ -1,6 +1,7 @@
 //! The route table. Each resource's handlers, parameter types and answer types live in their own module;
 //! every route registered here must be in the generated OpenAPI document ([`crate::openapi`]).
 
+pub(crate) mod alerts;
 pub(crate) mod brands;
 pub(crate) mod comments;
 pub(crate) mod enrich;
@@ -51,6 +52,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     route(cfg, Method::GET, "/v1/brands/{name}", brands::brand);
     route(cfg, Method::PUT, "/v1/brands/{name}", brands::put_brand);
     route(cfg, Method::DELETE, "/v1/brands/{name}", brands::delete_brand);
+    route(cfg, Method::POST, "/v1/alerts/rules", alerts::create_rule);
+    route(cfg, Method::GET, "/v1/alerts/rules", alerts::rules);
+    route(cfg, Method::DELETE, "/v1/alerts/rules/{id}", alerts::delete_rule);
+    route(cfg, Method::GET, "/v1/alerts", alerts::alerts);
     route(cfg, Method::POST, "/v1/reports/schedules", reports::create_schedule);
     route(cfg, Method::GET, "/v1/reports/schedules", reports::schedules);
     route(cfg, Method::DELETE, "/v1/reports/schedules/{id}", reports::delete_schedule);
