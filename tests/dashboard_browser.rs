@@ -430,6 +430,40 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
         assert!((got - want).abs() < 1e-9, "day {d}: the group's share {got}, expected {want}");
     }
     browser.screenshot(&artifacts.join("dashboard-brands.png")).await;
+
+    // Alerts: a rule that fires on yesterday's Acme comments is listed by the page (evaluated by the server
+    // within its tick), and opens the comments behind it.
+    let rule = json!({ "name": "Acme daily volume", "slice": { "brand": "Acme" }, "kind": "volume_above",
+                       "threshold": ACME_PER_DAY, "min_comments": 1, "bucket": "day" });
+    let response = admin.post(format!("{api}/v1/alerts/rules")).json(&rule).send().await.expect("rule");
+    assert_eq!(response.status().as_u16(), 201, "alert rule created");
+    let listed = "(async () => { const r = await fetch('/v1/alerts', { headers: { 'x-api-key': '%KEY%' } }); \
+                  return (await r.json()).alerts.length || null; })()";
+    browser.wait_for(&listed.replace("%KEY%", READ_KEY), Duration::from_secs(30), "the rule to fire").await;
+    browser.navigate("about:blank").await;
+    browser.navigate(&format!("{api}/#key={READ_KEY}")).await;
+    let alert = browser
+        .wait_for(
+            "document.body.dataset.ready && document.querySelector('#alerts [data-alert]')?.textContent",
+            Duration::from_secs(60),
+            "the alerts list",
+        )
+        .await;
+    let alert = alert.as_str().unwrap_or("").to_owned();
+    assert!(alert.contains(&format!("Acme daily volume: {ACME_PER_DAY} comments about Acme in the day")), "{alert}");
+    browser.click("#alerts [data-alert]").await;
+    let behind = browser
+        .wait_for(
+            "!document.getElementById('drawer').hidden && document.querySelectorAll('#drawer-list .comment').length \
+             && [...document.querySelectorAll('#drawer-list .comment .text')].map(t => t.textContent)",
+            Duration::from_secs(30),
+            "the comments behind the alert",
+        )
+        .await;
+    let behind: Vec<&str> = behind.as_array().expect("texts").iter().filter_map(Value::as_str).collect();
+    assert_eq!(behind.len(), ACME_PER_DAY, "the alert's bucket holds yesterday's Acme comments: {behind:?}");
+    assert!(behind.iter().all(|t| t.contains("Acme")), "{behind:?}");
+    browser.screenshot(&artifacts.join("dashboard-alerts.png")).await;
     assert_eq!(browser.errors(), &[] as &[String], "no errors while in use");
     procs.assert_running();
 }

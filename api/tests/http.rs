@@ -12,9 +12,8 @@ use murmur_api::{ApiKeys, AppState, RateLimit, RateLimiter};
 use murmur_core::testing::Fixture;
 use murmur_core::{EnrichedComment, EntityLabel, SentimentLabel};
 use murmur_search::{Access, IndexOptions, SearchIndex};
-use murmur_trends::{webhook_signature, Alerter, AlerterOptions, Scheduler, SchedulerOptions, WebhookOptions};
+use murmur_trends::{Alerter, AlerterOptions, Scheduler, SchedulerOptions, WebhookOptions};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ADMIN_KEY: &str = "admin-key-0123456789";
 const READ_KEY: &str = "read-key-0123456789";
@@ -41,59 +40,9 @@ fn comments(now: DateTime<Utc>) -> Vec<EnrichedComment> {
 
 const WEBHOOK_SECRET: &str = "webhook-secret";
 
-/// A webhook receiver that answers 500 to the first `failures` signed POSTs and 200 after, keeping every
-/// body it accepts; a POST whose `X-Murmur-Signature` does not check out against [`WEBHOOK_SECRET`] is
-/// answered 401.
+/// A webhook receiver checking signatures against [`WEBHOOK_SECRET`] (see `murmur_trends::testing`).
 async fn webhook_receiver(failures: usize) -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&bodies);
-    tokio::spawn(async move {
-        let mut served = 0;
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 65536];
-            // Read the head, then as many body bytes as content-length says.
-            let body = loop {
-                let n = socket.read(&mut chunk).await.unwrap_or(0);
-                if n == 0 {
-                    break None;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).into_owned();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
-                        })
-                        .and_then(|v| v.parse::<usize>().ok())
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + length {
-                        let signature = text[..end].lines().find_map(|l| {
-                            l.to_ascii_lowercase().strip_prefix("x-murmur-signature:").map(|v| v.trim().to_owned())
-                        });
-                        break Some((buf[end + 4..end + 4 + length].to_vec(), signature));
-                    }
-                }
-            };
-            let Some((body, signature)) = body else { continue };
-            served += 1;
-            let signed = signature.as_deref() == Some(&webhook_signature(WEBHOOK_SECRET.as_bytes(), &body));
-            let status = match (served, signed) {
-                (_, false) => "401 Unauthorized",
-                (n, true) if n <= failures => "500 Internal Server Error",
-                _ => "200 OK",
-            };
-            if served > failures && signed {
-                seen.lock().expect("lock").push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-            }
-            let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            socket.write_all(reply.as_bytes()).await.ok();
-        }
-    });
-    (addr, bodies)
+    murmur_trends::testing::webhook_receiver(WEBHOOK_SECRET.as_bytes(), failures).await
 }
 
 struct Api {

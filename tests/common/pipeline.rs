@@ -148,6 +148,14 @@ impl Pipeline {
         )
     }
 
+    /// Starts a `murmur serve` on a port of its own with `extra` settings; returns its name and base URL.
+    pub fn start_serve(&mut self, extra: Vec<(&'static str, String)>) -> (String, String) {
+        let port = free_port();
+        let mut settings = vec![("MURMUR_LISTEN", format!("127.0.0.1:{port}"))];
+        settings.extend(extra);
+        (self.start_with("serve", settings), format!("http://127.0.0.1:{port}"))
+    }
+
     /// Starts `role` with `extra` settings over the pipeline's own.
     fn start_with(&mut self, role: &str, extra: Vec<(&'static str, String)>) -> String {
         self.started += 1;

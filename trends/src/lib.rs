@@ -13,6 +13,8 @@ mod report;
 mod schedule;
 mod service;
 mod slice;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod webhook;
 
 pub use alerts::{alert_text, AlertKind, AlertRule, Alerter, AlerterOptions, Finding};
