@@ -5,6 +5,7 @@
 
 pub mod brands;
 mod comment;
+pub mod duplicates;
 pub mod hash;
 mod model_queue;
 pub mod packed;
