@@ -17,12 +17,12 @@
 //!
 //! The threshold was chosen on the dev half of a labelled sample of real tweets (pairs of corpus rows in
 //! `tests/fixtures/near_duplicates.tsv`, scored by `tests/near_duplicates.rs`); its test half's precision and
-//! recall are in docs/duplicates.md.
+//! recall are in `docs/duplicates.md`.
 
 use crate::hash::{fnv1a, splitmix64};
 
 /// Fewest words a text needs to be anybody's copy.
-pub const MIN_WORDS: usize = 4;
+pub const MIN_WORDS: usize = 5;
 /// Least Jaccard similarity of two copies' shingles.
 pub const THRESHOLD: f64 = 0.55;
 /// Band keys per comment.
