@@ -4,7 +4,6 @@
 
 mod alerts;
 mod brands;
-mod duplicates;
 mod error;
 mod postgres;
 mod reports;
@@ -14,7 +13,6 @@ mod trends;
 
 pub use alerts::{NewAlert, StoredAlert, StoredAlertRule};
 pub use brands::{BrandChange, Catalogue, RematchProgress, Rematcher};
-pub use duplicates::COPY_WINDOW_DAYS;
 pub use error::StoreError;
 
 /// murmur's database on a Postgres on this machine, as infra/postgres.sh sets it up.

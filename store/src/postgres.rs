@@ -10,7 +10,6 @@ use sqlx::types::Json;
 use sqlx::PgPool;
 
 use crate::brands::MatcherCache;
-use crate::duplicates::{find_copies, PruneClock};
 use crate::trends::Dim;
 use crate::StoreError;
 
@@ -19,8 +18,6 @@ pub struct Postgres {
     pool: PgPool,
     /// The brand matcher of the catalogue version last written with.
     pub(crate) matchers: Arc<MatcherCache>,
-    /// When this process last pruned the near-duplicate window.
-    prune: Arc<PruneClock>,
 }
 
 /// A comment as stored, with what the models added.
@@ -36,10 +33,6 @@ pub struct StoredComment {
     pub tags: Vec<String>,
     /// The keys of the catalogue's brands the comment mentions (as of the last match), sorted.
     pub brands: Vec<String>,
-    /// `source/id` of the earlier comment this one copies (a retweet, copy-paste, template), if it is a copy.
-    pub duplicate_of: Option<String>,
-    /// Comments stored since that copy this one.
-    pub copies: i64,
     /// What the producer sent beside the fields above.
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
@@ -135,28 +128,25 @@ SELECT c.source, c.id, c.author, c.text, c.created_at, c.lang, c.url, c.tags,
            'label', c.sentiment, 'negative', c.sentiment_negative,
            'neutral', c.sentiment_neutral, 'positive', c.sentiment_positive) END AS sentiment,
        c.entities, c.emotion,
-       CASE WHEN $3 THEN c.embedding END AS embedding,
-       c.duplicate_of,
-       (SELECT count(*) FROM comments d WHERE d.duplicate_of = c.source || '/' || c.id) AS copies
+       CASE WHEN $3 THEN c.embedding END AS embedding
 FROM comments c
 "#;
 
 /// A batch as one row per comment (see migration 0006). Only rows that changed are rewritten, so a replayed
 /// comment fires no rollup delta; `updated_at` moves when the comment changed, `enriched_at` when what the
 /// models said did. Tags and dims travel as array literals (see `array_literal`), vectors packed (see
-/// `PackedVector`). `duplicate_of` is decided when a comment is first stored and kept after (`duplicates`).
+/// `PackedVector`).
 const UPSERT_COMMENTS: &str = r#"
 INSERT INTO comments AS c (source, id, author, text, created_at, lang, url, tags, metadata, model, enriched_at,
                            sentiment, sentiment_negative, sentiment_neutral, sentiment_positive, entities,
-                           embedding, dims, emotion, duplicate_of)
+                           embedding, dims, emotion)
 SELECT u.source, u.id, u.author, u.text, u.created_at, u.lang, u.url, u.tags::text[], u.metadata, u.model, now(),
-       u.sentiment, u.negative, u.neutral, u.positive, u.entities, u.embedding, u.dims::text[], u.emotion,
-       u.duplicate_of
+       u.sentiment, u.negative, u.neutral, u.positive, u.entities, u.embedding, u.dims::text[], u.emotion
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
             $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::real[], $13::real[], $14::real[], $15::jsonb[],
-            $16::bytea[], $17::text[], $18::jsonb[], $19::text[])
+            $16::bytea[], $17::text[], $18::jsonb[])
      AS u(source, id, author, text, created_at, lang, url, tags, metadata, model, sentiment, negative, neutral,
-          positive, entities, embedding, dims, emotion, duplicate_of)
+          positive, entities, embedding, dims, emotion)
 ON CONFLICT (source, id) DO UPDATE SET
     author = EXCLUDED.author, text = EXCLUDED.text, created_at = EXCLUDED.created_at, lang = EXCLUDED.lang,
     url = EXCLUDED.url, tags = EXCLUDED.tags, metadata = EXCLUDED.metadata,
@@ -239,7 +229,7 @@ impl Postgres {
             .connect(url)
             .await;
         match pool {
-            Ok(pool) => Ok(Self { pool, matchers: Arc::default(), prune: Arc::default() }),
+            Ok(pool) => Ok(Self { pool, matchers: Arc::default() }),
             // 3D000: invalid_catalog_name, the database named in the URL does not exist.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
                 let database = url
@@ -294,7 +284,6 @@ impl Postgres {
         }
         let mut tx = self.pool.begin().await?;
         let matcher = self.locked_matcher(&mut tx).await?;
-        let copies = find_copies(&mut tx, batch, &self.prune).await?;
         let n = batch.len();
         let mut sources = Vec::with_capacity(n);
         let mut ids = Vec::with_capacity(n);
@@ -357,7 +346,6 @@ impl Postgres {
             .bind(&vectors)
             .bind(&dims)
             .bind(&emotions)
-            .bind(&copies)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -180,7 +180,6 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
         "0007_emotions_and_mentions.sql",
         "0008_brands.sql",
         "0009_alerts.sql",
-        "0010_duplicates.sql",
     ] {
         sqlx::raw_sql(&apply(file)).execute(&mut before).await.expect(file);
     }
