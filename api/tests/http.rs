@@ -991,3 +991,70 @@ async fn alerts_fire_once_for_a_burst_never_on_a_rhythm_and_two_servers_deliver_
     let (_, after) = api.get("/v1/alerts").await;
     assert_eq!(after["alerts"].as_array().map(Vec::len), Some(2), "a deleted rule's alerts stay");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_kinds_negative_share_thresholds_and_a_new_trending_name_each_fire_on_their_burst() {
+    use murmur_trends::{AlertKind, AlertRule};
+    let postgres =
+        murmur_store::testing::fresh_database("api_alert_kinds").await.expect("postgres (infra/postgres.sh)");
+    let brand: murmur_core::Brand = serde_json::from_value(json!({ "name": "Acme" })).expect("brand");
+    postgres.put_brand(&brand, true).await.expect("brand");
+    // Two days of 20 Acme comments an hour, a third of them negative, up to this hour.
+    let now = Utc::now();
+    let hour = now.duration_trunc(Duration::hours(1)).expect("hour");
+    let history: Vec<EnrichedComment> = (1..=48)
+        .flat_map(|k| mentions("acme", &format!("h{k}"), hour - Duration::hours(k), Duration::hours(1), 20))
+        .collect();
+    postgres.upsert_batch(&history).await.expect("history");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = SearchIndex::open(dir.path(), Access::ReadWrite, IndexOptions::default()).expect("index");
+    let trends = murmur_trends::Trends::new(postgres.clone(), index);
+    let rule = |kind: &str, threshold: Option<f64>| -> AlertRule {
+        let mut body = json!({ "name": kind, "slice": { "brand": "Acme" }, "kind": kind });
+        if let Some(t) = threshold {
+            body["threshold"] = json!(t);
+        }
+        serde_json::from_value(body).expect("rule")
+    };
+    let rules = [
+        rule("negative_share_spike", None),
+        rule("net_sentiment_below", Some(-0.5)),
+        rule("volume_above", Some(35.0)),
+        rule("trending_entity", None),
+    ];
+    for rule in &rules {
+        assert!(
+            trends.evaluate_alert(rule, now).await.expect("evaluate").is_none(),
+            "{:?} fired on history",
+            rule.kind
+        );
+    }
+    // This hour: 40 negative comments naming a product nobody named before.
+    let burst: Vec<EnrichedComment> = (0..40)
+        .map(|i| {
+            let text = format!("acme lost my order again, waited all week for it {i}");
+            Fixture::new("twitter", format!("burst-{i}"), text, now - Duration::seconds(i))
+                .sentiment(SentimentLabel::Negative)
+                .mention(EntityLabel::Misc, "Zorblax")
+                .build()
+        })
+        .collect();
+    postgres.upsert_batch(&burst).await.expect("burst");
+    let start = Some(hour);
+    for rule in &rules {
+        let finding = trends.evaluate_alert(rule, now).await.expect("evaluate");
+        let finding = finding.unwrap_or_else(|| panic!("{:?} did not fire on the burst", rule.kind));
+        assert_eq!((finding.kind, Some(finding.bucket_start)), (rule.kind, start), "{finding:?}");
+        match rule.kind {
+            AlertKind::NegativeShareSpike => assert!((finding.value - 1.0).abs() < 1e-9, "{finding:?}"),
+            AlertKind::NetSentimentBelow => assert!((finding.value + 1.0).abs() < 1e-9, "{finding:?}"),
+            AlertKind::VolumeAbove => assert_eq!(finding.value, 40.0),
+            AlertKind::TrendingEntity => {
+                assert_eq!(finding.entity.as_ref().map(|e| e.name.as_str()), Some("zorblax"), "{finding:?}");
+            }
+            AlertKind::VolumeSpike => unreachable!("not among the rules"),
+        }
+    }
+    // A higher bar is not met: thresholds are thresholds.
+    assert!(trends.evaluate_alert(&rule("volume_above", Some(100.0)), now).await.expect("evaluate").is_none());
+}
