@@ -9,9 +9,7 @@ use murmur_core::{EmotionLabel, EntityLabel, SentimentLabel};
 use serde_json::json;
 use tantivy::collector::{Collector, Count, FacetCollector, SegmentCollector, TopDocs};
 use tantivy::columnar::Column;
-use tantivy::query::{
-    AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, RangeQuery, TermQuery, TermSetQuery,
-};
+use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{Facet, IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DateTime as TantivyDateTime, DocAddress, Searcher, SegmentReader, TantivyDocument, Term};
@@ -160,12 +158,17 @@ impl SearchIndex {
         };
         // Ask for a few more than needed: a vector can belong to a document replaced since this searcher.
         let (found, method) = vectors.search(embedding, k + 8, &allowed)?;
-        // Every neighbour's document in one pass over the index (one term query each cost a search each).
-        let terms = found.iter().map(|n| Term::from_field_u64(g.fields.vec_id, n.id));
-        let addresses: std::collections::HashMap<u64, DocAddress> =
-            searcher.search(&TermSetQuery::new(terms), &VecAddresses)?.into_iter().collect();
-        let out: Vec<(DocAddress, Neighbour)> =
-            found.into_iter().filter_map(|n| Some((*addresses.get(&n.id)?, n))).take(k).collect();
+        let mut out = Vec::with_capacity(k);
+        for n in found {
+            let term = Term::from_field_u64(g.fields.vec_id, n.id);
+            let hit = searcher.search(&TermQuery::new(term, IndexRecordOption::Basic), &TopDocs::with_limit(1))?;
+            if let Some((_, address)) = hit.first() {
+                out.push((*address, n));
+            }
+            if out.len() == k {
+                break;
+            }
+        }
         Ok((out, allowed.len(), method))
     }
 
@@ -382,46 +385,6 @@ fn hit_from(doc: &TantivyDocument, f: &Fields, score: f32) -> SearchHit {
 }
 
 /// Collects the vector ids of matching documents.
-/// The vector id and address of each matching document.
-pub(crate) struct VecAddresses;
-
-pub(crate) struct SegmentVecAddresses {
-    segment: u32,
-    column: Column<u64>,
-    found: Vec<(u64, DocAddress)>,
-}
-
-impl Collector for VecAddresses {
-    type Fruit = Vec<(u64, DocAddress)>;
-    type Child = SegmentVecAddresses;
-
-    fn for_segment(&self, segment: u32, reader: &SegmentReader) -> tantivy::Result<SegmentVecAddresses> {
-        Ok(SegmentVecAddresses { segment, column: reader.fast_fields().u64("vec_id")?, found: Vec::new() })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Vec<(u64, DocAddress)>>) -> tantivy::Result<Vec<(u64, DocAddress)>> {
-        Ok(fruits.into_iter().flatten().collect())
-    }
-}
-
-impl SegmentCollector for SegmentVecAddresses {
-    type Fruit = Vec<(u64, DocAddress)>;
-
-    fn collect(&mut self, doc: u32, _: f32) {
-        if let Some(id) = self.column.first(doc) {
-            self.found.push((id, DocAddress::new(self.segment, doc)));
-        }
-    }
-
-    fn harvest(self) -> Vec<(u64, DocAddress)> {
-        self.found
-    }
-}
-
 pub(crate) struct VecIds;
 
 pub(crate) struct SegmentVecIds {
