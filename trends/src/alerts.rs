@@ -176,6 +176,11 @@ impl AlertRule {
         Ok(cooldown.num_seconds() as i32)
     }
 
+    /// The threshold given, or the kind's default.
+    fn threshold(&self) -> f64 {
+        self.threshold.or(self.kind.default_threshold()).unwrap_or_default()
+    }
+
     fn kind_name(&self) -> String {
         serde_json::to_value(self.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
     }
@@ -217,6 +222,27 @@ pub struct Finding {
     pub examples: Vec<SearchHit>,
 }
 
+impl Finding {
+    /// What `rule` found in the bucket starting at `start`: `value` against `threshold`, without examples.
+    fn new(rule: &AlertRule, bucketing: Bucketing, start: DateTime<Utc>, value: f64, counts: Counts) -> Self {
+        Self {
+            kind: rule.kind,
+            slice: rule.slice.clone(),
+            label: rule.slice.label(),
+            bucket: rule.bucket,
+            bucket_start: start,
+            bucket_end: bucketing.next(start),
+            value,
+            expected: None,
+            z: None,
+            threshold: rule.threshold(),
+            counts,
+            entity: None,
+            examples: Vec::new(),
+        }
+    }
+}
+
 impl Trends {
     /// What `rule` finds at `now` in the current bucket or the one before (the newer first), without
     /// examples; `None` when neither fires.
@@ -227,7 +253,7 @@ impl Trends {
         }
         let current = bucketing.start(now);
         let previous = bucketing.start(current - Duration::seconds(1));
-        let threshold = rule.threshold.or(rule.kind.default_threshold()).unwrap_or_default();
+        let threshold = rule.threshold();
         let params = SpikeParams { threshold, min_comments: rule.min_comments, ..SpikeParams::default() };
         let window = spike_window(Window::new(previous, now)?, bucketing, params);
         let timeline = self.timeline(&rule.slice, window, bucketing).await?;
@@ -253,23 +279,10 @@ impl Trends {
             }),
             AlertKind::TrendingEntity => None,
         };
-        Ok(found.map(|(i, value, expected, z)| {
-            let start = timeline.points[i].start;
-            Finding {
-                kind: rule.kind,
-                slice: rule.slice.clone(),
-                label: rule.slice.label(),
-                bucket: rule.bucket,
-                bucket_start: start,
-                bucket_end: bucketing.next(start),
-                value,
-                expected,
-                z,
-                threshold,
-                counts: counts[i],
-                entity: None,
-                examples: Vec::new(),
-            }
+        Ok(found.map(|(i, value, expected, z)| Finding {
+            expected,
+            z,
+            ..Finding::new(rule, bucketing, timeline.points[i].start, value, counts[i])
         }))
     }
 
@@ -281,7 +294,7 @@ impl Trends {
         now: DateTime<Utc>,
     ) -> Result<Option<Finding>, TrendsError> {
         let length = Duration::seconds(rule.bucket.seconds());
-        let threshold = rule.threshold.or(rule.kind.default_threshold()).unwrap_or_default();
+        let threshold = rule.threshold();
         let query = EntityQuery {
             source: rule.slice.source.clone(),
             within: rule.slice.dim().filter(|d| *d != murmur_store::Dim::All),
@@ -307,21 +320,12 @@ impl Trends {
         let Some(entity) = now_trending.into_iter().find(|e| !before.iter().any(|b| b.name == e.name)) else {
             return Ok(None);
         };
-        let start = bucketing.start(now);
+        let found = Finding::new(rule, bucketing, bucketing.start(now), entity.counts.comments as f64, entity.counts);
         Ok(Some(Finding {
-            kind: rule.kind,
-            slice: rule.slice.clone(),
-            label: rule.slice.label(),
-            bucket: rule.bucket,
-            bucket_start: start,
-            bucket_end: bucketing.next(start),
-            value: entity.counts.comments as f64,
             expected: entity.previous.map(|p| p as f64),
             z: entity.score,
-            threshold,
-            counts: entity.counts,
             entity: Some(entity),
-            examples: Vec::new(),
+            ..found
         }))
     }
 
