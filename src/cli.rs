@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use murmur_cli::{
-    home_path, BrandArgs, DatabaseArgs, EnrichApiArgs, HttpArgs, IndexArgs, KafkaArgs, LogFormat, ModelArgs, PushArgs,
-    DEMO_CORPUS,
+    home_path, BrandArgs, CopyArgs, DatabaseArgs, EnrichApiArgs, HttpArgs, IndexArgs, KafkaArgs, LogFormat, ModelArgs,
+    PushArgs, DEMO_CORPUS,
 };
 use murmur_ingest::kafka::DEFAULT_PARTITIONS;
 use murmur_ingest::schema::Limits;
@@ -203,6 +203,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub push: PushArgs,
     #[command(flatten)]
+    pub copies: CopyArgs,
+    #[command(flatten)]
     pub kafka: KafkaArgs,
     /// Consumer group of the workers, whose lag `/metrics` reports.
     #[arg(long, env = "MURMUR_WORKER_GROUP", default_value = "murmur-worker")]
@@ -270,6 +272,8 @@ pub struct DemoArgs {
     pub brands: BrandArgs,
     #[command(flatten)]
     pub push: PushArgs,
+    #[command(flatten)]
+    pub copies: CopyArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Folder of the demo's search index.

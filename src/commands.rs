@@ -157,6 +157,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             (args.sink_group.clone(), args.kafka.topics.topic_enriched.clone()),
         ],
     )));
+    let copy_finder = args.copies.spawn(state.trends.postgres());
     let shutdown = shutdown_on_signal();
     let pushing = args.push.start(&state.trends, &shutdown)?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
@@ -165,6 +166,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server.await?;
     shutdown.cancel();
     rematching.abort();
+    if let Some((_, task)) = copy_finder {
+        task.abort();
+    }
     for task in pushing {
         task.await.ok();
     }

@@ -20,7 +20,7 @@ use murmur_ingest::sink::SinkConfig;
 use murmur_ingest::worker::WorkerConfig;
 use murmur_ingest::{Pseudonymizer, Topics};
 use murmur_search::{Access, IndexOptions, SearchError, SearchIndex};
-use murmur_store::{DimKind, KeyFilter, Postgres, Rematcher};
+use murmur_store::{DimKind, Duplicates, KeyFilter, Postgres, Rematcher};
 use murmur_trends::{Format as ReportFormat, ReportSpec, Slice, Trends};
 
 use crate::cli::DemoArgs;
@@ -38,6 +38,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         put_brands(&postgres, &parse_brands(DEMO_BRANDS_FILE, Path::new("demo_brands.toml"))?).await?;
     }
     let (rematcher, rematching) = Rematcher::spawn(postgres.clone());
+    let copy_finder = args.copies.spawn(&postgres);
     let index = match SearchIndex::open(&args.index_dir, Access::ReadWrite, IndexOptions::default()) {
         // The demo index is rebuilt from the corpus on every run, so an outdated one is simply replaced.
         Err(SearchError::SchemaMismatch(_) | SearchError::OldLayout(_)) => {
@@ -156,10 +157,29 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let window = (Utc::now() - TimeDelta::days(366), Utc::now() + TimeDelta::days(1));
         // Names written in the text, then accounts and hashtags, each ranked apart as the dashboard does.
         let rankings = [
-            ("brands", KeyFilter { kind: DimKind::Brand, source: None, label: None }),
-            ("most mentioned names", KeyFilter { kind: DimKind::Name, source: None, label: None }),
-            ("accounts", KeyFilter { kind: DimKind::Entity, source: None, label: Some(EntityLabel::Handle) }),
-            ("hashtags", KeyFilter { kind: DimKind::Entity, source: None, label: Some(EntityLabel::Hashtag) }),
+            ("brands", KeyFilter { kind: DimKind::Brand, source: None, label: None, duplicates: Duplicates::Once }),
+            (
+                "most mentioned names",
+                KeyFilter { kind: DimKind::Name, source: None, label: None, duplicates: Duplicates::Once },
+            ),
+            (
+                "accounts",
+                KeyFilter {
+                    kind: DimKind::Entity,
+                    source: None,
+                    label: Some(EntityLabel::Handle),
+                    duplicates: Duplicates::Once,
+                },
+            ),
+            (
+                "hashtags",
+                KeyFilter {
+                    kind: DimKind::Entity,
+                    source: None,
+                    label: Some(EntityLabel::Hashtag),
+                    duplicates: Duplicates::Once,
+                },
+            ),
         ];
         for (title, filter) in rankings {
             match summary.rollup_top(filter, window, 8).await {
@@ -191,6 +211,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     shutdown.cancelled().await;
     rematching.abort();
+    if let Some((_, task)) = copy_finder {
+        task.abort();
+    }
     server_handle.stop(true).await;
     pipeline.stop().await?;
     server_task.await.context("server task")??;
@@ -204,7 +227,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 /// demo's report list has one to open.
 async fn weekly_brief(trends: &Trends, postgres: &Postgres) -> anyhow::Result<i64> {
     let now = Utc::now();
-    let brands = KeyFilter { kind: DimKind::Brand, source: None, label: None };
+    let brands = KeyFilter { kind: DimKind::Brand, source: None, label: None, duplicates: Duplicates::Once };
     let top = postgres.rollup_top(brands, (now - TimeDelta::days(7), now), 4).await?;
     let slices = top.iter().map(|t| Slice { brand: Some(t.key.clone()), ..Slice::default() }).collect();
     let spec = ReportSpec {

@@ -11,21 +11,24 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use common::brokers;
 use common::pipeline::{Messages, Pipeline};
+use murmur_core::testing::unique_words;
 use serde_json::{json, Value};
 
 const ADMIN_KEY: &str = "alerts-admin-key-0123456789";
 const SECRET: &str = "alerts-webhook-secret";
 const BURST: usize = 60;
 
-/// Comments naming Acme, one created at each of `stamps`, with ids `prefix0`, `prefix1`, ….
-fn acme(prefix: &str, stamps: impl IntoIterator<Item = chrono::DateTime<Utc>>) -> Messages {
+/// Comments naming Acme, one created at each of `stamps`, with ids `prefix0`, `prefix1`, …; `first` numbers
+/// the first, so that no two comments of a test are copies of each other (each counts as an opinion).
+fn acme(prefix: &str, first: u64, stamps: impl IntoIterator<Item = chrono::DateTime<Utc>>) -> Messages {
     stamps
         .into_iter()
         .enumerate()
         .map(|(i, at)| {
             let id = format!("{prefix}{i}");
+            let words = unique_words(first + i as u64, 6);
             let comment = json!({
-                "id": id, "source": "twitter", "text": format!("waiting on acme support again ({prefix} {i})"),
+                "id": id, "source": "twitter", "text": format!("waiting on acme support again, {words}"),
                 "created_at": at.to_rfc3339(),
             });
             (Some(format!("twitter/{id}")), comment.to_string().into_bytes())
@@ -85,14 +88,14 @@ async fn a_burst_through_kafka_fires_its_rule_once_across_two_servers() {
         (1..=30).flat_map(|m| (0..5).map(move |k| now - chrono::Duration::seconds(60 * m + 11 * k))).collect();
     let history = flat.len() as i64;
     let producer = common::producer();
-    common::produce(&producer, &pipeline.topics[0], &acme("flat", flat)).await;
+    common::produce(&producer, &pipeline.topics[0], &acme("flat", 0, flat)).await;
     common::pipeline::wait_for_rows(&database, history).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(received.lock().expect("lock").is_empty(), "a flat stream fired");
 
     // The burst: 60 comments now.
     let burst_at = Instant::now();
-    common::produce(&producer, &pipeline.topics[0], &acme("burst", vec![Utc::now(); BURST])).await;
+    common::produce(&producer, &pipeline.topics[0], &acme("burst", history as u64, vec![Utc::now(); BURST])).await;
     let limit = Duration::from_secs(60 + 10);
     while received.lock().expect("lock").is_empty() {
         pipeline.procs.assert_running();

@@ -1058,3 +1058,83 @@ async fn alert_kinds_negative_share_thresholds_and_a_new_trending_name_each_fire
     // A higher bar is not met: thresholds are thresholds.
     assert!(trends.evaluate_alert(&rule("volume_above", Some(100.0)), now).await.expect("evaluate").is_none());
 }
+
+/// Comments of one tag counted straight from the raw rows in an answer's window, copies left out or not.
+async fn raw_count(postgres: &murmur_store::Postgres, tag: &str, answer: &Value, copies: bool) -> i64 {
+    let time = |field: &str| answer[field].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok());
+    sqlx::query_scalar(
+        "SELECT count(*) FROM comments c WHERE $1 = ANY(c.tags) AND c.created_at >= $2 AND c.created_at < $3 \
+         AND ($4 OR NOT EXISTS (SELECT 1 FROM copies k WHERE k.source = c.source AND k.id = c.id))",
+    )
+    .bind(tag)
+    .bind(time("from"))
+    .bind(time("to"))
+    .bind(copies)
+    .fetch_one(postgres.pool())
+    .await
+    .expect("raw count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_of_copies_counts_once_by_default_and_every_copy_with_duplicates_include() {
+    let now = Utc::now().duration_trunc(Duration::minutes(1)).expect("minute");
+    let postgres = murmur_store::testing::fresh_database("api_copies").await.expect("postgres (infra/postgres.sh)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = SearchIndex::open(dir.path(), Access::ReadWrite, IndexOptions::default()).expect("index");
+    // 40 opinions about Acme; a retweet storm of the first (10 retweets) and a template campaign copying the
+    // second with another order number (5 copies).
+    let opinion = |i: u64| format!("my acme blender {}", murmur_core::testing::unique_words(i, 6));
+    let at = |i: i64| now - Duration::minutes(3 * i + 1);
+    let mut texts: Vec<(String, String)> = (0..40).map(|i| (format!("o{i}"), opinion(i))).collect();
+    texts.extend((0..10).map(|k| (format!("rt{k}"), format!("RT @fan{k}: {}", opinion(0)))));
+    texts.extend((0..5).map(|k| (format!("tpl{k}"), format!("{} order 10{k}", opinion(1)))));
+    texts[1].1.push_str(" order 99");
+    let data: Vec<EnrichedComment> = texts
+        .into_iter()
+        .enumerate()
+        .map(|(n, (id, text))| {
+            let label = [SentimentLabel::Negative, SentimentLabel::Positive][n % 2];
+            Fixture::new("twitter", id, text, at(n as i64)).tags(["acme"]).sentiment(label).build()
+        })
+        .collect();
+    postgres.upsert_batch(&data).await.expect("store");
+    index.write_batch(&data).expect("index");
+    let finder_options = murmur_store::CopyFinderOptions { tick: StdDuration::from_millis(50), ..Default::default() };
+    let (_, finder) = murmur_store::CopyFinder::spawn(postgres.clone(), finder_options);
+    let drained = wait_for(StdDuration::from_secs(30), || async {
+        (postgres.copies_queued().await.expect("queue") == 0).then_some(())
+    })
+    .await;
+    assert!(drained.is_some(), "the copy finder compared every comment");
+    let keys = ApiKeys::parse(&format!("read:{READ_KEY}")).expect("keys");
+    let api = serve(AppState::new(postgres.clone(), index, None, keys), Some(READ_KEY));
+
+    let from = urlencode(&(now - Duration::days(1)).to_rfc3339());
+    for (duplicates, expected) in [("", 40), ("&duplicates=once", 40), ("&duplicates=include", 55)] {
+        let (status, answer) =
+            api.get(&format!("/v1/trends/timeline?tag=acme&bucket=hour&from={from}{duplicates}")).await;
+        assert_eq!(status, 200, "{answer}");
+        let copies = duplicates.ends_with("include");
+        assert_eq!(answer["total"]["comments"].as_i64(), Some(raw_count(&postgres, "acme", &answer, copies).await));
+        assert_eq!(answer["total"]["comments"].as_i64(), Some(expected), "{duplicates}: {answer}");
+        let (status, answer) = api.get(&format!("/v1/trends/entities?by=tag&from={from}{duplicates}")).await;
+        assert_eq!((status, answer["entities"][0]["comments"].as_i64()), (200, Some(expected)), "{answer}");
+    }
+    // The retweets were negative and positive alike; counted once, the storm's sentiment is its original's.
+    let (_, once) = api.get(&format!("/v1/trends/timeline?tag=acme&bucket=day&from={from}")).await;
+    assert_eq!((once["total"]["negative"].as_i64(), once["total"]["positive"].as_i64()), (Some(20), Some(20)));
+    let (status, body) = api.get(&format!("/v1/trends/timeline?tag=acme&from={from}&duplicates=some")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or("").contains("duplicates: expected once or include"));
+
+    // A comment says which cluster it is in.
+    let (status, copy) = api.get("/v1/comments/twitter/rt3").await;
+    assert_eq!(status, 200, "{copy}");
+    assert_eq!(copy["duplicate_of"], json!({ "source": "twitter", "id": "o0" }), "{copy}");
+    assert_eq!(copy["cluster_size"], 11, "{copy}");
+    let (_, original) = api.get("/v1/comments/twitter/o1").await;
+    assert_eq!((original["duplicate_of"].clone(), original["cluster_size"].clone()), (Value::Null, json!(6)));
+    let (_, alone) = api.get("/v1/comments/twitter/o7").await;
+    assert_eq!(alone["cluster_size"], 1, "{alone}");
+    finder.abort();
+}

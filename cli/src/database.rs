@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use murmur_store::{Postgres, DEFAULT_DATABASE_URL};
+use murmur_store::{CopyFinder, CopyFinderOptions, CopyProgress, Postgres, DEFAULT_DATABASE_URL};
 
 #[derive(Args, Clone)]
 pub struct DatabaseArgs {
@@ -29,6 +29,28 @@ pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<Postgres> {
         tracing::info!(changed, "stored entities re-derived: mentions read by rule, one name per entity");
     }
     Ok(postgres)
+}
+
+/// Where near-duplicates are found (docs/duplicates.md): one `serve` process at a time compares the comments
+/// the sinks stored with the originals it keeps in memory.
+#[derive(Args, Clone)]
+pub struct CopyArgs {
+    /// Originals kept in memory to compare new comments with (about 600 bytes each); a copy of one older than
+    /// these starts a cluster of its own. 0: this process never finds copies (another one must, or comments
+    /// count as originals and their queue grows).
+    #[arg(long, env = "MURMUR_COPY_WINDOW", default_value_t = CopyFinderOptions::default().capacity)]
+    pub copy_window: usize,
+}
+
+impl CopyArgs {
+    /// Starts the copy finder in the background (it finds copies while this process holds its lock), unless
+    /// the window is 0; abort the handle to stop it.
+    pub fn spawn(&self, postgres: &Postgres) -> Option<(std::sync::Arc<CopyProgress>, tokio::task::JoinHandle<()>)> {
+        (self.copy_window > 0).then(|| {
+            let options = CopyFinderOptions { capacity: self.copy_window, ..CopyFinderOptions::default() };
+            CopyFinder::spawn(postgres.clone(), options)
+        })
+    }
 }
 
 /// The entity rules stored comments were last re-derived by (see `Postgres::rederive_entities`): mentions

@@ -19,6 +19,8 @@
 //! `tests/fixtures/near_duplicates.tsv`, scored by `tests/near_duplicates.rs`); its test half's precision and
 //! recall are in `docs/duplicates.md`.
 
+use std::collections::{HashMap, VecDeque};
+
 use crate::hash::{fnv1a, splitmix64};
 
 /// Fewest words a text needs to be anybody's copy.
@@ -95,6 +97,87 @@ impl Shingles {
             let rows = &minhash[band * ROWS..(band + 1) * ROWS];
             rows.iter().fold(splitmix64(band as u64 + 1), |key, value| splitmix64(key ^ value)) as i64
         })
+    }
+}
+
+/// The originals new comments are compared with, in the order they were seen: at most `capacity` of them,
+/// the oldest forgotten first (a copy of a forgotten original starts a cluster of its own). About 600 bytes
+/// an original for a tweet-sized text.
+#[derive(Debug)]
+pub struct CopyIndex<K> {
+    capacity: usize,
+    /// Serial number of `originals[0]`; an original's serial is its position in the stream of originals.
+    first: u64,
+    originals: VecDeque<(K, Shingles)>,
+    /// Band key → serials of the originals with it, oldest first.
+    bands: HashMap<i64, Vec<u64>>,
+}
+
+impl<K: Clone> CopyIndex<K> {
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity, first: 0, originals: VecDeque::new(), bands: HashMap::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.originals.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.originals.is_empty()
+    }
+
+    /// The first-seen original `text` is a copy of, or `None` after adding it as an original itself (texts too
+    /// short to be copies are neither).
+    pub fn check(&mut self, key: K, text: &str) -> Option<K> {
+        let shingles = Shingles::of(text)?;
+        let bands = shingles.bands();
+        let mut candidates: Vec<u64> =
+            bands.iter().filter_map(|band| self.bands.get(band)).flatten().copied().collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        for serial in candidates {
+            let (original, theirs) = &self.originals[(serial - self.first) as usize];
+            if theirs.is_copy(&shingles) {
+                return Some(original.clone());
+            }
+        }
+        self.add(key, shingles, bands);
+        None
+    }
+
+    /// Adds a known original (as a store reloads them, oldest first), unless its text is too short.
+    pub fn add_original(&mut self, key: K, text: &str) {
+        if let Some(shingles) = Shingles::of(text) {
+            let bands = shingles.bands();
+            self.add(key, shingles, bands);
+        }
+    }
+
+    fn add(&mut self, key: K, shingles: Shingles, bands: [i64; BANDS]) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.originals.len() == self.capacity {
+            self.forget_oldest();
+        }
+        let serial = self.first + self.originals.len() as u64;
+        for band in bands {
+            self.bands.entry(band).or_default().push(serial);
+        }
+        self.originals.push_back((key, shingles));
+    }
+
+    fn forget_oldest(&mut self) {
+        let Some((_, shingles)) = self.originals.pop_front() else { return };
+        for band in shingles.bands() {
+            if let Some(serials) = self.bands.get_mut(&band) {
+                serials.retain(|&s| s != self.first);
+                if serials.is_empty() {
+                    self.bands.remove(&band);
+                }
+            }
+        }
+        self.first += 1;
     }
 }
 
@@ -180,6 +263,25 @@ mod tests {
         assert!(copies(tweet, "I made a #deflategate sad Einstein Brady for you _ lol"));
         assert!(!copies("my flight to boston was cancelled again", "my flight to denver was great, thanks united"));
         assert!(!copies("thank you so", "thank you so"), "too short to be anybody's copy");
+    }
+
+    #[test]
+    fn the_index_names_the_first_original_and_forgets_the_oldest_beyond_its_capacity() {
+        let mut index = CopyIndex::new(2);
+        assert_eq!(index.check(1, "the new phone battery dies before lunch every single day"), None);
+        assert_eq!(index.check(2, "RT @x: the new phone battery dies before lunch every single day"), Some(1));
+        assert_eq!(index.check(3, "the new phone battery dies before lunch every single day!!"), Some(1));
+        assert_eq!(index.check(4, "thanks so much"), None, "too short to be a copy or an original");
+        assert_eq!(index.check(5, "great support from the airline crew on my flight home"), None);
+        assert_eq!(index.check(6, "my order 12345 arrived broken and nobody answers the phone"), None);
+        assert_eq!(index.len(), 2, "the capacity holds");
+        assert_eq!(
+            index.check(7, "the new phone battery dies before lunch every single day"),
+            None,
+            "the first original was forgotten, so this one starts a cluster"
+        );
+        assert_eq!(index.check(8, "my order 99 arrived broken and nobody answers the phone"), Some(6));
+        assert!(index.bands.values().flatten().all(|&s| s >= index.first), "forgotten serials leave the bands");
     }
 
     #[test]

@@ -110,3 +110,25 @@ pub fn sentiment(label: SentimentLabel) -> Sentiment {
         positive: p(SentimentLabel::Positive),
     }
 }
+
+/// `count` letters-only words that no other `n` gets (with the same `count`). Appended to test comments that
+/// share the rest of their text, they keep them from being each other's near-duplicates
+/// ([`crate::duplicates`]: digits are normalised away, so "order 1" and "order 2" are copies); six of them
+/// outweigh a shared text of up to about a dozen words.
+pub fn unique_words(n: u64, count: usize) -> String {
+    let count = count as u64;
+    (0..count)
+        .map(|k| {
+            let mut x = n * count + k;
+            let mut word = String::from("zq");
+            loop {
+                word.push(char::from(b'a' + (x % 26) as u8));
+                x /= 26;
+                if x == 0 {
+                    break word;
+                }
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod brands;
+mod copies;
 mod error;
 mod postgres;
 mod reports;
@@ -13,10 +14,11 @@ mod trends;
 
 pub use alerts::{NewAlert, StoredAlert, StoredAlertRule};
 pub use brands::{BrandChange, Catalogue, RematchProgress, Rematcher};
+pub use copies::{Cluster, CopyFinder, CopyFinderOptions, CopyProgress, Original};
 pub use error::StoreError;
 
 /// murmur's database on a Postgres on this machine, as infra/postgres.sh sets it up.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://murmur@127.0.0.1:5432/murmur";
 pub use postgres::{PackedVector, Postgres, StoredComment, StoredEnrichment};
 pub use reports::{NewReport, ReportSchedule, StoredReport, WebhookStatus, WebhookTarget};
-pub use trends::{cover, Counts, Dim, DimKind, Grain, KeyCounts, KeyFilter, Segment};
+pub use trends::{cover, Counts, Dim, DimKind, Duplicates, Grain, KeyCounts, KeyFilter, Segment};

@@ -280,6 +280,7 @@ pub struct KeyFilter<'a> {
     pub source: Option<&'a str>,
     /// Only entities of this type (for [`DimKind::Entity`]).
     pub label: Option<EntityLabel>,
+    pub duplicates: Duplicates,
 }
 
 impl KeyFilter<'_> {
@@ -293,9 +294,63 @@ impl KeyFilter<'_> {
     }
 }
 
+/// How a read counts the copies among the comments (near-duplicates, `murmur_core::duplicates`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Duplicates {
+    /// A cluster of copies counts once, as its original: a retweet storm or a copy-paste campaign is one
+    /// opinion. Comments not yet compared (a second or so behind the sink) count as originals.
+    #[default]
+    Once,
+    /// Every copy counts.
+    Include,
+}
+
+impl Duplicates {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "once" => Some(Self::Once),
+            "include" => Some(Self::Include),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Once => "once",
+            Self::Include => "include",
+        }
+    }
+
+    /// Rollup row `r`'s count in `column` (`comments`, `negative`, `neutral` or `positive`) as this counts it.
+    fn counted(self, column: &str) -> String {
+        match self {
+            Self::Include => format!("r.{column}"),
+            Self::Once if column == "comments" => "(r.comments - r.copies)".to_owned(),
+            Self::Once => format!("(r.{column} - r.copies_{column})"),
+        }
+    }
+
+    /// The four sums of [`Counts`] over rollup rows `r`, named as its fields.
+    fn sums(self) -> String {
+        ["comments", "negative", "neutral", "positive"]
+            .map(|c| format!("sum({})::int8 AS {c}", self.counted(c)))
+            .join(", ")
+    }
+
+    /// An SQL condition on comment row `c`: true unless this leaves copies out and `c` is one.
+    fn keeps_comment(self) -> &'static str {
+        match self {
+            Self::Include => "true",
+            Self::Once => "NOT EXISTS (SELECT 1 FROM copies k WHERE k.source = c.source AND k.id = c.id)",
+        }
+    }
+}
+
 /// A key's counts in a window, the columns of [`KeyCounts`] (`previous` filled in later where wanted).
-const KEY_SUMS: &str = "r.key, sum(r.comments)::int8 AS comments, sum(r.negative)::int8 AS negative, \
-    sum(r.neutral)::int8 AS neutral, sum(r.positive)::int8 AS positive, 0::int8 AS previous";
+fn key_sums(duplicates: Duplicates) -> String {
+    format!("r.key, {}, 0::int8 AS previous", duplicates.sums())
+}
 
 /// The parameters of a [`key_rows`] query: `$1` kind, `$2` source, `$3` key prefix, `$4` the query's own
 /// value, then the segments' ranges as [`window_conditions`] numbered them from `$5`.
@@ -376,30 +431,31 @@ impl Postgres {
         &self,
         dims: &[Dim],
         source: Option<&str>,
+        duplicates: Duplicates,
         grain: Grain,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(usize, DateTime<Utc>, Counts)>, StoreError> {
         let kinds: Vec<&str> = dims.iter().map(Dim::kind).collect();
         let keys: Vec<String> = dims.iter().map(Dim::key).collect();
-        let rows: Vec<(i64, DateTime<Utc>, i64, i64, i64, i64)> = sqlx::query_as(
-            r#"
-            SELECT d.i - 1, r.bucket, sum(r.comments)::int8, sum(r.negative)::int8, sum(r.neutral)::int8,
-                   sum(r.positive)::int8
-            FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS d(kind, key, i)
-            JOIN rollups r ON r.kind = d.kind AND r.key = d.key
-            WHERE r.grain = $3 AND r.bucket >= $4 AND r.bucket < $5 AND ($6::text IS NULL OR r.source = $6)
-            GROUP BY 1, 2 HAVING sum(r.comments) > 0 ORDER BY 1, 2
-            "#,
-        )
-        .bind(&kinds)
-        .bind(&keys)
-        .bind(grain.as_str())
-        .bind(grain.floor(from))
-        .bind(grain.ceil(to))
-        .bind(source)
-        .fetch_all(self.pool())
-        .await?;
+        let sql = format!(
+            "SELECT d.i - 1, r.bucket, {} \
+             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS d(kind, key, i) \
+             JOIN rollups r ON r.kind = d.kind AND r.key = d.key \
+             WHERE r.grain = $3 AND r.bucket >= $4 AND r.bucket < $5 AND ($6::text IS NULL OR r.source = $6) \
+             GROUP BY 1, 2 HAVING sum({}) > 0 ORDER BY 1, 2",
+            duplicates.sums(),
+            duplicates.counted("comments")
+        );
+        let rows: Vec<(i64, DateTime<Utc>, i64, i64, i64, i64)> = sqlx::query_as(&sql)
+            .bind(&kinds)
+            .bind(&keys)
+            .bind(grain.as_str())
+            .bind(grain.floor(from))
+            .bind(grain.ceil(to))
+            .bind(source)
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(i, bucket, comments, negative, neutral, positive)| {
@@ -418,10 +474,11 @@ impl Postgres {
     ) -> Result<Vec<KeyCounts>, StoreError> {
         let (conditions, segments) = window_conditions(&[window], filter.finest_grain(), 5);
         let sql = format!(
-            "SELECT {KEY_SUMS} {} AND {} GROUP BY r.key HAVING sum(r.comments) > 0 \
-             ORDER BY comments DESC, r.key LIMIT $4",
+            "SELECT {} {} AND {} GROUP BY r.key HAVING sum({}) > 0 ORDER BY comments DESC, r.key LIMIT $4",
+            key_sums(filter.duplicates),
             key_rows(&filter),
-            conditions[0]
+            conditions[0],
+            filter.duplicates.counted("comments")
         );
         let arguments = key_arguments(&filter, limit, segments)?;
         Ok(sqlx::query_as_with(&sql, arguments).persistent(false).fetch_all(self.pool()).await?)
@@ -434,6 +491,7 @@ impl Postgres {
         &self,
         names: &[String],
         source: Option<&str>,
+        duplicates: Duplicates,
         window: (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<std::collections::HashMap<String, Vec<(EntityLabel, i64)>>, StoreError> {
         let mut out: std::collections::HashMap<String, Vec<(EntityLabel, i64)>> = std::collections::HashMap::new();
@@ -442,11 +500,12 @@ impl Postgres {
         }
         let keys: Vec<String> =
             names.iter().flat_map(|n| EntityLabel::NAMES.iter().map(move |l| format!("{}:{n}", l.as_str()))).collect();
-        let filter = KeyFilter { kind: DimKind::Entity, source, label: None };
+        let filter = KeyFilter { kind: DimKind::Entity, source, label: None, duplicates };
         let (conditions, segments) = window_conditions(&[window], filter.finest_grain(), 5);
+        let counted = duplicates.counted("comments");
         let sql = format!(
-            "SELECT r.key, sum(r.comments)::int8 {} AND {} AND r.key IN (SELECT unnest($4::text[])) \
-             GROUP BY r.key HAVING sum(r.comments) > 0",
+            "SELECT r.key, sum({counted})::int8 {} AND {} AND r.key IN (SELECT unnest($4::text[])) \
+             GROUP BY r.key HAVING sum({counted}) > 0",
             key_rows(&filter),
             conditions[0]
         );
@@ -475,8 +534,10 @@ impl Postgres {
         min_current: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
         let (now, segments) = window_conditions(&[current], filter.finest_grain(), 5);
+        let counted = filter.duplicates.counted("comments");
         let sql = format!(
-            "SELECT {KEY_SUMS} {} AND {} GROUP BY r.key HAVING sum(r.comments) >= $4",
+            "SELECT {} {} AND {} GROUP BY r.key HAVING sum({counted}) >= $4",
+            key_sums(filter.duplicates),
             key_rows(&filter),
             now[0]
         );
@@ -489,7 +550,7 @@ impl Postgres {
         let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
         let (before, segments) = window_conditions(&[previous], filter.finest_grain(), 5);
         let sql = format!(
-            "SELECT r.key, sum(r.comments)::int8 {} AND {} AND r.key IN (SELECT unnest($4::text[])) GROUP BY r.key",
+            "SELECT r.key, sum({counted})::int8 {} AND {} AND r.key IN (SELECT unnest($4::text[])) GROUP BY r.key",
             key_rows(&filter),
             before[0]
         );
@@ -515,7 +576,8 @@ impl Postgres {
         window: (DateTime<Utc>, DateTime<Utc>),
         limit: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
-        let sql = format!("{CO_MENTIONS} HAVING count(*) > 0 ORDER BY comments DESC, key LIMIT $6");
+        let sql =
+            format!("{} HAVING count(*) > 0 ORDER BY comments DESC, key LIMIT $6", co_mentions(filter.duplicates));
         Ok(sqlx::query_as(&sql)
             .bind(within.stored())
             .bind(window.0)
@@ -536,7 +598,7 @@ impl Postgres {
         previous: (DateTime<Utc>, DateTime<Utc>),
         min_current: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
-        let sql = format!("{CO_MENTIONS} HAVING count(*) >= $6");
+        let sql = format!("{} HAVING count(*) >= $6", co_mentions(filter.duplicates));
         let read = |window: (DateTime<Utc>, DateTime<Utc>), min: i64| {
             sqlx::query_as::<_, KeyCounts>(&sql)
                 .bind(within.stored())
@@ -562,14 +624,19 @@ impl Postgres {
 
 /// Keys of one kind counted over the comment rows of a window that count under a dimension: `$1` the
 /// dimension as stored, `$2`/`$3` the window, `$4` a source or NULL, `$5` the stored prefix of the keys.
-const CO_MENTIONS: &str = "SELECT substr(d, length($5) + 1) AS key, count(*)::int8 AS comments, \
-    count(*) FILTER (WHERE c.sentiment = 'negative')::int8 AS negative, \
-    count(*) FILTER (WHERE c.sentiment = 'neutral')::int8 AS neutral, \
-    count(*) FILTER (WHERE c.sentiment = 'positive')::int8 AS positive, 0::int8 AS previous \
-    FROM comments c CROSS JOIN LATERAL unnest(c.dims) AS d \
-    WHERE c.dims @> ARRAY[$1] AND c.created_at >= $2 AND c.created_at < $3 \
-      AND ($4::text IS NULL OR c.source = $4) AND starts_with(d, $5) \
-    GROUP BY 1";
+fn co_mentions(duplicates: Duplicates) -> String {
+    format!(
+        "SELECT substr(d, length($5) + 1) AS key, count(*)::int8 AS comments, \
+         count(*) FILTER (WHERE c.sentiment = 'negative')::int8 AS negative, \
+         count(*) FILTER (WHERE c.sentiment = 'neutral')::int8 AS neutral, \
+         count(*) FILTER (WHERE c.sentiment = 'positive')::int8 AS positive, 0::int8 AS previous \
+         FROM comments c CROSS JOIN LATERAL unnest(c.dims) AS d \
+         WHERE c.dims @> ARRAY[$1] AND c.created_at >= $2 AND c.created_at < $3 \
+           AND ($4::text IS NULL OR c.source = $4) AND starts_with(d, $5) AND {} \
+         GROUP BY 1",
+        duplicates.keeps_comment()
+    )
+}
 
 /// The stored prefix of the keys a filter ranks (`name:`, `entity:ORG:`), whose rest is the key.
 fn co_mention_prefix(filter: &KeyFilter<'_>) -> String {

@@ -4,7 +4,7 @@ use chrono::{TimeZone, Utc};
 use murmur_core::{
     Comment, Emotion, EmotionLabel, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel,
 };
-use murmur_store::{DimKind, KeyFilter, PackedVector, Postgres};
+use murmur_store::{DimKind, Duplicates, KeyFilter, PackedVector, Postgres};
 use sqlx::Connection;
 
 /// A fresh database, migrated, then migrated again: migrations are idempotent.
@@ -107,7 +107,7 @@ async fn upsert_is_idempotent_and_updates_changed_rows() {
                 WHERE m->>'name' = 'cafe' AND m->>'text' = 'café'";
     assert_eq!(mentions(cafe).await, 167);
     let day = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).single().expect("date");
-    let entities = KeyFilter { kind: DimKind::Entity, source: None, label: None };
+    let entities = KeyFilter { kind: DimKind::Entity, source: None, label: None, duplicates: Duplicates::Include };
     let top = store.rollup_top(entities, (day, day + chrono::Duration::days(1)), 2).await.expect("top entities");
     assert_eq!(top.len(), 2);
     assert_eq!((top[0].key.as_str(), top[0].counts.comments), ("MISC:cafe", 167), "café and comment: 167 each");

@@ -300,6 +300,7 @@ impl Trends {
             within: rule.slice.dim().filter(|d| *d != murmur_store::Dim::All),
             by: DimKind::Name,
             limit: 10,
+            duplicates: rule.slice.duplicates,
             ..EntityQuery::default()
         };
         let trending = |window: Window| {

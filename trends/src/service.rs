@@ -5,7 +5,7 @@
 use chrono::{DateTime, Datelike, Duration, Utc};
 use murmur_core::{EntityLabel, SentimentLabel};
 use murmur_search::{HitEntity, SearchHit, SearchIndex};
-use murmur_store::{Counts, Dim, DimKind, Grain, KeyCounts, KeyFilter, Postgres};
+use murmur_store::{Counts, Dim, DimKind, Duplicates, Grain, KeyCounts, KeyFilter, Postgres};
 use serde::Serialize;
 
 use crate::analysis::{self, Departure, SpikeKind, SpikeParams};
@@ -121,11 +121,12 @@ pub struct EntityQuery {
     pub label: Option<EntityLabel>,
     pub by: DimKind,
     pub limit: usize,
+    pub duplicates: Duplicates,
 }
 
 impl Default for EntityQuery {
     fn default() -> Self {
-        Self { source: None, within: None, label: None, by: DimKind::Name, limit: 20 }
+        Self { source: None, within: None, label: None, by: DimKind::Name, limit: 20, duplicates: Duplicates::Once }
     }
 }
 
@@ -173,8 +174,9 @@ pub struct Spike {
     pub examples: Vec<SearchHit>,
 }
 
-/// A source (or all of them) and the rollup-served slices of it: (index among the slices asked for, dimension).
-type SlicesOfSource<'a> = (Option<&'a str>, Vec<(usize, Dim)>);
+/// Rollup-served slices read together, of one source (or all) counting copies one way: (index among the
+/// slices asked for, dimension).
+type SlicesOfSource<'a> = ((Option<&'a str>, Duplicates), Vec<(usize, Dim)>);
 
 /// The trend queries over one Postgres and one search index.
 #[derive(Clone)]
@@ -228,10 +230,13 @@ impl Trends {
         for (i, slice) in slices.iter().enumerate() {
             slice.validate()?;
             match slice.dim().filter(|d| d.finest_grain() <= bucketing.grain(from)) {
-                Some(dim) => match by_source.iter_mut().find(|(s, _)| *s == slice.source.as_deref()) {
-                    Some((_, dims)) => dims.push((i, dim)),
-                    None => by_source.push((slice.source.as_deref(), vec![(i, dim)])),
-                },
+                Some(dim) => {
+                    let group = (slice.source.as_deref(), slice.duplicates);
+                    match by_source.iter_mut().find(|(g, _)| *g == group) {
+                        Some((_, dims)) => dims.push((i, dim)),
+                        None => by_source.push((group, vec![(i, dim)])),
+                    }
+                }
                 None => {
                     served[i] = ServedBy::Index;
                     let index = self.index.clone();
@@ -245,9 +250,10 @@ impl Trends {
                 }
             }
         }
-        for (source, dims) in by_source {
+        for ((source, duplicates), dims) in by_source {
             let only: Vec<Dim> = dims.iter().map(|(_, d)| d.clone()).collect();
-            let rows = self.postgres.rollup_series(&only, source, bucketing.grain(from), from, to).await?;
+            let grain = bucketing.grain(from);
+            let rows = self.postgres.rollup_series(&only, source, duplicates, grain, from, to).await?;
             for (d, at, counts) in rows {
                 let i = dims[d].0;
                 if let Some(b) = slot(at).and_then(|b| buckets[i].get_mut(b)) {
@@ -351,7 +357,8 @@ impl Trends {
             return Ok(());
         }
         let names: Vec<String> = list.iter().map(|e| e.name.clone()).collect();
-        let mut types = self.postgres.rollup_types(&names, query.source.as_deref(), window.pair()).await?;
+        let mut types =
+            self.postgres.rollup_types(&names, query.source.as_deref(), query.duplicates, window.pair()).await?;
         for entry in list {
             let counts = types.remove(&entry.name).unwrap_or_default();
             entry.label = counts.first().map(|(label, _)| *label);
@@ -526,7 +533,7 @@ fn add_one(counts: &mut Counts, sentiment: Option<SentimentLabel>) {
 }
 
 fn key_filter(query: &EntityQuery) -> KeyFilter<'_> {
-    KeyFilter { kind: query.by, source: query.source.as_deref(), label: query.label }
+    KeyFilter { kind: query.by, source: query.source.as_deref(), label: query.label, duplicates: query.duplicates }
 }
 
 fn entity_trend(query: &EntityQuery, row: KeyCounts, with_growth: bool) -> Option<EntityTrend> {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use murmur_core::{normalize_entity_name, EmotionLabel};
 use murmur_search::{EntityFilter, Filters};
-use murmur_store::Dim;
+use murmur_store::{Dim, Duplicates};
 use serde::{Deserialize, Serialize};
 
 use crate::TrendsError;
@@ -32,6 +32,14 @@ pub struct Slice {
     /// Comments mentioning any brand of this group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brand_group: Option<String>,
+    /// How copies count: a cluster of near-duplicates once (the default) or every copy. Slices served from
+    /// the search index (words, or two of tag, entity and emotion) count every copy.
+    #[serde(default, skip_serializing_if = "counts_once")]
+    pub duplicates: Duplicates,
+}
+
+fn counts_once(duplicates: &Duplicates) -> bool {
+    *duplicates == Duplicates::Once
 }
 
 impl Slice {
@@ -109,6 +117,7 @@ impl Slice {
         ]
         .into_iter()
         .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+        .chain((self.duplicates != Duplicates::Once).then(|| ("duplicates", self.duplicates.as_str().to_owned())))
         .collect()
     }
 
@@ -136,10 +145,10 @@ impl Slice {
         if let Some(source) = &self.source {
             parts.push(format!("on {source}"));
         }
-        if parts.is_empty() {
-            "all comments".into()
-        } else {
-            parts.join(" ")
+        let label = if parts.is_empty() { "all comments".to_owned() } else { parts.join(" ") };
+        match self.duplicates {
+            Duplicates::Once => label,
+            Duplicates::Include => format!("{label}, every copy"),
         }
     }
 

@@ -1,9 +1,9 @@
 //! `GET /v1/comments/{source}/{id}`: one stored comment and what the models found in it.
 
 use actix_web::{web, HttpResponse};
-use murmur_store::StoredComment;
-use serde::Deserialize;
-use utoipa::IntoParams;
+use murmur_store::{Cluster, StoredComment};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Authorized, Read};
 use crate::error::{ErrorBody, Refusals};
@@ -18,7 +18,16 @@ pub(crate) struct CommentParams {
     embedding: bool,
 }
 
-/// The stored comment and its enrichment.
+/// A stored comment, what the models found in it and its cluster of near-duplicates.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CommentAnswer {
+    #[serde(flatten)]
+    comment: StoredComment,
+    #[serde(flatten)]
+    cluster: Cluster,
+}
+
+/// The stored comment, its enrichment and its cluster of near-duplicates.
 #[utoipa::path(get, path = "/v1/comments/{source}/{id}", tag = "comments",
     params(
         ("source" = String, Path, description = "The comment's source, as its producer sent it"),
@@ -27,7 +36,7 @@ pub(crate) struct CommentParams {
     ),
     security(("api_key" = ["read"])),
     responses(
-        (status = 200, description = "The comment", body = StoredComment),
+        (status = 200, description = "The comment", body = CommentAnswer),
         (status = 404, description = "No such comment", body = ErrorBody),
         Refusals,
     ))]
@@ -38,8 +47,12 @@ pub(crate) async fn comment(
     Query((params,)): Query<(CommentParams,)>,
 ) -> Result<HttpResponse, ApiError> {
     let (source, id) = path.into_inner();
-    match state.postgres.get_comment(&source, &id, params.embedding).await? {
-        Some(comment) => Ok(HttpResponse::Ok().json(comment)),
-        None => Err(ApiError::NotFound(format!("no comment {source}/{id}"))),
-    }
+    let Some(comment) = state.postgres.get_comment(&source, &id, params.embedding).await? else {
+        return Err(ApiError::NotFound(format!("no comment {source}/{id}")));
+    };
+    let key = (source, id);
+    let cluster = state.postgres.clusters(std::slice::from_ref(&key)).await?.remove(&key);
+    // The comment was deleted between the two reads.
+    let Some(cluster) = cluster else { return Err(ApiError::NotFound(format!("no comment {}/{}", key.0, key.1))) };
+    Ok(HttpResponse::Ok().json(CommentAnswer { comment, cluster }))
 }

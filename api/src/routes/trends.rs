@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use murmur_core::{EmotionLabel, EntityLabel, SentimentLabel};
 use murmur_search::SearchHit;
-use murmur_store::{Dim, DimKind};
+use murmur_store::{Dim, DimKind, Duplicates};
 use murmur_trends::chart::{self, ShareMeasure};
 use murmur_trends::{
     Bucketing, EntityQuery, EntityTrend, ShareSeries, Slice, Spike, SpikeParams, Timeline, Unit, Window,
@@ -112,15 +112,28 @@ pub(crate) struct SliceParams {
     /// Only comments the model found this emotion in.
     #[param(value_type = Option<EmotionLabel>)]
     emotion: Option<String>,
+    /// `once` (the default): a cluster of near-duplicates (retweets, copy-paste) counts as one comment;
+    /// `include`: every copy counts.
+    #[param(value_type = Option<Duplicates>)]
+    duplicates: Option<String>,
 }
 
 impl SliceParams {
     fn slice(self) -> Result<Slice, ApiError> {
-        let Self { brand, brand_group, source, tag, entity, q, emotion } = self;
-        let slice = Slice { source, tag, entity, q, emotion, brand, brand_group };
+        let Self { brand, brand_group, source, tag, entity, q, emotion, duplicates } = self;
+        let duplicates = parse_duplicates(duplicates.as_deref())?;
+        let slice = Slice { source, tag, entity, q, emotion, brand, brand_group, duplicates };
         slice.validate()?;
         Ok(slice)
     }
+}
+
+/// The `duplicates` parameter: how copies count (once by default).
+fn parse_duplicates(raw: Option<&str>) -> Result<Duplicates, ApiError> {
+    raw.map_or(Ok(Duplicates::Once), |raw| {
+        Duplicates::parse(raw)
+            .ok_or_else(|| ApiError::BadRequest(format!("duplicates: expected once or include, got {raw:?}")))
+    })
 }
 
 /// Comments and sentiment per bucket for a slice.
@@ -154,6 +167,9 @@ pub(crate) struct ShareOptions {
     #[serde(default)]
     #[param(inline)]
     measure: ShareMeasure,
+    /// How copies count in every slice: `once` (the default) or `include`.
+    #[param(value_type = Option<Duplicates>)]
+    duplicates: Option<String>,
 }
 
 /// Share of voice, bucket by bucket.
@@ -195,10 +211,12 @@ pub(crate) async fn share(
             slices.len()
         )));
     }
-    if let Some(source) = &p.source {
-        for slice in &mut slices {
+    let duplicates = parse_duplicates(p.duplicates.as_deref())?;
+    for slice in &mut slices {
+        if let Some(source) = &p.source {
             slice.source.get_or_insert_with(|| source.clone());
         }
+        slice.duplicates = duplicates;
     }
     let bucketing = bucket.bucketing(window)?;
     let series = state.trends.share_of_voice(&slices, window, bucketing).await?;
@@ -233,6 +251,9 @@ pub(crate) struct RankingParams {
     /// Entries (1-100, 20 by default).
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// `once` (the default): a cluster of near-duplicates counts as one comment; `include`: every copy counts.
+    #[param(value_type = Option<Duplicates>)]
+    duplicates: Option<String>,
 }
 
 impl RankingParams {
@@ -271,7 +292,14 @@ impl RankingParams {
             }
             (None, None) => None,
         };
-        Ok(EntityQuery { source: self.source.clone(), within, label, by, limit: limit(self.limit, 20, MAX_LIST)? })
+        Ok(EntityQuery {
+            source: self.source.clone(),
+            within,
+            label,
+            by,
+            limit: limit(self.limit, 20, MAX_LIST)?,
+            duplicates: parse_duplicates(self.duplicates.as_deref())?,
+        })
     }
 }
 
