@@ -1136,5 +1136,34 @@ async fn a_cluster_of_copies_counts_once_by_default_and_every_copy_with_duplicat
     assert_eq!((original["duplicate_of"].clone(), original["cluster_size"].clone()), (Value::Null, json!(6)));
     let (_, alone) = api.get("/v1/comments/twitter/o7").await;
     assert_eq!(alone["cluster_size"], 1, "{alone}");
+
+    // Search shows every copy, or each cluster once (as its original) with its size, page after page.
+    let (_, every) = api.get("/v1/search?q=blender&limit=100").await;
+    assert_eq!((every["total"].as_u64(), every["hits"].as_array().map(Vec::len)), (Some(55), Some(55)));
+    let mut seen = Vec::new();
+    let mut path = "/v1/search?q=blender&limit=15&collapse=true".to_owned();
+    loop {
+        let (status, page) = api.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        for hit in page["hits"].as_array().expect("hits") {
+            let id = hit["id"].as_str().unwrap_or("").to_owned();
+            let size = hit["cluster_size"].as_i64();
+            let want = match id.as_str() {
+                "o0" => 11,
+                "o1" => 6,
+                _ => 1,
+            };
+            assert_eq!(size, Some(want), "{id}: {hit}");
+            seen.push(id);
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/search?q=blender&limit=15&collapse=true&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let mut originals: Vec<String> = (0..40).map(|i| format!("o{i}")).collect();
+    seen.sort();
+    originals.sort();
+    assert_eq!(seen, originals, "each cluster once, as its original, across pages");
     finder.abort();
 }

@@ -187,6 +187,10 @@ pub struct SearchHit {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub explain: Option<serde_json::Value>,
+    /// With copies collapsed (`collapse=true`): how many comments the hit's cluster of near-duplicates holds,
+    /// itself included. The index does not know clusters; the API fills this from Postgres.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_size: Option<i64>,
 }
 
 /// Longest snippet, in characters.

@@ -381,6 +381,7 @@ fn hit_from(doc: &TantivyDocument, f: &Fields, score: f32) -> SearchHit {
             .collect(),
         snippet: String::new(),
         explain: None,
+        cluster_size: None,
     }
 }
 

@@ -224,6 +224,20 @@ impl Postgres {
         Ok(sqlx::query_scalar("SELECT count(*) FROM copy_queue").fetch_one(self.pool()).await?)
     }
 
+    /// The original each of these comments copies, for those that are copies.
+    pub async fn originals_of(&self, keys: &[Key]) -> Result<HashMap<Key, Key>, StoreError> {
+        let (sources, ids): (Vec<&str>, Vec<&str>) = keys.iter().map(|(s, i)| (s.as_str(), i.as_str())).unzip();
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT k.source, k.id, k.original_source, k.original_id \
+             FROM copies k JOIN unnest($1::text[], $2::text[]) AS m(source, id) USING (source, id)",
+        )
+        .bind(&sources)
+        .bind(&ids)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(source, id, os, oi)| ((source, id), (os, oi))).collect())
+    }
+
     /// The clusters of these comments (those stored; an original's cluster counts its copies and itself).
     pub async fn clusters(&self, keys: &[Key]) -> Result<HashMap<Key, Cluster>, StoreError> {
         let (sources, ids): (Vec<&str>, Vec<&str>) = keys.iter().map(|(s, i)| (s.as_str(), i.as_str())).unzip();

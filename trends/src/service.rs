@@ -505,6 +505,7 @@ impl Trends {
                     entities,
                     snippet: String::new(),
                     explain: None,
+                    cluster_size: None,
                 }
             })
             .collect())

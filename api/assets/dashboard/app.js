@@ -179,6 +179,8 @@ function commentCard(hit) {
   for (const emotion of hit.emotions ?? []) if (emotion !== 'neutral') info.append(el('span', { class: 'emotion' }, emotion));
   for (const tag of hit.tags) info.append(el('span', { class: 'tag' }, `#${tag}`));
   for (const entity of hit.entities) info.append(el('span', { class: 'entity' }, `${entity.label} ${entity.name}`));
+  // A cluster of near-duplicates shown once (search collapses copies): how often it was posted.
+  if (hit.cluster_size > 1) info.append(el('span', { class: 'copies', title: 'near-duplicates (retweets, copy-paste) shown once' }, `posted ${fmt(hit.cluster_size)}×`));
   return el('li', { class: 'comment', 'data-id': `${hit.source}/${hit.id}` }, text, info);
 }
 
@@ -456,7 +458,8 @@ async function search(more) {
   const q = $('q').value.trim();
   if (!q) return;
   const params = { q, mode: $('mode').value, sentiment: $('sentiment').value, emotion: $('emotion').value,
-    entity: $('entity').value.trim(), tag: $('tag').value.trim(), source: state.source, limit: 20, facets: !more };
+    entity: $('entity').value.trim(), tag: $('tag').value.trim(), source: state.source, limit: 20, facets: !more,
+    collapse: true };
   if ($('in-range').checked) Object.assign(params, { from: timeWindow().from, to: timeWindow().to });
   if (more && searchCursor) params.cursor = searchCursor;
   const results = $('search-results');

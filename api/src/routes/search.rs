@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use murmur_core::{EmotionLabel, SentimentLabel};
-use murmur_search::{EntityFilter, Filters, Fusion, SearchMode, SearchQuery, SearchResults, RANK_WINDOW};
+use murmur_search::{EntityFilter, Filters, Fusion, SearchHit, SearchMode, SearchQuery, SearchResults, RANK_WINDOW};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -57,6 +57,10 @@ pub(crate) struct SearchParams {
     /// Weight of the semantic ranking in hybrid fusion (0-100, 1 by default).
     #[param(minimum = 0, maximum = 100)]
     semantic_weight: Option<f32>,
+    /// Show each cluster of near-duplicates (retweets, copy-paste) once, as its original where it matched,
+    /// else as its best-ranked copy, with `cluster_size`; pages then go at most 1,000 hits deep.
+    #[serde(default)]
+    collapse: bool,
 }
 
 /// A page of hits.
@@ -126,14 +130,14 @@ pub(crate) async fn search(
         text: None,
         emotion,
     };
-    let fingerprint = cursor::fingerprint(&p.q, p.mode, &filters, fusion);
+    let fingerprint = cursor::fingerprint(&p.q, p.mode, &filters, fusion, p.collapse);
     let offset = match p.cursor.as_deref() {
         None => 0,
         Some(raw) => cursor::decode(raw, fingerprint).ok_or_else(|| {
             ApiError::BadRequest("cursor: not one this search returned (it belongs to another query)".into())
         })?,
     };
-    let deepest = if p.mode == SearchMode::Bm25 { MAX_BM25_DEPTH } else { RANK_WINDOW };
+    let deepest = if p.mode == SearchMode::Bm25 && !p.collapse { MAX_BM25_DEPTH } else { RANK_WINDOW };
     if offset + limit > deepest {
         return Err(ApiError::BadRequest(format!("{} results go at most {deepest} deep", p.mode.as_str())));
     }
@@ -156,13 +160,72 @@ pub(crate) async fn search(
         explain: p.explain,
         fusion,
     };
-    let index = state.index.clone();
-    let results = web::block(move || index.search(&query)).await.map_err(|_| ApiError::Internal)??;
-    let covered = if p.mode == SearchMode::Bm25 { results.total } else { results.total.min(deepest) };
+    let (results, more) = if p.collapse {
+        collapsed(&state, query).await?
+    } else {
+        let results = run(&state, query).await?;
+        let covered = if p.mode == SearchMode::Bm25 { results.total } else { results.total.min(deepest) };
+        let more = results.hits.len() == limit && offset + limit < covered;
+        (results, more)
+    };
     let next = offset + results.hits.len();
-    let next_cursor =
-        (results.hits.len() == limit && next < covered && next < deepest).then(|| cursor::encode(next, fingerprint));
+    let next_cursor = (more && next < deepest).then(|| cursor::encode(next, fingerprint));
     Ok(HttpResponse::Ok().json(SearchPage { results, next_cursor }))
+}
+
+async fn run(state: &AppState, query: SearchQuery) -> Result<SearchResults, ApiError> {
+    let index = state.index.clone();
+    web::block(move || index.search(&query)).await.map_err(|_| ApiError::Internal)?.map_err(ApiError::from)
+}
+
+/// The page `offset..offset + limit` of the ranking with each cluster of near-duplicates shown once (its
+/// original where it matched, else its best-ranked copy, at the rank of its best-ranked member), each hit with
+/// its cluster's size, and whether more follow. Reads the ranking four times the page's depth first, and the
+/// whole [`RANK_WINDOW`] when copies fill that.
+async fn collapsed(state: &AppState, query: SearchQuery) -> Result<(SearchResults, bool), ApiError> {
+    let (offset, limit) = (query.offset, query.limit);
+    let wanted = offset + limit + 1;
+    let mut depth = (4 * wanted).clamp(100, RANK_WINDOW);
+    loop {
+        let mut results = run(state, SearchQuery { offset: 0, limit: depth, ..query.clone() }).await?;
+        let keys: Vec<(String, String)> = results.hits.iter().map(|h| (h.source.clone(), h.id.clone())).collect();
+        let originals = state.postgres.originals_of(&keys).await?;
+        // Clusters in rank order: (original, positions of its members among the hits).
+        let mut clusters: Vec<(&(String, String), Vec<usize>)> = Vec::new();
+        let mut slot: std::collections::HashMap<&(String, String), usize> = std::collections::HashMap::new();
+        for (i, key) in keys.iter().enumerate() {
+            let root = originals.get(key).unwrap_or(key);
+            let n = *slot.entry(root).or_insert_with(|| {
+                clusters.push((root, Vec::new()));
+                clusters.len() - 1
+            });
+            clusters[n].1.push(i);
+        }
+        let read_all = results.hits.len() < depth || depth == RANK_WINDOW;
+        if clusters.len() < wanted && !read_all {
+            depth = RANK_WINDOW;
+            continue;
+        }
+        let more = clusters.len() > offset + limit;
+        let shown: Vec<usize> = clusters
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(root, members)| members.iter().copied().find(|&i| keys[i] == **root).unwrap_or(members[0]))
+            .collect();
+        let page_keys: Vec<(String, String)> = shown.iter().map(|&i| keys[i].clone()).collect();
+        let sizes = state.postgres.clusters(&page_keys).await?;
+        let mut hits: Vec<Option<SearchHit>> = std::mem::take(&mut results.hits).into_iter().map(Some).collect();
+        results.hits = shown
+            .iter()
+            .filter_map(|&i| {
+                let mut hit = hits[i].take()?;
+                hit.cluster_size = Some(sizes.get(&keys[i]).map_or(1, |c| c.cluster_size));
+                Some(hit)
+            })
+            .collect();
+        return Ok((results, more));
+    }
 }
 
 /// Opaque page cursors: the next offset, bound to the search it belongs to (a cursor from another query is
@@ -172,8 +235,8 @@ mod cursor {
     use murmur_search::{Filters, Fusion, SearchMode};
 
     /// FNV-1a over everything that decides the ranking, stable across processes and restarts.
-    pub fn fingerprint(q: &str, mode: SearchMode, filters: &Filters, fusion: Fusion) -> u64 {
-        let canonical = format!("{q}\u{0}{}\u{0}{filters:?}\u{0}{fusion:?}", mode.as_str());
+    pub fn fingerprint(q: &str, mode: SearchMode, filters: &Filters, fusion: Fusion, collapse: bool) -> u64 {
+        let canonical = format!("{q}\u{0}{}\u{0}{filters:?}\u{0}{fusion:?}\u{0}{collapse}", mode.as_str());
         murmur_core::hash::fnv1a(canonical.as_bytes())
     }
 
