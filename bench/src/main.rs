@@ -2,6 +2,7 @@
 //! in the same run and the machine's features. Kept out of the `murmur` binary so the roles that serve link
 //! none of it; see docs/benchmarks.md for the commands and dated results.
 
+mod copies;
 mod enrich;
 mod measure;
 mod pipeline;
@@ -28,6 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The copy finder (near-duplicates) on real tweets against the sink's write path it follows.
+    Copies(copies::CopiesArgs),
     /// Enrichment comments/s against Hugging Face Python on the same comments and threads.
     Enrich(enrich::EnrichArgs),
     /// Search at scale: index build time and size, query latency per mode, HNSW recall against exact search.
@@ -50,6 +53,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
+            Command::Copies(args) => copies::copies(args).await,
             Command::Enrich(args) => enrich::enrich(args),
             Command::Search(args) => search::search(args),
             Command::Trends(args) => trends::trends(args).await,
