@@ -158,6 +158,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ],
     )));
     let copy_finder = args.copies.spawn(state.trends.postgres());
+    state.copy_finder = copy_finder.as_ref().map(|(progress, _)| Arc::clone(progress));
     let shutdown = shutdown_on_signal();
     let pushing = args.push.start(&state.trends, &shutdown)?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)

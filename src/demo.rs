@@ -78,6 +78,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut state = AppState::new(postgres, index, enrich, keys);
     state.rate_limiter = args.http.rate_limiter()?;
     state.rematcher = Some(rematcher);
+    state.copy_finder = copy_finder.as_ref().map(|(progress, _)| Arc::clone(progress));
     let state_trends = state.trends.clone();
     let pushing = args.push.start(&state.trends, &shutdown)?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)

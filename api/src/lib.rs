@@ -20,7 +20,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use murmur_core::ModelQueue;
 use murmur_search::SearchIndex;
-use murmur_store::{Postgres, Rematcher};
+use murmur_store::{CopyProgress, Postgres, Rematcher};
 use murmur_trends::Trends;
 
 pub use auth::ApiKeys;
@@ -45,6 +45,8 @@ pub struct AppState {
     /// The background re-matching of stored comments after a brand catalogue change, where this process runs
     /// it (woken by `/v1/brands` changes; its progress in `/readyz`).
     pub rematcher: Option<Rematcher>,
+    /// The copy finder's progress, where this process runs one (in `/readyz`).
+    pub copy_finder: Option<Arc<CopyProgress>>,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
             lag: None,
             rate_limiter: None,
             rematcher: None,
+            copy_finder: None,
         }
     }
 }

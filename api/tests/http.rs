@@ -1136,6 +1136,8 @@ async fn a_cluster_of_copies_counts_once_by_default_and_every_copy_with_duplicat
     assert_eq!((original["duplicate_of"].clone(), original["cluster_size"].clone()), (Value::Null, json!(6)));
     let (_, alone) = api.get("/v1/comments/twitter/o7").await;
     assert_eq!(alone["cluster_size"], 1, "{alone}");
+    let (_, ready) = api.get("/readyz").await;
+    assert_eq!(ready["copies"], json!({ "queued": 0 }), "no finder in this server, nothing left to compare");
 
     // Search shows every copy, or each cluster once (as its original) with its size, page after page.
     let (_, every) = api.get("/v1/search?q=blender&limit=100").await;

@@ -1,6 +1,8 @@
 //! Liveness and readiness, for probes (open, never rate limited). `/metrics` and `/openapi.json` are the
 //! other system routes; they live with what they serve ([`crate::metrics`], [`crate::openapi`]).
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -30,6 +32,25 @@ pub(crate) struct Readiness {
     /// Re-matching stored comments after a brand catalogue change, where this server runs it.
     #[serde(skip_serializing_if = "Option::is_none")]
     brand_rematch: Option<super::brands::RematchStatus>,
+    copies: CopyStatus,
+}
+
+/// Finding near-duplicates: the queue all processes share, and this process's finder where it runs one.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CopyStatus {
+    /// Comments stored but not yet compared (they count as originals meanwhile).
+    queued: i64,
+    /// Whether this process finds copies now (one process at a time does); absent where it runs no finder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finding: Option<bool>,
+    /// Originals this process holds to compare with, comments it compared and copies it found since it
+    /// started finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    originals: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compared: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    found: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -48,10 +69,18 @@ pub(crate) struct VectorCounts {
 pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.postgres.ping().await.map_err(|e| ApiError::NotReady(format!("postgres: {e}")))?;
     let (in_graph, stored) = state.index.vector_counts();
+    let finder = state.copy_finder.as_deref();
     Ok(HttpResponse::Ok().json(Readiness {
         status: "ready",
         indexed: state.index.num_docs(),
         vectors: VectorCounts { stored, in_graph },
         brand_rematch: super::brands::RematchStatus::of(&state),
+        copies: CopyStatus {
+            queued: state.postgres.copies_queued().await.map_err(|e| ApiError::NotReady(format!("postgres: {e}")))?,
+            finding: finder.map(|p| p.leading.load(Relaxed)),
+            originals: finder.map(|p| p.originals.load(Relaxed)),
+            compared: finder.map(|p| p.checked.load(Relaxed)),
+            found: finder.map(|p| p.copies.load(Relaxed)),
+        },
     }))
 }
