@@ -1127,6 +1127,20 @@ async fn a_cluster_of_copies_counts_once_by_default_and_every_copy_with_duplicat
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap_or("").contains("duplicates: expected once or include"));
 
+    // Examples are distinct opinions: one comment per cluster, unless every copy is asked for.
+    for (duplicates, expected) in [("", 40), ("&duplicates=include", 50)] {
+        let (status, answer) = api.get(&format!("/v1/trends/examples?tag=acme&from={from}&limit=50{duplicates}")).await;
+        assert_eq!(status, 200, "{answer}");
+        let ids: Vec<&str> =
+            answer["examples"].as_array().expect("examples").iter().filter_map(|e| e["id"].as_str()).collect();
+        assert_eq!(ids.len(), expected, "{duplicates}: {ids:?}");
+        if duplicates.is_empty() {
+            let storm = ids.iter().filter(|id| **id == "o0" || id.starts_with("rt")).count();
+            let campaign = ids.iter().filter(|id| **id == "o1" || id.starts_with("tpl")).count();
+            assert_eq!((storm, campaign), (1, 1), "one example of each cluster: {ids:?}");
+        }
+    }
+
     // A comment says which cluster it is in.
     let (status, copy) = api.get("/v1/comments/twitter/rt3").await;
     assert_eq!(status, 200, "{copy}");

@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use tokio::sync::Notify;
 
 use crate::postgres::{array_literal, SELECT_STORED};
-use crate::trends::Dim;
+use crate::trends::{Dim, Duplicates};
 use crate::{Postgres, StoreError};
 
 /// The matcher of the catalogue version a process last wrote with, compiled once per version.
@@ -130,19 +130,21 @@ impl Postgres {
     }
 
     /// The newest comments of `[from, to)` counted under `dim` (a brand or brand group: the search index
-    /// does not hold brands), from `source` and of `sentiment` where given.
+    /// does not hold brands), from `source` and of `sentiment` where given, copies left out with `Duplicates::Once`.
     pub async fn newest_under(
         &self,
         dim: &Dim,
         source: Option<&str>,
         sentiment: Option<&str>,
+        duplicates: Duplicates,
         (from, to): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
         limit: i64,
     ) -> Result<Vec<crate::StoredComment>, StoreError> {
         let rows = sqlx::query_as::<_, crate::StoredComment>(&format!(
             "{SELECT_STORED} WHERE c.dims @> ARRAY[$1] AND c.created_at >= $2 AND c.created_at < $5 \
-               AND ($6::text IS NULL OR c.source = $6) AND ($7::text IS NULL OR c.sentiment = $7) \
-             ORDER BY c.created_at DESC, c.source, c.id LIMIT $4"
+               AND ($6::text IS NULL OR c.source = $6) AND ($7::text IS NULL OR c.sentiment = $7) AND {} \
+             ORDER BY c.created_at DESC, c.source, c.id LIMIT $4",
+            duplicates.keeps_comment()
         ))
         .bind(dim.stored())
         .bind(from)

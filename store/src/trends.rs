@@ -339,7 +339,7 @@ impl Duplicates {
     }
 
     /// An SQL condition on comment row `c`: true unless this leaves copies out and `c` is one.
-    fn keeps_comment(self) -> &'static str {
+    pub(crate) fn keeps_comment(self) -> &'static str {
         match self {
             Self::Include => "true",
             Self::Once => "NOT EXISTS (SELECT 1 FROM copies k WHERE k.source = c.source AND k.id = c.id)",

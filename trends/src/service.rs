@@ -459,7 +459,22 @@ impl Trends {
         let mut filters = slice.filters(window.from, window.to);
         filters.sentiment = sentiment;
         let index = self.index.clone();
-        Ok(tokio::task::spawn_blocking(move || index.representative(&filters, limit)).await??)
+        if slice.duplicates == Duplicates::Include {
+            return Ok(tokio::task::spawn_blocking(move || index.representative(&filters, limit)).await??);
+        }
+        // One example per cluster of copies: the index does not know clusters, so read three times as many
+        // and keep the first of each.
+        let hits = tokio::task::spawn_blocking(move || index.representative(&filters, 3 * limit)).await??;
+        let keys: Vec<(String, String)> = hits.iter().map(|h| (h.source.clone(), h.id.clone())).collect();
+        let originals = self.postgres.originals_of(&keys).await?;
+        let mut seen = std::collections::HashSet::new();
+        Ok(hits
+            .into_iter()
+            .zip(&keys)
+            .filter(|(_, key)| seen.insert(originals.get(*key).unwrap_or(key).clone()))
+            .map(|(hit, _)| hit)
+            .take(limit)
+            .collect())
     }
 }
 
@@ -476,7 +491,14 @@ impl Trends {
         let Some(dim) = slice.dim() else { return Ok(Vec::new()) };
         let rows = self
             .postgres
-            .newest_under(&dim, slice.source.as_deref(), sentiment.map(|s| s.as_str()), window.pair(), limit as i64)
+            .newest_under(
+                &dim,
+                slice.source.as_deref(),
+                sentiment.map(|s| s.as_str()),
+                slice.duplicates,
+                window.pair(),
+                limit as i64,
+            )
             .await?;
         Ok(rows
             .into_iter()
