@@ -285,7 +285,7 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
     let q = |extra: &str| format!("from={}&to={}{extra}", urlencode(&from), urlencode(&to));
     let (status, timeline) = api.get(&format!("/v1/trends/timeline?{}", q("&tag=pixel&bucket=hour"))).await;
     assert_eq!(status, 200, "{timeline}");
-    let raw = raw_tag_count(&postgres, "pixel", &timeline).await;
+    let raw = raw_count(&postgres, "pixel", &timeline, true).await;
     assert_eq!(timeline["total"]["comments"].as_i64(), Some(raw));
     assert!(raw > 100);
     assert_eq!(timeline["served_by"], "rollups");
@@ -301,7 +301,7 @@ async fn api_routes_keys_trends_metrics_and_scheduled_reports() {
     assert_eq!(examples["examples"].as_array().map(Vec::len), Some(5));
     let (_, tags) = api.get(&format!("/v1/trends/entities?by=tag&limit=100&{}", q(""))).await;
     let pixel = tags["entities"].as_array().and_then(|t| t.iter().find(|t| t["name"] == "pixel")).cloned();
-    let raw = raw_tag_count(&postgres, "pixel", &tags).await;
+    let raw = raw_count(&postgres, "pixel", &tags, true).await;
     assert_eq!(pixel.map(|p| p["comments"].clone()), Some(json!(raw)), "tags ranked by their comments: {tags}");
 
     // Charts: the same answers drawn; each bar or point leads to the examples query of its comments.
@@ -569,18 +569,6 @@ fn chromium(args: &[&str]) -> String {
     let output = std::process::Command::new(browser).args(flags).args(args).output().expect("chromium runs");
     assert!(output.status.success(), "chromium {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Comments with `tag` in the window an answer says it covers (its `from` and `to`), counted from the raw rows.
-async fn raw_tag_count(postgres: &murmur_store::Postgres, tag: &str, answer: &Value) -> i64 {
-    let time = |field: &str| answer[field].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok());
-    sqlx::query_scalar("SELECT count(*) FROM comments WHERE $1 = ANY(tags) AND created_at >= $2 AND created_at < $3")
-        .bind(tag)
-        .bind(time("from"))
-        .bind(time("to"))
-        .fetch_one(postgres.pool())
-        .await
-        .expect("raw count")
 }
 
 fn urlencode(s: &str) -> String {
