@@ -26,8 +26,8 @@ pub struct ModelArgs {
     /// Padded tokens per forward pass (default: 1024 on CPU, where small passes stay in cache; 16384 on CUDA).
     #[arg(long, env = "MURMUR_MAX_BATCH_TOKENS")]
     pub max_batch_tokens: Option<usize>,
-    /// What the encoder computes in: `auto` picks bf16 on CUDA GPUs, and on CPUs with AVX512_BF16 or AMX
-    /// where a matmul timed at start runs at least 1.2× faster in bf16; f32 elsewhere.
+    /// What the encoder computes in: `auto` picks bf16 on CPUs with AVX512_BF16 or AMX where a matmul timed
+    /// at start runs at least 1.2× faster in bf16; f32 elsewhere, CUDA included (measured faster there).
     #[arg(long, env = "MURMUR_PRECISION", value_enum, default_value = "auto")]
     pub precision: PrecisionChoice,
     /// Folder of the task model (sentiment, emotion, entities; model.json, model.safetensors), trained by
@@ -50,6 +50,17 @@ pub enum DeviceChoice {
     Auto,
     Cpu,
     Cuda,
+}
+
+impl DeviceChoice {
+    /// The device this choice names, checked: `cuda` fails clearly where no GPU can be used.
+    pub fn select(self) -> anyhow::Result<tch::Device> {
+        Ok(select_device(match self {
+            Self::Auto => DeviceRequest::Auto,
+            Self::Cpu => DeviceRequest::Cpu,
+            Self::Cuda => DeviceRequest::Cuda,
+        })?)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -87,11 +98,7 @@ impl ModelArgs {
 
     /// The sentence encoder alone, on the device and in the precision asked for.
     pub fn load_encoder(&self) -> anyhow::Result<SentenceEncoder> {
-        let device = select_device(match self.device {
-            DeviceChoice::Auto => DeviceRequest::Auto,
-            DeviceChoice::Cpu => DeviceRequest::Cpu,
-            DeviceChoice::Cuda => DeviceRequest::Cuda,
-        })?;
+        let device = self.device.select()?;
         let max_batch_tokens = self.max_batch_tokens.unwrap_or_else(|| EncoderOptions::default_batch_tokens(device));
         let precision = match self.precision {
             PrecisionChoice::Auto => Precision::Auto,

@@ -18,19 +18,31 @@ pub enum DeviceRequest {
 }
 
 /// Loads libtorch's CUDA backend into the process if it can be found; true when a GPU is then usable.
+///
+/// The backend is loaded before libtorch is first asked about CUDA: libtorch keeps the answer of its first
+/// look for CUDA hooks for the life of the process, so asking first would say "no GPU" even after the load.
+/// (Found on an H200, where asking first failed and preloading `libtorch_cuda.so` worked; the scripts that
+/// run on a GPU machine preload it as well.)
 fn cuda_available() -> bool {
-    if tch::Cuda::is_available() {
-        return true;
-    }
     let Ok(name) = CString::new("libtorch_cuda.so") else { return false };
     // SAFETY: dlopen with a valid NUL-terminated name; the handle is kept for the life of the process
-    // (libtorch registers its CUDA hooks from the library's static initialisers).
+    // (libtorch registers its CUDA hooks from the library's static initialisers). dlerror returns null or a
+    // NUL-terminated message owned by the C library, read at once.
     #[allow(unsafe_code)]
-    let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
-    if handle.is_null() {
-        tracing::debug!("libtorch_cuda.so not found on the library path");
-        return false;
-    }
+    let loaded = unsafe {
+        let handle = libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL);
+        if handle.is_null() {
+            let error = libc::dlerror();
+            let error = if error.is_null() {
+                String::new()
+            } else {
+                std::ffi::CStr::from_ptr(error).to_string_lossy().into_owned()
+            };
+            tracing::debug!(%error, "libtorch_cuda.so could not be loaded");
+        }
+        !handle.is_null()
+    };
+    tracing::debug!(loaded, "looked for libtorch's CUDA backend");
     tch::Cuda::is_available()
 }
 

@@ -1,8 +1,10 @@
 //! Which precision the encoder computes in, chosen at start from what the hardware has and does: bf16 on
-//! CUDA GPUs, and on CPUs with AVX512_BF16 or AMX where a BERT-shaped matmul measured at start is clearly
-//! faster in bf16 than in f32; f32 elsewhere (on AVX2 alone bf16 is emulated and slower than f32). The
-//! flags alone are not enough: libtorch's bf16 matmul measured 2.5–3.7× its f32 on one AVX512_BF16 machine
-//! and 0.56× on another with the same flags (`murmur-bench enrich`, 2026-12-03: f32 138 comments/s, bf16 85).
+//! CPUs with AVX512_BF16 or AMX where a BERT-shaped matmul measured at start is clearly faster in bf16 than
+//! in f32; f32 elsewhere (on AVX2 alone bf16 is emulated and slower than f32). The flags alone are not
+//! enough: libtorch's bf16 matmul measured 2.5–3.7× its f32 on one AVX512_BF16 machine and 0.56× on another
+//! with the same flags (`murmur-bench enrich`, 2026-12-03: f32 138 comments/s, bf16 85). On CUDA `auto` is
+//! f32: on an H200 (2026-12-04, `infra/gpu-check.sh`) the whole enrichment ran at 10,214 comments/s in f32
+//! and 4,383 in bf16, though bf16 matmuls alone are ten times faster there, so no matmul timing decides it.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -25,7 +27,7 @@ impl Precision {
     pub fn resolve(self, device: Device) -> Result<Kind, EnrichError> {
         let fast = native_bf16(device);
         match self {
-            Self::Auto if fast && (device.is_cuda() || bf16_measured_faster()) => Ok(Kind::BFloat16),
+            Self::Auto if fast && !device.is_cuda() && bf16_measured_faster() => Ok(Kind::BFloat16),
             Self::Auto | Self::F32 => Ok(Kind::Float),
             Self::Bf16 if fast => Ok(Kind::BFloat16),
             Self::Bf16 => Err(EnrichError::Device(format!(

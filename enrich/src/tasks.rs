@@ -297,7 +297,10 @@ impl TaskModel {
         let bytes = serde_json::to_vec_pretty(&self.config).map_err(|e| EnrichError::Data(e.to_string()))?;
         let path = dir.join("model.json");
         std::fs::write(&path, bytes).map_err(|source| EnrichError::ModelFile { path, source })?;
-        self.vs.save(dir.join("model.safetensors"))?;
+        // Written from CPU copies: a model trained on a GPU is saved the same as one trained on the CPU.
+        let tensors: Vec<(String, Tensor)> =
+            self.vs.variables().into_iter().map(|(name, t)| (name, t.to_device(Device::Cpu))).collect();
+        Tensor::write_safetensors(&tensors, dir.join("model.safetensors"))?;
         Ok(())
     }
 

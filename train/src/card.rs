@@ -96,7 +96,13 @@ pub fn markdown(
          text. BTC has no MISC type: predicted MISC is not scored there. No file of the data is in the \
          repository; `murmur-train` reads it from `.cache/data` and the shared data folder.\n"
     );
-    let _ = writeln!(out, "## Recipe\n\n`{}`\n", command_line(options));
+    let lowered = match options.max_seconds {
+        Some(limit) if fit.steps < options.steps => {
+            format!(" (asked for {} steps; `--max-seconds {limit}` planned the steps)", options.steps)
+        }
+        _ => String::new(),
+    };
+    let _ = writeln!(out, "## Recipe\n\n`{}`{lowered}\n", command_line(options, fit));
     let _ = writeln!(
         out,
         "Each step: {} sentiment examples (sets drawn ∝ max(√rows, 50); 5% written in capitals, 10% of polar \
@@ -106,7 +112,7 @@ pub fn markdown(
          gradients clipped to norm 1. Checkpoints every {} steps scored on {} rows of each validation split; the \
          best mean of sentiment macro-F1, emotion macro-F1 and NER F1 is kept (step {} of {}). Then the \
          sentiment temperature ({:.2}) is chosen on the three-class validation splits and the emotion \
-         thresholds ({}) on GoEmotions' validation split. {:.0} minutes of training.\n",
+         thresholds ({}) on GoEmotions' validation split. {:.0} minutes of training on {}.\n",
         options.sentiment_batch,
         options.emotion_batch,
         options.ner_batch,
@@ -117,10 +123,11 @@ pub fn markdown(
         options.eval_every,
         options.dev_rows,
         fit.best_step,
-        options.steps,
+        fit.steps,
         fit.temperature,
         fit.emotion_thresholds.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>().join(" / "),
-        fit.seconds / 60.0
+        fit.seconds / 60.0,
+        fit.device
     );
     let _ = writeln!(
         out,
@@ -222,17 +229,17 @@ pub fn tables(report: &Report, previous: Option<&Report>) -> String {
         }
     }
     if let Some(p) = previous {
-        let _ = writeln!(out, "\nPrevious model: {}, scored through `POST /v1/enrich` on the same rows.", p.model);
+        let _ = writeln!(out, "\nPrevious model: {}, scored on the same rows.", p.model);
     }
     out
 }
 
-fn command_line(o: &FitOptions) -> String {
+fn command_line(o: &FitOptions, fit: &FitReport) -> String {
     let mut line = format!(
         "murmur-train fit --seed {} --steps {} --branch-layers {} --sentiment-batch {} --emotion-batch {} --ner-batch {} \
          --head-learning-rate {} --branch-learning-rate {} --ner-layers {} --ner-lstm {}",
         o.seed,
-        o.steps,
+        fit.steps,
         o.branch_layers,
         o.sentiment_batch,
         o.emotion_batch,

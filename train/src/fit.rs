@@ -51,10 +51,11 @@ pub struct FitOptions {
     pub ner_layers: usize,
     pub ner_projection: i64,
     pub ner_lstm: i64,
-    /// Padded tokens per forward pass while training.
-    pub max_batch_tokens: usize,
     /// Sentiment domains left out of training (to measure how the model does on a domain it never saw).
     pub exclude: Vec<Domain>,
+    /// Seconds training may take: the step count is lowered to fit (see [`planned_steps`]).
+    #[serde(default)]
+    pub max_seconds: Option<f64>,
 }
 
 impl Default for FitOptions {
@@ -76,8 +77,8 @@ impl Default for FitOptions {
             ner_layers: 4,
             ner_projection: 256,
             ner_lstm: 128,
-            max_batch_tokens: 4096,
             exclude: Vec::new(),
+            max_seconds: None,
         }
     }
 }
@@ -102,6 +103,12 @@ pub struct FitReport {
     pub temperature: f64,
     pub emotion_thresholds: Vec<f64>,
     pub seconds: f64,
+    /// Steps trained: fewer than asked when `max_seconds` lowered them.
+    #[serde(default)]
+    pub steps: usize,
+    /// Where it trained (`CPU`, `CUDA`).
+    #[serde(default)]
+    pub device: String,
 }
 
 /// The model `options` describe, reading `encoder`.
@@ -201,7 +208,7 @@ fn task_loss(
     ) -> Result<Tensor, TrainError>,
 ) -> Result<Tensor, TrainError> {
     let shared = model.config().shared_layers();
-    let mut total = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
+    let mut total = Tensor::zeros([], (Kind::Float, encoder.device()));
     let mut failure = None;
     encoder.encode_until(texts, shared, |batch| {
         let batch_texts: Vec<&str> = batch.rows.iter().map(|&i| texts[i]).collect();
@@ -232,11 +239,12 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
     tch::manual_seed(options.seed as i64);
     let mut rng = Rng::new(options.seed);
     let config = model_config(encoder, options);
-    let mut model = TaskModel::new(config.clone(), tch::Device::Cpu)?;
+    let device = encoder.device();
+    let mut model = TaskModel::new(config.clone(), device)?;
     if let Some(branch) = model.branch_mut() {
         encoder.copy_top_layers(branch)?;
     }
-    let mut best = TaskModel::new(config, tch::Device::Cpu)?;
+    let mut best = TaskModel::new(config, device)?;
     let mut optimizer = tch::nn::AdamW { wd: options.weight_decay, ..Default::default() }
         .build(model.var_store(), options.head_learning_rate)?;
     let sampler = SentimentSampler::new(&corpus.sentiment, &options.exclude)?;
@@ -250,14 +258,20 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
         temperature: 1.0,
         emotion_thresholds: vec![0.5; EMOTION_CLASSES.len()],
         seconds: 0.0,
+        steps: options.steps,
+        device: if device.is_cuda() { "CUDA".into() } else { "CPU".into() },
     };
     let mut best_score = f64::NEG_INFINITY;
     let bar = crate::progress(options.steps, "training");
     let (mut loss_sum, mut loss_steps) = (0.0, 0);
     let mut training_seconds = 0.0;
-    for step in 1..=options.steps {
+    let mut steps = options.steps;
+    let mut step = 0;
+    let mut pace_mark = (0, 0.0);
+    while step < steps {
+        step += 1;
         let step_started = Instant::now();
-        let progress = step as f64 / options.steps as f64;
+        let progress = step as f64 / steps as f64;
         let factor = if progress < options.warmup {
             progress / options.warmup
         } else {
@@ -280,7 +294,7 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
         let sentiment = task_loss(encoder, &model, &texts, heads, |logits, rows, _| {
             let targets: Vec<i64> = rows.iter().map(|&i| drawn[i].1 as i64).collect();
             let logits = logits.sentiment.as_ref().ok_or_else(|| TrainError::Options("no sentiment head".into()))?;
-            Ok(logits.cross_entropy_for_logits(&Tensor::from_slice(&targets)))
+            Ok(logits.cross_entropy_for_logits(&Tensor::from_slice(&targets).to_device(device)))
         })?;
 
         // Emotion.
@@ -291,7 +305,8 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
         let emotion = task_loss(encoder, &model, &texts, heads, |logits, rows, _| {
             let targets: Vec<f32> =
                 rows.iter().flat_map(|&i| emotions[i].labels.iter().map(|&b| if b { 1.0 } else { 0.0 })).collect();
-            let targets = Tensor::from_slice(&targets).view([rows.len() as i64, EMOTION_CLASSES.len() as i64]);
+            let targets =
+                Tensor::from_slice(&targets).view([rows.len() as i64, EMOTION_CLASSES.len() as i64]).to_device(device);
             let logits = logits.emotion.as_ref().ok_or_else(|| TrainError::Options("no emotion head".into()))?;
             Ok(logits.binary_cross_entropy_with_logits::<Tensor>(&targets, None, None, Reduction::Mean))
         })?;
@@ -323,7 +338,7 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
                 targets[r * width..][..ids.len()].copy_from_slice(&ids);
             }
             Ok(logits.view([-1, NER_TAGS.len() as i64]).cross_entropy_loss::<Tensor>(
-                &Tensor::from_slice(&targets),
+                &Tensor::from_slice(&targets).to_device(device),
                 None,
                 Reduction::Mean,
                 -100,
@@ -341,7 +356,23 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
         bar.inc(1);
         training_seconds += step_started.elapsed().as_secs_f64();
 
-        if step % options.eval_every == 0 || step == options.steps {
+        // The pace of training is measured from step 20 on: the first steps warm caches and kernels up.
+        if step == 20 {
+            pace_mark = (step, started.elapsed().as_secs_f64());
+        }
+        if step == 100 || step % options.eval_every == 0 {
+            let elapsed = started.elapsed().as_secs_f64();
+            let planned = planned_steps(options.steps, step, elapsed, pace_mark, options.max_seconds);
+            if planned != steps {
+                bar.set_length(planned as u64);
+                bar.suspend(|| {
+                    eprintln!("step {step}: {planned} steps fit in --max-seconds (asked: {})", options.steps)
+                });
+                steps = planned;
+            }
+        }
+
+        if step % options.eval_every == 0 || step == steps {
             let mut predictor = InProcess { encoder, model: &model, heads: Heads::ALL };
             let scores = dev.score(&mut predictor)?;
             let checkpoint = Checkpoint {
@@ -374,7 +405,23 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
     bar.finish_and_clear();
     calibrate(encoder, &mut best, corpus, &options.exclude, &mut report)?;
     report.seconds = started.elapsed().as_secs_f64();
+    report.steps = steps;
     Ok(Fitted { model: best, report })
+}
+
+/// Steps that end training within `max_seconds` seconds, `elapsed` seconds and `done` steps in, at the pace
+/// measured since `mark` (a step and its time, past the slow first steps; checkpoints included): never more
+/// than `asked`, never fewer than `done`.
+fn planned_steps(asked: usize, done: usize, elapsed: f64, mark: (usize, f64), max_seconds: Option<f64>) -> usize {
+    let (mark_step, mark_seconds) = mark;
+    match max_seconds {
+        Some(limit) if done > mark_step && elapsed > mark_seconds => {
+            let pace = (elapsed - mark_seconds) / (done - mark_step) as f64;
+            let more = ((limit - elapsed).max(0.0) / pace).floor() as usize;
+            (done + more).clamp(done, asked)
+        }
+        _ => asked,
+    }
 }
 
 /// A fixed sample of every validation split, scored at each checkpoint.
@@ -506,6 +553,16 @@ fn calibrate(
 mod tests {
     use super::*;
     use murmur_enrich::Word;
+
+    #[test]
+    fn a_time_limit_plans_the_steps_from_the_pace_past_the_first_ones() {
+        assert_eq!(planned_steps(2000, 100, 30.0, (20, 10.0), None), 2000);
+        // 0.25 s a step since step 20: 70 s left is 280 steps more.
+        assert_eq!(planned_steps(2000, 100, 30.0, (20, 10.0), Some(100.0)), 380);
+        assert_eq!(planned_steps(2000, 100, 30.0, (20, 10.0), Some(1e6)), 2000);
+        assert_eq!(planned_steps(2000, 250, 600.0, (20, 10.0), Some(100.0)), 250);
+        assert_eq!(planned_steps(2000, 10, 5.0, (0, 0.0), Some(1.0)), 10);
+    }
 
     #[test]
     fn pieces_inherit_their_words_tag() {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use murmur_cli::{home_path, ENCODER_DIR, TASK_MODEL_DIR};
+use murmur_cli::{home_path, DeviceChoice, ENCODER_DIR, TASK_MODEL_DIR};
 use murmur_enrich::tasks::Heads;
 use murmur_enrich::{EncoderOptions, SentenceEncoder, TaskModel};
 use murmur_train::data::{Corpus, DataPaths, Domain, Split};
@@ -47,6 +47,10 @@ struct DataArgs {
     /// libtorch threads (default: one per core).
     #[arg(long, env = "MURMUR_THREADS")]
     threads: Option<usize>,
+    /// Where training and scoring run: `cuda` needs a GPU and a CUDA-enabled libtorch on LD_LIBRARY_PATH
+    /// (infra/gpu-train.sh); `auto` uses one when found. Models are written the same either way.
+    #[arg(long, env = "MURMUR_DEVICE", value_enum, default_value = "auto")]
+    device: DeviceChoice,
 }
 
 impl DataArgs {
@@ -65,7 +69,13 @@ impl DataArgs {
         if let Some(threads) = self.threads {
             tch::set_num_threads(threads as i32);
         }
-        SentenceEncoder::load(&self.encoder, EncoderOptions::default())
+        let device = self.device.select()?;
+        let options = EncoderOptions {
+            device,
+            max_batch_tokens: EncoderOptions::default_batch_tokens(device),
+            ..EncoderOptions::default()
+        };
+        SentenceEncoder::load(&self.encoder, options)
             .with_context(|| format!("loading the encoder from {} (run infra/fetch-assets.sh)", self.encoder.display()))
     }
 }
@@ -105,6 +115,10 @@ struct FitArgs {
     /// LSTM units per direction in the NER head (0: none).
     #[arg(long, default_value_t = FitOptions::default().ner_lstm)]
     ner_lstm: i64,
+    /// Fit within this many seconds of training: after the first steps (and at each checkpoint) the step
+    /// count is lowered, schedule included, so that training ends in time (long runs on a lent machine).
+    #[arg(long)]
+    max_seconds: Option<f64>,
     /// Leave a sentiment domain out of training, to score the model on a domain it never saw
     /// (tweets, reddit, product_reviews, restaurant_reviews, movies; repeatable).
     #[arg(long, value_parser = parse_domain)]
@@ -182,6 +196,7 @@ fn run_fit(args: FitArgs) -> anyhow::Result<()> {
         ner_layers: args.ner_layers,
         ner_lstm: args.ner_lstm,
         exclude: args.exclude,
+        max_seconds: args.max_seconds,
         ..FitOptions::default()
     };
     eprintln!("training on {} threads: {}", tch::get_num_threads(), serde_json::to_string(&options)?);
@@ -209,7 +224,7 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     let (mut report, speed) = match (&args.model, &args.server) {
         (Some(dir), _) => {
             let encoder = args.data.encoder()?;
-            let model = TaskModel::load(dir, tch::Device::Cpu)
+            let model = TaskModel::load(dir, encoder.device())
                 .with_context(|| format!("loading the task model from {}", dir.display()))?;
             let mut predictor = InProcess { encoder: &encoder, model: &model, heads: Heads::ALL };
             let report = Report::score(&mut predictor, &corpus, split)?;
