@@ -97,7 +97,7 @@ pub fn markdown(
          repository; `murmur-train` reads it from `.cache/data` and the shared data folder.\n"
     );
     let lowered = match options.max_seconds {
-        Some(limit) if fit.steps < options.steps => {
+        Some(limit) if fit.steps_trained(options) < options.steps => {
             format!(" (asked for {} steps; `--max-seconds {limit}` planned the steps)", options.steps)
         }
         _ => String::new(),
@@ -123,11 +123,11 @@ pub fn markdown(
         options.eval_every,
         options.dev_rows,
         fit.best_step,
-        fit.steps,
+        fit.steps_trained(options),
         fit.temperature,
         fit.emotion_thresholds.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>().join(" / "),
         fit.seconds / 60.0,
-        fit.device
+        fit.device()
     );
     let _ = writeln!(
         out,
@@ -239,7 +239,7 @@ fn command_line(o: &FitOptions, fit: &FitReport) -> String {
         "murmur-train fit --seed {} --steps {} --branch-layers {} --sentiment-batch {} --emotion-batch {} --ner-batch {} \
          --head-learning-rate {} --branch-learning-rate {} --ner-layers {} --ner-lstm {}",
         o.seed,
-        fit.steps,
+        fit.steps_trained(o),
         o.branch_layers,
         o.sentiment_batch,
         o.emotion_batch,

@@ -103,12 +103,33 @@ pub struct FitReport {
     pub temperature: f64,
     pub emotion_thresholds: Vec<f64>,
     pub seconds: f64,
-    /// Steps trained: fewer than asked when `max_seconds` lowered them.
+    /// Steps trained: fewer than asked when `max_seconds` lowered them (0 in records written before it was
+    /// kept: every step asked; see [`FitReport::steps_trained`]).
     #[serde(default)]
     pub steps: usize,
-    /// Where it trained (`CPU`, `CUDA`).
+    /// Where it trained (`CPU`, `CUDA`; empty in records written before it was kept, all on the CPU).
     #[serde(default)]
     pub device: String,
+}
+
+impl FitReport {
+    /// Steps trained, also for records written before `steps` was kept.
+    pub fn steps_trained(&self, options: &FitOptions) -> usize {
+        if self.steps == 0 {
+            options.steps
+        } else {
+            self.steps
+        }
+    }
+
+    /// Where it trained, also for records written before `device` was kept.
+    pub fn device(&self) -> &str {
+        if self.device.is_empty() {
+            "CPU"
+        } else {
+            &self.device
+        }
+    }
 }
 
 /// The model `options` describe, reading `encoder`.
