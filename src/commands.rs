@@ -19,7 +19,7 @@ use murmur_ingest::sink::{Sink, SinkConfig};
 use murmur_ingest::worker::{Worker, WorkerConfig};
 use murmur_ingest::{PipelineStats, Pseudonymizer};
 use murmur_search::{Access, SearchIndex};
-use murmur_store::Rematcher;
+use murmur_store::{Rematcher, RollupFolder};
 use murmur_trends::{ReportSpec, Scheduler, Slice, Trends};
 use tokio_util::sync::CancellationToken;
 
@@ -106,8 +106,12 @@ pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
     let admin = start_admin("sink", &kafka, &args.group, &topics.enriched, &args.admin)?;
     args.kafka.ensure_topics(args.partitions).await?;
     let mut stores: Vec<Arc<dyn CommentStore>> = Vec::new();
+    let mut folder = None;
     if args.stores.contains(&SinkStore::Postgres) {
-        stores.push(Arc::new(connect(&args.database).await?));
+        let postgres = connect(&args.database).await?;
+        // The rollup deltas this sink logs are folded beside it (reads fold what is left).
+        folder = Some(RollupFolder::spawn(postgres.clone()));
+        stores.push(Arc::new(postgres));
     }
     if args.stores.contains(&SinkStore::Index) {
         let index = SearchIndex::open(&args.index.index_dir, Access::Write, args.index.options())
@@ -125,6 +129,9 @@ pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
     Sink::new(stores, producer, config, stats).run(consumer, shutdown.clone()).await?;
     shutdown.cancel();
     reporter.await.ok();
+    if let Some(folder) = folder {
+        folder.abort();
+    }
     Ok(())
 }
 

@@ -20,7 +20,7 @@ use murmur_ingest::sink::SinkConfig;
 use murmur_ingest::worker::WorkerConfig;
 use murmur_ingest::{Pseudonymizer, Topics};
 use murmur_search::{Access, IndexOptions, SearchError, SearchIndex};
-use murmur_store::{DimKind, Duplicates, KeyFilter, Postgres, Rematcher};
+use murmur_store::{DimKind, Duplicates, KeyFilter, Postgres, Rematcher, RollupFolder};
 use murmur_trends::{Format as ReportFormat, ReportSpec, Slice, Trends};
 
 use crate::cli::DemoArgs;
@@ -39,6 +39,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let (rematcher, rematching) = Rematcher::spawn(postgres.clone());
     let copy_finder = args.copies.spawn(&postgres);
+    let folder = RollupFolder::spawn(postgres.clone());
     let index = match SearchIndex::open(&args.index_dir, Access::ReadWrite, IndexOptions::default()) {
         // The demo index is rebuilt from the corpus on every run, so an outdated one is simply replaced.
         Err(SearchError::SchemaMismatch(_) | SearchError::OldLayout(_)) => {
@@ -212,6 +213,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     shutdown.cancelled().await;
     rematching.abort();
+    folder.abort();
     if let Some((_, task)) = copy_finder {
         task.abort();
     }

@@ -458,6 +458,7 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     assert_eq!(count(&pool, "SELECT count(*) FROM comments").await, VALID as i64);
     assert_eq!(count(&pool, "SELECT count(*) FROM comments WHERE embedding IS NOT NULL").await, VALID as i64);
     let rollup_total = "SELECT sum(comments)::int8 FROM rollups WHERE kind = 'all' AND grain = 'day'";
+    common::pipeline::fold_rollups(&pool).await;
     assert_eq!(
         count(&pool, rollup_total).await,
         VALID as i64,

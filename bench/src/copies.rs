@@ -77,7 +77,7 @@ pub async fn copies(args: CopiesArgs) -> anyhow::Result<()> {
     println!("| measure | value | vs the sink's write path |");
     println!("|---|---|---|");
     println!(
-        "| sink write path (Postgres upsert, rollups, queue; batches of {BATCH}) | {stored:.0} comments/s | 1.00× |"
+        "| sink write path (Postgres upsert, rollup log, queue; batches of {BATCH}) | {stored:.0} comments/s | 1.00× |"
     );
     println!(
         "| copy finder (read queue, compare, record copies) | {compared:.0} comments/s | {:.2}× |",

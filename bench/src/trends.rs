@@ -122,6 +122,16 @@ async fn load(postgres: &Postgres, from: usize, n: usize, total: usize, seed: u6
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Folds the rollup log (the deltas the writes logged) into the rollups; returns the comments folded a
+/// second, `comments` being how many wrote them.
+async fn fold(postgres: &Postgres, comments: usize) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let deltas = postgres.fold_rollups().await?;
+    let rate = comments as f64 / started.elapsed().as_secs_f64();
+    eprintln!("  folded {deltas} rollup deltas of {comments} comments ({rate:.0} comments/s)");
+    Ok(rate)
+}
+
 /// Entity counts from the raw rows, most mentioned first (ties by key), at most `limit`.
 async fn raw_entities(
     postgres: &Postgres,
@@ -200,8 +210,9 @@ pub async fn trends(args: TrendsArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let index = SearchIndex::open(dir.path(), Access::ReadWrite, IndexOptions::default())?;
     let trends = Trends::new(postgres.clone(), index);
-    eprintln!("loading {} comments through the sink's write path (rollups maintained on write)", args.comments);
+    eprintln!("loading {} comments through the sink's write path (rollup deltas logged on write)", args.comments);
     let load_rate = load(&postgres, 0, args.comments, args.comments, 42).await?;
+    let load_fold_rate = fold(&postgres, args.comments).await?;
     sqlx::query("VACUUM ANALYZE").execute(postgres.pool()).await?;
     let sizes: (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM rollups), \
@@ -391,16 +402,17 @@ pub async fn trends(args: TrendsArgs) -> anyhow::Result<()> {
     // The write path's cost of keeping rollups: the same kind of batches with the rollup triggers off. (The
     // comments without rollups stay out of the rollups: the database is for benchmarks only.)
     let sample = args.write_sample;
-    let mut writes = (f64::NAN, f64::NAN);
+    let mut writes = Writes { logged: f64::NAN, folded: f64::NAN, bare: f64::NAN };
     if sample > 0 && !args.reuse {
-        writes.0 = load(&postgres, args.comments, sample, args.comments, 43).await?;
+        writes.logged = load(&postgres, args.comments, sample, args.comments, 43).await?;
+        writes.folded = fold(&postgres, sample).await?;
         sqlx::query("ALTER TABLE comments DISABLE TRIGGER USER").execute(postgres.pool()).await?;
-        writes.1 = load(&postgres, args.comments + sample, sample, args.comments, 44).await?;
+        writes.bare = load(&postgres, args.comments + sample, sample, args.comments, 44).await?;
         remove_from(&postgres, args.comments + sample).await?;
         sqlx::query("ALTER TABLE comments ENABLE TRIGGER USER").execute(postgres.pool()).await?;
         remove_from(&postgres, args.comments).await?;
     }
-    print(&args, load_rate, writes, sizes, &rows);
+    print(&args, (load_rate, load_fold_rate), writes, sizes, &rows);
     Ok(())
 }
 
@@ -418,17 +430,35 @@ fn name_of(key: &str) -> &str {
     key.split_once(':').map_or(key, |(_, name)| name)
 }
 
-fn print(args: &TrendsArgs, load_rate: f64, writes: (f64, f64), sizes: (i64, i64, i64), rows: &[Row]) {
+/// Comments a second of the write-path sample: written with the rollup deltas logged, their deltas folded,
+/// and written with the triggers off (the peer).
+struct Writes {
+    logged: f64,
+    folded: f64,
+    bare: f64,
+}
+
+fn print(args: &TrendsArgs, load: (f64, f64), writes: Writes, sizes: (i64, i64, i64), rows: &[Row]) {
     println!();
     println!("trend queries at {} comments ({} days, {} brands, {} entity names)", args.comments, DAYS, BRANDS, NAMES);
-    println!("load (sink upsert incl. rollups, batches of {BATCH}): {load_rate:.0} comments/s");
-    if writes.0 > 0.0 && writes.1 > 0.0 {
+    println!(
+        "load (sink upsert, rollup deltas logged, batches of {BATCH}): {:.0} comments/s; then folded at {:.0} comments/s",
+        load.0, load.1
+    );
+    if writes.logged > 0.0 && writes.bare > 0.0 {
+        // One after the other on the same cores: what the rollups cost in all, wherever the fold runs.
+        let both = 1.0 / (1.0 / writes.logged + 1.0 / writes.folded);
         println!(
-            "write path on {} more comments: {:.0} comments/s with rollups, {:.0} without ({:.2}× slower with)",
+            "write path on {} more comments: {:.0} comments/s with the rollup log, {:.0} without ({:.2}× slower with); \
+             folding their deltas {:.0} comments/s; writing and folding one after the other {:.0} comments/s \
+             ({:.2}× slower than without)",
             args.write_sample,
-            writes.0,
-            writes.1,
-            writes.1 / writes.0
+            writes.logged,
+            writes.bare,
+            writes.bare / writes.logged,
+            writes.folded,
+            both,
+            writes.bare / both
         );
     } else {
         println!("write path: not measured (--write-sample 0 or --reuse)");

@@ -1,6 +1,7 @@
 //! Postgres, murmur's system of record: the schema lives in `migrations/`; writes are bulk (one `UNNEST`
 //! statement per table per batch, one transaction) and idempotent (upsert on `(source, id)`, rows that did
-//! not change are not rewritten). Trend rollups are kept by the same writes (`trends`).
+//! not change are not rewritten). The same writes log each comment's rollup deltas, folded into the trend
+//! rollups off the write path (`rollup_log`) and read by `trends`.
 
 mod alerts;
 mod brands;
@@ -8,6 +9,7 @@ mod copies;
 mod error;
 mod postgres;
 mod reports;
+mod rollup_log;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod trends;
@@ -21,4 +23,5 @@ pub use error::StoreError;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://murmur@127.0.0.1:5432/murmur";
 pub use postgres::{PackedVector, Postgres, StoredComment, StoredEnrichment};
 pub use reports::{NewReport, ReportSchedule, StoredReport, WebhookStatus, WebhookTarget};
+pub use rollup_log::RollupFolder;
 pub use trends::{cover, Counts, Dim, DimKind, Duplicates, Grain, KeyCounts, KeyFilter, Segment};

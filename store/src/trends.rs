@@ -418,6 +418,7 @@ fn key_rows(filter: &KeyFilter<'_>) -> String {
 impl Postgres {
     /// Comments stored, from the rollups (one row per day and source, not a count over the comments).
     pub async fn stored_total(&self) -> Result<i64, StoreError> {
+        self.fold_rollups().await?;
         Ok(sqlx::query_scalar(
             "SELECT coalesce(sum(comments), 0)::int8 FROM rollups WHERE kind = 'all' AND key = '' AND grain = 'day'",
         )
@@ -436,6 +437,7 @@ impl Postgres {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(usize, DateTime<Utc>, Counts)>, StoreError> {
+        self.fold_rollups().await?;
         let kinds: Vec<&str> = dims.iter().map(Dim::kind).collect();
         let keys: Vec<String> = dims.iter().map(Dim::key).collect();
         let sql = format!(
@@ -472,6 +474,7 @@ impl Postgres {
         window: (DateTime<Utc>, DateTime<Utc>),
         limit: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
+        self.fold_rollups().await?;
         let (conditions, segments) = window_conditions(&[window], filter.finest_grain(), 5);
         let sql = format!(
             "SELECT {} {} AND {} GROUP BY r.key HAVING sum({}) > 0 ORDER BY comments DESC, r.key LIMIT $4",
@@ -498,6 +501,7 @@ impl Postgres {
         if names.is_empty() {
             return Ok(out);
         }
+        self.fold_rollups().await?;
         let keys: Vec<String> =
             names.iter().flat_map(|n| EntityLabel::NAMES.iter().map(move |l| format!("{}:{n}", l.as_str()))).collect();
         let filter = KeyFilter { kind: DimKind::Entity, source, label: None, duplicates };
@@ -533,6 +537,7 @@ impl Postgres {
         previous: (DateTime<Utc>, DateTime<Utc>),
         min_current: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
+        self.fold_rollups().await?;
         let (now, segments) = window_conditions(&[current], filter.finest_grain(), 5);
         let counted = filter.duplicates.counted("comments");
         let sql = format!(

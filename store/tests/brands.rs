@@ -37,6 +37,7 @@ fn comment(i: usize, at: DateTime<Utc>) -> EnrichedComment {
 
 /// Comments per brand and group key by the rollups (day grain, all sources).
 async fn rolled(postgres: &Postgres) -> BTreeMap<String, i64> {
+    postgres.fold_rollups().await.expect("fold");
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT kind, key, sum(comments)::bigint FROM rollups WHERE grain = 'day' \
          AND kind IN ('brand', 'brand_group') GROUP BY 1, 2 HAVING sum(comments) <> 0",

@@ -180,6 +180,8 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
         "0007_emotions_and_mentions.sql",
         "0008_brands.sql",
         "0009_alerts.sql",
+        "0010_copies.sql",
+        "0011_rollup_log.sql",
     ] {
         sqlx::raw_sql(&apply(file)).execute(&mut before).await.expect(file);
     }
@@ -193,6 +195,7 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
     assert_eq!(changed, Some(1), "the row naming Montréal changes, the others do not");
     assert_eq!(store.rederive_entities("test-rules", |_, _| Vec::new()).await.expect("runs"), None, "only once");
     let names = "SELECT key, comments FROM rollups WHERE kind = 'name' AND grain = 'day' AND comments > 0 ORDER BY key";
+    store.fold_rollups().await.expect("fold");
     let names: Vec<(String, i32)> = sqlx::query_as(names).fetch_all(store.pool()).await.expect("names");
     assert_eq!(names, vec![("apple".into(), 1), ("montreal".into(), 1)], "the rollups moved to the new name");
     let wide = store.get_comment("s", "wide", true).await.expect("read").expect("present");
@@ -213,8 +216,11 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
     edit.comment.tags = vec!["galaxy".into()];
     store.upsert_batch(&[edit]).await.expect("edit");
     let count = |sql: &'static str| {
-        let pool = store.pool().clone();
-        async move { sqlx::query_scalar::<_, i32>(sql).fetch_one(&pool).await.expect(sql) }
+        let store = store.clone();
+        async move {
+            store.fold_rollups().await.expect("fold");
+            sqlx::query_scalar::<_, i32>(sql).fetch_one(store.pool()).await.expect(sql)
+        }
     };
     assert_eq!(count("SELECT comments FROM rollups WHERE kind = 'tag' AND key = 'pixel' AND grain = 'day'").await, 0);
     assert_eq!(count("SELECT comments FROM rollups WHERE kind = 'tag' AND key = 'galaxy' AND grain = 'day'").await, 1);

@@ -125,6 +125,7 @@ async fn write(postgres: &Postgres, index: &SearchIndex, comments: &[EnrichedCom
 
 /// The rollups hold exactly what a recount from the raw rows gives, at every grain, for every dimension.
 async fn assert_rollups_match_raw(postgres: &Postgres) {
+    postgres.fold_rollups().await.expect("fold");
     let (missing, extra): (i64, i64) = sqlx::query_as(
         r#"
         WITH dims AS (
@@ -320,6 +321,7 @@ async fn rollups_and_trend_queries_equal_counts_over_raw_rows() {
 
     // Replaying everything, in other batch sizes and twice concurrently, changes no rollup row.
     let snapshot = || async {
+        postgres.fold_rollups().await.expect("fold");
         sqlx::query_as::<_, (String, String, String, DateTime<Utc>, String, i32, i32, i32, i32)>(
             "SELECT * FROM rollups ORDER BY kind, key, grain, bucket, source",
         )
@@ -364,6 +366,44 @@ async fn rollups_and_trend_queries_equal_counts_over_raw_rows() {
     let got: Vec<(DateTime<Utc>, Counts)> =
         timeline.points.iter().filter(|p| p.counts.comments > 0).map(|p| (p.start, p.counts)).collect();
     assert_eq!(got, raw, "after edits and deletions");
+}
+
+/// The writers' transactions only log rollup deltas; a read answers from rollups folded first, and folders
+/// racing each other and the writers fold every delta exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logged_deltas_are_folded_once_by_racing_folders_and_reads_never_miss_them() {
+    let postgres =
+        murmur_store::testing::fresh_database("trends_rollup_log").await.expect("postgres (infra/postgres.sh)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = SearchIndex::open(dir.path(), Access::ReadWrite, IndexOptions::default()).expect("index");
+    let trends = Trends::new(postgres.clone(), index.clone());
+    let comments = corpus(11, 1500);
+    write(&postgres, &index, &comments[..500], 250).await;
+    let rows =
+        || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM rollups").fetch_one(postgres.pool()).await };
+    assert_eq!(rows().await.expect("rollups"), 0, "the writers' transactions touch no rollup row");
+    assert!(postgres.rollups_pending().await.expect("pending") >= 500, "each comment logged its deltas");
+
+    let window = Window::new(t0(), t0() + Duration::days(10)).expect("window");
+    let day = Bucketing { unit: Unit::Day, tz: Tz::UTC };
+    let timeline = trends.timeline(&Slice::default(), window, day).await.expect("timeline");
+    assert_eq!(timeline.points.iter().map(|p| p.counts.comments).sum::<i64>(), 500, "the read folded first");
+    assert_eq!(postgres.rollups_pending().await.expect("pending"), 0);
+
+    let folder = |postgres: Postgres| async move {
+        for _ in 0..30 {
+            postgres.fold_rollups().await.expect("fold");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    let writer = async {
+        for chunk in comments[500..].chunks(100) {
+            postgres.upsert_batch(chunk).await.expect("postgres upsert");
+        }
+    };
+    tokio::join!(writer, folder(postgres.clone()), folder(postgres.clone()));
+    assert_rollups_match_raw(&postgres).await;
+    assert_eq!(postgres.rollups_pending().await.expect("pending"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

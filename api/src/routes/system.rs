@@ -33,6 +33,14 @@ pub(crate) struct Readiness {
     #[serde(skip_serializing_if = "Option::is_none")]
     brand_rematch: Option<super::brands::RematchStatus>,
     copies: CopyStatus,
+    rollups: RollupStatus,
+}
+
+/// Trend rollups: stored comments' deltas the writers logged and no folder has folded yet (every trend read
+/// folds them first, so answers do not wait for a folder; a growing number means no folder keeps up).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RollupStatus {
+    pending: i64,
 }
 
 /// Finding near-duplicates: the queue all processes share, and this process's finder where it runs one.
@@ -81,6 +89,13 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, A
             originals: finder.map(|p| p.originals.load(Relaxed)),
             compared: finder.map(|p| p.checked.load(Relaxed)),
             found: finder.map(|p| p.copies.load(Relaxed)),
+        },
+        rollups: RollupStatus {
+            pending: state
+                .postgres
+                .rollups_pending()
+                .await
+                .map_err(|e| ApiError::NotReady(format!("postgres: {e}")))?,
         },
     }))
 }
