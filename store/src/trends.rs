@@ -508,7 +508,7 @@ impl Postgres {
         let (conditions, segments) = window_conditions(&[window], filter.finest_grain(), 5);
         let counted = duplicates.counted("comments");
         let sql = format!(
-            "SELECT r.key, sum({counted})::int8 {} AND {} AND r.key IN (SELECT unnest($4::text[])) \
+            "SELECT r.key, sum({counted})::int8 {} AND {} AND r.key = ANY($4::text[]) \
              GROUP BY r.key HAVING sum({counted}) > 0",
             key_rows(&filter),
             conditions[0]
@@ -555,7 +555,7 @@ impl Postgres {
         let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
         let (before, segments) = window_conditions(&[previous], filter.finest_grain(), 5);
         let sql = format!(
-            "SELECT r.key, sum({counted})::int8 {} AND {} AND r.key IN (SELECT unnest($4::text[])) GROUP BY r.key",
+            "SELECT r.key, sum({counted})::int8 {} AND {} AND r.key = ANY($4::text[]) GROUP BY r.key",
             key_rows(&filter),
             before[0]
         );
