@@ -20,13 +20,8 @@ die() { printf '[gpu-train] error: %s\n' "$*" >&2; exit 1; }
 
 [ $# -ge 2 ] || die "usage: infra/gpu-train.sh OUT_DIR 'NAME FIT-FLAGS…' ['NAME FIT-FLAGS…' …]"
 out=$1; shift
-command -v nvidia-smi >/dev/null || die "no nvidia-smi: this machine has no NVIDIA driver"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-TORCH_LIB=${TORCH_LIB:-$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null || true)}
-[ -f "$TORCH_LIB/libtorch_cuda.so" ] || die "no libtorch_cuda.so in '$TORCH_LIB' (set TORCH_LIB to PyTorch 2.11's torch/lib)"
-export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-# Loaded before libtorch is first asked about CUDA (what worked on an H200; see enrich/src/device.rs).
-export LD_PRELOAD="$TORCH_LIB/libtorch_cuda.so${LD_PRELOAD:+:$LD_PRELOAD}"
+# shellcheck source=infra/gpu-env.sh
+. infra/gpu-env.sh
 BIN=${MURMUR_TRAIN_BIN:-target/release/murmur-train}
 [ -x "$BIN" ] || die "no $BIN: build it with cargo build --release -p murmur-train (or set MURMUR_TRAIN_BIN)"
 export MURMUR_THREADS=${MURMUR_THREADS:-$(( $(nproc) / $# > 0 ? $(nproc) / $# : 1 ))}
