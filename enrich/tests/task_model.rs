@@ -100,6 +100,37 @@ fn factual_announcements_read_as_neutral() {
     assert!(polar.len() <= 3, "{} of {} announcements read as polar:\n{}", polar.len(), texts.len(), polar.join("\n"));
 }
 
+/// The other side of the guard above: opinions in formal prose (editorials, op-eds, letters) keep their
+/// polarity. A model taught that news statements are neutral could learn that formal register means
+/// neutral; these twelve say whether it did.
+#[test]
+fn formal_opinions_keep_their_polarity() {
+    let stack = stack();
+    let cases = [
+        ("The council's decision to close the library is short-sighted and will hurt the families who rely on it most.", "negative"),
+        ("This budget is a reckless gamble with public money that the country cannot afford.", "negative"),
+        ("The airline's treatment of stranded passengers this week was nothing short of disgraceful.", "negative"),
+        ("Regulators have failed consumers yet again, and their latest report is a whitewash.", "negative"),
+        ("The new policy is poorly designed, badly explained and unfair to small businesses.", "negative"),
+        ("It is hard to imagine a more incompetent response to the flooding than the one we have seen.", "negative"),
+        ("The court's ruling is a welcome victory for press freedom and deserves praise.", "positive"),
+        ("The city's new transit line is a triumph of careful planning and a model for others.", "positive"),
+        ("Her leadership during the crisis was calm, decisive and admirable.", "positive"),
+        ("This is an excellent and long overdue reform that will make the tax system fairer.", "positive"),
+        ("The company deserves credit for handling the recall quickly and honestly.", "positive"),
+        ("The festival was a remarkable success and a credit to everyone who organised it.", "positive"),
+    ];
+    let texts: Vec<&str> = cases.iter().map(|(t, _)| *t).collect();
+    let results = stack.enrich(&texts).expect("enriches");
+    let wrong: Vec<String> = cases
+        .iter()
+        .zip(&results)
+        .filter(|((_, expected), got)| label(got) != *expected)
+        .map(|((text, expected), got)| format!("{text:?}: expected {expected}, got {:?}", got.sentiment))
+        .collect();
+    assert!(wrong.len() <= 2, "{} of {} opinions lost their polarity:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
+}
+
 #[test]
 fn emotions_come_with_their_probabilities() {
     let stack = stack();

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use murmur_enrich::TaskModelConfig;
 
-use crate::data::Corpus;
+use crate::data::{Corpus, Domain};
 use crate::evaluate::Report;
 use crate::fit::{FitOptions, FitReport};
 
@@ -102,7 +102,12 @@ pub fn markdown(
         }
         _ => String::new(),
     };
-    let _ = writeln!(out, "## Recipe\n\n`{}`{lowered}\n", command_line(options, fit));
+    let taught = if corpus.sentiment.iter().any(|set| set.domain == Domain::News) {
+        " with `--news-teacher DIR`: the news-statements set is labelled by the task model in DIR (COMPARISON.md names it)"
+    } else {
+        ""
+    };
+    let _ = writeln!(out, "## Recipe\n\n`{}`{lowered}{taught}\n", command_line(options, fit));
     let _ = writeln!(
         out,
         "Each step: {} sentiment examples (sets drawn ∝ max(√rows, 50); 5% written in capitals, 10% of polar \

@@ -149,6 +149,16 @@ pub struct SentimentScore {
     pub vader: Scores,
 }
 
+/// The model's most probable sentiment class of each text (an index into `SENTIMENT_CLASSES`): how a
+/// teacher labels sentences for a student.
+pub fn sentiment_labels(predictor: &mut dyn Predictor, texts: &[&str], what: &str) -> Result<Vec<usize>, TrainError> {
+    let sentiments: Vec<Sentiment> = predict_all(predictor, texts, what)?
+        .into_iter()
+        .map(|p| p.sentiment.ok_or_else(|| TrainError::Options("the teacher has no sentiment head".into())))
+        .collect::<Result<_, _>>()?;
+    Ok(sentiment_classes(&sentiments, false).into_iter().map(|(class, _)| class).collect())
+}
+
 /// Class of each prediction for a set: the most probable of three, or positive against negative on binary
 /// sets; with its confidence (for calibration).
 fn sentiment_classes(sentiments: &[Sentiment], binary: bool) -> Vec<(usize, f64)> {

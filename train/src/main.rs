@@ -9,7 +9,7 @@ use murmur_cli::{home_path, DeviceChoice, ENCODER_DIR, TASK_MODEL_DIR};
 use murmur_enrich::tasks::Heads;
 use murmur_enrich::{EncoderOptions, SentenceEncoder, TaskModel};
 use murmur_train::data::{Corpus, DataPaths, Domain, Split};
-use murmur_train::evaluate::{throughput, Http, InProcess, Report};
+use murmur_train::evaluate::{sentiment_labels, throughput, Http, InProcess, Report};
 use murmur_train::fit::{fit, FitOptions, FitReport};
 use murmur_train::{card, data};
 use serde::{Deserialize, Serialize};
@@ -51,18 +51,40 @@ struct DataArgs {
     /// (infra/gpu-train.sh); `auto` uses one when found. Models are written the same either way.
     #[arg(long, env = "MURMUR_DEVICE", value_enum, default_value = "auto")]
     device: DeviceChoice,
+    /// A task model folder (e.g. models/enrichment) whose sentiment labels CoNLL-2003's news sentences,
+    /// adding them as a sentiment set (`news-statements`, domain `news`): formal prose the other sets
+    /// lack. Its scores are agreement with the teacher. Without it the set is left out.
+    #[arg(long, env = "MURMUR_NEWS_TEACHER")]
+    news_teacher: Option<PathBuf>,
 }
 
 impl DataArgs {
     fn corpus(&self) -> anyhow::Result<Corpus> {
         let paths = DataPaths { packages: self.data_cache.clone(), shared: self.shared_data.clone() };
-        Corpus::load(&paths, self.limit).with_context(|| {
+        let mut corpus = Corpus::load(&paths, self.limit).with_context(|| {
             format!(
                 "reading the labelled data from {} and {} (run infra/fetch-assets.sh; --shared-data names the shared sets)",
                 self.data_cache.display(),
                 self.shared_data.display()
             )
-        })
+        })?;
+        if let Some(dir) = &self.news_teacher {
+            let encoder = self.encoder()?;
+            let teacher = TaskModel::load(dir, encoder.device())
+                .with_context(|| format!("loading the news teacher (--news-teacher) from {}", dir.display()))?;
+            let mut predictor = InProcess {
+                encoder: &encoder,
+                model: &teacher,
+                heads: Heads { sentiment: true, emotion: false, ner: false },
+            };
+            let conll =
+                corpus.ner.iter().find(|set| set.name == "conll2003").context("no CoNLL-2003 set to take news from")?;
+            let news = data::news_statements(conll, |texts| {
+                sentiment_labels(&mut predictor, texts, "labelling news with the teacher")
+            })?;
+            corpus.sentiment.push(news);
+        }
+        Ok(corpus)
     }
 
     fn encoder(&self) -> anyhow::Result<SentenceEncoder> {
@@ -120,7 +142,7 @@ struct FitArgs {
     #[arg(long)]
     max_seconds: Option<f64>,
     /// Leave a sentiment domain out of training, to score the model on a domain it never saw
-    /// (tweets, reddit, product_reviews, restaurant_reviews, movies; repeatable).
+    /// (tweets, reddit, product_reviews, restaurant_reviews, movies, news; repeatable).
     #[arg(long, value_parser = parse_domain)]
     exclude: Vec<Domain>,
 }
