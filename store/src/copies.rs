@@ -199,12 +199,12 @@ async fn drain_batch(
                      AS m(source, id, original_source, original_id) \
                  JOIN comments c USING (source, id) \
                  ON CONFLICT (source, id) DO NOTHING RETURNING source, id) \
-             SELECT apply_fact_deltas(ARRAY( \
+             INSERT INTO rollup_log (delta) \
                  SELECT ROW(c.source, date_trunc('minute', c.created_at, 'UTC'), c.sentiment, c.dims, s.sign, \
                             s.copy)::fact_delta \
                  FROM marked JOIN comments c USING (source, id) \
                  CROSS JOIN (VALUES (-1, false), (1, true)) AS s(sign, copy) \
-                 WHERE c.dims IS NOT NULL))",
+                 WHERE c.dims IS NOT NULL",
         )
         .bind(&sources)
         .bind(&ids)

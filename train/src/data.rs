@@ -648,7 +648,10 @@ mod tests {
         let report = words("Germany 's officials said on Wednesday that car exports rose 5 % in July .");
         assert!(is_statement(&report));
         assert_eq!(detokenize(&report), "Germany's officials said on Wednesday that car exports rose 5% in July.");
-        assert_eq!(detokenize(&words("Sales ( mostly cars ) did n't fall , at $ 5 million .")), "Sales (mostly cars) didn't fall, at $5 million.");
+        assert_eq!(
+            detokenize(&words("Sales ( mostly cars ) did n't fall , at $ 5 million .")),
+            "Sales (mostly cars) didn't fall, at $5 million."
+        );
         assert!(!is_statement(&words("Leicestershire 22 points , Somerset 4 .")), "too short");
         assert!(!is_statement(&words("Essex 532 481 19 22 14 1 2 3 4 .")), "a results table");
         assert!(!is_statement(&words("He said the plan was \" a disaster for everyone \" today .")), "a quote");
