@@ -36,6 +36,19 @@ fn label(e: &Enrichment) -> &'static str {
     e.sentiment.as_ref().map_or("none", |s| s.label.as_str())
 }
 
+/// Enriches each `(text, expected label)` and lists those whose sentiment label differs, with what came back.
+fn mislabelled(stack: &ModelStack, cases: &[(&str, &str)]) -> (Vec<Enrichment>, Vec<String>) {
+    let texts: Vec<&str> = cases.iter().map(|(t, _)| *t).collect();
+    let results = stack.enrich(&texts).expect("enriches");
+    let wrong = cases
+        .iter()
+        .zip(&results)
+        .filter(|((_, expected), got)| label(got) != *expected)
+        .map(|((text, expected), got)| format!("{text:?}: expected {expected}, got {:?}", got.sentiment))
+        .collect();
+    (results, wrong)
+}
+
 #[test]
 fn obvious_sentences_get_the_obvious_sentiment_in_every_domain() {
     let stack = stack();
@@ -54,14 +67,7 @@ fn obvious_sentences_get_the_obvious_sentiment_in_every_domain() {
         ("The pasta was cold and the waiter was rude.", "negative"),
         ("A moving, beautifully acted film.", "positive"),
     ];
-    let texts: Vec<&str> = cases.iter().map(|(t, _)| *t).collect();
-    let results = stack.enrich(&texts).expect("enriches");
-    let wrong: Vec<String> = cases
-        .iter()
-        .zip(&results)
-        .filter(|((_, expected), got)| label(got) != *expected)
-        .map(|((text, expected), got)| format!("{text:?}: expected {expected}, got {:?}", got.sentiment))
-        .collect();
+    let (results, wrong) = mislabelled(&stack, &cases);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     for got in &results {
         let s = got.sentiment.as_ref().expect("sentiment ran");
@@ -120,14 +126,7 @@ fn formal_opinions_keep_their_polarity() {
         ("The company deserves credit for handling the recall quickly and honestly.", "positive"),
         ("The festival was a remarkable success and a credit to everyone who organised it.", "positive"),
     ];
-    let texts: Vec<&str> = cases.iter().map(|(t, _)| *t).collect();
-    let results = stack.enrich(&texts).expect("enriches");
-    let wrong: Vec<String> = cases
-        .iter()
-        .zip(&results)
-        .filter(|((_, expected), got)| label(got) != *expected)
-        .map(|((text, expected), got)| format!("{text:?}: expected {expected}, got {:?}", got.sentiment))
-        .collect();
+    let (_, wrong) = mislabelled(&stack, &cases);
     assert!(wrong.len() <= 2, "{} of {} opinions lost their polarity:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
 }
 
