@@ -26,7 +26,7 @@ pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<Postgres> {
         .await
         .context("re-deriving stored entities by today's rules")?
     {
-        tracing::info!(changed, "stored entities re-derived: mentions read by rule, one name per entity");
+        tracing::info!(changed, "stored entities re-derived by today's rules");
     }
     Ok(postgres)
 }
@@ -54,9 +54,10 @@ impl CopyArgs {
 }
 
 /// The entity rules stored comments were last re-derived by (see `Postgres::rederive_entities`): mentions
-/// (`@handle`, `#hashtag`) read by rule, and names one per entity however written. A new rule gets a new
-/// name. Search facets come from the index: `murmur reindex` rebuilds them.
-const ENTITY_RULES: &str = "entities-2026-12-mentions-and-names";
+/// (`@handle`, `#hashtag`) read by rule, names one per entity however written, and a comment counting each
+/// name under one type (migration 0012). A new rule gets a new name. Search facets come from the index:
+/// `murmur reindex` rebuilds them.
+const ENTITY_RULES: &str = "entities-2026-12-one-type-per-name";
 
 /// The URL without its password, for messages.
 fn redact(url: &str) -> String {

@@ -177,6 +177,24 @@ impl Entity {
     }
 }
 
+/// What a comment's entities count under, each once, in the order first mentioned: a name written in the text
+/// under the type of its first mention (a comment reads a name one way, so counting a name over its types
+/// counts the comment once), each mention (`@handle`, `#hashtag`) under its own label; empty names left out.
+/// The rule the rollups, the search index's entity facets and every count by entity share.
+pub fn counted_entities(entities: &[Entity]) -> Vec<(EntityLabel, String)> {
+    let mut out: Vec<(EntityLabel, String)> = Vec::new();
+    for entity in entities {
+        let name = entity.name();
+        let counted = |(label, seen): &(EntityLabel, String)| {
+            *seen == name && (*label == entity.label || !(label.is_mention() || entity.label.is_mention()))
+        };
+        if !name.is_empty() && !out.iter().any(counted) {
+            out.push((entity.label, name));
+        }
+    }
+    out
+}
+
 /// One name per entity, however it is written: lower case, accents folded, a leading `@`/`#` marker and
 /// punctuation dropped, words separated by single spaces. "Google", "google" and "GOOGLE" are one entity, so
 /// are "US Airways", "U.S. Airways" and "us  airways", and "Montréal" and "MONTREAL"; "Google" and
@@ -247,6 +265,33 @@ impl EntityLabel {
     /// Whether this is a mention (`@handle`, `#hashtag`) rather than a name written in the text.
     pub fn is_mention(self) -> bool {
         matches!(self, Self::Handle | Self::Hashtag)
+    }
+}
+
+#[cfg(test)]
+mod counted_entities_tests {
+    use super::*;
+
+    #[test]
+    fn a_name_counts_once_under_its_first_type_and_mentions_apart() {
+        let entity = |label, text: &str| Entity { label, text: text.into(), start: 0, end: 0, score: 0.9 };
+        let entities = [
+            entity(EntityLabel::Misc, "APPLE"),
+            entity(EntityLabel::Org, "Apple"),
+            entity(EntityLabel::Handle, "@apple"),
+            entity(EntityLabel::Hashtag, "#Apple"),
+            entity(EntityLabel::Handle, "@Apple"),
+            entity(EntityLabel::Per, "Tim  Cook"),
+            entity(EntityLabel::Loc, "..."),
+        ];
+        let counted = counted_entities(&entities);
+        let want = [
+            (EntityLabel::Misc, "apple"),
+            (EntityLabel::Handle, "apple"),
+            (EntityLabel::Hashtag, "apple"),
+            (EntityLabel::Per, "tim cook"),
+        ];
+        assert_eq!(counted, want.map(|(l, n)| (l, n.to_owned())));
     }
 }
 

@@ -16,8 +16,9 @@ pub mod timestamp;
 
 pub use brands::{brand_key, Brand, BrandHits, BrandMatcher};
 pub use comment::{
-    check_source, normalize_entity_name, Comment, CommentKey, Emotion, EmotionLabel, EnrichedComment, Enrichment,
-    Entity, EntityLabel, Sentiment, SentimentLabel, ENRICHED_SCHEMA_VERSION, OLDEST_READABLE_ENRICHED_SCHEMA,
+    check_source, counted_entities, normalize_entity_name, Comment, CommentKey, Emotion, EmotionLabel, EnrichedComment,
+    Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel, ENRICHED_SCHEMA_VERSION,
+    OLDEST_READABLE_ENRICHED_SCHEMA,
 };
 pub use model_queue::{ModelQueue, ModelQueueError};
 pub use seams::{one_per_text, BoxError, CommentStore, Enricher};

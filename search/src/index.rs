@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use murmur_core::{BoxError, CommentStore, EnrichedComment};
+use murmur_core::{counted_entities, BoxError, CommentStore, EnrichedComment};
 use tantivy::schema::Value;
 use tantivy::{DateTime as TantivyDateTime, IndexWriter, TantivyDocument, Term};
 
@@ -103,12 +103,8 @@ impl Writer {
             for emotion in enriched.enrichment.emotion.iter().flat_map(|e| &e.labels) {
                 doc.add_text(f.emotion, emotion.as_str());
             }
-            let mut seen = std::collections::HashSet::new();
-            for entity in enriched.enrichment.entities.iter().flatten() {
-                let name = entity.name();
-                if !name.is_empty() && seen.insert((entity.label, name.clone())) {
-                    doc.add_facet(f.entity, entity_facet(entity.label, Some(&name)));
-                }
+            for (label, name) in counted_entities(enriched.enrichment.entities.as_deref().unwrap_or_default()) {
+                doc.add_facet(f.entity, entity_facet(label, Some(&name)));
             }
             if !enriched.enrichment.embedding.is_empty() {
                 doc.add_u64(f.vec_id, self.log.append(&enriched.enrichment.embedding)?);

@@ -146,7 +146,7 @@ impl Postgres {
              ORDER BY c.created_at DESC, c.source, c.id LIMIT $4",
             duplicates.keeps_comment()
         ))
-        .bind(dim.stored())
+        .bind(dim.stored_for("slice")?)
         .bind(from)
         .bind(false)
         .bind(limit)

@@ -117,8 +117,17 @@ pub async fn raw_series(
         .collect())
 }
 
-/// Comments per entity (`LABEL:name`) in `[from, to)` counted straight from the raw rows, most first (ties by
-/// key).
+/// Each comment's entities as it counts them, over the raw rows of `[from, to)` (`$1`, `$2`): a name written in
+/// the text once, with the type of its first mention; each mention (`handle`, `hashtag`) once. Columns
+/// `source, id, sentiment, label, name`.
+pub const COUNTED_ENTITIES: &str = "SELECT c.source, c.id, c.sentiment, m.label, m.name \
+     FROM comments c CROSS JOIN LATERAL ( \
+         SELECT DISTINCT ON (e->>'name', CASE WHEN e->>'label' IN ('handle', 'hashtag') THEN e->>'label' END) \
+                e->>'label' AS label, e->>'name' AS name \
+         FROM jsonb_array_elements(c.entities) WITH ORDINALITY AS x(e, n) WHERE e->>'name' <> '' \
+         ORDER BY e->>'name', CASE WHEN e->>'label' IN ('handle', 'hashtag') THEN e->>'label' END, n) m \
+     WHERE c.created_at >= $1 AND c.created_at < $2";
+
 /// Names written in the text (mentions left out) over the raw rows: each name's comments and sentiment, and
 /// the type most of them give it (ties by type), most mentioned first: `(type, name, counts)`.
 pub async fn raw_names(
@@ -126,18 +135,14 @@ pub async fn raw_names(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<(String, String, Counts)>, StoreError> {
-    let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
-        "WITH mentions AS (SELECT DISTINCT c.source, c.id, c.sentiment, m->>'label' AS label, m->>'name' AS name \
-             FROM comments c CROSS JOIN LATERAL jsonb_array_elements(c.entities) m \
-             WHERE c.created_at >= $1 AND c.created_at < $2 AND m->>'label' NOT IN ('handle', 'hashtag')), \
+    let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(&format!(
+        "WITH mentions AS ({COUNTED_ENTITIES} AND m.label NOT IN ('handle', 'hashtag')), \
          types AS (SELECT name, label, count(*) AS n FROM mentions GROUP BY 1, 2), \
          main AS (SELECT DISTINCT ON (name) name, label FROM types ORDER BY name, n DESC, label) \
-         SELECT main.label, m.name, count(DISTINCT (m.source, m.id)), \
-         count(DISTINCT (m.source, m.id)) FILTER (WHERE m.sentiment = 'negative'), \
-         count(DISTINCT (m.source, m.id)) FILTER (WHERE m.sentiment = 'neutral'), \
-         count(DISTINCT (m.source, m.id)) FILTER (WHERE m.sentiment = 'positive') \
-         FROM mentions m JOIN main USING (name) GROUP BY 1, 2 ORDER BY 3 DESC, 2",
-    )
+         SELECT main.label, m.name, count(*), count(*) FILTER (WHERE m.sentiment = 'negative'), \
+         count(*) FILTER (WHERE m.sentiment = 'neutral'), count(*) FILTER (WHERE m.sentiment = 'positive') \
+         FROM mentions m JOIN main USING (name) GROUP BY 1, 2 ORDER BY 3 DESC, 2"
+    ))
     .bind(from)
     .bind(to)
     .fetch_all(postgres.pool())
@@ -150,19 +155,18 @@ pub async fn raw_names(
         .collect())
 }
 
+/// Comments per entity (`LABEL:name`) in `[from, to)` counted straight from the raw rows (see
+/// [`COUNTED_ENTITIES`]), most first (ties by key).
 pub async fn raw_entities(
     postgres: &Postgres,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<(String, Counts)>, StoreError> {
-    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT (m->>'label') || ':' || (m->>'name'), count(DISTINCT (c.source, c.id)), \
-         count(DISTINCT (c.source, c.id)) FILTER (WHERE c.sentiment = 'negative'), \
-         count(DISTINCT (c.source, c.id)) FILTER (WHERE c.sentiment = 'neutral'), \
-         count(DISTINCT (c.source, c.id)) FILTER (WHERE c.sentiment = 'positive') \
-         FROM comments c CROSS JOIN LATERAL jsonb_array_elements(c.entities) m \
-         WHERE c.created_at >= $1 AND c.created_at < $2 GROUP BY 1 ORDER BY 2 DESC, 1",
-    )
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT m.label || ':' || m.name, count(*), count(*) FILTER (WHERE m.sentiment = 'negative'), \
+         count(*) FILTER (WHERE m.sentiment = 'neutral'), count(*) FILTER (WHERE m.sentiment = 'positive') \
+         FROM ({COUNTED_ENTITIES}) m GROUP BY 1 ORDER BY 2 DESC, 1"
+    ))
     .bind(from)
     .bind(to)
     .fetch_all(postgres.pool())

@@ -3,7 +3,7 @@
 //! cost follows the number of buckets and keys asked for, not the number of comments.
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use murmur_core::{BrandHits, Emotion, EmotionLabel, EnrichedComment, Entity, EntityLabel};
+use murmur_core::{counted_entities, BrandHits, Emotion, EmotionLabel, EnrichedComment, Entity, EntityLabel};
 use serde::Serialize;
 use sqlx::postgres::PgArguments;
 use sqlx::Arguments;
@@ -60,7 +60,8 @@ pub enum Dim {
     Tag(String),
     /// An entity of one type, by normalised name.
     Entity(EntityLabel, String),
-    /// An entity name, whatever type the model gave it (a comment counts once even if it has both).
+    /// An entity name, whatever type the model gave it: its entity rows of every type but the mentions
+    /// (a comment gives each name one type, so it counts once).
     Name(String),
     /// An emotion the model found in the comment (several may hold at once).
     Emotion(EmotionLabel),
@@ -81,9 +82,13 @@ pub enum DimKind {
     BrandGroup,
 }
 
+/// The rollup rows of names written in the text: entity rows of every label but these (handles and hashtags,
+/// whose names would otherwise merge with the words they spell).
+const NOT_A_NAME: &str = "r.label NOT IN ('handle', 'hashtag')";
+
 impl DimKind {
-    /// The finest grain the rollups keep this kind at (the grain rule of migrations 0004 and 0007): entities
-    /// and names by the hour, as a minute row per key would be about one row per mention.
+    /// The finest grain the rollups keep this kind at (the grain rule of migrations 0004 and 0012): entities
+    /// by the hour, as a minute row per key would be about one row per mention.
     pub fn finest_grain(self) -> Grain {
         match self {
             Self::Tag | Self::Emotion | Self::Brand | Self::BrandGroup => Grain::Minute,
@@ -91,11 +96,11 @@ impl DimKind {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// The `kind` of this kind's rollup rows (names are entity rows).
+    fn stored_kind(self) -> &'static str {
         match self {
             Self::Tag => "tag",
-            Self::Entity => "entity",
-            Self::Name => "name",
+            Self::Entity | Self::Name => "entity",
             Self::Emotion => "emotion",
             Self::Brand => "brand",
             Self::BrandGroup => "brand_group",
@@ -117,30 +122,21 @@ impl Dim {
         }
     }
 
-    fn kind(&self) -> &'static str {
+    /// The rollup rows counting this dimension: `(kind, key, label)`, the label `None` for a name (its rows
+    /// of every type, see [`NOT_A_NAME`]).
+    fn rows(&self) -> (&'static str, String, Option<&'static str>) {
         match self {
-            Self::All => "all",
-            Self::Tag(_) => DimKind::Tag.as_str(),
-            Self::Entity(..) => DimKind::Entity.as_str(),
-            Self::Name(_) => DimKind::Name.as_str(),
-            Self::Emotion(_) => DimKind::Emotion.as_str(),
-            Self::Brand(_) => DimKind::Brand.as_str(),
-            Self::BrandGroup(_) => DimKind::BrandGroup.as_str(),
+            Self::All => ("all", String::new(), Some("")),
+            Self::Tag(tag) => (DimKind::Tag.stored_kind(), tag.clone(), Some("")),
+            Self::Entity(label, name) => (DimKind::Entity.stored_kind(), name.clone(), Some(label.as_str())),
+            Self::Name(name) => (DimKind::Name.stored_kind(), name.clone(), None),
+            Self::Emotion(label) => (DimKind::Emotion.stored_kind(), label.as_str().to_owned(), Some("")),
+            Self::Brand(key) => (DimKind::Brand.stored_kind(), key.clone(), Some("")),
+            Self::BrandGroup(key) => (DimKind::BrandGroup.stored_kind(), key.clone(), Some("")),
         }
     }
 
-    fn key(&self) -> String {
-        match self {
-            Self::All => String::new(),
-            Self::Tag(tag) => tag.clone(),
-            Self::Entity(label, name) => format!("{}:{name}", label.as_str()),
-            Self::Name(name) => name.clone(),
-            Self::Emotion(label) => label.as_str().to_owned(),
-            Self::Brand(key) | Self::BrandGroup(key) => key.clone(),
-        }
-    }
-
-    /// An entity key as stored (`ORG:google`) back to its type and name.
+    /// An entity key as rankings by type return it (`ORG:google`) back to its type and name.
     pub fn parse_entity_key(key: &str) -> Option<(EntityLabel, &str)> {
         let (label, name) = key.split_once(':')?;
         Some((EntityLabel::parse(label)?, name))
@@ -152,32 +148,22 @@ impl Dim {
         Self::of_parts(&e.comment.tags, e.enrichment.entities.as_deref(), e.enrichment.emotion.as_ref(), brands)
     }
 
-    /// [`Dim::of`] from the parts a comment counts by: its tags; each entity under its type and name, and a
-    /// name written in the text (not a mention) also under its name alone, whatever its type, so the same
-    /// name typed two ways is one entity when counted by name; each emotion found; each brand of the
-    /// catalogue it mentions and each of their groups.
+    /// [`Dim::of`] from the parts a comment counts by: its tags; its entities as
+    /// [`murmur_core::counted_entities`] counts them (a name under the type of its first mention only); each
+    /// emotion found; each brand of the catalogue it mentions and each of their groups.
     pub(crate) fn of_parts(
         tags: &[String],
         entities: Option<&[Entity]>,
         emotion: Option<&Emotion>,
         brands: &BrandHits,
     ) -> Vec<String> {
-        let mut dims: Vec<String> = tags.iter().map(|t| Dim::Tag(t.clone())).map(|d| d.stored()).collect();
-        dims.extend(brands.brands.iter().map(|b| Dim::Brand(b.clone()).stored()));
-        dims.extend(brands.groups.iter().map(|g| Dim::BrandGroup(g.clone()).stored()));
-        for entity in entities.into_iter().flatten() {
-            let name = entity.name();
-            if name.is_empty() {
-                continue;
-            }
-            dims.push(Dim::Entity(entity.label, name.clone()).stored());
-            if !entity.label.is_mention() {
-                dims.push(Dim::Name(name).stored());
-            }
-        }
-        for label in emotion.iter().flat_map(|x| &x.labels) {
-            dims.push(Dim::Emotion(*label).stored());
-        }
+        let mut dims: Vec<Dim> = tags.iter().map(|t| Dim::Tag(t.clone())).collect();
+        dims.extend(brands.brands.iter().map(|b| Dim::Brand(b.clone())));
+        dims.extend(brands.groups.iter().map(|g| Dim::BrandGroup(g.clone())));
+        let counted = counted_entities(entities.unwrap_or_default());
+        dims.extend(counted.into_iter().map(|(label, name)| Dim::Entity(label, name)));
+        dims.extend(emotion.iter().flat_map(|x| &x.labels).map(|label| Dim::Emotion(*label)));
+        let mut dims: Vec<String> = dims.iter().filter_map(Dim::stored).collect();
         dims.sort();
         dims.dedup();
         dims
@@ -191,8 +177,22 @@ impl Dim {
         BrandHits { brands: keys("brand:"), groups: keys("brand_group:") }
     }
 
-    pub(crate) fn stored(&self) -> String {
-        format!("{}:{}", self.kind(), self.key())
+    /// This dimension as `comments.dims` holds it (`tag:pixel`, `entity:ORG:google`); `None` for
+    /// [`Dim::All`] (every comment, never listed) and [`Dim::Name`] (a comment's names are its entity dims).
+    pub(crate) fn stored(&self) -> Option<String> {
+        match self {
+            Self::All | Self::Name(_) => None,
+            Self::Entity(label, name) => Some(format!("entity:{}:{name}", label.as_str())),
+            Self::Tag(_) | Self::Emotion(_) | Self::Brand(_) | Self::BrandGroup(_) => {
+                let (kind, key, _) = self.rows();
+                Some(format!("{kind}:{key}"))
+            }
+        }
+    }
+
+    /// [`Self::stored`] for a dimension a query reads comment rows under (a brand or brand group).
+    pub(crate) fn stored_for(&self, field: &str) -> Result<String, StoreError> {
+        self.stored().ok_or_else(|| StoreError::Invalid(format!("{field}: expected a stored dimension, got {self:?}")))
     }
 }
 
@@ -289,8 +289,28 @@ impl KeyFilter<'_> {
         self.kind.finest_grain()
     }
 
-    fn prefix(&self) -> Option<String> {
-        self.label.filter(|_| self.kind == DimKind::Entity).map(|l| format!("{}:", l.as_str()))
+    /// The key a row is ranked under: `ORG:google` by type, the name alone by name, the key otherwise.
+    fn key(&self) -> &'static str {
+        match self.kind {
+            DimKind::Entity => "r.label || ':' || r.key",
+            _ => "r.key",
+        }
+    }
+
+    /// What the rows are grouped by for one ranked key.
+    fn group(&self) -> &'static str {
+        match self.kind {
+            DimKind::Entity => "r.label, r.key",
+            _ => "r.key",
+        }
+    }
+
+    /// The rollup key a ranked key reads (the name of `ORG:google`).
+    fn stored_key<'k>(&self, key: &'k str) -> &'k str {
+        match self.kind {
+            DimKind::Entity => key.split_once(':').map_or(key, |(_, name)| name),
+            _ => key,
+        }
     }
 }
 
@@ -348,11 +368,11 @@ impl Duplicates {
 }
 
 /// A key's counts in a window, the columns of [`KeyCounts`] (`previous` filled in later where wanted).
-fn key_sums(duplicates: Duplicates) -> String {
-    format!("r.key, {}, 0::int8 AS previous", duplicates.sums())
+fn key_sums(filter: &KeyFilter<'_>) -> String {
+    format!("{} AS key, {}, 0::int8 AS previous", filter.key(), filter.duplicates.sums())
 }
 
-/// The parameters of a [`key_rows`] query: `$1` kind, `$2` source, `$3` key prefix, `$4` the query's own
+/// The parameters of a [`key_rows`] query: `$1` kind, `$2` source, `$3` entity type, `$4` the query's own
 /// value, then the segments' ranges as [`window_conditions`] numbered them from `$5`.
 fn key_arguments<'q, T>(
     filter: &KeyFilter<'_>,
@@ -364,9 +384,9 @@ where
 {
     let mut arguments = PgArguments::default();
     let add = |result: Result<(), sqlx::error::BoxDynError>| result.map_err(sqlx::Error::Encode);
-    add(arguments.add(filter.kind.as_str()))?;
+    add(arguments.add(filter.kind.stored_kind()))?;
     add(arguments.add(filter.source.unwrap_or_default().to_owned()))?;
-    add(arguments.add(filter.prefix().unwrap_or_default()))?;
+    add(arguments.add(filter.label.map_or("", EntityLabel::as_str)))?;
     add(arguments.add(fourth))?;
     for (grain, from, to) in segments {
         add(arguments.add(grain))?;
@@ -403,14 +423,17 @@ fn window_conditions(
     (conditions, binds)
 }
 
-/// Rollup rows of kind `$1`, of source `$2` and with keys starting with `$3` where the filter has them.
+/// Rollup rows of kind `$1`, of source `$2` and of entity type `$3` where the filter has them; names are
+/// entity rows but mentions.
 fn key_rows(filter: &KeyFilter<'_>) -> String {
     let mut sql = "FROM rollups r WHERE r.kind = $1".to_owned();
     if filter.source.is_some() {
         sql.push_str(" AND r.source = $2");
     }
-    if filter.prefix().is_some() {
-        sql.push_str(" AND starts_with(r.key, $3)");
+    match filter.kind {
+        DimKind::Entity if filter.label.is_some() => sql.push_str(" AND r.label = $3"),
+        DimKind::Name => sql.push_str(&format!(" AND {NOT_A_NAME}")),
+        _ => {}
     }
     sql
 }
@@ -438,13 +461,16 @@ impl Postgres {
         to: DateTime<Utc>,
     ) -> Result<Vec<(usize, DateTime<Utc>, Counts)>, StoreError> {
         self.fold_rollups().await?;
-        let kinds: Vec<&str> = dims.iter().map(Dim::kind).collect();
-        let keys: Vec<String> = dims.iter().map(Dim::key).collect();
+        let rows: Vec<(&str, String, Option<&str>)> = dims.iter().map(Dim::rows).collect();
+        let kinds: Vec<&str> = rows.iter().map(|r| r.0).collect();
+        let keys: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        let labels: Vec<Option<&str>> = rows.iter().map(|r| r.2).collect();
         let sql = format!(
             "SELECT d.i - 1, r.bucket, {} \
-             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS d(kind, key, i) \
+             FROM unnest($1::text[], $2::text[], $7::text[]) WITH ORDINALITY AS d(kind, key, label, i) \
              JOIN rollups r ON r.kind = d.kind AND r.key = d.key \
              WHERE r.grain = $3 AND r.bucket >= $4 AND r.bucket < $5 AND ($6::text IS NULL OR r.source = $6) \
+               AND (r.label = d.label OR (d.label IS NULL AND {NOT_A_NAME})) \
              GROUP BY 1, 2 HAVING sum({}) > 0 ORDER BY 1, 2",
             duplicates.sums(),
             duplicates.counted("comments")
@@ -456,6 +482,7 @@ impl Postgres {
             .bind(grain.floor(from))
             .bind(grain.ceil(to))
             .bind(source)
+            .bind(&labels)
             .fetch_all(self.pool())
             .await?;
         Ok(rows
@@ -477,10 +504,11 @@ impl Postgres {
         self.fold_rollups().await?;
         let (conditions, segments) = window_conditions(&[window], filter.finest_grain(), 5);
         let sql = format!(
-            "SELECT {} {} AND {} GROUP BY r.key HAVING sum({}) > 0 ORDER BY comments DESC, r.key LIMIT $4",
-            key_sums(filter.duplicates),
+            "SELECT {} {} AND {} GROUP BY {} HAVING sum({}) > 0 ORDER BY comments DESC, key LIMIT $4",
+            key_sums(&filter),
             key_rows(&filter),
             conditions[0],
+            filter.group(),
             filter.duplicates.counted("comments")
         );
         let arguments = key_arguments(&filter, limit, segments)?;
@@ -502,23 +530,21 @@ impl Postgres {
             return Ok(out);
         }
         self.fold_rollups().await?;
-        let keys: Vec<String> =
-            names.iter().flat_map(|n| EntityLabel::NAMES.iter().map(move |l| format!("{}:{n}", l.as_str()))).collect();
-        let filter = KeyFilter { kind: DimKind::Entity, source, label: None, duplicates };
+        let filter = KeyFilter { kind: DimKind::Name, source, label: None, duplicates };
         let (conditions, segments) = window_conditions(&[window], filter.finest_grain(), 5);
         let counted = duplicates.counted("comments");
         let sql = format!(
-            "SELECT r.key, sum({counted})::int8 {} AND {} AND r.key = ANY($4::text[]) \
-             GROUP BY r.key HAVING sum({counted}) > 0",
+            "SELECT r.key, r.label, sum({counted})::int8 {} AND {} AND r.key = ANY($4::text[]) \
+             GROUP BY r.key, r.label HAVING sum({counted}) > 0",
             key_rows(&filter),
             conditions[0]
         );
-        let arguments = key_arguments(&filter, &keys, segments)?;
-        let rows: Vec<(String, i64)> =
+        let arguments = key_arguments(&filter, names, segments)?;
+        let rows: Vec<(String, String, i64)> =
             sqlx::query_as_with(&sql, arguments).persistent(false).fetch_all(self.pool()).await?;
-        for (key, comments) in rows {
-            if let Some((label, name)) = Dim::parse_entity_key(&key) {
-                out.entry(name.to_owned()).or_default().push((label, comments));
+        for (name, label, comments) in rows {
+            if let Some(label) = EntityLabel::parse(&label) {
+                out.entry(name).or_default().push((label, comments));
             }
         }
         for types in out.values_mut() {
@@ -541,10 +567,11 @@ impl Postgres {
         let (now, segments) = window_conditions(&[current], filter.finest_grain(), 5);
         let counted = filter.duplicates.counted("comments");
         let sql = format!(
-            "SELECT {} {} AND {} GROUP BY r.key HAVING sum({counted}) >= $4",
-            key_sums(filter.duplicates),
+            "SELECT {} {} AND {} GROUP BY {} HAVING sum({counted}) >= $4",
+            key_sums(&filter),
             key_rows(&filter),
-            now[0]
+            now[0],
+            filter.group()
         );
         let arguments = key_arguments(&filter, min_current, segments)?;
         let mut rows: Vec<KeyCounts> =
@@ -552,12 +579,16 @@ impl Postgres {
         if rows.is_empty() {
             return Ok(rows);
         }
-        let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        let mut keys: Vec<&str> = rows.iter().map(|r| filter.stored_key(&r.key)).collect();
+        keys.sort_unstable();
+        keys.dedup();
         let (before, segments) = window_conditions(&[previous], filter.finest_grain(), 5);
         let sql = format!(
-            "SELECT r.key, sum({counted})::int8 {} AND {} AND r.key = ANY($4::text[]) GROUP BY r.key",
+            "SELECT {} AS key, sum({counted})::int8 {} AND {} AND r.key = ANY($4::text[]) GROUP BY {}",
+            filter.key(),
             key_rows(&filter),
-            before[0]
+            before[0],
+            filter.group()
         );
         let arguments = key_arguments(&filter, &keys, segments)?;
         let query = sqlx::query_as_with::<_, (String, i64), _>(&sql, arguments).persistent(false);
@@ -581,10 +612,9 @@ impl Postgres {
         window: (DateTime<Utc>, DateTime<Utc>),
         limit: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
-        let sql =
-            format!("{} HAVING count(*) > 0 ORDER BY comments DESC, key LIMIT $6", co_mentions(filter.duplicates));
+        let sql = format!("{} HAVING count(*) > 0 ORDER BY comments DESC, key LIMIT $6", co_mentions(&filter));
         Ok(sqlx::query_as(&sql)
-            .bind(within.stored())
+            .bind(within.stored_for("within")?)
             .bind(window.0)
             .bind(window.1)
             .bind(filter.source)
@@ -603,10 +633,11 @@ impl Postgres {
         previous: (DateTime<Utc>, DateTime<Utc>),
         min_current: i64,
     ) -> Result<Vec<KeyCounts>, StoreError> {
-        let sql = format!("{} HAVING count(*) >= $6", co_mentions(filter.duplicates));
+        let sql = format!("{} HAVING count(*) >= $6", co_mentions(&filter));
+        let within = within.stored_for("within")?;
         let read = |window: (DateTime<Utc>, DateTime<Utc>), min: i64| {
             sqlx::query_as::<_, KeyCounts>(&sql)
-                .bind(within.stored())
+                .bind(&within)
                 .bind(window.0)
                 .bind(window.1)
                 .bind(filter.source)
@@ -628,24 +659,38 @@ impl Postgres {
 }
 
 /// Keys of one kind counted over the comment rows of a window that count under a dimension: `$1` the
-/// dimension as stored, `$2`/`$3` the window, `$4` a source or NULL, `$5` the stored prefix of the keys.
-fn co_mentions(duplicates: Duplicates) -> String {
+/// dimension as stored, `$2`/`$3` the window, `$4` a source or NULL, `$5` the stored prefix of the dims
+/// ranked ([`co_mention_prefix`]). Keys as [`KeyFilter::key`] gives them.
+fn co_mentions(filter: &KeyFilter<'_>) -> String {
+    let (key, names_only) = match filter.kind {
+        // 'entity:ORG:google' → 'ORG:google'.
+        DimKind::Entity => ("substr(d, 8)", ""),
+        // 'entity:ORG:google' → 'google', mentions left out.
+        DimKind::Name => {
+            ("substr(d, length(split_part(d, ':', 2)) + 9)", " AND split_part(d, ':', 2) NOT IN ('handle', 'hashtag')")
+        }
+        _ => ("substr(d, length($5) + 1)", ""),
+    };
     format!(
-        "SELECT substr(d, length($5) + 1) AS key, count(*)::int8 AS comments, \
+        "SELECT {key} AS key, count(*)::int8 AS comments, \
          count(*) FILTER (WHERE c.sentiment = 'negative')::int8 AS negative, \
          count(*) FILTER (WHERE c.sentiment = 'neutral')::int8 AS neutral, \
          count(*) FILTER (WHERE c.sentiment = 'positive')::int8 AS positive, 0::int8 AS previous \
          FROM comments c CROSS JOIN LATERAL unnest(c.dims) AS d \
          WHERE c.dims @> ARRAY[$1] AND c.created_at >= $2 AND c.created_at < $3 \
-           AND ($4::text IS NULL OR c.source = $4) AND starts_with(d, $5) AND {} \
+           AND ($4::text IS NULL OR c.source = $4) AND starts_with(d, $5){names_only} AND {} \
          GROUP BY 1",
-        duplicates.keeps_comment()
+        filter.duplicates.keeps_comment()
     )
 }
 
-/// The stored prefix of the keys a filter ranks (`name:`, `entity:ORG:`), whose rest is the key.
+/// The stored prefix of the dims a filter ranks: `tag:`, `entity:` (by name, or by type of any type),
+/// `entity:ORG:` (one type).
 fn co_mention_prefix(filter: &KeyFilter<'_>) -> String {
-    format!("{}:{}", filter.kind.as_str(), filter.prefix().unwrap_or_default())
+    match (filter.kind, filter.label) {
+        (DimKind::Entity, Some(label)) => format!("entity:{}:", label.as_str()),
+        (kind, _) => format!("{}:", kind.stored_kind()),
+    }
 }
 
 #[cfg(test)]
@@ -685,6 +730,34 @@ mod tests {
         let hours: Vec<(Grain, DateTime<Utc>, DateTime<Utc>)> =
             cover(t(1, 22, 30), t(2, 1, 15), Grain::Hour).iter().map(|s| (s.grain, s.from, s.to)).collect();
         assert_eq!(hours, vec![(Grain::Hour, t(1, 22, 0), t(2, 2, 0))]);
+    }
+
+    #[test]
+    fn a_comment_counts_each_name_under_the_type_of_its_first_mention() {
+        let entity = |label, text: &str| Entity { label, text: text.into(), start: 0, end: 0, score: 0.9 };
+        let entities = [
+            entity(EntityLabel::Org, "Apple"),
+            entity(EntityLabel::Misc, "APPLE"),
+            entity(EntityLabel::Handle, "@apple"),
+            entity(EntityLabel::Hashtag, "#Apple"),
+            entity(EntityLabel::Per, "Tim  Cook"),
+            entity(EntityLabel::Loc, ""),
+        ];
+        let brands = BrandHits { brands: vec!["apple".into()], groups: Vec::new() };
+        let dims = Dim::of_parts(&["iphone".into()], Some(&entities), None, &brands);
+        assert_eq!(
+            dims,
+            [
+                "brand:apple",
+                "entity:ORG:apple",
+                "entity:PER:tim cook",
+                "entity:handle:apple",
+                "entity:hashtag:apple",
+                "tag:iphone"
+            ]
+        );
+        assert_eq!(Dim::Name("apple".into()).stored(), None, "a name is its entity rows, never a dim of its own");
+        assert!(Dim::Name("apple".into()).stored_for("within").is_err_and(|e| e.to_string().contains("within")));
     }
 
     #[test]

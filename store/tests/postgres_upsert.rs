@@ -188,13 +188,33 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
     let moved: Vec<(String, String, String, i32, i32)> =
         sqlx::query_as(rollups).fetch_all(&mut before).await.expect("rollups");
     assert_eq!(moved, rolled, "moving rows moves no count");
+    sqlx::raw_sql(&apply("0012_entity_rollups.sql")).execute(&mut before).await.expect("0012");
+    let relabelled: Vec<(String, String, String, String, i32, i32)> =
+        sqlx::query_as("SELECT kind, key, label, grain, comments, positive FROM rollups ORDER BY 1, 2, 3, 4")
+            .fetch_all(&mut before)
+            .await
+            .expect("rollups");
+    let mut expected: Vec<(String, String, String, String, i32, i32)> = rolled
+        .iter()
+        .filter(|r| r.0 != "name")
+        .map(|(kind, key, grain, comments, positive)| {
+            let (label, key) = match kind.as_str() {
+                "entity" => key.split_once(':').map(|(l, k)| (l.to_owned(), k.to_owned())).expect("LABEL:name"),
+                _ => (String::new(), key.clone()),
+            };
+            (kind.clone(), key, label, grain.clone(), *comments, *positive)
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(relabelled, expected, "0012 moves the entity type to its own column and drops the name rows");
 
     let store = Postgres::connect(&url, 2).await.expect("connect");
     // Names stored by earlier rules are re-derived by today's (accents fold), once; the rollups follow.
     let changed = store.rederive_entities("test-rules", |_, stored| stored).await.expect("re-derives");
     assert_eq!(changed, Some(1), "the row naming Montréal changes, the others do not");
     assert_eq!(store.rederive_entities("test-rules", |_, _| Vec::new()).await.expect("runs"), None, "only once");
-    let names = "SELECT key, comments FROM rollups WHERE kind = 'name' AND grain = 'day' AND comments > 0 ORDER BY key";
+    let names = "SELECT key, sum(comments)::int4 FROM rollups WHERE kind = 'entity' AND grain = 'day' \
+                 GROUP BY key HAVING sum(comments) > 0 ORDER BY key";
     store.fold_rollups().await.expect("fold");
     let names: Vec<(String, i32)> = sqlx::query_as(names).fetch_all(store.pool()).await.expect("names");
     assert_eq!(names, vec![("apple".into(), 1), ("montreal".into(), 1)], "the rollups moved to the new name");
@@ -224,10 +244,22 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
     };
     assert_eq!(count("SELECT comments FROM rollups WHERE kind = 'tag' AND key = 'pixel' AND grain = 'day'").await, 0);
     assert_eq!(count("SELECT comments FROM rollups WHERE kind = 'tag' AND key = 'galaxy' AND grain = 'day'").await, 1);
-    assert_eq!(count("SELECT comments FROM rollups WHERE kind = 'name' AND key = 'apple' AND grain = 'day'").await, 1);
+    assert_eq!(
+        count(
+            "SELECT comments FROM rollups WHERE kind = 'entity' AND key = 'apple' AND label = 'ORG' AND grain = 'day'"
+        )
+        .await,
+        1
+    );
     sqlx::query("DELETE FROM comments WHERE id IN ('wide', 'bare')").execute(store.pool()).await.expect("delete");
     assert_eq!(count("SELECT comments FROM rollups WHERE kind = 'all' AND grain = 'day'").await, 1, "only 'none' left");
-    assert_eq!(count("SELECT comments FROM rollups WHERE kind = 'name' AND key = 'apple' AND grain = 'day'").await, 0);
+    assert_eq!(
+        count(
+            "SELECT comments FROM rollups WHERE kind = 'entity' AND key = 'apple' AND label = 'ORG' AND grain = 'day'"
+        )
+        .await,
+        0
+    );
 }
 
 /// Tags are stored exactly as sent, whatever they hold.
