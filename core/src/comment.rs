@@ -182,13 +182,12 @@ impl Entity {
 /// counts the comment once), each mention (`@handle`, `#hashtag`) under its own label; empty names left out.
 /// The rule the rollups, the search index's entity facets and every count by entity share.
 pub fn counted_entities(entities: &[Entity]) -> Vec<(EntityLabel, String)> {
+    // Names of every type are one group; each mention label is a group of its own.
+    let group = |label: EntityLabel| label.is_mention().then_some(label);
     let mut out: Vec<(EntityLabel, String)> = Vec::new();
     for entity in entities {
         let name = entity.name();
-        let counted = |(label, seen): &(EntityLabel, String)| {
-            *seen == name && (*label == entity.label || !(label.is_mention() || entity.label.is_mention()))
-        };
-        if !name.is_empty() && !out.iter().any(counted) {
+        if !name.is_empty() && !out.iter().any(|(l, n)| *n == name && group(*l) == group(entity.label)) {
             out.push((entity.label, name));
         }
     }
@@ -268,33 +267,6 @@ impl EntityLabel {
     }
 }
 
-#[cfg(test)]
-mod counted_entities_tests {
-    use super::*;
-
-    #[test]
-    fn a_name_counts_once_under_its_first_type_and_mentions_apart() {
-        let entity = |label, text: &str| Entity { label, text: text.into(), start: 0, end: 0, score: 0.9 };
-        let entities = [
-            entity(EntityLabel::Misc, "APPLE"),
-            entity(EntityLabel::Org, "Apple"),
-            entity(EntityLabel::Handle, "@apple"),
-            entity(EntityLabel::Hashtag, "#Apple"),
-            entity(EntityLabel::Handle, "@Apple"),
-            entity(EntityLabel::Per, "Tim  Cook"),
-            entity(EntityLabel::Loc, "..."),
-        ];
-        let counted = counted_entities(&entities);
-        let want = [
-            (EntityLabel::Misc, "apple"),
-            (EntityLabel::Handle, "apple"),
-            (EntityLabel::Hashtag, "apple"),
-            (EntityLabel::Per, "tim cook"),
-        ];
-        assert_eq!(counted, want.map(|(l, n)| (l, n.to_owned())));
-    }
-}
-
 /// The message on `comments.enriched`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrichedComment {
@@ -347,6 +319,28 @@ pub fn check_source(source: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_counts_once_under_its_first_type_and_mentions_apart() {
+        let entity = |label, text: &str| Entity { label, text: text.into(), start: 0, end: 0, score: 0.9 };
+        let entities = [
+            entity(EntityLabel::Misc, "APPLE"),
+            entity(EntityLabel::Org, "Apple"),
+            entity(EntityLabel::Handle, "@apple"),
+            entity(EntityLabel::Hashtag, "#Apple"),
+            entity(EntityLabel::Handle, "@Apple"),
+            entity(EntityLabel::Per, "Tim  Cook"),
+            entity(EntityLabel::Loc, "..."),
+        ];
+        let counted = counted_entities(&entities);
+        let want = [
+            (EntityLabel::Misc, "apple"),
+            (EntityLabel::Handle, "apple"),
+            (EntityLabel::Hashtag, "apple"),
+            (EntityLabel::Per, "tim cook"),
+        ];
+        assert_eq!(counted, want.map(|(l, n)| (l, n.to_owned())));
+    }
 
     #[test]
     fn emotion_labels_index_their_list() {
