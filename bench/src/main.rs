@@ -8,6 +8,7 @@ mod measure;
 mod pipeline;
 mod plumbing;
 mod search;
+mod themes;
 mod trends;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,9 @@ enum Command {
     Enrich(enrich::EnrichArgs),
     /// Search at scale: index build time and size, query latency per mode, HNSW recall against exact search.
     Search(search::SearchArgs),
+    /// Themes: clustering quality on a labelled topic set against k-means and the BERTopic recipe, and the
+    /// cost per comment at a million.
+    Themes(themes::ThemesArgs),
     /// Trend queries at scale: p50/p99 from the rollups against the same answers from the raw rows.
     Trends(trends::TrendsArgs),
     /// The pipeline without the models: broker → worker (stub enrichment) → sink → Postgres and the index.
@@ -56,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             Command::Copies(args) => copies::copies(args).await,
             Command::Enrich(args) => enrich::enrich(args),
             Command::Search(args) => search::search(args),
+            Command::Themes(args) => themes::themes(args),
             Command::Trends(args) => trends::trends(args).await,
             Command::Plumbing(args) => plumbing::plumbing(args).await,
             Command::Pipeline(args) => pipeline::pipeline(args).await,

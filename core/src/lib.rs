@@ -12,6 +12,7 @@ pub mod packed;
 mod seams;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod themes;
 pub mod timestamp;
 
 pub use brands::{brand_key, Brand, BrandHits, BrandMatcher};
