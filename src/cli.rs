@@ -9,7 +9,7 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use murmur_cli::{
     home_path, BrandArgs, CopyArgs, DatabaseArgs, EnrichApiArgs, HttpArgs, IndexArgs, KafkaArgs, LogFormat, ModelArgs,
-    PushArgs, DEMO_CORPUS,
+    PushArgs, ThemeArgs, DEMO_CORPUS,
 };
 use murmur_ingest::kafka::DEFAULT_PARTITIONS;
 use murmur_ingest::schema::Limits;
@@ -205,6 +205,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub copies: CopyArgs,
     #[command(flatten)]
+    pub themes: ThemeArgs,
+    #[command(flatten)]
     pub kafka: KafkaArgs,
     /// Consumer group of the workers, whose lag `/metrics` reports.
     #[arg(long, env = "MURMUR_WORKER_GROUP", default_value = "murmur-worker")]
@@ -274,6 +276,8 @@ pub struct DemoArgs {
     pub push: PushArgs,
     #[command(flatten)]
     pub copies: CopyArgs,
+    #[command(flatten)]
+    pub themes: ThemeArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Folder of the demo's search index.

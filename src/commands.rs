@@ -166,6 +166,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )));
     let copy_finder = args.copies.spawn(state.trends.postgres());
     state.copy_finder = copy_finder.as_ref().map(|(progress, _)| Arc::clone(progress));
+    let themer = args.themes.spawn(state.trends.postgres());
+    state.themer = themer.as_ref().map(|(progress, _)| Arc::clone(progress));
     let shutdown = shutdown_on_signal();
     let pushing = args.push.start(&state.trends, &shutdown)?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
@@ -174,7 +176,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server.await?;
     shutdown.cancel();
     rematching.abort();
-    if let Some((_, task)) = copy_finder {
+    for (_, task) in copy_finder.into_iter() {
+        task.abort();
+    }
+    for (_, task) in themer.into_iter() {
         task.abort();
     }
     for task in pushing {

@@ -39,6 +39,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let (rematcher, rematching) = Rematcher::spawn(postgres.clone());
     let copy_finder = args.copies.spawn(&postgres);
+    let themer = args.themes.spawn(&postgres);
     let folder = RollupFolder::spawn(postgres.clone());
     let index = match SearchIndex::open(&args.index_dir, Access::ReadWrite, IndexOptions::default()) {
         // The demo index is rebuilt from the corpus on every run, so an outdated one is simply replaced.
@@ -80,6 +81,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     state.rate_limiter = args.http.rate_limiter()?;
     state.rematcher = Some(rematcher);
     state.copy_finder = copy_finder.as_ref().map(|(progress, _)| Arc::clone(progress));
+    state.themer = themer.as_ref().map(|(progress, _)| Arc::clone(progress));
     let state_trends = state.trends.clone();
     let pushing = args.push.start(&state.trends, &shutdown)?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
@@ -214,7 +216,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     shutdown.cancelled().await;
     rematching.abort();
     folder.abort();
-    if let Some((_, task)) = copy_finder {
+    for (_, task) in copy_finder.into_iter() {
+        task.abort();
+    }
+    for (_, task) in themer.into_iter() {
         task.abort();
     }
     server_handle.stop(true).await;

@@ -20,7 +20,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use murmur_core::ModelQueue;
 use murmur_search::SearchIndex;
-use murmur_store::{CopyProgress, Postgres, Rematcher};
+use murmur_store::{CopyProgress, Postgres, Rematcher, ThemeProgress};
 use murmur_trends::Trends;
 
 pub use auth::ApiKeys;
@@ -47,6 +47,8 @@ pub struct AppState {
     pub rematcher: Option<Rematcher>,
     /// The copy finder's progress, where this process runs one (in `/readyz`).
     pub copy_finder: Option<Arc<CopyProgress>>,
+    /// The themer's progress, where this process runs one (in `/readyz`).
+    pub themer: Option<Arc<ThemeProgress>>,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             rate_limiter: None,
             rematcher: None,
             copy_finder: None,
+            themer: None,
         }
     }
 }

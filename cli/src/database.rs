@@ -2,7 +2,10 @@
 
 use anyhow::Context;
 use clap::Args;
-use murmur_store::{CopyFinder, CopyFinderOptions, CopyProgress, Postgres, DEFAULT_DATABASE_URL};
+use murmur_store::{
+    CopyFinder, CopyFinderOptions, CopyProgress, Postgres, ThemeFinder, ThemeFinderOptions, ThemeProgress,
+    DEFAULT_DATABASE_URL,
+};
 
 #[derive(Args, Clone)]
 pub struct DatabaseArgs {
@@ -49,6 +52,33 @@ impl CopyArgs {
         (self.copy_window > 0).then(|| {
             let options = CopyFinderOptions { capacity: self.copy_window, ..CopyFinderOptions::default() };
             CopyFinder::spawn(postgres.clone(), options)
+        })
+    }
+}
+
+/// How themes are found (docs/themes.md): one `serve` process at a time gives each comment the sinks stored its
+/// nearest theme and re-clusters the newest comments every so often.
+#[derive(Args, Clone)]
+pub struct ThemeArgs {
+    /// Newest comments clustered together (about 1.7 kB each in memory). 0: this process never finds themes
+    /// (another one must, or comments get none and their queue grows).
+    #[arg(long, env = "MURMUR_THEME_WINDOW", default_value_t = ThemeFinderOptions::default().themes.window)]
+    pub theme_window: usize,
+    /// New comments after which the window is clustered again (also every 10 minutes when any arrived).
+    #[arg(long, env = "MURMUR_THEME_RECLUSTER_EVERY",
+          default_value_t = ThemeFinderOptions::default().themes.recluster_every)]
+    pub theme_recluster_every: usize,
+}
+
+impl ThemeArgs {
+    /// Starts the themer in the background (it finds themes while this process holds its lock), unless the
+    /// window is 0; abort the handle to stop it.
+    pub fn spawn(&self, postgres: &Postgres) -> Option<(std::sync::Arc<ThemeProgress>, tokio::task::JoinHandle<()>)> {
+        (self.theme_window > 0).then(|| {
+            let mut options = ThemeFinderOptions::default();
+            options.themes.window = self.theme_window;
+            options.themes.recluster_every = self.theme_recluster_every.max(1);
+            ThemeFinder::spawn(postgres.clone(), options)
         })
     }
 }

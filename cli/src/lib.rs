@@ -18,7 +18,7 @@ use clap::ValueEnum;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-pub use database::{connect, CopyArgs, DatabaseArgs};
+pub use database::{connect, CopyArgs, DatabaseArgs, ThemeArgs};
 pub use index::IndexArgs;
 pub use kafka::{KafkaArgs, TopicArgs};
 pub use model::{DeviceChoice, ModelArgs, PrecisionChoice};

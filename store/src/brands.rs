@@ -250,10 +250,10 @@ async fn rematch_locked(
             xmins.push(xmin);
         }
         let result = sqlx::query(
-            "UPDATE comments c SET dims = u.dims::text[] \
+            "UPDATE comments c SET dims = with_theme(u.dims::text[], c.dims) \
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS u(source, id, xmin, dims) \
              WHERE c.source = u.source AND c.id = u.id AND c.xmin::text = u.xmin \
-               AND c.dims IS DISTINCT FROM u.dims::text[]",
+               AND c.dims IS DISTINCT FROM with_theme(u.dims::text[], c.dims)",
         )
         .bind(&sources)
         .bind(&ids)

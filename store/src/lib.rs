@@ -12,6 +12,7 @@ mod reports;
 mod rollup_log;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod themes;
 mod trends;
 
 pub use alerts::{NewAlert, StoredAlert, StoredAlertRule};
@@ -24,4 +25,5 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://murmur@127.0.0.1:5432/murmur"
 pub use postgres::{PackedVector, Postgres, StoredComment, StoredEnrichment};
 pub use reports::{NewReport, ReportSchedule, StoredReport, WebhookStatus, WebhookTarget};
 pub use rollup_log::RollupFolder;
+pub use themes::{StoredTheme, StoredThemeEvent, ThemeFinder, ThemeFinderOptions, ThemeProgress};
 pub use trends::{cover, Counts, Dim, DimKind, Duplicates, Grain, KeyCounts, KeyFilter, Segment};

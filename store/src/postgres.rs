@@ -134,7 +134,7 @@ FROM comments c
 
 /// A batch as one row per comment (see migration 0006). Only rows that changed are rewritten, so a replayed
 /// comment fires no rollup delta; `updated_at` moves when the comment changed, `enriched_at` when what the
-/// models said did. Tags and dims travel as array literals (see `array_literal`), vectors packed (see
+/// models said did; the comment's theme is kept while its text is (see migration 0013). Tags and dims travel as array literals (see `array_literal`), vectors packed (see
 /// `PackedVector`).
 const UPSERT_COMMENTS: &str = r#"
 INSERT INTO comments AS c (source, id, author, text, created_at, lang, url, tags, metadata, model, enriched_at,
@@ -157,7 +157,7 @@ ON CONFLICT (source, id) DO UPDATE SET
         THEN now() ELSE c.updated_at END,
     model = EXCLUDED.model, sentiment = EXCLUDED.sentiment, sentiment_negative = EXCLUDED.sentiment_negative,
     sentiment_neutral = EXCLUDED.sentiment_neutral, sentiment_positive = EXCLUDED.sentiment_positive,
-    entities = EXCLUDED.entities, embedding = EXCLUDED.embedding, dims = EXCLUDED.dims, emotion = EXCLUDED.emotion,
+    entities = EXCLUDED.entities, embedding = EXCLUDED.embedding, dims = CASE WHEN c.text = EXCLUDED.text THEN with_theme(EXCLUDED.dims, c.dims) ELSE EXCLUDED.dims END, emotion = EXCLUDED.emotion,
     enriched_at = CASE
         WHEN (c.model, c.sentiment, c.sentiment_negative, c.sentiment_neutral, c.sentiment_positive, c.entities,
               c.embedding, c.emotion)
@@ -171,7 +171,7 @@ WHERE (c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.metadata, c.mode
       (EXCLUDED.author, EXCLUDED.text, EXCLUDED.created_at, EXCLUDED.lang, EXCLUDED.url, EXCLUDED.tags,
        EXCLUDED.metadata, EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative,
        EXCLUDED.sentiment_neutral, EXCLUDED.sentiment_positive, EXCLUDED.entities, EXCLUDED.embedding,
-       EXCLUDED.dims, EXCLUDED.emotion)
+       CASE WHEN c.text = EXCLUDED.text THEN with_theme(EXCLUDED.dims, c.dims) ELSE EXCLUDED.dims END, EXCLUDED.emotion)
 "#;
 
 /// An entity as `comments.entities` holds it: the wire form plus its name, so SQL can count by name.
@@ -452,10 +452,10 @@ async fn rederive_locked(
             ids.push(id);
         }
         let result = sqlx::query(
-            "UPDATE comments c SET entities = u.entities, dims = u.dims::text[] \
+            "UPDATE comments c SET entities = u.entities, dims = with_theme(u.dims::text[], c.dims) \
              FROM UNNEST($1::text[], $2::text[], $3::jsonb[], $4::text[]) AS u(source, id, entities, dims) \
              WHERE c.source = u.source AND c.id = u.id \
-               AND (c.entities, c.dims) IS DISTINCT FROM (u.entities, u.dims::text[])",
+               AND (c.entities, c.dims) IS DISTINCT FROM (u.entities, with_theme(u.dims::text[], c.dims))",
         )
         .bind(&sources)
         .bind(&ids)

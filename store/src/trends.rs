@@ -69,6 +69,8 @@ pub enum Dim {
     Brand(String),
     /// A brand group (competitors compared together), by key.
     BrandGroup(String),
+    /// A theme the themer found (see `murmur_core::themes`), by id.
+    Theme(murmur_core::themes::ThemeId),
 }
 
 /// The kinds of [`Dim`], as the rollups store them.
@@ -80,6 +82,7 @@ pub enum DimKind {
     Emotion,
     Brand,
     BrandGroup,
+    Theme,
 }
 
 /// The rollup rows of names written in the text: entity rows of every label but these (handles and hashtags,
@@ -87,12 +90,12 @@ pub enum DimKind {
 const NOT_A_NAME: &str = "r.label NOT IN ('handle', 'hashtag')";
 
 impl DimKind {
-    /// The finest grain the rollups keep this kind at (the grain rule of migrations 0004 and 0012): entities
-    /// by the hour, as a minute row per key would be about one row per mention.
+    /// The finest grain the rollups keep this kind at (the grain rule of migrations 0004, 0012 and 0013):
+    /// entities and themes by the hour, as a minute row per key would be about one row per comment.
     pub fn finest_grain(self) -> Grain {
         match self {
             Self::Tag | Self::Emotion | Self::Brand | Self::BrandGroup => Grain::Minute,
-            Self::Entity | Self::Name => Grain::Hour,
+            Self::Entity | Self::Name | Self::Theme => Grain::Hour,
         }
     }
 
@@ -104,6 +107,7 @@ impl DimKind {
             Self::Emotion => "emotion",
             Self::Brand => "brand",
             Self::BrandGroup => "brand_group",
+            Self::Theme => "theme",
         }
     }
 }
@@ -119,6 +123,7 @@ impl Dim {
             Self::Emotion(_) => DimKind::Emotion.finest_grain(),
             Self::Brand(_) => DimKind::Brand.finest_grain(),
             Self::BrandGroup(_) => DimKind::BrandGroup.finest_grain(),
+            Self::Theme(_) => DimKind::Theme.finest_grain(),
         }
     }
 
@@ -133,6 +138,7 @@ impl Dim {
             Self::Emotion(label) => (DimKind::Emotion.stored_kind(), label.as_str().to_owned(), Some("")),
             Self::Brand(key) => (DimKind::Brand.stored_kind(), key.clone(), Some("")),
             Self::BrandGroup(key) => (DimKind::BrandGroup.stored_kind(), key.clone(), Some("")),
+            Self::Theme(id) => (DimKind::Theme.stored_kind(), id.to_string(), Some("")),
         }
     }
 
@@ -183,7 +189,7 @@ impl Dim {
         match self {
             Self::All | Self::Name(_) => None,
             Self::Entity(label, name) => Some(format!("entity:{}:{name}", label.as_str())),
-            Self::Tag(_) | Self::Emotion(_) | Self::Brand(_) | Self::BrandGroup(_) => {
+            Self::Tag(_) | Self::Emotion(_) | Self::Brand(_) | Self::BrandGroup(_) | Self::Theme(_) => {
                 let (kind, key, _) = self.rows();
                 Some(format!("{kind}:{key}"))
             }

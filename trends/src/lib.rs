@@ -15,6 +15,7 @@ mod service;
 mod slice;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod themes;
 mod webhook;
 
 pub use alerts::{alert_text, AlertKind, AlertRule, Alerter, AlerterOptions, Finding};
@@ -27,4 +28,5 @@ pub use service::{
     spike_window, EntityQuery, EntityTrend, Point, ServedBy, SharePoint, ShareSeries, Spike, Timeline, Trends, Window,
 };
 pub use slice::Slice;
+pub use themes::{ThemeDetail, ThemeOrder, ThemeQuery, ThemeSummary};
 pub use webhook::{webhook_signature, WebhookOptions};

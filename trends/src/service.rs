@@ -453,8 +453,8 @@ impl Trends {
         limit: usize,
     ) -> Result<Vec<SearchHit>, TrendsError> {
         slice.validate()?;
-        if slice.brand.is_some() || slice.brand_group.is_some() {
-            return self.brand_examples(slice, window, sentiment, limit).await;
+        if slice.rollups_only() {
+            return self.newest_examples(slice, window, sentiment, limit).await;
         }
         let mut filters = slice.filters(window.from, window.to);
         filters.sentiment = sentiment;
@@ -479,9 +479,9 @@ impl Trends {
 }
 
 impl Trends {
-    /// Examples of a brand or brand group slice: its newest comments, from Postgres (the search index does not
-    /// hold brands, so there is no centroid ranking for them yet).
-    async fn brand_examples(
+    /// Examples of a slice the rollups count alone (a brand, brand group or theme): its newest comments, from
+    /// Postgres (the search index does not hold them, so there is no centroid ranking for them yet).
+    async fn newest_examples(
         &self,
         slice: &Slice,
         window: Window,
@@ -565,7 +565,9 @@ fn entity_trend(query: &EntityQuery, row: KeyCounts, with_growth: bool) -> Optio
             let (label, name) = Dim::parse_entity_key(&row.key)?;
             (Some(label), name.to_owned())
         }
-        DimKind::Name | DimKind::Tag | DimKind::Emotion | DimKind::Brand | DimKind::BrandGroup => (None, row.key),
+        DimKind::Name | DimKind::Tag | DimKind::Emotion | DimKind::Brand | DimKind::BrandGroup | DimKind::Theme => {
+            (None, row.key)
+        }
     };
     let (current, previous) = (row.counts.comments, row.previous);
     Some(EntityTrend {

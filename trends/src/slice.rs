@@ -32,6 +32,9 @@ pub struct Slice {
     /// Comments mentioning any brand of this group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brand_group: Option<String>,
+    /// Comments of this theme (`/v1/themes`), by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme: Option<murmur_core::themes::ThemeId>,
     /// How copies count: a cluster of near-duplicates once (the default) or every copy. Slices served from
     /// the search index (words, or two of tag, entity and emotion) count every copy.
     #[serde(default, skip_serializing_if = "counts_once")]
@@ -44,13 +47,13 @@ fn counts_once(duplicates: &Duplicates) -> bool {
 
 impl Slice {
     /// One dimension as a share-of-voice series names it: `brand:United Airlines`, `brand_group:airlines`,
-    /// `tag:pixel`, `entity:ORG:google`, `entity:google`, `emotion:anger`, `source:twitter` or `all`.
+    /// `theme:12`, `tag:pixel`, `entity:ORG:google`, `entity:google`, `emotion:anger`, `source:twitter` or `all`.
     pub fn parse_one(s: &str) -> Result<Self, TrendsError> {
         let s = s.trim();
         let bad = || {
             TrendsError::Invalid(format!(
-                "slice {s:?}: expected brand:NAME, brand_group:NAME, tag:NAME, entity:[TYPE:]NAME, emotion:NAME, \
-                 source:NAME or all"
+                "slice {s:?}: expected brand:NAME, brand_group:NAME, theme:ID, tag:NAME, entity:[TYPE:]NAME, \
+                 emotion:NAME, source:NAME or all"
             ))
         };
         if s == "all" {
@@ -65,13 +68,29 @@ impl Slice {
             "emotion" => Self { emotion: Some(value), ..Self::default() },
             "brand" => Self { brand: Some(value), ..Self::default() },
             "brand_group" => Self { brand_group: Some(value), ..Self::default() },
+            "theme" => Self { theme: Some(value.parse().map_err(|_| bad())?), ..Self::default() },
             _ => return Err(bad()),
         };
         slice.validate()?;
         Ok(slice)
     }
 
+    /// Whether the slice is counted in the rollups only (a brand, brand group or theme: the search index does
+    /// not hold them), so that its examples come from Postgres.
+    pub fn rollups_only(&self) -> bool {
+        self.brand.is_some() || self.brand_group.is_some() || self.theme.is_some()
+    }
+
     pub fn validate(&self) -> Result<(), TrendsError> {
+        if self.theme.is_some() {
+            let others = [&self.tag, &self.entity, &self.q, &self.emotion, &self.brand, &self.brand_group];
+            if others.iter().any(|o| o.is_some()) {
+                return Err(TrendsError::Invalid(
+                    "theme: a theme slice combines with source only, not with tag, entity, q, emotion or a brand"
+                        .into(),
+                ));
+            }
+        }
         let brands = [("brand", &self.brand), ("brand_group", &self.brand_group)];
         for (name, value) in brands.iter().filter_map(|(n, v)| v.as_ref().map(|v| (n, v))) {
             murmur_core::brands::check_name(name, value).map_err(TrendsError::Invalid)?;
@@ -117,6 +136,7 @@ impl Slice {
         ]
         .into_iter()
         .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+        .chain(self.theme.map(|id| ("theme", id.to_string())))
         .chain((self.duplicates != Duplicates::Once).then(|| ("duplicates", self.duplicates.as_str().to_owned())))
         .collect()
     }
@@ -129,6 +149,9 @@ impl Slice {
         }
         if let Some(group) = &self.brand_group {
             parts.push(format!("{group} (group)"));
+        }
+        if let Some(theme) = self.theme {
+            parts.push(format!("theme {theme}"));
         }
         if let Some(tag) = &self.tag {
             parts.push(format!("#{tag}"));
@@ -163,6 +186,9 @@ impl Slice {
         }
         if let Some(group) = &self.brand_group {
             return Some(Dim::BrandGroup(murmur_core::brand_key(group)));
+        }
+        if let Some(theme) = self.theme {
+            return Some(Dim::Theme(theme));
         }
         if let Some(emotion) = &self.emotion {
             return match (&self.tag, &self.entity) {
@@ -223,6 +249,10 @@ mod tests {
         assert_eq!(words.dim(), None);
         assert_eq!(dim("brand:United  Airlines"), Some(Dim::Brand("united airlines".into())));
         assert_eq!(dim("brand_group:Airlines"), Some(Dim::BrandGroup("airlines".into())));
+        assert_eq!(dim("theme:12"), Some(Dim::Theme(12)));
+        assert!(Slice::parse_one("theme:twelve").is_err());
+        let mixed = Slice { theme: Some(3), tag: Some("pixel".into()), ..Slice::default() };
+        assert!(mixed.validate().is_err());
         let mixed = Slice { brand: Some("apple".into()), tag: Some("pixel".into()), ..Slice::default() };
         assert!(mixed.validate().expect_err("refused").to_string().contains("combines with source only"));
         assert!(Slice::parse_one("brands:x").is_err());

@@ -8,6 +8,7 @@ pub(crate) mod enrich;
 pub(crate) mod reports;
 pub(crate) mod search;
 pub(crate) mod system;
+pub(crate) mod themes;
 pub(crate) mod trends;
 
 use actix_web::error::{InternalError, JsonPayloadError};
@@ -52,6 +53,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     route(cfg, Method::GET, "/v1/brands/{name}", brands::brand);
     route(cfg, Method::PUT, "/v1/brands/{name}", brands::put_brand);
     route(cfg, Method::DELETE, "/v1/brands/{name}", brands::delete_brand);
+    route(cfg, Method::GET, "/v1/themes", themes::themes);
+    route(cfg, Method::GET, "/v1/themes/{id}", themes::theme);
     route(cfg, Method::POST, "/v1/alerts/rules", alerts::create_rule);
     route(cfg, Method::GET, "/v1/alerts/rules", alerts::rules);
     route(cfg, Method::DELETE, "/v1/alerts/rules/{id}", alerts::delete_rule);

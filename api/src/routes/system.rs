@@ -33,7 +33,28 @@ pub(crate) struct Readiness {
     #[serde(skip_serializing_if = "Option::is_none")]
     brand_rematch: Option<super::brands::RematchStatus>,
     copies: CopyStatus,
+    themes: ThemeStatus,
     rollups: RollupStatus,
+}
+
+/// Finding themes: the queue all processes share, and this process's themer where it runs one.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ThemeStatus {
+    /// Comments stored but not yet given a theme.
+    queued: i64,
+    /// Whether this process finds themes now (one process at a time does); absent where it runs no themer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finding: Option<bool>,
+    /// Comments in its window, comments it gave a theme (or none) and re-clusterings since it started, and how
+    /// long the last re-clustering took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    observed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reclusterings: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_recluster_ms: Option<u64>,
 }
 
 /// Trend rollups: stored comments' deltas the writers logged and no folder has folded yet (every trend read
@@ -78,6 +99,7 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, A
     state.postgres.ping().await.map_err(|e| ApiError::NotReady(format!("postgres: {e}")))?;
     let (in_graph, stored) = state.index.vector_counts();
     let finder = state.copy_finder.as_deref();
+    let themer = state.themer.as_deref();
     Ok(HttpResponse::Ok().json(Readiness {
         status: "ready",
         indexed: state.index.num_docs(),
@@ -89,6 +111,14 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, A
             originals: finder.map(|p| p.originals.load(Relaxed)),
             compared: finder.map(|p| p.checked.load(Relaxed)),
             found: finder.map(|p| p.copies.load(Relaxed)),
+        },
+        themes: ThemeStatus {
+            queued: state.postgres.themes_queued().await.map_err(|e| ApiError::NotReady(format!("postgres: {e}")))?,
+            finding: themer.map(|p| p.leading.load(Relaxed)),
+            window: themer.map(|p| p.window.load(Relaxed)),
+            observed: themer.map(|p| p.observed.load(Relaxed)),
+            reclusterings: themer.map(|p| p.reclusterings.load(Relaxed)),
+            last_recluster_ms: themer.map(|p| p.last_recluster_ms.load(Relaxed)),
         },
         rollups: RollupStatus {
             pending: state

@@ -46,6 +46,8 @@ pub(crate) enum CountBy {
     Tag,
     Brand,
     BrandGroup,
+    /// Themes (`/v1/themes`), by id: trending themes are the emerging ones.
+    Theme,
 }
 
 /// The window every trend route reads.
@@ -62,7 +64,7 @@ pub(crate) struct WindowParams {
 
 impl WindowParams {
     /// `[from, to)`, the last [`DEFAULT_DAYS`] days by default.
-    fn window(&self) -> Result<Window, ApiError> {
+    pub(crate) fn window(&self) -> Result<Window, ApiError> {
         let to = self.to.unwrap_or_else(Utc::now);
         let from = self.from.unwrap_or(to - Duration::days(DEFAULT_DAYS));
         Ok(Window::new(from, to)?)
@@ -80,7 +82,7 @@ pub(crate) struct BucketParams {
 }
 
 impl BucketParams {
-    fn bucketing(&self, window: Window) -> Result<Bucketing, ApiError> {
+    pub(crate) fn bucketing(&self, window: Window) -> Result<Bucketing, ApiError> {
         let unit = self.bucket.unwrap_or_else(|| Unit::for_window(window.to - window.from));
         let tz: Tz = match self.tz.as_deref() {
             None => Tz::UTC,
@@ -101,6 +103,8 @@ pub(crate) struct SliceParams {
     brand: Option<String>,
     /// Only comments mentioning a brand of this group; combines with `source` only.
     brand_group: Option<String>,
+    /// Only comments of this theme (`/v1/themes`), by id; combines with `source` only.
+    theme: Option<i64>,
     /// Only comments from this source.
     source: Option<String>,
     /// Only comments with this producer tag (a brand, a campaign).
@@ -120,16 +124,16 @@ pub(crate) struct SliceParams {
 
 impl SliceParams {
     fn slice(self) -> Result<Slice, ApiError> {
-        let Self { brand, brand_group, source, tag, entity, q, emotion, duplicates } = self;
+        let Self { brand, brand_group, theme, source, tag, entity, q, emotion, duplicates } = self;
         let duplicates = parse_duplicates(duplicates.as_deref())?;
-        let slice = Slice { source, tag, entity, q, emotion, brand, brand_group, duplicates };
+        let slice = Slice { source, tag, entity, q, emotion, brand, brand_group, theme, duplicates };
         slice.validate()?;
         Ok(slice)
     }
 }
 
 /// The `duplicates` parameter: how copies count (once by default).
-fn parse_duplicates(raw: Option<&str>) -> Result<Duplicates, ApiError> {
+pub(crate) fn parse_duplicates(raw: Option<&str>) -> Result<Duplicates, ApiError> {
     raw.map_or(Ok(Duplicates::Once), |raw| {
         Duplicates::parse(raw)
             .ok_or_else(|| ApiError::BadRequest(format!("duplicates: expected once or include, got {raw:?}")))
@@ -242,6 +246,8 @@ pub(crate) struct RankingParams {
     brand: Option<String>,
     /// Only among the comments mentioning a brand of this group.
     brand_group: Option<String>,
+    /// Only among the comments of this theme (`/v1/themes`), by id.
+    theme: Option<i64>,
     /// Only entities of this type (with `by=entity`).
     #[param(value_type = Option<EntityLabel>)]
     label: Option<String>,
@@ -271,6 +277,7 @@ impl RankingParams {
             (Some(CountBy::Tag), _) => DimKind::Tag,
             (Some(CountBy::Brand), _) => DimKind::Brand,
             (Some(CountBy::BrandGroup), _) => DimKind::BrandGroup,
+            (Some(CountBy::Theme), _) => DimKind::Theme,
         };
         if by != DimKind::Entity && label.is_some() {
             return Err(ApiError::BadRequest("label picks an entity type; it goes with by=entity only".into()));
@@ -278,19 +285,20 @@ impl RankingParams {
         if let Some(source) = &self.source {
             murmur_core::check_source(source).map_err(|why| ApiError::BadRequest(format!("source: {why}")))?;
         }
-        let within = match (&self.brand, &self.brand_group) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::BadRequest("brand, brand_group: give one of them, not both".into()));
-            }
-            (Some(brand), None) => {
+        let within = match (&self.brand, &self.brand_group, self.theme) {
+            (Some(brand), None, None) => {
                 murmur_core::brands::check_name("brand", brand).map_err(ApiError::BadRequest)?;
                 Some(Dim::Brand(murmur_core::brand_key(brand)))
             }
-            (None, Some(group)) => {
+            (None, Some(group), None) => {
                 murmur_core::brands::check_name("brand_group", group).map_err(ApiError::BadRequest)?;
                 Some(Dim::BrandGroup(murmur_core::brand_key(group)))
             }
-            (None, None) => None,
+            (None, None, Some(theme)) => Some(Dim::Theme(theme)),
+            (None, None, None) => None,
+            _ => {
+                return Err(ApiError::BadRequest("brand, brand_group, theme: give one of them at most".into()));
+            }
         };
         Ok(EntityQuery {
             source: self.source.clone(),
