@@ -155,6 +155,8 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
     let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let mut env = common::role_env(&run, &topics, &database_url, &work.path().join("index"), port);
     env.push(("MURMUR_API_KEYS", format!("write:{ADMIN_KEY}-w,admin:{ADMIN_KEY},read:{READ_KEY}")));
+    // The test's hundred comments are enough for a first clustering.
+    env.push(("MURMUR_THEME_FIRST_CLUSTERING", "60".into()));
     let mut procs = Processes(Vec::new());
     procs.spawn("worker", &["worker"], &env, work.path());
     procs.spawn("sink", &["sink"], &env, work.path());
@@ -195,6 +197,17 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
         (response.status().as_u16(), ())
     };
     assert_eq!(status, 201, "schedule created");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, ready) = get_json(&client, &format!("{api}/readyz")).await;
+        if ready["themes"]["queued"] == 0 && ready["themes"]["reclusterings"].as_u64() >= Some(1) {
+            break;
+        }
+        procs.assert_running();
+        assert!(Instant::now() < deadline, "the themer did not cluster the comments within 60 s: {ready}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     let mut browser = Browser::launch(1400, 1000).await;
     let url = format!(
@@ -333,6 +346,36 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
     let distinct: HashSet<&String> = want.iter().collect();
     assert_eq!(distinct.len(), want.len(), "no name is listed twice: {want:?}");
     assert!(!want.is_empty(), "the NER model found entities in the comments");
+
+    // Themes: the table lists the API's themes, and a click on one lists comments of that theme.
+    let (_, themes_api) = get_json(&client, &format!("{api}/v1/themes?limit=12&{}", data.whole_window())).await;
+    let want: Vec<String> =
+        themes_api["themes"].as_array().expect("themes").iter().map(|t| t["id"].to_string()).collect();
+    assert!(!want.is_empty(), "the comments have a theme: {themes_api}");
+    let shown =
+        browser.eval("[...document.querySelectorAll('#themes tr[data-theme]')].map(r => r.dataset.theme)").await;
+    assert_eq!(shown, json!(want), "the themes table lists the API's themes");
+    browser.click(&format!("#themes tr[data-theme=\"{}\"]", want[0])).await;
+    let ids = browser
+        .wait_for(
+            "!document.getElementById('drawer').hidden && document.querySelectorAll('#drawer-list .comment').length \
+             && [...document.querySelectorAll('#drawer-list .comment')].map(c => c.dataset.id)",
+            Duration::from_secs(30),
+            "the theme's comments",
+        )
+        .await;
+    let ids: Vec<String> = ids.as_array().expect("ids").iter().filter_map(Value::as_str).map(str::to_owned).collect();
+    let in_theme: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM comments WHERE source || '/' || id = ANY($1) AND dims @> ARRAY['theme:' || $2]",
+    )
+    .bind(&ids)
+    .bind(&want[0])
+    .fetch_one(&pool)
+    .await
+    .expect("theme members");
+    assert_eq!(in_theme as usize, ids.len(), "every comment listed is of the theme clicked: {ids:?}");
+    browser.screenshot(&artifacts.join("dashboard-themes.png")).await;
+    browser.click("#drawer-close").await;
 
     // Search: by words, exactly the refund comments in the range; by meaning, the battery complaints first.
     browser.type_into("#q", "refund").await;

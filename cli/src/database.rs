@@ -68,6 +68,10 @@ pub struct ThemeArgs {
     #[arg(long, env = "MURMUR_THEME_RECLUSTER_EVERY",
           default_value_t = ThemeFinderOptions::default().themes.recluster_every)]
     pub theme_recluster_every: usize,
+    /// Comments needed before the first clustering (a theme needs 15 comments or more).
+    #[arg(long, env = "MURMUR_THEME_FIRST_CLUSTERING",
+          default_value_t = ThemeFinderOptions::default().themes.first_clustering)]
+    pub theme_first_clustering: usize,
 }
 
 impl ThemeArgs {
@@ -78,6 +82,7 @@ impl ThemeArgs {
             let mut options = ThemeFinderOptions::default();
             options.themes.window = self.theme_window;
             options.themes.recluster_every = self.theme_recluster_every.max(1);
+            options.themes.first_clustering = self.theme_first_clustering.max(1);
             ThemeFinder::spawn(postgres.clone(), options)
         })
     }

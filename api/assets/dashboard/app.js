@@ -381,6 +381,34 @@ async function loadTrending() {
   }
 }
 
+/** Themes of the period, most comments first: keywords, growth, sentiment; a row opens its comments. */
+async function loadThemes() {
+  const w = windowParams();
+  const table = $('themes');
+  try {
+    const body = await api('/v1/themes', { from: w.from, to: w.to, source: w.source, limit: 12 });
+    const most = Math.max(1, ...body.themes.map((t) => t.counts.comments));
+    const rows = body.themes.map((t) => {
+      const query = new URLSearchParams({ theme: t.id, from: body.from, to: body.to });
+      if (w.source) query.set('source', w.source);
+      const volume = el('span', { class: 'volume' });
+      volume.style.width = `${(100 * t.counts.comments) / most}%`;
+      const growth = t.growth === undefined || t.growth === null ? 'new' : `${t.growth >= 0 ? '+' : ''}${(t.growth * 100).toFixed(0)}%`;
+      return el('tr', { 'data-comments': query.toString(), 'data-title': `Theme: ${t.label}`, 'data-theme': String(t.id) },
+        el('td', { title: t.representative_text ?? '' }, el('strong', {}, t.label), ' ', el('small', {}, t.keywords.slice(3, 6).join(', ')), volume),
+        el('td', { class: 'n' }, fmt(t.counts.comments)),
+        el('td', { class: 'n' }, growth),
+        el('td', {}, sentimentBar(t.counts)),
+        el('td', { class: 'n' }, signed(t.net_sentiment)));
+    });
+    table.replaceChildren(
+      el('tr', {}, el('th', {}, 'Theme'), el('th', { class: 'n' }, 'Comments'), el('th', { class: 'n' }, 'Growth'), el('th', {}, 'Sentiment'), el('th', { class: 'n' }, 'Net')),
+      ...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 5 }, 'No themes in this period yet (they are found as comments arrive).'))]));
+  } catch (error) {
+    showError(table, error);
+  }
+}
+
 /** The picker's suggestions: the catalogue's brands and groups, most mentioned first, then producer tags.
  * Returns the slices compared when none is chosen: the catalogue's most mentioned brands, else tags. */
 async function loadBrandSuggestions() {
@@ -542,7 +570,7 @@ async function refresh() {
       writeHash();
     }
     renderToolbar();
-    await Promise.all([loadVolume(), loadComparison(), loadEntities(), loadAccounts(), loadHashtags(), loadTrending(), loadAlerts(), loadReports()]);
+    await Promise.all([loadVolume(), loadComparison(), loadEntities(), loadAccounts(), loadHashtags(), loadTrending(), loadThemes(), loadAlerts(), loadReports()]);
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes ?? 0) + 1);
     document.body.dataset.indexed = String(indexed ?? '');
   })();

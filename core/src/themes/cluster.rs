@@ -181,9 +181,11 @@ pub fn cluster(points: &[&[f32]], seeds: Vec<Vec<f32>>, params: &ClusterParams) 
     if points.is_empty() {
         return Clustering { centroids: Vec::new(), labels: Vec::new() };
     }
-    let k = (points.len() / params.comments_per_seed.max(1))
-        .clamp(1, params.max_seeds.max(1))
-        .max(seeds.len().min(params.max_seeds));
+    // A window too small for two seeds by size (a new deployment's first comments) still gets as many as it
+    // could hold themes (up to 8), so that merging, not k, decides how many there are.
+    let by_seed = points.len() / params.comments_per_seed.max(1);
+    let by_size = if by_seed < 2 { (points.len() / params.min_size.max(1)).clamp(1, 8) } else { by_seed };
+    let k = by_size.clamp(1, params.max_seeds.max(1)).max(seeds.len().min(params.max_seeds));
     let mut rng = Rng::new(points.len() as u64);
     let mut seeds = seeds;
     seeds.truncate(k);
