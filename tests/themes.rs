@@ -206,6 +206,19 @@ async fn a_planted_topic_becomes_one_emerging_theme_that_keeps_its_id_and_its_ro
     // Over HTTP: the planted theme leads the emerging themes of the last two days, and opens in full.
     let index_dir = tempfile::tempdir().expect("tempdir");
     let index = SearchIndex::open(index_dir.path(), Access::ReadWrite, IndexOptions::default()).expect("index");
+
+    // A report of the last two days lists it first among the new and growing themes, with its keywords.
+    let trends = murmur_trends::Trends::new(postgres.clone(), index.clone());
+    let spec = murmur_trends::ReportSpec::default();
+    let report = trends
+        .report("Themes", &spec, now + TimeDelta::hours(1), chrono::Duration::days(2), chrono_tz::Tz::UTC)
+        .await
+        .expect("report");
+    assert_eq!(report.emerging_themes.first().map(|t| t.theme.id), Some(theme), "{:?}", report.emerging_themes);
+    assert!(report.negative_themes.iter().any(|t| t.theme.id == theme), "the planted complaints are negative");
+    let html = report.to_new_report(&spec, None).expect("formats").html.expect("html");
+    let section = html.split("New and growing themes").nth(1).expect("a themes section");
+    assert!(section.contains("wifi"), "{section}");
     let state = AppState::new(postgres.clone(), index, None, ApiKeys::default());
     let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
     tokio::spawn(server);

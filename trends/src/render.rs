@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use crate::chart::{escape, time_formats, LineChart, Scale, Series};
 use crate::report::Report;
 use crate::service::EntityTrend;
+use crate::ThemeSummary;
 
 fn percent(x: Option<f64>) -> String {
     x.map_or_else(|| "–".into(), |x| format!("{:+.1}%", x * 100.0))
@@ -39,6 +40,27 @@ fn entity_rows(entities: &[EntityTrend], growth: bool) -> String {
             );
         }
         rows.push_str("</tr>");
+    }
+    rows
+}
+
+fn theme_rows(themes: &[ThemeSummary]) -> String {
+    let mut rows = String::new();
+    for t in themes {
+        let example = t.theme.representative_text.as_deref().unwrap_or("");
+        let _ = write!(
+            rows,
+            "<tr><td>{}<div class=example>{}</div></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            escape(&t.theme.keywords.join(", ")),
+            escape(example),
+            t.counts.comments,
+            t.previous,
+            if t.new { "new".to_owned() } else { percent(t.growth) },
+            signed(t.net_sentiment)
+        );
+    }
+    if rows.is_empty() {
+        rows.push_str("<tr><td colspan=5>None.</td></tr>");
     }
     rows
 }
@@ -160,6 +182,10 @@ table{{border-collapse:collapse;width:100%}} td,th{{border-bottom:1px solid #e5e
 <table id="top-entities"><tr><th>Entity</th><th>Type</th><th class=n>Comments</th><th class=n>Net sentiment</th></tr>{top}</table>
 <h2>Trending entities</h2>
 <table id="trending-entities"><tr><th>Entity</th><th>Type</th><th class=n>Comments</th><th class=n>Net sentiment</th><th class=n>Before</th><th class=n>Growth</th><th class=n>Score</th></tr>{trending}</table>
+<h2>New and growing themes</h2>
+<table id="emerging-themes"><tr><th>Theme</th><th class=n>Comments</th><th class=n>Before</th><th class=n>Growth</th><th class=n>Net sentiment</th></tr>{emerging}</table>
+<h2>Most negative themes</h2>
+<table id="negative-themes"><tr><th>Theme</th><th class=n>Comments</th><th class=n>Before</th><th class=n>Growth</th><th class=n>Net sentiment</th></tr>{negative}</table>
 </body></html>
 "#,
         name = escape(&report.name),
@@ -174,6 +200,8 @@ table{{border-collapse:collapse;width:100%}} td,th{{border-bottom:1px solid #e5e
         sentiment = sentiment.svg(),
         top = entity_rows(&report.top_entities, false),
         trending = entity_rows(&report.trending_entities, true),
+        emerging = theme_rows(&report.emerging_themes),
+        negative = theme_rows(&report.negative_themes),
     )
 }
 

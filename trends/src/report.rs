@@ -3,14 +3,17 @@
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use murmur_store::{Counts, NewReport};
+use murmur_store::{Counts, Duplicates, NewReport};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::SpikeParams;
 use crate::bucket::{Bucketing, Unit};
 use crate::render;
 use crate::service::{EntityQuery, EntityTrend, Point, Spike, Window};
-use crate::{Slice, Trends, TrendsError};
+use crate::{Slice, ThemeOrder, ThemeQuery, ThemeSummary, Trends, TrendsError};
+
+/// Themes a report lists as emerging, and as most negative.
+const THEMES_LISTED: usize = 5;
 
 /// The longest report window.
 const MAX_REPORT_WINDOW_DAYS: i64 = 366;
@@ -179,6 +182,10 @@ pub struct Report {
     pub slices: Vec<SliceReport>,
     pub top_entities: Vec<EntityTrend>,
     pub trending_entities: Vec<EntityTrend>,
+    /// New and growing themes, fastest growing first (see docs/themes.md).
+    pub emerging_themes: Vec<ThemeSummary>,
+    /// Themes with at least `min_mentions` comments, most negative first.
+    pub negative_themes: Vec<ThemeSummary>,
 }
 
 impl Trends {
@@ -234,6 +241,14 @@ impl Trends {
             });
         }
         let entities = EntityQuery { limit: spec.top_entities, ..EntityQuery::default() };
+        let themes = |order| ThemeQuery { source: None, within: None, order, limit: 100, duplicates: Duplicates::Once };
+        let mut emerging = self.themes(&themes(ThemeOrder::Growth), window).await?;
+        emerging.retain(|t| t.score > 0.0 && t.counts.comments >= spec.min_mentions);
+        emerging.truncate(THEMES_LISTED);
+        let mut negative = self.themes(&themes(ThemeOrder::Comments), window).await?;
+        negative.retain(|t| t.counts.comments >= spec.min_mentions && t.net_sentiment.is_some_and(|n| n < 0.0));
+        negative.sort_by(|a, b| a.net_sentiment.unwrap_or(0.0).total_cmp(&b.net_sentiment.unwrap_or(0.0)));
+        negative.truncate(THEMES_LISTED);
         Ok(Report {
             name: name.to_owned(),
             generated_at: Utc::now(),
@@ -244,6 +259,8 @@ impl Trends {
             slices,
             top_entities: self.top_entities(&entities, window).await?,
             trending_entities: self.trending_entities(&entities, window, spec.min_mentions).await?,
+            emerging_themes: emerging,
+            negative_themes: negative,
         })
     }
 }
