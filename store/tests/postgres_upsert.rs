@@ -207,6 +207,15 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
         .collect();
     expected.sort();
     assert_eq!(relabelled, expected, "0012 moves the entity type to its own column and drops the name rows");
+    // 0013 (themes) queues every stored comment with an embedding for the themer.
+    sqlx::raw_sql(&apply("0013_themes.sql")).execute(&mut before).await.expect("0013");
+    let queued: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM theme_queue").fetch_one(&mut before).await.expect("queue");
+    let embedded: i64 = sqlx::query_scalar("SELECT count(*) FROM comments WHERE embedding IS NOT NULL")
+        .fetch_one(&mut before)
+        .await
+        .expect("count");
+    assert_eq!(queued, embedded, "0013 queues the stored comments for the themer");
 
     let store = Postgres::connect(&url, 2).await.expect("connect");
     // Names stored by earlier rules are re-derived by today's (accents fold), once; the rollups follow.
