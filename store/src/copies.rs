@@ -94,17 +94,7 @@ impl CopyFinder {
 /// Waits for the lock, rebuilds the index and drains the queue until an error. Everything runs on the
 /// connection that holds the lock, so a finder that lost it (its connection broke) cannot write any more.
 async fn lead(postgres: &Postgres, progress: &CopyProgress, options: CopyFinderOptions) -> Result<(), StoreError> {
-    // Detached: dropping it closes the session, which releases the lock.
-    let mut conn = postgres.pool().acquire().await?.detach();
-    loop {
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('murmur.copy_finder'))")
-            .fetch_one(&mut conn)
-            .await?;
-        if locked {
-            break;
-        }
-        tokio::time::sleep(options.tick).await;
-    }
+    let mut conn = lead_session(postgres, "murmur.copy_finder", options.tick).await?;
     progress.leading.store(true, Ordering::Relaxed);
     progress.checked.store(0, Ordering::Relaxed);
     progress.copies.store(0, Ordering::Relaxed);
@@ -216,6 +206,21 @@ async fn drain_batch(
     sqlx::query("DELETE FROM copy_queue WHERE seq = ANY($1)").bind(&seqs).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(Some((checked, copies)))
+}
+
+/// A session of its own that holds the advisory lock `name`, once it is free (tried every `tick`). Detached
+/// from the pool: dropping it closes the session, which releases the lock, so a background leader that lost
+/// its connection cannot write any more.
+pub(crate) async fn lead_session(postgres: &Postgres, name: &str, tick: Duration) -> Result<PgConnection, StoreError> {
+    let mut conn = postgres.pool().acquire().await?.detach();
+    loop {
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))").bind(name).fetch_one(&mut conn).await?;
+        if locked {
+            return Ok(conn);
+        }
+        tokio::time::sleep(tick).await;
+    }
 }
 
 impl Postgres {

@@ -16,7 +16,7 @@ use murmur_core::themes::{theme_words, Reclustering, Theme, ThemeEvent, ThemeId,
 use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 
-use crate::copies::Key;
+use crate::copies::{lead_session, Key};
 use crate::postgres::array_literal;
 use crate::{PackedVector, Postgres, StoreError};
 
@@ -74,15 +74,7 @@ impl ThemeFinder {
 /// Waits for the lock, rebuilds the window and themes until an error. Everything runs on the connection that
 /// holds the lock, so a themer that lost it (its connection broke) cannot write any more.
 async fn lead(postgres: &Postgres, progress: &ThemeProgress, options: ThemeFinderOptions) -> Result<(), StoreError> {
-    let mut conn = postgres.pool().acquire().await?.detach();
-    loop {
-        let locked: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('murmur.themer'))").fetch_one(&mut conn).await?;
-        if locked {
-            break;
-        }
-        tokio::time::sleep(options.tick).await;
-    }
+    let mut conn = lead_session(postgres, "murmur.themer", options.tick).await?;
     progress.leading.store(true, Ordering::Relaxed);
     progress.observed.store(0, Ordering::Relaxed);
     progress.reclusterings.store(0, Ordering::Relaxed);
