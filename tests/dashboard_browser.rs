@@ -377,6 +377,38 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
     browser.screenshot(&artifacts.join("dashboard-themes.png")).await;
     browser.click("#drawer-close").await;
 
+    // Aspects: the table lists the API's aspects of the slice in focus, each with its clearest complaint.
+    let (_, aspects_api) =
+        get_json(&client, &format!("{api}/v1/aspects?slice=all&limit=12&examples=1&{}", data.whole_window())).await;
+    let want: Vec<String> = aspects_api["aspects"]
+        .as_array()
+        .expect("aspects")
+        .iter()
+        .map(|a| a["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(want.iter().any(|a| a == "battery"), "the battery complaints have an aspect: {aspects_api}");
+    let shown = browser
+        .wait_for(
+            "document.querySelectorAll('#aspects tr[data-aspect]').length \
+             && [...document.querySelectorAll('#aspects tr[data-aspect]')].map(r => r.dataset.aspect)",
+            Duration::from_secs(30),
+            "the aspects table",
+        )
+        .await;
+    assert_eq!(shown, json!(want), "the aspects table lists the API's aspects");
+    let battery = aspects_api["aspects"].as_array().and_then(|a| a.iter().find(|a| a["name"] == "battery")).cloned();
+    let complaint = battery
+        .and_then(|b| b["examples"].as_array().and_then(|e| e.iter().find(|x| x["sentiment"] == "negative").cloned()))
+        .and_then(|e| e["text"].as_str().map(str::to_owned))
+        .expect("a battery complaint is quoted");
+    let quoted = browser
+        .eval(
+            "document.querySelector('#aspects tr[data-aspect=\"battery\"] .quote[data-sentiment=\"negative\"]')?.title",
+        )
+        .await;
+    assert_eq!(quoted, json!(complaint), "the battery row quotes the API's clearest complaint");
+    browser.screenshot(&artifacts.join("dashboard-aspects.png")).await;
+
     // Search: by words, exactly the refund comments in the range; by meaning, the battery complaints first.
     browser.type_into("#q", "refund").await;
     browser.select("#mode", "bm25").await;

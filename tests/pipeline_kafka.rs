@@ -433,6 +433,26 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     );
     assert_eq!(scored["results"][1]["sentiment"]["label"], "negative");
     assert_eq!(scored["results"][0]["embedding"].as_array().map(Vec::len), Some(384));
+    let (_, judged) = post(json!({"texts": ["the battery dies fast but the screen is gorgeous"]}), "").await;
+    let aspects: Vec<(String, String, u64, u64)> = judged["results"][0]["aspects"]
+        .as_array()
+        .expect("aspects")
+        .iter()
+        .map(|a| {
+            let field = |k: &str| a[k].as_u64().unwrap_or(u64::MAX);
+            (
+                a["name"].as_str().unwrap_or("").to_owned(),
+                a["sentiment"]["label"].as_str().unwrap_or("").to_owned(),
+                field("start"),
+                field("end"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        aspects,
+        vec![("battery".into(), "negative".into(), 4, 11), ("screen".into(), "positive".into(), 30, 36)],
+        "{judged}"
+    );
     let (_, lean) = post(texts, "").await;
     assert!(lean["results"][0].get("embedding").is_none(), "embedding only when asked for");
     for bad in [json!({"texts": []}), json!({"text": "x"}), json!({"texts": ["  "]}), json!({"texts": vec!["x"; 65]})] {

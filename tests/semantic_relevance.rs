@@ -119,6 +119,7 @@ fn paraphrases_find_relevant_comments_that_share_no_word_with_the_query() {
                 sentiment: None,
                 entities: None,
                 emotion: None,
+                aspects: None,
             };
             batch.push(EnrichedComment::new(comment, enrichment));
         }

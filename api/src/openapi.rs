@@ -42,6 +42,7 @@ use crate::{metrics, routes};
         routes::brands::brand,
         routes::brands::put_brand,
         routes::brands::delete_brand,
+        routes::aspects::aspects,
         routes::themes::themes,
         routes::themes::theme,
         routes::alerts::create_rule,
@@ -60,6 +61,7 @@ use crate::{metrics, routes};
         (name = "comments", description = "One stored comment"),
         (name = "enrich", description = "The models' reading of texts you send"),
         (name = "trends", description = "Volume, sentiment, share of voice, entities and spikes over time"),
+        (name = "aspects", description = "What comments like and dislike: aspect terms and the sentiment toward each"),
         (name = "themes", description = "What comments talk about, found from their meaning as they arrive: keywords, sentiment, growth, history"),
         (name = "brands", description = "The brands comments are matched against: aliases, handles, hashtags, exclusions, groups"),
         (name = "alerts", description = "Alert rules on slices (spikes, thresholds, trending entities) and the alerts they pushed"),
@@ -132,7 +134,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 29);
+        assert_eq!(ids.len(), 30);
     }
 
     /// Every `$ref` points at a schema the document holds (a parameter's enumeration is easily left out).

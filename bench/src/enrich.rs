@@ -97,14 +97,7 @@ pub fn enrich(args: EnrichArgs) -> anyhow::Result<()> {
         tokens = lengths.iter().sum();
         let flops = models.encoder().forward_flops(&lengths) * models.encoder_passes();
         tasks = models.tasks();
-        // As the worker calls it: a batch of comments per call (a GPU wants many more at once).
-        let per_call = if device.is_cuda() { 4096 } else { 256 };
-        models.enrich(&refs[..refs.len().min(32)]).map_err(|e| anyhow::anyhow!(e))?;
-        let started = Instant::now();
-        for chunk in refs.chunks(per_call) {
-            models.enrich(chunk).map_err(|e| anyhow::anyhow!(e))?;
-        }
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = seconds_to_enrich(&models, &refs)?;
         let hidden = models.encoder().dim() as i64;
         let intermediate = models.encoder().config().intermediate_size;
         runs.push(Run {
@@ -116,6 +109,16 @@ pub fn enrich(args: EnrichArgs) -> anyhow::Result<()> {
         });
     }
 
+    // What the aspect head costs: the last precision again with it off.
+    let without_aspects = match (tasks.contains(&"aspects"), runs.last()) {
+        (true, Some(last)) => {
+            let mut model_args = args.model.clone();
+            model_args.precision = if last.precision == "bf16" { PrecisionChoice::Bf16 } else { PrecisionChoice::F32 };
+            model_args.no_aspects = true;
+            Some((last.precision, seconds_to_enrich(&model_args.load()?, &refs)?))
+        }
+        _ => None,
+    };
     let peer_seconds = if args.python == "none" { None } else { Some(run_peer(&args, &texts, threads, &tasks)?) };
     let n = texts.len() as f64;
     let device = if cuda { "CUDA" } else { "CPU" };
@@ -139,6 +142,16 @@ pub fn enrich(args: EnrichArgs) -> anyhow::Result<()> {
             100.0 * run.achieved_gflops / run.ceiling_gflops
         );
     }
+    if let Some((precision, seconds)) = without_aspects {
+        let with = runs.last().map_or(seconds, |r| r.seconds);
+        println!(
+            "| murmur without the aspect head | {precision} | {:.0} | {:.0} | - | {} | - | - | - |",
+            n / seconds,
+            tokens as f64 / seconds,
+            peer_seconds.map_or_else(|| "-".to_owned(), |p| format!("{:.2}×", p / seconds)),
+        );
+        println!("\nthe aspect head costs {:.0}% of the enrichment time ({precision})", 100.0 * (1.0 - seconds / with));
+    }
     if let Some(peer) = peer_seconds {
         println!(
             "| Python peer (Hugging Face, one model per task) | f32 | {:.0} | {:.0} | {} | 1.00× | - | - | - |",
@@ -148,6 +161,18 @@ pub fn enrich(args: EnrichArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Seconds `models` take to enrich `texts` as the worker calls it: a batch of comments per call (a GPU wants
+/// many more at once), after a warm-up call.
+fn seconds_to_enrich(models: &murmur_enrich::ModelStack, texts: &[&str]) -> anyhow::Result<f64> {
+    let per_call = if models.encoder().device().is_cuda() { 4096 } else { 256 };
+    models.enrich(&texts[..texts.len().min(32)]).map_err(|e| anyhow::anyhow!(e))?;
+    let started = Instant::now();
+    for chunk in texts.chunks(per_call) {
+        models.enrich(chunk).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// The Python peer: Hugging Face transformers and sentence-transformers on the same model files.

@@ -147,6 +147,7 @@ fn comment(n: usize, bases: &[Base], rng: &mut Rng) -> EnrichedComment {
             }),
             entities: None,
             emotion: None,
+            aspects: None,
         },
     )
 }

@@ -43,6 +43,10 @@ pub struct ModelArgs {
     /// Enrich without named entities and mentions (the field stays absent).
     #[arg(long, env = "MURMUR_NO_NER", value_parser = BoolishValueParser::new())]
     pub no_ner: bool,
+    /// Enrich without aspects (the field stays absent); they cost the term tagger plus a fraction of an encoder
+    /// pass per term found.
+    #[arg(long, env = "MURMUR_NO_ASPECTS", value_parser = BoolishValueParser::new())]
+    pub no_aspects: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -74,17 +78,25 @@ impl ModelArgs {
     /// The encoder and the heads asked for, as the worker and the API run them.
     pub fn load(&self) -> anyhow::Result<ModelStack> {
         let encoder = self.load_encoder()?;
-        let heads = Heads { sentiment: !self.no_sentiment, emotion: !self.no_emotion, ner: !self.no_ner };
-        let tasks = if heads.sentiment || heads.emotion || heads.ner {
+        let heads = Heads {
+            sentiment: !self.no_sentiment,
+            emotion: !self.no_emotion,
+            ner: !self.no_ner,
+            aspects: !self.no_aspects,
+        };
+        let tasks = if heads != Heads::NONE {
             let model = TaskModel::load(&self.task_model, encoder.device()).with_context(|| {
                 format!(
-                    "loading the task model from {} (set --task-model or MURMUR_HOME, or --no-sentiment --no-emotion --no-ner to run without)",
+                    "loading the task model from {} (set --task-model or MURMUR_HOME, or --no-sentiment --no-emotion --no-ner --no-aspects to run without)",
                     self.task_model.display()
                 )
             })?;
-            for (off, what) in
-                [(self.no_sentiment, "sentiment"), (self.no_emotion, "emotion"), (self.no_ner, "entities")]
-            {
+            for (off, what) in [
+                (self.no_sentiment, "sentiment"),
+                (self.no_emotion, "emotion"),
+                (self.no_ner, "entities"),
+                (self.no_aspects, "aspects"),
+            ] {
                 if off {
                     tracing::warn!(task = what, "disabled: comments are stored without it");
                 }

@@ -63,6 +63,10 @@ pub struct Enrichment {
     pub entities: Option<Vec<Entity>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emotion: Option<Emotion>,
+    /// Aspect terms and the sentiment toward each, in text order; `Some(vec![])` when the aspect head ran and
+    /// found none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aspects: Option<Vec<crate::Aspect>>,
 }
 
 /// A sentiment prediction: the most probable class and the probability of each.
@@ -287,16 +291,17 @@ impl EnrichedComment {
         let text = &self.comment.text;
         let mut boundaries: Vec<usize> = text.char_indices().map(|(byte, _)| byte).collect();
         boundaries.push(text.len());
-        for (i, entity) in self.enrichment.entities.iter().flatten().enumerate() {
-            let span = match (boundaries.get(entity.start), boundaries.get(entity.end)) {
-                (Some(&start), Some(&end)) if entity.start < entity.end => &text[start..end],
-                _ => return Err(format!("entity {i} span {}..{} is not within the text", entity.start, entity.end)),
+        let spans =
+            self.enrichment.entities.iter().flatten().enumerate().map(|(i, e)| ("entity", i, &e.text, e.start, e.end));
+        let aspects =
+            self.enrichment.aspects.iter().flatten().enumerate().map(|(i, a)| ("aspect", i, &a.text, a.start, a.end));
+        for (what, i, written, start, end) in spans.chain(aspects) {
+            let span = match (boundaries.get(start), boundaries.get(end)) {
+                (Some(&from), Some(&to)) if start < end => &text[from..to],
+                _ => return Err(format!("{what} {i} span {start}..{end} is not within the text")),
             };
-            if span != entity.text {
-                return Err(format!(
-                    "entity {i} text {:?} is not the text at {}..{}",
-                    entity.text, entity.start, entity.end
-                ));
+            if span != written {
+                return Err(format!("{what} {i} text {written:?} is not the text at {start}..{end}"));
             }
         }
         Ok(())
@@ -373,6 +378,7 @@ mod tests {
                 sentiment: None,
                 entities: Some(entities),
                 emotion: None,
+                aspects: None,
             },
         )
     }

@@ -3,6 +3,7 @@
 //! have more than one implementation: [`Enricher`] (model runtime, served by one [`ModelQueue`]) and
 //! [`CommentStore`] (durable stores).
 
+pub mod aspects;
 pub mod brands;
 mod comment;
 pub mod duplicates;
@@ -15,6 +16,7 @@ pub mod testing;
 pub mod themes;
 pub mod timestamp;
 
+pub use aspects::{aspect_name, Aspect};
 pub use brands::{brand_key, Brand, BrandHits, BrandMatcher};
 pub use comment::{
     check_source, counted_entities, normalize_entity_name, Comment, CommentKey, Emotion, EmotionLabel, EnrichedComment,

@@ -181,6 +181,7 @@ mod tests {
                     sentiment: None,
                     entities: None,
                     emotion: None,
+                    aspects: None,
                 })
                 .collect())
         }

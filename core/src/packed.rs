@@ -48,7 +48,7 @@ mod tests {
     use crate::Enrichment;
 
     fn enrichment(embedding: Vec<f32>) -> Enrichment {
-        Enrichment { model: "m".into(), embedding, sentiment: None, entities: None, emotion: None }
+        Enrichment { model: "m".into(), embedding, sentiment: None, entities: None, emotion: None, aspects: None }
     }
 
     #[test]

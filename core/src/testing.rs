@@ -47,6 +47,7 @@ impl Fixture {
                 sentiment: None,
                 entities: Some(Vec::new()),
                 emotion: None,
+                aspects: None,
             },
         }
     }

@@ -184,6 +184,25 @@ impl BertLayers {
         self.layers.len()
     }
 
+    /// Copies `source`'s last `self.len()` blocks into these (the starting point of fine-tuning).
+    pub fn copy_top_of(&mut self, source: &BertLayers) -> Result<(), EnrichError> {
+        let first = source.layers.len().checked_sub(self.layers.len()).ok_or_else(|| {
+            EnrichError::Unsupported(format!(
+                "{} layers asked for, the source has {}",
+                self.layers.len(),
+                source.layers.len()
+            ))
+        })?;
+        tch::no_grad(|| {
+            for (from, to) in source.layers[first..].iter().zip(&mut self.layers) {
+                for (s, d) in from.tensors().into_iter().zip(to.tensors()) {
+                    d.shallow_clone().copy_(&s.to_device(d.device()).to_kind(d.kind()));
+                }
+            }
+        });
+        Ok(())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }
@@ -315,20 +334,6 @@ impl BertModel {
 
     /// Copies this encoder's last `target.len()` blocks into `target` (the starting point of fine-tuning).
     pub fn copy_top_layers(&self, target: &mut BertLayers) -> Result<(), EnrichError> {
-        let first = self.layers.len().checked_sub(target.len()).ok_or_else(|| {
-            EnrichError::Unsupported(format!(
-                "{} layers asked for, the encoder has {}",
-                target.len(),
-                self.layers.len()
-            ))
-        })?;
-        tch::no_grad(|| {
-            for (source, destination) in self.layers.layers[first..].iter().zip(&mut target.layers) {
-                for (s, d) in source.tensors().into_iter().zip(destination.tensors()) {
-                    d.shallow_clone().copy_(&s.to_device(d.device()).to_kind(d.kind()));
-                }
-            }
-        });
-        Ok(())
+        target.copy_top_of(&self.layers)
     }
 }

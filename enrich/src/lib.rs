@@ -8,6 +8,7 @@
 //! plumbing is measured or broken). Training lives in the `murmur-train` crate, which nothing at run time
 //! links.
 
+pub mod aspects;
 mod batching;
 pub mod bert;
 mod device;

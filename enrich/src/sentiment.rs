@@ -55,11 +55,21 @@ impl SentenceHead {
 
 /// Calibrated class probabilities from sentiment logits `[batch, 3]`.
 pub fn sentiment_probabilities(logits: &Tensor, config: &SentenceHeadConfig) -> Tensor {
-    (logits.to_kind(Kind::Float) / config.temperature).softmax(-1, Kind::Float)
+    calibrated(logits, config.temperature)
+}
+
+fn calibrated(logits: &Tensor, temperature: f64) -> Tensor {
+    (logits.to_kind(Kind::Float) / temperature).softmax(-1, Kind::Float)
 }
 
 pub fn sentiments(logits: &Tensor, config: &SentenceHeadConfig) -> Result<Vec<Sentiment>, EnrichError> {
-    let rows = Vec::<Vec<f32>>::try_from(&sentiment_probabilities(logits, config).to_device(tch::Device::Cpu))?;
+    sentiments_at(logits, config.temperature)
+}
+
+/// Sentiments from logits `[rows, 3]` over [`SENTIMENT_CLASSES`] at a calibration `temperature`: the most
+/// probable class and each class's probability.
+pub fn sentiments_at(logits: &Tensor, temperature: f64) -> Result<Vec<Sentiment>, EnrichError> {
+    let rows = Vec::<Vec<f32>>::try_from(&calibrated(logits, temperature).to_device(tch::Device::Cpu))?;
     Ok(rows
         .into_iter()
         .map(|p| {

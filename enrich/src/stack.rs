@@ -42,6 +42,7 @@ impl ModelStack {
                 sentiment: heads.sentiment && loaded.sentiment,
                 emotion: heads.emotion && loaded.emotion,
                 ner: heads.ner && loaded.ner,
+                aspects: heads.aspects && loaded.aspects,
             };
             (model, heads)
         });
@@ -62,7 +63,13 @@ impl ModelStack {
     pub fn tasks(&self) -> Vec<&'static str> {
         let mut tasks = vec!["embedding"];
         if let Some((_, heads)) = &self.tasks {
-            for (on, name) in [(heads.sentiment, "sentiment"), (heads.emotion, "emotion"), (heads.ner, "ner")] {
+            let all = [
+                (heads.sentiment, "sentiment"),
+                (heads.emotion, "emotion"),
+                (heads.ner, "ner"),
+                (heads.aspects, "aspects"),
+            ];
+            for (on, name) in all {
                 if on {
                     tasks.push(name);
                 }
@@ -91,6 +98,7 @@ impl Enricher for ModelStack {
                 sentiment: None,
                 entities: None,
                 emotion: None,
+                aspects: None,
             })
             .collect();
         self.encoder.encode(texts, |batch| {
@@ -110,6 +118,7 @@ impl Enricher for ModelStack {
                 enrichment.sentiment = prediction.sentiment;
                 enrichment.emotion = prediction.emotion;
                 enrichment.entities = prediction.entities;
+                enrichment.aspects = prediction.aspects;
             }
             Ok(())
         })?;

@@ -48,6 +48,7 @@ fn stub_enrichment(text: &str) -> Enrichment {
         sentiment: Some(Sentiment { label, negative, neutral, positive }),
         entities: Some(Vec::new()),
         emotion: None,
+        aspects: None,
     }
 }
 

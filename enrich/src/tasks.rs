@@ -11,10 +11,11 @@
 
 use std::path::Path;
 
-use murmur_core::{Emotion, Entity, Sentiment};
+use murmur_core::{Aspect, Emotion, Entity, Sentiment};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
+use crate::aspects::{AspectHead, AspectHeadConfig, TermTokens};
 use crate::bert::{BertConfig, BertLayers};
 use crate::encoder::{mean_pool, Word};
 use crate::ner::{word_shape, NerHead, NerHeadConfig, NER_TAGS, SHAPE_FEATURES};
@@ -41,6 +42,8 @@ pub struct TaskModelConfig {
     pub emotion: Option<SentenceHeadConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ner: Option<NerHeadConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aspects: Option<AspectHeadConfig>,
 }
 
 impl TaskModelConfig {
@@ -82,6 +85,9 @@ impl TaskModelConfig {
                 return bad(format!("NER tags {:?} reading {} layers", n.tags, n.layers));
             }
         }
+        if let Some(a) = &self.aspects {
+            a.check(self.encoder_layers()).map_err(EnrichError::Unsupported)?;
+        }
         Ok(())
     }
 }
@@ -92,10 +98,12 @@ pub struct Heads {
     pub sentiment: bool,
     pub emotion: bool,
     pub ner: bool,
+    pub aspects: bool,
 }
 
 impl Heads {
-    pub const ALL: Heads = Heads { sentiment: true, emotion: true, ner: true };
+    pub const ALL: Heads = Heads { sentiment: true, emotion: true, ner: true, aspects: true };
+    pub const NONE: Heads = Heads { sentiment: false, emotion: false, ner: false, aspects: false };
 }
 
 pub struct TaskModel {
@@ -107,6 +115,7 @@ pub struct TaskModel {
     sentiment: Option<SentenceHead>,
     emotion: Option<SentenceHead>,
     ner: Option<NerHead>,
+    aspects: Option<AspectHead>,
 }
 
 /// What the task model reads of one encoder pass over a batch of texts.
@@ -163,6 +172,8 @@ pub struct TaskLogits {
     pub emotion: Option<Tensor>,
     /// `[batch, words, 9]`
     pub ner: Option<Tensor>,
+    /// Aspect term tags `[batch, words, 3]`.
+    pub aspect_terms: Option<Tensor>,
 }
 
 /// One text's predictions.
@@ -171,6 +182,7 @@ pub struct TaskPrediction {
     pub sentiment: Option<Sentiment>,
     pub emotion: Option<Emotion>,
     pub entities: Option<Vec<Entity>>,
+    pub aspects: Option<Vec<Aspect>>,
 }
 
 impl TaskModel {
@@ -189,7 +201,8 @@ impl TaskModel {
             config.sentiment.as_ref().map(|c| SentenceHead::new(&(&root / "sentiment"), sentence_inputs, c));
         let emotion = config.emotion.as_ref().map(|c| SentenceHead::new(&(&root / "emotion"), sentence_inputs, c));
         let ner = config.ner.as_ref().map(|c| NerHead::new(&(&root / "ner"), config.dim(), c));
-        Ok(Self { vs, config, branch_kind: Kind::Float, branch, sentiment, emotion, ner })
+        let aspects = config.aspects.as_ref().map(|c| AspectHead::new(&(&root / "aspects"), &config.encoder_config, c));
+        Ok(Self { vs, config, branch_kind: Kind::Float, branch, sentiment, emotion, ner, aspects })
     }
 
     pub fn config(&self) -> &TaskModelConfig {
@@ -215,18 +228,62 @@ impl TaskModel {
     }
 
     pub fn heads(&self) -> Heads {
-        Heads { sentiment: self.sentiment.is_some(), emotion: self.emotion.is_some(), ner: self.ner.is_some() }
+        Heads {
+            sentiment: self.sentiment.is_some(),
+            emotion: self.emotion.is_some(),
+            ner: self.ner.is_some(),
+            aspects: self.aspects.is_some(),
+        }
     }
 
-    /// Logits of the heads asked for; `train` enables dropout (gradients flow unless the caller is in
-    /// `no_grad`).
-    pub fn logits(&self, input: &TaskInput, heads: Heads, train: bool) -> TaskLogits {
+    /// Fills the aspect head's reader from the task branch's top blocks (the starting point of its training).
+    pub fn init_aspect_reader(&mut self) -> Result<(), EnrichError> {
+        match (&mut self.aspects, &self.branch) {
+            (Some(head), Some(branch)) => head.reader_mut().copy_top_of(branch),
+            (Some(_), None) => Err(EnrichError::Unsupported("an aspect reader needs a task branch to copy".into())),
+            (None, _) => Ok(()),
+        }
+    }
+
+    /// The aspect head, when the model has one.
+    pub fn aspect_head(&self) -> Option<&AspectHead> {
+        self.aspects.as_ref()
+    }
+
+    pub fn aspect_head_mut(&mut self) -> Option<&mut AspectHead> {
+        self.aspects.as_mut()
+    }
+
+    /// The task model's hidden states after each block, first to last (the shared pass's, then the
+    /// branch's).
+    pub fn stack(&self, input: &TaskInput) -> Vec<Tensor> {
         let shared = self.config.shared_layers();
         let mut stack: Vec<Tensor> = input.states[1..=shared].iter().map(Tensor::shallow_clone).collect();
         if let Some(branch) = &self.branch {
             let below = input.states[shared].to_kind(self.branch_kind);
             stack.extend(branch.forward(&below, &input.mask));
         }
+        stack
+    }
+
+    /// What a word tagger reads: each word's first sub-token in the last `layers` states of `stack`, and the
+    /// word's shape (`[batch, words, layers × dim + SHAPE_FEATURES]`).
+    pub fn word_features(&self, stack: &[Tensor], layers: usize, input: &TaskInput) -> Tensor {
+        let index = input.positions.unsqueeze(-1).expand([-1, -1, self.config.dim()], false);
+        let mut parts: Vec<Tensor> =
+            stack[stack.len() - layers..].iter().map(|s| s.gather(1, &index, false).to_kind(Kind::Float)).collect();
+        parts.push(input.shapes.shallow_clone());
+        Tensor::cat(&parts, 2)
+    }
+
+    /// Logits of the heads asked for; `train` enables dropout (gradients flow unless the caller is in
+    /// `no_grad`).
+    pub fn logits(&self, input: &TaskInput, heads: Heads, train: bool) -> TaskLogits {
+        let stack = self.stack(input);
+        self.logits_of(&stack, input, heads, train)
+    }
+
+    fn logits_of(&self, stack: &[Tensor], input: &TaskInput, heads: Heads, train: bool) -> TaskLogits {
         let top = stack.last().expect("an encoder has at least one block");
         let sentence = (heads.sentiment || heads.emotion).then(|| {
             let pooled = mean_pool(top, &input.mask).to_kind(Kind::Float);
@@ -240,18 +297,24 @@ impl TaskModel {
         let emotion = sentence_head(&self.emotion, heads.emotion);
         let ner = match (&self.ner, &self.config.ner) {
             (Some(head), Some(config)) if heads.ner => {
-                let dim = self.config.dim();
-                let index = input.positions.unsqueeze(-1).expand([-1, -1, dim], false);
-                let mut parts: Vec<Tensor> = stack[stack.len() - config.layers..]
-                    .iter()
-                    .map(|s| s.gather(1, &index, false).to_kind(Kind::Float))
-                    .collect();
-                parts.push(input.shapes.shallow_clone());
-                Some(head.logits(&Tensor::cat(&parts, 2), &input.word_counts, train))
+                Some(head.logits(&self.word_features(stack, config.layers, input), &input.word_counts, train))
             }
             _ => None,
         };
-        TaskLogits { sentiment, emotion, ner }
+        let aspect_terms = match &self.aspects {
+            Some(head) if heads.aspects => {
+                let features = self.word_features(stack, head.config().terms.layers, input);
+                Some(head.term_logits(&features, &input.word_counts, train))
+            }
+            _ => None,
+        };
+        TaskLogits { sentiment, emotion, ner, aspect_terms }
+    }
+
+    /// The state entering the aspect reader's blocks (the task model's top `polarity_layers` blocks).
+    pub fn aspect_reader_input<'a>(&self, stack: &'a [Tensor]) -> Option<&'a Tensor> {
+        let head = self.aspects.as_ref()?;
+        stack.len().checked_sub(head.config().polarity_layers + 1).map(|i| &stack[i])
     }
 
     /// Predictions for an encoder pass over `texts` (one per batch row) with their `words`.
@@ -262,7 +325,8 @@ impl TaskModel {
         texts: &[&str],
         heads: Heads,
     ) -> Result<Vec<TaskPrediction>, EnrichError> {
-        let logits = tch::no_grad(|| self.logits(input, heads, false));
+        let stack = tch::no_grad(|| self.stack(input));
+        let logits = tch::no_grad(|| self.logits_of(&stack, input, heads, false));
         let mut out = vec![TaskPrediction::default(); texts.len()];
         if let (Some(logits), Some(config)) = (&logits.sentiment, &self.config.sentiment) {
             for (o, s) in out.iter_mut().zip(crate::sentiment::sentiments(logits, config)?) {
@@ -280,14 +344,45 @@ impl TaskModel {
                 o.entities = Some(social::with_mentions(text, head.spans(text, words, &tags)));
             }
         }
+        if let (Some(logits), Some(head), Some(below)) =
+            (&logits.aspect_terms, &self.aspects, self.aspect_reader_input(&stack))
+        {
+            let found = head.decode_terms(logits, &input.word_counts, texts, words)?;
+            let tokens =
+                Vec::<i64>::try_from(&input.mask.sum_dim_intlist(1, false, Kind::Int64).to_device(Device::Cpu))?;
+            let terms: Vec<TermTokens> = found
+                .iter()
+                .enumerate()
+                .flat_map(|(row, terms)| {
+                    let (words, tokens) = (&words[row], tokens[row] as usize);
+                    terms.iter().map(move |t| TermTokens::of_words(row, words, t.start, t.end, tokens))
+                })
+                .collect();
+            let polarity =
+                (!terms.is_empty()).then(|| tch::no_grad(|| head.polarity_logits(below, &input.mask, &terms, false)));
+            let mut first = 0i64;
+            for (row, terms) in found.iter().enumerate() {
+                let n = terms.len() as i64;
+                let aspects = match &polarity {
+                    Some(p) if n > 0 => head.aspects(texts[row], &words[row], terms, &p.narrow(0, first, n))?,
+                    _ => Vec::new(),
+                };
+                out[row].aspects = Some(aspects);
+                first += n;
+            }
+        }
         Ok(out)
     }
 
-    /// Runs the branch at `kind` (bf16 where the CPU or GPU multiplies it fast); the heads stay f32, they
+    /// Runs the branch (and the aspect reader) at `kind` (bf16 where the CPU or GPU multiplies it fast); the heads stay f32, they
     /// are small and their outputs are probabilities.
     pub fn set_branch_kind(&mut self, kind: Kind) {
         if self.branch.is_some() {
             (self.vs.root() / "branch").set_kind(kind);
+        }
+        if let Some(head) = &mut self.aspects {
+            (self.vs.root() / "aspects" / "reader").set_kind(kind);
+            head.set_reader_kind(kind);
         }
         self.branch_kind = kind;
     }

@@ -283,6 +283,37 @@ fn airline_tweets_and_retweets() -> Vec<String> {
     out
 }
 
+/// Each aspect keeps the sentiment the text expresses toward it, even where the text's is mixed: the reader
+/// runs once per term with that term marked. Spans hold the term as written; names are normalised.
+#[test]
+fn aspects_carry_their_own_sentiment() {
+    let stack = stack();
+    let cases: [(&str, &[(&str, &str)]); 4] = [
+        ("the battery dies fast but the screen is gorgeous", &[("battery", "negative"), ("screen", "positive")]),
+        ("The food was amazing but the service was painfully slow.", &[("food", "positive"), ("service", "negative")]),
+        (
+            "@united the wifi never worked, but the flight attendants were lovely",
+            &[("wifi", "negative"), ("flight attendant", "positive")],
+        ),
+        ("Love the camera, hate the price.", &[("camera", "positive"), ("price", "negative")]),
+    ];
+    let texts: Vec<&str> = cases.iter().map(|(t, _)| *t).collect();
+    let results = stack.enrich(&texts).expect("enriches");
+    for ((text, expected), result) in cases.iter().zip(&results) {
+        let aspects = result.aspects.as_ref().expect("the aspect head ran");
+        for a in aspects {
+            assert_eq!(slice(text, a.start, a.end), a.text, "{text:?}: span of {a:?}");
+            assert!(a.score > 0.0 && a.score <= 1.0, "{a:?}");
+            let p = &a.sentiment;
+            assert!((p.negative + p.neutral + p.positive - 1.0).abs() < 1e-3, "{a:?}");
+        }
+        let found: Vec<(&str, &str)> = aspects.iter().map(|a| (a.name.as_str(), a.sentiment.label.as_str())).collect();
+        for want in *expected {
+            assert!(found.contains(want), "{text:?}: expected {want:?} among {found:?}");
+        }
+    }
+}
+
 #[test]
 fn the_model_round_trips_through_its_files() {
     let model = TaskModel::load(&repo("models/enrichment"), Device::Cpu).expect("loads");
@@ -304,11 +335,12 @@ fn the_model_round_trips_through_its_files() {
 #[test]
 fn heads_that_are_off_leave_their_fields_absent() {
     let model = TaskModel::load(&repo("models/enrichment"), Device::Cpu).expect("loads");
-    let heads = Heads { sentiment: false, emotion: true, ner: false };
+    let heads = Heads { emotion: true, ..Heads::NONE };
     let stack = ModelStack::new(encoder(Kind::Float), Some((model, heads))).expect("fits");
     assert_eq!(stack.tasks(), vec!["embedding", "emotion"]);
     let result = &stack.enrich(&["Apple is great"]).expect("enriches")[0];
     assert!(result.sentiment.is_none() && result.entities.is_none() && result.emotion.is_some());
+    assert!(result.aspects.is_none(), "aspects are off");
 }
 
 /// bf16 against f32 on 2,000 real comments: the embedding within cosine 0.99 and the same sentiment label on

@@ -39,7 +39,7 @@ impl Redaction {
         *self == Self::default()
     }
 
-    /// Rewrites the comment's text and entities in place.
+    /// Rewrites the comment's text, entities and aspects in place.
     pub fn apply(&self, enriched: &mut EnrichedComment) {
         if self.is_off() {
             return;
@@ -88,24 +88,28 @@ impl Redaction {
         }
         redacted.push_str(&text[at..]);
 
-        // Each kept entity moves by what the spans before it removed and added, in characters.
+        // Each kept span (entity or aspect) moves by what the redactions before it removed and added, in
+        // characters; one inside a redaction goes with its text.
         let chars = |s: &str| s.chars().count() as isize;
         let shifts: Vec<(usize, usize, isize)> =
             merged.iter().map(|&(start, end, marker)| (start, end, chars(marker) - chars(&text[start..end]))).collect();
+        let moved = |start_char: &mut usize, end_char: &mut usize| -> bool {
+            let (Some(start), Some(end)) = (byte(*start_char), byte(*end_char)) else { return false };
+            if shifts.iter().any(|&(s, e, _)| start < e && s < end) {
+                return false;
+            }
+            let shift: isize = shifts.iter().filter(|&&(_, e, _)| e <= start).map(|&(_, _, d)| d).sum();
+            *start_char = (*start_char as isize + shift) as usize;
+            *end_char = (*end_char as isize + shift) as usize;
+            true
+        };
         if let Some(entities) = enriched.enrichment.entities.as_mut() {
             entities.retain_mut(|entity| {
-                if self.persons && entity.label == EntityLabel::Per {
-                    return false;
-                }
-                let (Some(start), Some(end)) = (byte(entity.start), byte(entity.end)) else { return false };
-                if shifts.iter().any(|&(s, e, _)| start < e && s < end) {
-                    return false;
-                }
-                let shift: isize = shifts.iter().filter(|&&(_, e, _)| e <= start).map(|&(_, _, d)| d).sum();
-                entity.start = (entity.start as isize + shift) as usize;
-                entity.end = (entity.end as isize + shift) as usize;
-                true
+                !(self.persons && entity.label == EntityLabel::Per) && moved(&mut entity.start, &mut entity.end)
             });
+        }
+        if let Some(aspects) = enriched.enrichment.aspects.as_mut() {
+            aspects.retain_mut(|aspect| moved(&mut aspect.start, &mut aspect.end));
         }
         enriched.comment.text = redacted;
     }
@@ -158,6 +162,7 @@ mod tests {
             sentiment: None,
             entities: Some(entities),
             emotion: None,
+            aspects: None,
         };
         EnrichedComment::new(comment, enrichment)
     }
@@ -174,6 +179,35 @@ mod tests {
         let kept: Vec<(&str, usize, usize)> =
             c.enrichment.entities.iter().flatten().map(|e| (e.text.as_str(), e.start, e.end)).collect();
         assert_eq!(kept.len(), 2, "the person is gone: {kept:?}");
+        assert!(c.check().is_ok(), "offsets point at the new text: {:?}", c.check());
+    }
+
+    #[test]
+    fn aspects_move_with_the_text_and_go_with_a_redacted_span() {
+        let text = "Ana at ana@globex.com says the battery of her Globex is bad";
+        let mut c = enriched(text, &[(EntityLabel::Per, "Ana")]);
+        let aspect = |term: &str| {
+            let start = text[..text.find(term).expect("in text")].chars().count();
+            let sentiment = murmur_core::Sentiment {
+                label: murmur_core::SentimentLabel::Negative,
+                negative: 0.9,
+                neutral: 0.05,
+                positive: 0.05,
+            };
+            murmur_core::Aspect {
+                text: term.into(),
+                start,
+                end: start + term.chars().count(),
+                name: murmur_core::aspect_name(term),
+                sentiment,
+                score: 0.9,
+            }
+        };
+        c.enrichment.aspects = Some(vec![aspect("globex.com"), aspect("battery")]);
+        Redaction::parse("all").expect("valid").apply(&mut c);
+        assert_eq!(c.comment.text, "[person] at [email] says the battery of her Globex is bad");
+        let kept: Vec<&str> = c.enrichment.aspects.iter().flatten().map(|a| a.text.as_str()).collect();
+        assert_eq!(kept, ["battery"], "the term inside the address went with it");
         assert!(c.check().is_ok(), "offsets point at the new text: {:?}", c.check());
     }
 

@@ -334,6 +334,7 @@ mod tests {
                     sentiment: None,
                     entities: None,
                     emotion: None,
+                    aspects: None,
                 })
                 .collect())
         }

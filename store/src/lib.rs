@@ -4,6 +4,7 @@
 //! rollups off the write path (`rollup_log`) and read by `trends`.
 
 mod alerts;
+mod aspects;
 mod brands;
 mod copies;
 mod error;
@@ -16,6 +17,7 @@ mod themes;
 mod trends;
 
 pub use alerts::{NewAlert, StoredAlert, StoredAlertRule};
+pub use aspects::{AspectCount, AspectMention, AspectScope};
 pub use brands::{BrandChange, Catalogue, RematchProgress, Rematcher};
 pub use copies::{Cluster, CopyFinder, CopyFinderOptions, CopyProgress, Original};
 pub use error::StoreError;

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use murmur_core::{BoxError, Comment, CommentStore, Emotion, EnrichedComment, Enrichment, Entity, Sentiment};
+use murmur_core::{Aspect, BoxError, Comment, CommentStore, Emotion, EnrichedComment, Enrichment, Entity, Sentiment};
 use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json;
@@ -67,6 +67,7 @@ impl StoredComment {
             sentiment: e.sentiment.map(|s| s.0),
             entities: e.entities.map(|list| list.0),
             emotion: e.emotion.map(|x| x.0),
+            aspects: e.aspects.map(|x| x.0),
         };
         Ok(EnrichedComment::new(comment, enrichment))
     }
@@ -85,6 +86,9 @@ pub struct StoredEnrichment {
     /// Absent when the comment was enriched without an emotion head.
     #[schema(value_type = Option<Emotion>)]
     pub emotion: Option<Json<Emotion>>,
+    /// Aspect terms and the sentiment toward each; absent when the comment was enriched without an aspect head.
+    #[schema(value_type = Option<Vec<Aspect>>)]
+    pub aspects: Option<Json<Vec<Aspect>>>,
     /// The sentence embedding, with `embedding=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<f32>>)]
@@ -127,7 +131,7 @@ SELECT c.source, c.id, c.author, c.text, c.created_at, c.lang, c.url, c.tags,
        CASE WHEN c.sentiment IS NOT NULL THEN jsonb_build_object(
            'label', c.sentiment, 'negative', c.sentiment_negative,
            'neutral', c.sentiment_neutral, 'positive', c.sentiment_positive) END AS sentiment,
-       c.entities, c.emotion,
+       c.entities, c.emotion, c.aspects,
        CASE WHEN $3 THEN c.embedding END AS embedding
 FROM comments c
 "#;
@@ -139,14 +143,14 @@ FROM comments c
 const UPSERT_COMMENTS: &str = r#"
 INSERT INTO comments AS c (source, id, author, text, created_at, lang, url, tags, metadata, model, enriched_at,
                            sentiment, sentiment_negative, sentiment_neutral, sentiment_positive, entities,
-                           embedding, dims, emotion)
+                           embedding, dims, emotion, aspects)
 SELECT u.source, u.id, u.author, u.text, u.created_at, u.lang, u.url, u.tags::text[], u.metadata, u.model, now(),
-       u.sentiment, u.negative, u.neutral, u.positive, u.entities, u.embedding, u.dims::text[], u.emotion
+       u.sentiment, u.negative, u.neutral, u.positive, u.entities, u.embedding, u.dims::text[], u.emotion, u.aspects
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
             $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::real[], $13::real[], $14::real[], $15::jsonb[],
-            $16::bytea[], $17::text[], $18::jsonb[])
+            $16::bytea[], $17::text[], $18::jsonb[], $19::jsonb[])
      AS u(source, id, author, text, created_at, lang, url, tags, metadata, model, sentiment, negative, neutral,
-          positive, entities, embedding, dims, emotion)
+          positive, entities, embedding, dims, emotion, aspects)
 ON CONFLICT (source, id) DO UPDATE SET
     author = EXCLUDED.author, text = EXCLUDED.text, created_at = EXCLUDED.created_at, lang = EXCLUDED.lang,
     url = EXCLUDED.url, tags = EXCLUDED.tags, metadata = EXCLUDED.metadata,
@@ -158,20 +162,23 @@ ON CONFLICT (source, id) DO UPDATE SET
     model = EXCLUDED.model, sentiment = EXCLUDED.sentiment, sentiment_negative = EXCLUDED.sentiment_negative,
     sentiment_neutral = EXCLUDED.sentiment_neutral, sentiment_positive = EXCLUDED.sentiment_positive,
     entities = EXCLUDED.entities, embedding = EXCLUDED.embedding, dims = CASE WHEN c.text = EXCLUDED.text THEN with_theme(EXCLUDED.dims, c.dims) ELSE EXCLUDED.dims END, emotion = EXCLUDED.emotion,
+    aspects = EXCLUDED.aspects,
     enriched_at = CASE
         WHEN (c.model, c.sentiment, c.sentiment_negative, c.sentiment_neutral, c.sentiment_positive, c.entities,
-              c.embedding, c.emotion)
+              c.embedding, c.emotion, c.aspects)
              IS DISTINCT FROM (EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative,
                                EXCLUDED.sentiment_neutral, EXCLUDED.sentiment_positive, EXCLUDED.entities,
-                               EXCLUDED.embedding, EXCLUDED.emotion)
+                               EXCLUDED.embedding, EXCLUDED.emotion, EXCLUDED.aspects)
         THEN now() ELSE c.enriched_at END
 WHERE (c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.metadata, c.model, c.sentiment,
-       c.sentiment_negative, c.sentiment_neutral, c.sentiment_positive, c.entities, c.embedding, c.dims, c.emotion)
+       c.sentiment_negative, c.sentiment_neutral, c.sentiment_positive, c.entities, c.embedding, c.dims, c.emotion,
+       c.aspects)
       IS DISTINCT FROM
       (EXCLUDED.author, EXCLUDED.text, EXCLUDED.created_at, EXCLUDED.lang, EXCLUDED.url, EXCLUDED.tags,
        EXCLUDED.metadata, EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative,
        EXCLUDED.sentiment_neutral, EXCLUDED.sentiment_positive, EXCLUDED.entities, EXCLUDED.embedding,
-       CASE WHEN c.text = EXCLUDED.text THEN with_theme(EXCLUDED.dims, c.dims) ELSE EXCLUDED.dims END, EXCLUDED.emotion)
+       CASE WHEN c.text = EXCLUDED.text THEN with_theme(EXCLUDED.dims, c.dims) ELSE EXCLUDED.dims END, EXCLUDED.emotion,
+       EXCLUDED.aspects)
 "#;
 
 /// An entity as `comments.entities` holds it: the wire form plus its name, so SQL can count by name.
@@ -303,6 +310,7 @@ impl Postgres {
         let mut vectors: Vec<Vec<u8>> = Vec::with_capacity(n);
         let mut dims = Vec::with_capacity(n);
         let mut emotions: Vec<Option<Json<&Emotion>>> = Vec::with_capacity(n);
+        let mut aspects: Vec<Option<Json<&Vec<Aspect>>>> = Vec::with_capacity(n);
         for e in batch {
             let c = &e.comment;
             sources.push(c.source.as_str());
@@ -326,6 +334,7 @@ impl Postgres {
             let brands = matcher.find(&c.text, e.enrichment.entities.as_deref());
             dims.push(array_literal(Dim::of(e, &brands).iter().map(String::as_str)));
             emotions.push(e.enrichment.emotion.as_ref().map(Json));
+            aspects.push(e.enrichment.aspects.as_ref().map(Json));
         }
         sqlx::query(UPSERT_COMMENTS)
             .bind(&sources)
@@ -346,6 +355,7 @@ impl Postgres {
             .bind(&vectors)
             .bind(&dims)
             .bind(&emotions)
+            .bind(&aspects)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

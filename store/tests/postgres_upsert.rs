@@ -43,6 +43,7 @@ fn enriched(id: usize, text: &str) -> EnrichedComment {
             emotion: id
                 .is_multiple_of(5)
                 .then(|| Emotion::new(vec![EmotionLabel::Joy], [0.0, 0.0, 0.0, 0.9, 0.0, 0.1, 0.0])),
+            aspects: None,
         },
     )
 }
@@ -216,6 +217,7 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
         .await
         .expect("count");
     assert_eq!(queued, embedded, "0013 queues the stored comments for the themer");
+    sqlx::raw_sql(&apply("0014_aspects.sql")).execute(&mut before).await.expect("0014");
 
     let store = Postgres::connect(&url, 2).await.expect("connect");
     // Names stored by earlier rules are re-derived by today's (accents fold), once; the rollups follow.

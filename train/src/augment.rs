@@ -8,11 +8,18 @@
 //!   shouting is not a polarity), or gain an emoji of its own polarity (the labelled sets hold few emoji, and
 //!   the encoder's vocabulary maps them all to `[UNK]`: the head must learn to read the social features).
 //!
+//! - **Reviews as posts** ([`review_as_post`]): a MAMS restaurant sentence may have its aspect terms swapped
+//!   for terms of products and services ([`SERVICE_ASPECTS`]; the polarity stays, it is read from the words
+//!   around the term), so that the tagger learns where an aspect sits in a sentence rather than a menu; and
+//!   may be cased and dressed like a post (an `@handle` before it, a `#hashtag`, link or emoji after, none of
+//!   them a term).
+//!
 //! Every choice is drawn from a seeded [`Rng`], so a run is repeatable.
 
 use murmur_core::hash::Rng;
 use murmur_enrich::social;
 
+use crate::aspects::{AspectSentence, GoldTerm};
 use crate::data::TaggedSentence;
 
 const HANDLES: &[&str] = &[
@@ -104,9 +111,172 @@ pub fn post(text: &str, label: usize, rng: &mut Rng) -> String {
     text
 }
 
+/// Aspects of products, apps and services that people judge (phones, laptops, apps, shops, delivery,
+/// telecoms, airlines), swapped into MAMS's restaurant sentences: written from the usual aspect categories of
+/// those domains, not from any labelled sample murmur is scored on.
+pub const SERVICE_ASPECTS: &[&str] = &[
+    "battery",
+    "battery life",
+    "screen",
+    "display",
+    "camera",
+    "keyboard",
+    "speaker",
+    "charger",
+    "cable",
+    "app",
+    "update",
+    "software",
+    "interface",
+    "price",
+    "delivery",
+    "shipping",
+    "packaging",
+    "customer service",
+    "support",
+    "refund",
+    "warranty",
+    "website",
+    "checkout",
+    "signal",
+    "wifi",
+    "coverage",
+    "data plan",
+    "flight",
+    "seat",
+    "legroom",
+    "crew",
+    "flight attendant",
+    "baggage",
+    "luggage",
+    "check-in",
+    "boarding",
+    "gate agent",
+    "lounge",
+    "entertainment",
+    "booking",
+    "rewards program",
+    "staff",
+    "store",
+    "design",
+    "sound quality",
+    "performance",
+    "speed",
+    "size",
+    "quality",
+    "instructions",
+    "subscription",
+    "account",
+    "login",
+    "notifications",
+    "headphones",
+    "case",
+    "order",
+    "agent",
+    "phone line",
+    "driver",
+    "parcel",
+    "router",
+];
+
+/// A MAMS sentence as a post about a product or service (see the module docs): with `substitute`, each term
+/// is swapped for one of [`SERVICE_ASPECTS`] with probability ½; with `dress`, the text is cased and
+/// dressed like a post. Offsets follow the edits; polarities stay.
+pub fn review_as_post(sentence: &AspectSentence, substitute: bool, dress: bool, rng: &mut Rng) -> AspectSentence {
+    let chars: Vec<char> = sentence.text.chars().collect();
+    let mut terms = sentence.terms.clone();
+    terms.sort_by_key(|t| t.start);
+    if terms.windows(2).any(|w| w[1].start < w[0].end) {
+        // Nested terms (rare in MAMS) are kept as they are.
+        return sentence.clone();
+    }
+    let mut text = String::new();
+    let mut out: Vec<GoldTerm> = Vec::with_capacity(terms.len());
+    let (mut at, mut length) = (0, 0);
+    for term in &terms {
+        let before: String = chars[at..term.start].iter().collect();
+        let swap = substitute && rng.chance(0.5);
+        let written: String =
+            if swap { (*rng.pick(SERVICE_ASPECTS)).to_owned() } else { chars[term.start..term.end].iter().collect() };
+        length += before.chars().count();
+        text.push_str(&before);
+        let n = written.chars().count();
+        out.push(GoldTerm { start: length, end: length + n, polarity: term.polarity });
+        text.push_str(&written);
+        length += n;
+        at = term.end;
+    }
+    text.extend(&chars[at..]);
+    if dress {
+        let cased = if rng.chance(0.3) {
+            text.to_lowercase()
+        } else if rng.chance(0.05) {
+            text.to_uppercase()
+        } else {
+            text.clone()
+        };
+        // Casing keeps offsets only where it maps each character to one.
+        if cased.chars().count() == text.chars().count() {
+            text = cased;
+        }
+        if rng.chance(0.35) {
+            let handle = format!("{} ", rng.pick(HANDLES));
+            let shift = handle.chars().count();
+            text.insert_str(0, &handle);
+            for term in &mut out {
+                term.start += shift;
+                term.end += shift;
+            }
+        }
+        if rng.chance(0.25) {
+            text = format!("{text} {}", rng.pick(HASHTAGS));
+        }
+        if rng.chance(0.15) {
+            text = format!("{text} {}", link(rng));
+        }
+        if rng.chance(0.1) {
+            let pool: Vec<&str> =
+                social::POSITIVE.iter().chain(social::NEGATIVE).chain(NEUTRAL_EMOJI).copied().collect();
+            text = format!("{text} {}", rng.pick(&pool));
+        }
+    }
+    AspectSentence { text, terms: out }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reviews_as_posts_keep_their_terms_at_their_offsets() {
+        let sentence = AspectSentence {
+            text: "The decor is not special but their food and amazing prices make up for it.".into(),
+            terms: vec![
+                GoldTerm { start: 4, end: 9, polarity: 0 },
+                GoldTerm { start: 35, end: 39, polarity: 2 },
+                GoldTerm { start: 52, end: 58, polarity: 2 },
+            ],
+        };
+        let mut rng = Rng::new(7);
+        let mut swapped = 0;
+        for _ in 0..200 {
+            let post = review_as_post(&sentence, true, true, &mut rng);
+            assert_eq!(post.terms.len(), 3);
+            for (term, original) in post.terms.iter().zip(&sentence.terms) {
+                let written: String = post.text.chars().skip(term.start).take(term.end - term.start).collect();
+                let before: String =
+                    sentence.text.chars().skip(original.start).take(original.end - original.start).collect();
+                assert_eq!(term.polarity, original.polarity);
+                let kept = written.eq_ignore_ascii_case(&before);
+                assert!(
+                    kept || SERVICE_ASPECTS.iter().any(|a| a.eq_ignore_ascii_case(&written)),
+                    "{written:?} in {post:?}"
+                );
+                swapped += usize::from(!kept);
+            }
+        }
+        assert!((150..450).contains(&swapped), "about half of 600 terms swapped: {swapped}");
+    }
 
     #[test]
     fn socialized_sentences_keep_their_entities() {

@@ -47,6 +47,14 @@ pub fn markdown(
             "a linear layer".to_owned()
         })
     );
+    if config.aspects.is_some() {
+        let _ = writeln!(
+            out,
+            "The model also carries an aspect head (aspect terms and the sentiment toward each), trained afterwards \
+             on the frozen model by `murmur-train aspects`: see `ASPECTS.md`. Refitting the model drops it; train \
+             it again after `fit`.\n"
+        );
+    }
     let _ = writeln!(out, "## Languages\n\nEnglish only: every training set is English.\n");
     let _ = writeln!(
         out,

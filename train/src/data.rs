@@ -306,7 +306,7 @@ pub fn movie_reviews(path: &Path, limit: Option<usize>) -> Result<Vec<SentimentS
 }
 
 /// Rows of a shared `.tsv` (header, then tab-separated fields, no quoting) as maps from column to field.
-fn tsv(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>, TrainError> {
+pub(crate) fn tsv(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>, TrainError> {
     let raw = read(path)?;
     let text = String::from_utf8(raw).map_err(|_| bad(path, 0, "not UTF-8"))?;
     let mut lines = text.lines();

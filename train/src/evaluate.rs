@@ -85,6 +85,8 @@ struct EnrichResult {
     entities: Option<Vec<Entity>>,
     #[serde(default)]
     emotion: Option<Emotion>,
+    #[serde(default)]
+    aspects: Option<Vec<murmur_core::Aspect>>,
 }
 
 impl Predictor for Http {
@@ -115,6 +117,7 @@ impl Predictor for Http {
                 sentiment: r.sentiment,
                 emotion: r.emotion,
                 entities: r.entities,
+                aspects: r.aspects,
             }));
         }
         Ok(out)

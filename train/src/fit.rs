@@ -152,6 +152,8 @@ pub fn model_config(encoder: &SentenceEncoder, options: &FitOptions) -> TaskMode
             lstm: options.ner_lstm,
             tags: NER_TAGS.iter().map(|t| (*t).to_owned()).collect(),
         }),
+        // Trained afterwards, on the fitted model (`murmur-train aspects`).
+        aspects: None,
     }
 }
 
@@ -311,7 +313,7 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
             })
             .collect();
         let texts: Vec<&str> = drawn.iter().map(|(t, _)| t.as_str()).collect();
-        let heads = Heads { sentiment: true, emotion: false, ner: false };
+        let heads = Heads { sentiment: true, ..Heads::NONE };
         let sentiment = task_loss(encoder, &model, &texts, heads, |logits, rows, _| {
             let targets: Vec<i64> = rows.iter().map(|&i| drawn[i].1 as i64).collect();
             let logits = logits.sentiment.as_ref().ok_or_else(|| TrainError::Options("no sentiment head".into()))?;
@@ -322,7 +324,7 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
         let emotions: Vec<&EmotionExample> =
             (0..options.emotion_batch).map(|_| rng.pick(&corpus.emotion.train)).collect();
         let texts: Vec<&str> = emotions.iter().map(|e| e.text.as_str()).collect();
-        let heads = Heads { sentiment: false, emotion: true, ner: false };
+        let heads = Heads { emotion: true, ..Heads::NONE };
         let emotion = task_loss(encoder, &model, &texts, heads, |logits, rows, _| {
             let targets: Vec<f32> =
                 rows.iter().flat_map(|&i| emotions[i].labels.iter().map(|&b| if b { 1.0 } else { 0.0 })).collect();
@@ -349,7 +351,7 @@ pub fn fit(encoder: &SentenceEncoder, corpus: &Corpus, options: &FitOptions) -> 
             .collect();
         let joined: Vec<(String, Vec<(usize, usize)>)> = sentences.iter().map(TaggedSentence::text).collect();
         let texts: Vec<&str> = joined.iter().map(|(t, _)| t.as_str()).collect();
-        let heads = Heads { sentiment: false, emotion: false, ner: true };
+        let heads = Heads { ner: true, ..Heads::NONE };
         let ner = task_loss(encoder, &model, &texts, heads, |logits, rows, words| {
             let logits = logits.ner.as_ref().ok_or_else(|| TrainError::Options("no NER head".into()))?;
             let width = logits.size()[1] as usize;

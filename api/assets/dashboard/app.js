@@ -409,6 +409,38 @@ async function loadThemes() {
   }
 }
 
+/** What the slice in focus likes and dislikes: its aspects by mentions, each with the clearest praise and
+ * complaint. */
+async function loadAspects() {
+  const w = windowParams();
+  const table = $('aspects');
+  try {
+    const body = await api('/v1/aspects', { from: w.from, to: w.to, source: w.source, slice: state.focus, limit: 12, examples: 1 });
+    const most = Math.max(1, ...body.aspects.map((a) => a.mentions));
+    const quote = (aspect, sentiment) => {
+      const example = aspect.examples.find((e) => e.sentiment === sentiment);
+      if (!example) return null;
+      return el('div', { class: `quote ${sentiment}`, 'data-sentiment': sentiment, title: example.text },
+        el('small', {}, `${sentiment === 'positive' ? '+' : '−'} ${example.text}`));
+    };
+    const rows = body.aspects.map((a) => {
+      const volume = el('span', { class: 'volume' });
+      volume.style.width = `${(100 * a.mentions) / most}%`;
+      return el('tr', { 'data-aspect': a.name },
+        el('td', {}, el('strong', {}, a.name), a.also.length ? el('small', {}, ` also ${a.also.join(', ')}`) : null, volume,
+          quote(a, 'positive'), quote(a, 'negative')),
+        el('td', { class: 'n' }, fmt(a.mentions)),
+        el('td', {}, sentimentBar(a)),
+        el('td', { class: 'n' }, signed(a.net_sentiment)));
+    });
+    table.replaceChildren(
+      el('tr', {}, el('th', {}, 'Aspect'), el('th', { class: 'n' }, 'Mentions'), el('th', {}, 'Sentiment toward it'), el('th', { class: 'n' }, 'Net')),
+      ...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 4 }, 'No aspects found in these comments.'))]));
+  } catch (error) {
+    showError(table, error);
+  }
+}
+
 /** The picker's suggestions: the catalogue's brands and groups, most mentioned first, then producer tags.
  * Returns the slices compared when none is chosen: the catalogue's most mentioned brands, else tags. */
 async function loadBrandSuggestions() {
@@ -570,7 +602,7 @@ async function refresh() {
       writeHash();
     }
     renderToolbar();
-    await Promise.all([loadVolume(), loadComparison(), loadEntities(), loadAccounts(), loadHashtags(), loadTrending(), loadThemes(), loadAlerts(), loadReports()]);
+    await Promise.all([loadVolume(), loadComparison(), loadEntities(), loadAccounts(), loadHashtags(), loadTrending(), loadThemes(), loadAspects(), loadAlerts(), loadReports()]);
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes ?? 0) + 1);
     document.body.dataset.indexed = String(indexed ?? '');
   })();

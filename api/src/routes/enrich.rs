@@ -1,7 +1,7 @@
 //! `POST /v1/enrich`: the models' reading of texts sent in the request, nothing stored.
 
 use actix_web::{web, HttpResponse};
-use murmur_core::{Emotion, Entity, Sentiment};
+use murmur_core::{Aspect, Emotion, Entity, Sentiment};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -41,6 +41,8 @@ pub(crate) struct EnrichResult {
     sentiment: Option<Sentiment>,
     emotion: Option<Emotion>,
     entities: Option<Vec<NamedEntity>>,
+    /// Aspect terms and the sentiment toward each, in text order.
+    aspects: Option<Vec<Aspect>>,
     /// With `embedding=true`: the L2-normalised sentence embedding.
     #[serde(skip_serializing_if = "Option::is_none")]
     embedding: Option<Vec<f32>>,
@@ -95,6 +97,7 @@ pub(crate) async fn enrich(
             entities: e
                 .entities
                 .map(|list| list.into_iter().map(|entity| NamedEntity { name: entity.name(), entity }).collect()),
+            aspects: e.aspects,
             embedding: params.embedding.then_some(e.embedding),
         })
         .collect();

@@ -2,6 +2,7 @@
 //! every route registered here must be in the generated OpenAPI document ([`crate::openapi`]).
 
 pub(crate) mod alerts;
+pub(crate) mod aspects;
 pub(crate) mod brands;
 pub(crate) mod comments;
 pub(crate) mod enrich;
@@ -53,6 +54,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     route(cfg, Method::GET, "/v1/brands/{name}", brands::brand);
     route(cfg, Method::PUT, "/v1/brands/{name}", brands::put_brand);
     route(cfg, Method::DELETE, "/v1/brands/{name}", brands::delete_brand);
+    route(cfg, Method::GET, "/v1/aspects", aspects::aspects);
     route(cfg, Method::GET, "/v1/themes", themes::themes);
     route(cfg, Method::GET, "/v1/themes/{id}", themes::theme);
     route(cfg, Method::POST, "/v1/alerts/rules", alerts::create_rule);
