@@ -168,6 +168,20 @@ async fn each_brand_gets_the_aspects_its_comments_judge_counted_as_stored() {
         assert_eq!(names, want.keys().cloned().collect::<HashSet<_>>(), "every stored aspect is listed: {body}");
     }
 
+    // Every comment (no dim to narrow by) and a name of any type (its entity dims of every type) are slices too:
+    // their totals equal the recount's.
+    let total = |counts: &BTreeMap<String, [i64; 3]>| {
+        counts.values().fold([0i64; 3], |t, c| [t[0] + c[0], t[1] + c[1], t[2] + c[2]])
+    };
+    for (slice, brand) in [("all", ""), ("source:reviews", "")] {
+        let (status, body) = get(format!("/v1/aspects?slice={slice}&from={from}&limit=100&examples=0")).await;
+        assert_eq!(status, 200, "{slice}: {body}");
+        let listed = body["aspects"].as_array().expect("aspects").iter().fold([0i64; 3], |t, a| {
+            [0, 1, 2].map(|k| t[k] + a[["positive", "neutral", "negative"][k]].as_i64().unwrap_or(0))
+        });
+        assert_eq!(listed, total(&recount(&comments, brand)), "{slice}: {body}");
+    }
+
     // What each brand's comments say about the battery, and about Acme's screen and customer service.
     let (_, acme) = get(format!("/v1/aspects?slice=brand:acme&from={from}&examples=1")).await;
     let (_, bolt) = get(format!("/v1/aspects?slice=brand:bolt&from={from}&examples=1")).await;

@@ -378,8 +378,10 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
     browser.click("#drawer-close").await;
 
     // Aspects: the table lists the API's aspects of the slice in focus, each with its clearest complaint.
+    let focus = browser.eval("document.querySelector('#focus-tabs .active')?.dataset.slice ?? 'all'").await;
+    let focus = focus.as_str().unwrap_or("all").to_owned();
     let (_, aspects_api) =
-        get_json(&client, &format!("{api}/v1/aspects?slice=all&limit=12&examples=1&{}", data.whole_window())).await;
+        get_json(&client, &format!("{api}/v1/aspects?slice={focus}&limit=12&examples=1&{}", data.whole_window())).await;
     let want: Vec<String> = aspects_api["aspects"]
         .as_array()
         .expect("aspects")

@@ -36,7 +36,8 @@ pub struct AspectMention {
     pub end: i32,
 }
 
-/// Where a slice's aspects are read from: the comments under `dim` in `window`, of `source` if given.
+/// Where a slice's aspects are read from: the comments under `dim` (every comment for [`Dim::All`]) in
+/// `window`, of `source` if given.
 pub struct AspectScope<'a> {
     pub dim: &'a Dim,
     pub source: Option<&'a str>,
@@ -45,11 +46,14 @@ pub struct AspectScope<'a> {
 }
 
 impl AspectScope<'_> {
-    /// Each (comment, aspect) row of the scope as `c`, `a`, over parameters `$1`-`$4`.
+    /// Each (comment, aspect) row of the scope as `c`, `a`, over parameters `$1` (the dims, see
+    /// [`Dim::stored_any`]) to `$4`. The dims condition is left out rather than made optional, so that the
+    /// `comments.dims` index serves every plan.
     fn rows(&self) -> String {
+        let under = if self.dim.stored_any().is_some() { "c.dims && $1::text[]" } else { "$1::text[] IS NULL" };
         format!(
             "FROM comments c CROSS JOIN LATERAL jsonb_array_elements(c.aspects) AS a \
-             WHERE c.aspects IS NOT NULL AND c.dims @> ARRAY[$1] AND c.created_at >= $2 AND c.created_at < $3 \
+             WHERE c.aspects IS NOT NULL AND {under} AND c.created_at >= $2 AND c.created_at < $3 \
                AND ($4::text IS NULL OR c.source = $4) AND {}",
             self.duplicates.keeps_comment()
         )
@@ -70,7 +74,7 @@ impl Postgres {
             scope.rows()
         );
         Ok(sqlx::query_as::<_, AspectCount>(&sql)
-            .bind(scope.dim.stored_for("slice")?)
+            .bind(scope.dim.stored_any())
             .bind(scope.window.0)
             .bind(scope.window.1)
             .bind(scope.source)
@@ -101,7 +105,7 @@ impl Postgres {
             scope.rows()
         );
         Ok(sqlx::query_as::<_, AspectMention>(&sql)
-            .bind(scope.dim.stored_for("slice")?)
+            .bind(scope.dim.stored_any())
             .bind(scope.window.0)
             .bind(scope.window.1)
             .bind(scope.source)

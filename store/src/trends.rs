@@ -196,6 +196,18 @@ impl Dim {
         }
     }
 
+    /// The `comments.dims` values any one of which puts a comment under this dimension (a name is its entity
+    /// dims of every name type); `None` for [`Dim::All`].
+    pub(crate) fn stored_any(&self) -> Option<Vec<String>> {
+        match self {
+            Self::All => None,
+            Self::Name(name) => {
+                Some(EntityLabel::NAMES.iter().map(|label| format!("entity:{}:{name}", label.as_str())).collect())
+            }
+            _ => self.stored().map(|d| vec![d]),
+        }
+    }
+
     /// [`Self::stored`] for a dimension a query reads comment rows under (a brand or brand group).
     pub(crate) fn stored_for(&self, field: &str) -> Result<String, StoreError> {
         self.stored().ok_or_else(|| StoreError::Invalid(format!("{field}: expected a stored dimension, got {self:?}")))
