@@ -110,10 +110,21 @@ impl ModelQueue {
 
     /// The embedding of one text (a search query); [`ModelQueueError::Full`] at once when the queue is full.
     pub async fn embed(&self, text: String) -> Result<Vec<f32>, ModelQueueError> {
-        let (reply, answer) = oneshot::channel();
-        self.try_submit(Job { texts: vec![text], reply: Reply::Embed(reply) })?;
-        let vectors = answer.await.map_err(|_| ModelQueueError::Stopped)?.map_err(ModelQueueError::Model)?;
+        let vectors = self.embed_all(vec![text]).await?;
         vectors.into_iter().next().ok_or_else(|| ModelQueueError::Model("no embedding for the text".into()))
+    }
+
+    /// The embeddings of `texts` (short ones: queries, names), one per text, as one job of the queue;
+    /// [`ModelQueueError::Full`] at once when the queue is full.
+    pub async fn embed_all(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, ModelQueueError> {
+        let n = texts.len();
+        let (reply, answer) = oneshot::channel();
+        self.try_submit(Job { texts, reply: Reply::Embed(reply) })?;
+        let vectors = answer.await.map_err(|_| ModelQueueError::Stopped)?.map_err(ModelQueueError::Model)?;
+        if vectors.len() != n {
+            return Err(ModelQueueError::Model(format!("{} embeddings for {n} texts", vectors.len())));
+        }
+        Ok(vectors)
     }
 
     fn try_submit(&self, job: Job) -> Result<(), ModelQueueError> {

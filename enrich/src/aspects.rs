@@ -12,7 +12,7 @@
 //!
 //! The cost is the tagger plus `polarity_layers` blocks per term; texts without terms pay only the tagger.
 
-use murmur_core::{aspect_name, Aspect};
+use murmur_core::{aspect_name, Aspect, Entity, EntityLabel};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -194,6 +194,7 @@ impl AspectHead {
     }
 
     /// The aspects of one text from its words, found terms and their polarity logits (one row per term).
+    /// See [`without_names`] for those that are names.
     pub fn aspects(
         &self,
         text: &str,
@@ -226,5 +227,51 @@ impl AspectHead {
                 })
             })
             .collect())
+    }
+}
+
+/// `aspects` less those written inside a person's, organisation's or place's name the NER head found in the
+/// same text: "Apple" in "Apple's battery is awful" is the brand, not something judged about it. Products
+/// (MISC: "iPhone") stay aspects.
+pub fn without_names(mut aspects: Vec<Aspect>, entities: &[Entity]) -> Vec<Aspect> {
+    let names = [EntityLabel::Per, EntityLabel::Org, EntityLabel::Loc];
+    aspects.retain(|a| !entities.iter().any(|e| names.contains(&e.label) && e.start <= a.start && a.end <= e.end));
+    aspects
+}
+
+#[cfg(test)]
+mod tests {
+    use murmur_core::{Sentiment, SentimentLabel};
+
+    use super::*;
+
+    #[test]
+    fn names_of_people_organisations_and_places_are_not_aspects() {
+        let aspect = |text: &str, start: usize| Aspect {
+            text: text.into(),
+            start,
+            end: start + text.chars().count(),
+            name: aspect_name(text),
+            sentiment: Sentiment { label: SentimentLabel::Negative, negative: 0.8, neutral: 0.1, positive: 0.1 },
+            score: 0.9,
+        };
+        let entity = |label, text: &str, start: usize| Entity {
+            label,
+            text: text.into(),
+            start,
+            end: start + text.chars().count(),
+            score: 0.9,
+        };
+        // "Apple Store staff and the iPhone battery"
+        let aspects = vec![
+            aspect("Apple", 0),
+            aspect("Store", 6),
+            aspect("staff", 12),
+            aspect("iPhone", 26),
+            aspect("battery", 33),
+        ];
+        let entities = [entity(EntityLabel::Org, "Apple Store", 0), entity(EntityLabel::Misc, "iPhone", 26)];
+        let kept: Vec<String> = without_names(aspects, &entities).into_iter().map(|a| a.name).collect();
+        assert_eq!(kept, ["staff", "iphone", "battery"]);
     }
 }

@@ -15,7 +15,7 @@ use murmur_core::{Aspect, Emotion, Entity, Sentiment};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::aspects::{AspectHead, AspectHeadConfig, TermTokens};
+use crate::aspects::{without_names, AspectHead, AspectHeadConfig, TermTokens};
 use crate::bert::{BertConfig, BertLayers};
 use crate::encoder::{mean_pool, Word};
 use crate::ner::{word_shape, NerHead, NerHeadConfig, NER_TAGS, SHAPE_FEATURES};
@@ -367,7 +367,8 @@ impl TaskModel {
                     Some(p) if n > 0 => head.aspects(texts[row], &words[row], terms, &p.narrow(0, first, n))?,
                     _ => Vec::new(),
                 };
-                out[row].aspects = Some(aspects);
+                let entities = out[row].entities.as_deref().unwrap_or_default();
+                out[row].aspects = Some(without_names(aspects, entities));
                 first += n;
             }
         }

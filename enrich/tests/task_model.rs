@@ -288,7 +288,7 @@ fn airline_tweets_and_retweets() -> Vec<String> {
 #[test]
 fn aspects_carry_their_own_sentiment() {
     let stack = stack();
-    let cases: [(&str, &[(&str, &str)]); 4] = [
+    let cases: [(&str, &[(&str, &str)]); 5] = [
         ("the battery dies fast but the screen is gorgeous", &[("battery", "negative"), ("screen", "positive")]),
         ("The food was amazing but the service was painfully slow.", &[("food", "positive"), ("service", "negative")]),
         (
@@ -296,6 +296,7 @@ fn aspects_carry_their_own_sentiment() {
             &[("wifi", "negative"), ("flight attendant", "positive")],
         ),
         ("Love the camera, hate the price.", &[("camera", "positive"), ("price", "negative")]),
+        ("Apple makes great laptops but the keyboard is terrible", &[("keyboard", "negative")]),
     ];
     let texts: Vec<&str> = cases.iter().map(|(t, _)| *t).collect();
     let results = stack.enrich(&texts).expect("enriches");
@@ -306,6 +307,18 @@ fn aspects_carry_their_own_sentiment() {
             assert!(a.score > 0.0 && a.score <= 1.0, "{a:?}");
             let p = &a.sentiment;
             assert!((p.negative + p.neutral + p.positive - 1.0).abs() < 1e-3, "{a:?}");
+        }
+        for entity in result
+            .entities
+            .iter()
+            .flatten()
+            .filter(|e| matches!(e.label, EntityLabel::Org | EntityLabel::Per | EntityLabel::Loc))
+        {
+            assert!(
+                !aspects.iter().any(|a| entity.start <= a.start && a.end <= entity.end),
+                "{text:?}: the name {:?} is not an aspect: {aspects:?}",
+                entity.text
+            );
         }
         let found: Vec<(&str, &str)> = aspects.iter().map(|a| (a.name.as_str(), a.sentiment.label.as_str())).collect();
         for want in *expected {

@@ -114,9 +114,9 @@ impl Trends {
         let candidates = (query.limit * CANDIDATES_PER_ASPECT) as i64;
         let counts = self.postgres().aspect_counts(&scope, candidates).await?;
         let vectors = match model {
+            // Merging is best effort: with the model's queue full the names stand alone (`merged: false`).
             Some(model) if counts.len() > 1 => {
-                let embedded = futures::future::join_all(counts.iter().map(|c| model.embed(c.name.clone()))).await;
-                embedded.into_iter().collect::<Result<Vec<_>, _>>().ok()
+                model.embed_all(counts.iter().map(|c| c.name.clone()).collect()).await.ok()
             }
             _ => None,
         };
