@@ -250,10 +250,6 @@ impl TaskModel {
         self.aspects.as_ref()
     }
 
-    pub fn aspect_head_mut(&mut self) -> Option<&mut AspectHead> {
-        self.aspects.as_mut()
-    }
-
     /// The task model's hidden states after each block, first to last (the shared pass's, then the
     /// branch's).
     pub fn stack(&self, input: &TaskInput) -> Vec<Tensor> {
