@@ -200,7 +200,11 @@ pub fn theme_words(text: &str) -> String {
         for (n, word) in lower.split(|c: char| !(c.is_alphanumeric() || c == '\'')).enumerate() {
             let word = word.trim_matches('\'');
             let word = word.strip_suffix("'s").unwrap_or(word);
-            if word.chars().count() < 2 || word.chars().all(|c| c.is_ascii_digit()) || STOPWORDS.contains(&word) {
+            if word.chars().count() < 2
+                || word.chars().all(|c| c.is_ascii_digit())
+                || STOPWORDS.contains(&word)
+                || is_contraction(word)
+            {
                 continue;
             }
             if !out.is_empty() {
@@ -213,6 +217,11 @@ pub fn theme_words(text: &str) -> String {
         }
     }
     out
+}
+
+/// A contraction ("don't", "i'm", "you're", "we've", "they'll", "i'd"): a function word, never a theme's word.
+fn is_contraction(word: &str) -> bool {
+    ["n't", "'m", "'re", "'ve", "'ll", "'d"].iter().any(|ending| word.ends_with(ending))
 }
 
 /// The `top` words of highest c-TF-IDF weight for each class, given each class's documents (each a
@@ -262,8 +271,10 @@ mod tests {
     #[test]
     fn words_keep_hashtags_and_drop_handles_links_numbers_and_stopwords() {
         assert_eq!(
-            theme_words("@united The #WiFi on my 2 flights was DOWN again!! https://t.co/x it's awful's"),
-            "#wifi flights awful"
+            theme_words(
+                "@united The #WiFi on my 2 flights was DOWN again!! https://t.co/x it's awful's, I'm sure I don't"
+            ),
+            "#wifi flights awful sure"
         );
     }
 
