@@ -53,6 +53,23 @@ pub enum Command {
     Reindex(ReindexArgs),
     /// Render a trend report now (`--once`), or run the report scheduler without the API.
     Report(ReportCommandArgs),
+    /// Print why the models read a text as they do: each word's weight for the sentiment and the emotion.
+    Explain(ExplainArgs),
+}
+
+#[derive(Args)]
+pub struct ExplainArgs {
+    /// The texts to explain (`-`: one per line from standard input).
+    #[arg(required = true)]
+    pub texts: Vec<String>,
+    /// Print the explanations as JSON Lines (what `POST /v1/enrich?explain=true` returns) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Words listed per label, strongest first.
+    #[arg(long, default_value_t = 8)]
+    pub top: usize,
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 #[derive(Args)]

@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod demo;
+mod explain;
 
 use std::ffi::OsString;
 
@@ -33,6 +34,7 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate(args) => commands::migrate(args).await,
             Command::Reindex(args) => commands::reindex(args).await,
             Command::Report(args) => commands::report(args).await,
+            Command::Explain(args) => explain::run(args),
         }
     })
 }

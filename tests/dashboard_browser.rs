@@ -329,6 +329,45 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
         .await;
     let want: Vec<String> = (0..ACME_PER_DAY).map(|k| format!("twitter/acme-3-{k}")).collect();
     assert_eq!(day3, json!(want), "a click on a bar lists exactly that day's comments");
+
+    // Why: a comment's words are marked as the API weighs them, with a legend naming the label.
+    let first = &want[0];
+    browser.click(&format!("#drawer-list .comment[data-id=\"{first}\"] .why-button")).await;
+    let marked = browser
+        .wait_for(
+            &format!(
+                "(() => {{ const c = document.querySelector('#drawer-list .comment[data-id=\"{first}\"]'); \
+                   const legend = c && c.querySelector('.why-legend'); \
+                   return legend ? {{ label: legend.dataset.label ?? null, \
+                     words: [...c.querySelectorAll('.text mark.why')].map(m => [m.textContent, Number(m.dataset.strength)]) }} : null; }})()"
+            ),
+            Duration::from_secs(30),
+            "the comment's explanation",
+        )
+        .await;
+    let (_, why) = get_json(&client, &format!("{api}/v1/comments/{first}?explain=true")).await;
+    let sentiment = &why["explanation"]["sentiment"];
+    assert_eq!(marked["label"], sentiment["label"], "the legend names the label explained: {marked}");
+    let weighed: Vec<(String, f64)> = sentiment["words"]
+        .as_array()
+        .expect("words")
+        .iter()
+        .map(|w| (w["text"].as_str().unwrap_or("").to_owned(), w["strength"].as_f64().unwrap_or(0.0)))
+        .filter(|(_, strength)| *strength >= 0.1)
+        .collect();
+    let shown: Vec<(String, f64)> = marked["words"]
+        .as_array()
+        .expect("marked words")
+        .iter()
+        .map(|w| (w[0].as_str().unwrap_or("").to_owned(), w[1].as_f64().unwrap_or(f64::NAN)))
+        .collect();
+    assert!(!weighed.is_empty(), "some word carries the sentiment: {why}");
+    assert_eq!(shown.len(), weighed.len(), "every word of strength 0.1 or more is marked: {shown:?} vs {weighed:?}");
+    for ((text, strength), (want_text, want_strength)) in shown.iter().zip(&weighed) {
+        assert_eq!(text, want_text);
+        assert!((strength - want_strength).abs() < 0.002, "{text}: shown {strength}, the API says {want_strength}");
+    }
+    browser.screenshot(&artifacts.join("dashboard-explain.png")).await;
     browser.click("#drawer-close").await;
 
     // Names: the table shows what the API ranks, each name once whatever types the model gave it.

@@ -453,6 +453,38 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
         vec![("battery".into(), "negative".into(), 4, 11), ("screen".into(), "positive".into(), 30, 36)],
         "{judged}"
     );
+    // explain=true: each word's weight, offsets in characters; the polar words weigh most.
+    let (status, why) =
+        post(json!({"texts": ["Shipping to Montréal 📦 was a disaster, never again"]}), "?explain=true").await;
+    assert_eq!(status, 200, "{why}");
+    let sentiment = &why["results"][0]["explanation"]["sentiment"];
+    assert_eq!(
+        (&why["results"][0]["explanation"]["method"], &sentiment["label"]),
+        (&json!("sampled-occlusion"), &json!("negative"))
+    );
+    let chars: Vec<char> = "Shipping to Montréal 📦 was a disaster, never again".chars().collect();
+    let mut weighed: Vec<(String, f64)> = Vec::new();
+    for w in sentiment["words"].as_array().expect("words") {
+        let (start, end) = (w["start"].as_u64().unwrap_or(0) as usize, w["end"].as_u64().unwrap_or(0) as usize);
+        assert_eq!(chars[start..end].iter().collect::<String>(), w["text"].as_str().unwrap_or(""), "{w}");
+        weighed.push((w["text"].as_str().unwrap_or("").to_owned(), w["weight"].as_f64().unwrap_or(f64::NAN)));
+    }
+    assert_eq!(weighed.len(), 10, "every word is weighed: {weighed:?}");
+    weighed.sort_by(|a, b| b.1.total_cmp(&a.1));
+    assert_eq!(weighed[0].0, "disaster", "{weighed:?}");
+    assert!(why["results"][0]["explanation"]["emotion"]["label"].is_string(), "{why}");
+    let (status, body) = post(json!({ "texts": vec!["fine"; 9] }), "?explain=true").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "at most 8 explained texts");
+    // A stored comment is explained on lookup, by the served model.
+    let (status, looked) = get_json(&client, &format!("{api}/v1/comments/app-store/c1?explain=true")).await;
+    assert_eq!(status, 200, "{looked}");
+    let label = &looked["explanation"]["sentiment"];
+    assert_eq!(label["label"], looked["enrichment"]["sentiment"]["label"], "the same model reads it the same way");
+    let words: Vec<&str> =
+        label["words"].as_array().expect("words").iter().filter_map(|w| w["text"].as_str()).collect();
+    assert!(words.contains(&"answered") && words.contains(&"Samsung"), "{words:?}");
+    let (_, plain) = get_json(&client, &format!("{api}/v1/comments/app-store/c1")).await;
+    assert!(plain.get("explanation").is_none(), "explanations only when asked for");
     let (_, lean) = post(texts, "").await;
     assert!(lean["results"][0].get("embedding").is_none(), "embedding only when asked for");
     for bad in [json!({"texts": []}), json!({"text": "x"}), json!({"texts": ["  "]}), json!({"texts": vec!["x"; 65]})] {

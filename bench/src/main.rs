@@ -4,6 +4,7 @@
 
 mod copies;
 mod enrich;
+mod explain;
 mod measure;
 mod pipeline;
 mod plumbing;
@@ -34,6 +35,9 @@ enum Command {
     Copies(copies::CopiesArgs),
     /// Enrichment comments/s against Hugging Face Python on the same comments and threads.
     Enrich(enrich::EnrichArgs),
+    /// Explanations: faithfulness on held-out comments (top-3 words against 3 random ones) and cost against
+    /// enrichment.
+    Explain(explain::ExplainArgs),
     /// Search at scale: index build time and size, query latency per mode, HNSW recall against exact search.
     Search(search::SearchArgs),
     /// Themes: clustering quality on a labelled topic set against k-means and the BERTopic recipe, and the
@@ -59,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Copies(args) => copies::copies(args).await,
             Command::Enrich(args) => enrich::enrich(args),
+            Command::Explain(args) => explain::explain_bench(args),
             Command::Search(args) => search::search(args),
             Command::Themes(args) => themes::themes(args),
             Command::Trends(args) => trends::trends(args).await,

@@ -7,6 +7,7 @@ pub mod aspects;
 pub mod brands;
 mod comment;
 pub mod duplicates;
+pub mod explain;
 pub mod hash;
 mod model_queue;
 pub mod packed;
@@ -23,5 +24,6 @@ pub use comment::{
     Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel, ENRICHED_SCHEMA_VERSION,
     OLDEST_READABLE_ENRICHED_SCHEMA,
 };
+pub use explain::{Explanation, LabelExplanation, WordWeight};
 pub use model_queue::{ModelQueue, ModelQueueError};
 pub use seams::{one_per_text, BoxError, CommentStore, Enricher};

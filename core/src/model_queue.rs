@@ -6,7 +6,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{one_per_text, BoxError, Enricher, Enrichment};
+use crate::{one_per_text, BoxError, Enricher, Enrichment, Explanation};
 
 /// Why a job got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,8 @@ pub enum ModelQueueError {
 enum Reply {
     Enrich(oneshot::Sender<Result<Vec<Enrichment>, String>>),
     Embed(oneshot::Sender<Result<Vec<Vec<f32>>, String>>),
+    /// One text's explanation (one model call of its own: a reading per word).
+    Explain(oneshot::Sender<Result<Explanation, String>>),
 }
 
 struct Job {
@@ -57,6 +59,8 @@ impl ModelQueue {
                         Err(_) => break,
                     }
                 }
+                let (explain, jobs): (Vec<Job>, Vec<Job>) =
+                    jobs.into_iter().partition(|j| matches!(j.reply, Reply::Explain(_)));
                 let (enrich, embed): (Vec<Job>, Vec<Job>) =
                     jobs.into_iter().partition(|j| matches!(j.reply, Reply::Enrich(_)));
                 answer(
@@ -79,6 +83,18 @@ impl ModelQueue {
                         }
                     },
                 );
+                for job in explain {
+                    let span = tracing::debug_span!("model_call", kind = "explain", texts = 1, jobs = 1);
+                    let _entered = span.enter();
+                    let text = job.texts.first().map_or("", String::as_str);
+                    let result = crate::explain::explain(enricher.as_ref(), text).map_err(|e| {
+                        tracing::warn!(error = %e, kind = "explain", "model call failed");
+                        e.to_string()
+                    });
+                    if let Reply::Explain(reply) = job.reply {
+                        let _ = reply.send(result);
+                    }
+                }
             }
         })?;
         Ok(Self { sender, model, max_texts })
@@ -125,6 +141,14 @@ impl ModelQueue {
             return Err(ModelQueueError::Model(format!("{} embeddings for {n} texts", vectors.len())));
         }
         Ok(vectors)
+    }
+
+    /// Why the model reads `text` as it does (see [`crate::explain`]); [`ModelQueueError::Full`] at once when
+    /// the queue is full.
+    pub async fn explain(&self, text: String) -> Result<Explanation, ModelQueueError> {
+        let (reply, answer) = oneshot::channel();
+        self.try_submit(Job { texts: vec![text], reply: Reply::Explain(reply) })?;
+        answer.await.map_err(|_| ModelQueueError::Stopped)?.map_err(ModelQueueError::Model)
     }
 
     fn try_submit(&self, job: Job) -> Result<(), ModelQueueError> {
@@ -211,9 +235,11 @@ mod tests {
         assert_eq!(lengths(a.expect("a")), [3.0, 5.0]);
         assert_eq!(lengths(b.expect("b")), [15.0]);
         assert_eq!(queue.embed("four".into()).await.expect("embed"), [4.0]);
+        let explained = queue.explain("two words".into()).await.expect("explain");
+        assert!(explained.sentiment.is_none(), "a model without sentiment explains none");
         let failed = queue.enrich(vec!["poison".into()]).await;
         assert!(matches!(failed, Err(ModelQueueError::Model(ref m)) if m.contains("poisonous")), "{failed:?}");
         assert!(queue.enrich(vec!["fine".into()]).await.is_ok(), "the thread lives on after a failed call");
-        assert_eq!(calls.lock().expect("calls").iter().sum::<usize>(), 2 + 1 + 1 + 1 + 1);
+        assert_eq!(calls.lock().expect("calls").iter().sum::<usize>(), 2 + 1 + 1 + 3 + 1 + 1);
     }
 }

@@ -19,6 +19,12 @@ pub trait Enricher: Send + 'static {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
         Ok(self.enrich(texts)?.into_iter().map(|e| e.embedding).collect())
     }
+
+    /// The sentence-level reading alone (the embedding, sentiment and emotion, without entities or aspects):
+    /// what an explanation compares, many times per text. By default the whole enrichment.
+    fn classify(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
+        self.enrich(texts)
+    }
 }
 
 /// A model call's results, checked to be one per text: the rule every caller of an [`Enricher`] relies on

@@ -89,6 +89,17 @@ impl Enricher for ModelStack {
     }
 
     fn enrich(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
+        Ok(self.read(texts, |heads| heads)?)
+    }
+
+    fn classify(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
+        Ok(self.read(texts, |heads| Heads { ner: false, aspects: false, ..heads })?)
+    }
+}
+
+impl ModelStack {
+    /// One encoder pass over `texts` and the heads `which` keeps of those this stack runs.
+    fn read(&self, texts: &[&str], which: impl Fn(Heads) -> Heads) -> Result<Vec<Enrichment>, EnrichError> {
         let model = self.encoder.model_id();
         let mut out: Vec<Enrichment> = texts
             .iter()
@@ -108,7 +119,7 @@ impl Enricher for ModelStack {
             let predictions = match &self.tasks {
                 Some((model, heads)) => {
                     let input = TaskInput::new(batch.hidden_states, batch.mask, &batch.words, &batch_texts);
-                    model.predict(&input, &batch.words, &batch_texts, *heads)?
+                    model.predict(&input, &batch.words, &batch_texts, which(*heads))?
                 }
                 None => vec![TaskPrediction::default(); batch.rows.len()],
             };

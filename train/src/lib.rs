@@ -1,7 +1,7 @@
 //! Training and scoring murmur's task model ([`murmur_enrich::TaskModel`]): the labelled sets and their
 //! splits ([`data`]), making them look like social text ([`augment`]), the multi-task training loop
 //! ([`fit`]), scores ([`metrics`]) computed through what a model returns to users ([`evaluate`]: the model
-//! loaded here or a running server), and the model card ([`card`]). Only the `murmur-train` binary links
+//! loaded here or a running server), and the model card ([`card`]). Only the `murmur-train` and `murmur-bench` binaries link
 //! this crate: the roles that serve (worker, sink, API) carry the runtime alone.
 
 pub mod aspects;

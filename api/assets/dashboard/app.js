@@ -181,7 +181,67 @@ function commentCard(hit) {
   for (const entity of hit.entities) info.append(el('span', { class: 'entity' }, `${entity.label} ${entity.name}`));
   // A cluster of near-duplicates shown once (search collapses copies): how often it was posted.
   if (hit.cluster_size > 1) info.append(el('span', { class: 'copies', title: 'near-duplicates (retweets, copy-paste) shown once' }, `posted ${fmt(hit.cluster_size)}×`));
-  return el('li', { class: 'comment', 'data-id': `${hit.source}/${hit.id}` }, text, info);
+  const card = el('li', { class: 'comment', 'data-id': `${hit.source}/${hit.id}` }, text, info);
+  const why = el('button', { type: 'button', class: 'why-button', title: 'which words made the model read it so' }, 'why?');
+  why.addEventListener('click', () => explainComment(hit, card, why));
+  info.append(why);
+  return card;
+}
+
+// ---- explanations: which words carry a comment's sentiment ----
+
+/** Strength thresholds of the four marking levels, strongest first (a word's weight against the strongest
+ * word's; the API gives words too weak to count no strength). Weaker words are not marked. */
+const WHY_LEVELS = [0.75, 0.5, 0.25, 0.1];
+
+/** Replaces a comment card's text by the served model's reading of it: the words that support its sentiment,
+ * marked by strength (underline weight and shade, and the weight in each word's title), and a legend. */
+async function explainComment(hit, card, button) {
+  button.disabled = true;
+  button.textContent = 'reading…';
+  try {
+    const body = await api(`/v1/comments/${encodeURIComponent(hit.source)}/${encodeURIComponent(hit.id)}`, { explain: true });
+    const { sentiment, emotion } = body.explanation ?? {};
+    if (!sentiment) throw new ApiError('the served model reads no sentiment');
+    card.querySelector('.text').replaceChildren(...markedWords(body.text, sentiment));
+    const strongest = (label) => label.words.filter((w) => w.strength >= WHY_LEVELS.at(-1))
+      .sort((a, b) => b.weight - a.weight).slice(0, 3).map((w) => `“${w.text}”`).join(', ');
+    const legend = el('div', { class: 'why-legend', 'data-label': sentiment.label },
+      `Read as ${sentiment.label} (p ${sentiment.probability.toFixed(2)}) because of the marked words; `,
+      'the thicker the underline, the more the word raises that probability (against the strongest word): ',
+      ...WHY_LEVELS.slice().reverse().map((t, i) => el('mark', { class: `why why-${sentiment.label} w${i + 1}` }, `≥ ${t}`)));
+    if (emotion && emotion.label !== 'neutral' && strongest(emotion)) {
+      legend.append(el('div', {}, `Emotion ${emotion.label} (p ${emotion.probability.toFixed(2)}): ${strongest(emotion)}`));
+    }
+    card.append(legend);
+    button.remove();
+  } catch (error) {
+    button.disabled = false;
+    button.textContent = 'why?';
+    const failed = el('div', { class: 'why-legend' });
+    showError(failed, error);
+    card.append(failed);
+  }
+}
+
+/** `text` with the words of `label` that reach a level marked; offsets count code points, as the API's do. */
+function markedWords(text, label) {
+  const chars = Array.from(text);
+  const out = [];
+  let at = 0;
+  for (const word of label.words) {
+    const level = WHY_LEVELS.findIndex((t) => word.strength >= t);
+    if (level < 0) continue;
+    out.push(chars.slice(at, word.start).join(''));
+    out.push(el('mark', {
+      class: `why why-${label.label} w${WHY_LEVELS.length - level}`,
+      title: `${signed(word.weight)} log-odds toward ${label.label}`,
+      'data-strength': word.strength.toFixed(3),
+    }, chars.slice(word.start, word.end).join('')));
+    at = word.end;
+  }
+  out.push(chars.slice(at).join(''));
+  return out;
 }
 
 // ---- panels ----

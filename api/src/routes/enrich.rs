@@ -1,7 +1,7 @@
 //! `POST /v1/enrich`: the models' reading of texts sent in the request, nothing stored.
 
 use actix_web::{web, HttpResponse};
-use murmur_core::{Aspect, Emotion, Entity, Sentiment};
+use murmur_core::{Aspect, Emotion, Entity, Explanation, Sentiment};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -11,6 +11,9 @@ use crate::params::{Body, Query};
 use crate::{ApiError, AppState};
 
 const MAX_ENRICH_TEXT_BYTES: usize = 100_000;
+
+/// Texts per request with `explain=true`: each costs a model reading per word.
+const MAX_EXPLAINED_TEXTS: usize = 8;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, expecting = r#"an object like {"texts": ["a comment", …]}"#)]
@@ -25,6 +28,10 @@ pub(crate) struct EnrichParams {
     /// Include each text's sentence embedding.
     #[serde(default)]
     embedding: bool,
+    /// Include why the sentiment and emotion were read so: each word's weight, found by leaving it out (at most
+    /// 8 texts per request; each costs a model reading per word).
+    #[serde(default)]
+    explain: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -46,6 +53,9 @@ pub(crate) struct EnrichResult {
     /// With `embedding=true`: the L2-normalised sentence embedding.
     #[serde(skip_serializing_if = "Option::is_none")]
     embedding: Option<Vec<f32>>,
+    /// With `explain=true`: each word's part in the sentiment and the emotion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<Explanation>,
 }
 
 /// An entity and the name it is counted and filtered under.
@@ -87,6 +97,19 @@ pub(crate) async fn enrich(
             "texts[{i}]: expected a non-blank text of at most {MAX_ENRICH_TEXT_BYTES} bytes"
         )));
     }
+    if params.explain && texts.len() > MAX_EXPLAINED_TEXTS {
+        return Err(ApiError::BadRequest(format!(
+            "texts: expected at most {MAX_EXPLAINED_TEXTS} texts with explain=true, got {}",
+            texts.len()
+        )));
+    }
+    let mut explanations = Vec::new();
+    if params.explain {
+        for text in &texts {
+            explanations.push(service.explain(text.clone()).await?);
+        }
+    }
+    let mut explanations = explanations.into_iter();
     let results = service
         .enrich(texts)
         .await?
@@ -99,6 +122,7 @@ pub(crate) async fn enrich(
                 .map(|list| list.into_iter().map(|entity| NamedEntity { name: entity.name(), entity }).collect()),
             aspects: e.aspects,
             embedding: params.embedding.then_some(e.embedding),
+            explanation: explanations.next(),
         })
         .collect();
     Ok(HttpResponse::Ok().json(EnrichResponse { model: service.model().to_owned(), results }))
