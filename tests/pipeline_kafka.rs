@@ -483,6 +483,27 @@ async fn comments_flow_from_kafka_to_postgres_index_and_api() {
     let words: Vec<&str> =
         label["words"].as_array().expect("words").iter().filter_map(|w| w["text"].as_str()).collect();
     assert!(words.contains(&"answered") && words.contains(&"Samsung"), "{words:?}");
+    assert_eq!(looked["enrichment"]["language"]["code"], "en", "the detected language is stored: {looked}");
+    assert!(looked["enrichment"]["skipped"].is_null());
+    // Languages the heads never learned: detected, embedded, and no sentiment, emotion, entities or aspects.
+    let foreign = json!({"texts": [
+        "Le service client de Samsung ne répond jamais, c'est vraiment décevant",
+        "我很喜欢这个手机，但是电池不好。",
+        "The Samsung support in Montréal never answered",
+    ]});
+    let (status, read) = post(foreign, "?embedding=true").await;
+    assert_eq!(status, 200, "{read}");
+    for (k, code) in [(0, "fr"), (1, "zh")] {
+        let result = &read["results"][k];
+        assert_eq!((&result["language"]["code"], &result["skipped"]), (&json!(code), &json!("language")), "{result}");
+        for field in ["sentiment", "emotion", "entities", "aspects"] {
+            assert!(result[field].is_null(), "{code}: {field} is absent, not guessed: {result}");
+        }
+        assert_eq!(result["embedding"].as_array().map(Vec::len), Some(384), "still embedded");
+    }
+    let english = &read["results"][2];
+    assert_eq!(english["language"]["code"], "en", "{english}");
+    assert!(english.get("skipped").is_none() && english["sentiment"]["label"].is_string(), "{english}");
     let (_, plain) = get_json(&client, &format!("{api}/v1/comments/app-store/c1")).await;
     assert!(plain.get("explanation").is_none(), "explanations only when asked for");
     let (_, lean) = post(texts, "").await;

@@ -120,6 +120,8 @@ fn paraphrases_find_relevant_comments_that_share_no_word_with_the_query() {
                 entities: None,
                 emotion: None,
                 aspects: None,
+                language: None,
+                skipped: None,
             };
             batch.push(EnrichedComment::new(comment, enrichment));
         }

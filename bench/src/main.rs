@@ -5,6 +5,7 @@
 mod copies;
 mod enrich;
 mod explain;
+mod languages;
 mod measure;
 mod pipeline;
 mod plumbing;
@@ -38,6 +39,8 @@ enum Command {
     /// Explanations: faithfulness on held-out comments (top-3 words against 3 random ones) and cost against
     /// enrichment.
     Explain(explain::ExplainArgs),
+    /// Language detection: accuracy per language against whichlang, and English tweets wrongly skipped.
+    Languages(languages::LanguagesArgs),
     /// Search at scale: index build time and size, query latency per mode, HNSW recall against exact search.
     Search(search::SearchArgs),
     /// Themes: clustering quality on a labelled topic set against k-means and the BERTopic recipe, and the
@@ -64,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             Command::Copies(args) => copies::copies(args).await,
             Command::Enrich(args) => enrich::enrich(args),
             Command::Explain(args) => explain::explain_bench(args),
+            Command::Languages(args) => languages::languages(args),
             Command::Search(args) => search::search(args),
             Command::Themes(args) => themes::themes(args),
             Command::Trends(args) => trends::trends(args).await,

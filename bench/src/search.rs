@@ -148,6 +148,8 @@ fn comment(n: usize, bases: &[Base], rng: &mut Rng) -> EnrichedComment {
             entities: None,
             emotion: None,
             aspects: None,
+            language: None,
+            skipped: None,
         },
     )
 }

@@ -67,6 +67,43 @@ pub struct Enrichment {
     /// found none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aspects: Option<Vec<crate::Aspect>>,
+    /// The language detected in the text; absent when the detector is sure of none (no letters, too short).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<DetectedLanguage>,
+    /// Why the heads did not read the text, when they did not: their fields are then absent for that reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<Skipped>,
+}
+
+/// The language a comment's text is written in, as murmur detects it (the producer's `lang` is kept apart,
+/// as sent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DetectedLanguage {
+    /// ISO 639-1 code: `en`, `fr`, `zh`, …
+    pub code: String,
+    /// The detector's confidence, in (0, 1], relative to the other languages it knows.
+    pub confidence: f32,
+}
+
+/// Why the heads did not read a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Skipped {
+    /// Written in a language the heads never learned: no sentiment, emotion, entities or aspects rather than a
+    /// guess. The comment is still embedded, stored and searchable.
+    Language,
+}
+
+impl Skipped {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Language => "language",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        (s == "language").then_some(Self::Language)
+    }
 }
 
 /// A sentiment prediction: the most probable class and the probability of each.
@@ -379,6 +416,8 @@ mod tests {
                 entities: Some(entities),
                 emotion: None,
                 aspects: None,
+                language: None,
+                skipped: None,
             },
         )
     }

@@ -344,6 +344,8 @@ mod tests {
                         entities: None,
                         emotion: None,
                         aspects: None,
+                        language: None,
+                        skipped: None,
                     }
                 })
                 .collect())
@@ -398,6 +400,8 @@ mod tests {
                         entities: None,
                         emotion: None,
                         aspects: None,
+                        language: None,
+                        skipped: None,
                     }
                 })
                 .collect())

@@ -217,6 +217,8 @@ mod tests {
                     entities: None,
                     emotion: None,
                     aspects: None,
+                    language: None,
+                    skipped: None,
                 })
                 .collect())
         }
@@ -235,11 +237,12 @@ mod tests {
         assert_eq!(lengths(a.expect("a")), [3.0, 5.0]);
         assert_eq!(lengths(b.expect("b")), [15.0]);
         assert_eq!(queue.embed("four".into()).await.expect("embed"), [4.0]);
+        // Two words: the whole text and 2 × (2 + 16) readings with words left out, in one call.
         let explained = queue.explain("two words".into()).await.expect("explain");
         assert!(explained.sentiment.is_none(), "a model without sentiment explains none");
         let failed = queue.enrich(vec!["poison".into()]).await;
         assert!(matches!(failed, Err(ModelQueueError::Model(ref m)) if m.contains("poisonous")), "{failed:?}");
         assert!(queue.enrich(vec!["fine".into()]).await.is_ok(), "the thread lives on after a failed call");
-        assert_eq!(calls.lock().expect("calls").iter().sum::<usize>(), 2 + 1 + 1 + 3 + 1 + 1);
+        assert_eq!(calls.lock().expect("calls").iter().sum::<usize>(), 2 + 1 + 1 + 37 + 1 + 1);
     }
 }

@@ -48,7 +48,16 @@ mod tests {
     use crate::Enrichment;
 
     fn enrichment(embedding: Vec<f32>) -> Enrichment {
-        Enrichment { model: "m".into(), embedding, sentiment: None, entities: None, emotion: None, aspects: None }
+        Enrichment {
+            model: "m".into(),
+            embedding,
+            sentiment: None,
+            entities: None,
+            emotion: None,
+            aspects: None,
+            language: None,
+            skipped: None,
+        }
     }
 
     #[test]

@@ -48,6 +48,8 @@ impl Fixture {
                 entities: Some(Vec::new()),
                 emotion: None,
                 aspects: None,
+                language: None,
+                skipped: None,
             },
         }
     }

@@ -14,6 +14,7 @@ pub mod bert;
 mod device;
 mod encoder;
 mod error;
+pub mod language;
 pub mod ner;
 pub mod precision;
 pub mod sentiment;

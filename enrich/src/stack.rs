@@ -1,18 +1,22 @@
 //! [`ModelStack`]: the runtime the worker and the API call, the shared sentence encoder and the task model that
 //! reads its pass.
 
-use murmur_core::{BoxError, Enricher, Enrichment};
+use murmur_core::{BoxError, Enricher, Enrichment, Skipped};
 use tch::Device;
 
 use crate::encoder::SentenceEncoder;
+use crate::language::LanguageDetector;
 use crate::tasks::{Heads, TaskInput, TaskModel, TaskPrediction};
 use crate::EnrichError;
 
 /// The shared encoder and the task model that reads its output: one encoder pass per batch yields the
-/// embedding and every head's prediction. A head that is off leaves its field absent.
+/// embedding and every head's prediction. A head that is off leaves its field absent. Each text's language is
+/// detected first; the heads' fields stay absent (`skipped: language`) for a text confidently in a language
+/// they never learned.
 pub struct ModelStack {
     encoder: SentenceEncoder,
     tasks: Option<(TaskModel, Heads)>,
+    languages: LanguageDetector,
 }
 
 impl ModelStack {
@@ -46,7 +50,7 @@ impl ModelStack {
             };
             (model, heads)
         });
-        Ok(Self { encoder, tasks })
+        Ok(Self { encoder, tasks, languages: LanguageDetector::new() })
     }
 
     pub fn encoder(&self) -> &SentenceEncoder {
@@ -103,13 +107,20 @@ impl ModelStack {
         let model = self.encoder.model_id();
         let mut out: Vec<Enrichment> = texts
             .iter()
-            .map(|_| Enrichment {
-                model: model.to_owned(),
-                embedding: Vec::new(),
-                sentiment: None,
-                entities: None,
-                emotion: None,
-                aspects: None,
+            .map(|text| {
+                let learned = self.tasks.as_ref().map_or(&[][..], |(m, _)| &m.config().languages[..]);
+                let (language, read) = self.languages.detect(text, learned);
+                let read = read || self.tasks.is_none();
+                Enrichment {
+                    model: model.to_owned(),
+                    embedding: Vec::new(),
+                    sentiment: None,
+                    entities: None,
+                    emotion: None,
+                    aspects: None,
+                    language,
+                    skipped: (!read).then_some(Skipped::Language),
+                }
             })
             .collect();
         self.encoder.encode(texts, |batch| {
@@ -126,6 +137,9 @@ impl ModelStack {
             for ((&row, embedding), prediction) in batch.rows.iter().zip(embeddings).zip(predictions) {
                 let enrichment = &mut out[row];
                 enrichment.embedding = embedding;
+                if enrichment.skipped.is_some() {
+                    continue;
+                }
                 enrichment.sentiment = prediction.sentiment;
                 enrichment.emotion = prediction.emotion;
                 enrichment.entities = prediction.entities;

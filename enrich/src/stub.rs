@@ -49,6 +49,8 @@ fn stub_enrichment(text: &str) -> Enrichment {
         entities: Some(Vec::new()),
         emotion: None,
         aspects: None,
+        language: None,
+        skipped: None,
     }
 }
 

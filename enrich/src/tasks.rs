@@ -44,6 +44,15 @@ pub struct TaskModelConfig {
     pub ner: Option<NerHeadConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aspects: Option<AspectHeadConfig>,
+    /// The languages the heads learned (ISO 639-1 codes): a text confidently detected in another is not read
+    /// by them (see [`crate::language`]).
+    #[serde(default = "english_only")]
+    pub languages: Vec<String>,
+}
+
+/// What a model trained before languages were recorded learned: English.
+fn english_only() -> Vec<String> {
+    vec!["en".to_owned()]
 }
 
 impl TaskModelConfig {

@@ -52,7 +52,7 @@ fn the_top_words_are_the_polar_ones() {
 #[test]
 fn offsets_count_characters_through_emoji_and_accents() {
     let stack = stack();
-    let text = "Crème brûlée 😍😍 était parfaite, but the café 🙄 was horrible!!";
+    let text = "The crème brûlée 😍😍 was perfect, but the café 🙄 was horrible!!";
     let explanation = explain(&stack, text).expect("explained");
     for label in [explanation.sentiment.as_ref(), explanation.emotion.as_ref()].into_iter().flatten() {
         let spans: Vec<String> =

@@ -163,6 +163,8 @@ mod tests {
             entities: Some(entities),
             emotion: None,
             aspects: None,
+            language: None,
+            skipped: None,
         };
         EnrichedComment::new(comment, enrichment)
     }

@@ -335,6 +335,8 @@ mod tests {
                     entities: None,
                     emotion: None,
                     aspects: None,
+                    language: None,
+                    skipped: None,
                 })
                 .collect())
         }

@@ -3,7 +3,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use murmur_core::{Aspect, BoxError, Comment, CommentStore, Emotion, EnrichedComment, Enrichment, Entity, Sentiment};
+use murmur_core::{
+    Aspect, BoxError, Comment, CommentStore, DetectedLanguage, Emotion, EnrichedComment, Enrichment, Entity, Sentiment,
+    Skipped,
+};
 use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json;
@@ -68,6 +71,8 @@ impl StoredComment {
             entities: e.entities.map(|list| list.0),
             emotion: e.emotion.map(|x| x.0),
             aspects: e.aspects.map(|x| x.0),
+            language: e.language.map(|x| x.0),
+            skipped: e.skipped.as_deref().and_then(Skipped::parse),
         };
         Ok(EnrichedComment::new(comment, enrichment))
     }
@@ -89,6 +94,12 @@ pub struct StoredEnrichment {
     /// Aspect terms and the sentiment toward each; absent when the comment was enriched without an aspect head.
     #[schema(value_type = Option<Vec<Aspect>>)]
     pub aspects: Option<Json<Vec<Aspect>>>,
+    /// The language murmur detected in the text (the producer's is `lang`); absent when it was sure of none, or
+    /// for comments enriched before detection.
+    #[schema(value_type = Option<DetectedLanguage>)]
+    pub language: Option<Json<DetectedLanguage>>,
+    /// `language` when the heads did not read the comment because it is in a language they never learned.
+    pub skipped: Option<String>,
     /// The sentence embedding, with `embedding=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<f32>>)]
@@ -132,6 +143,9 @@ SELECT c.source, c.id, c.author, c.text, c.created_at, c.lang, c.url, c.tags,
            'label', c.sentiment, 'negative', c.sentiment_negative,
            'neutral', c.sentiment_neutral, 'positive', c.sentiment_positive) END AS sentiment,
        c.entities, c.emotion, c.aspects,
+       CASE WHEN c.lang_detected IS NOT NULL THEN jsonb_build_object(
+           'code', c.lang_detected, 'confidence', c.lang_confidence) END AS language,
+       c.skipped,
        CASE WHEN $3 THEN c.embedding END AS embedding
 FROM comments c
 "#;
@@ -143,14 +157,15 @@ FROM comments c
 const UPSERT_COMMENTS: &str = r#"
 INSERT INTO comments AS c (source, id, author, text, created_at, lang, url, tags, metadata, model, enriched_at,
                            sentiment, sentiment_negative, sentiment_neutral, sentiment_positive, entities,
-                           embedding, dims, emotion, aspects)
+                           embedding, dims, emotion, aspects, lang_detected, lang_confidence, skipped)
 SELECT u.source, u.id, u.author, u.text, u.created_at, u.lang, u.url, u.tags::text[], u.metadata, u.model, now(),
-       u.sentiment, u.negative, u.neutral, u.positive, u.entities, u.embedding, u.dims::text[], u.emotion, u.aspects
+       u.sentiment, u.negative, u.neutral, u.positive, u.entities, u.embedding, u.dims::text[], u.emotion, u.aspects,
+       u.lang_detected, u.lang_confidence, u.skipped
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
             $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::real[], $13::real[], $14::real[], $15::jsonb[],
-            $16::bytea[], $17::text[], $18::jsonb[], $19::jsonb[])
+            $16::bytea[], $17::text[], $18::jsonb[], $19::jsonb[], $20::text[], $21::real[], $22::text[])
      AS u(source, id, author, text, created_at, lang, url, tags, metadata, model, sentiment, negative, neutral,
-          positive, entities, embedding, dims, emotion, aspects)
+          positive, entities, embedding, dims, emotion, aspects, lang_detected, lang_confidence, skipped)
 ON CONFLICT (source, id) DO UPDATE SET
     author = EXCLUDED.author, text = EXCLUDED.text, created_at = EXCLUDED.created_at, lang = EXCLUDED.lang,
     url = EXCLUDED.url, tags = EXCLUDED.tags, metadata = EXCLUDED.metadata,
@@ -162,23 +177,25 @@ ON CONFLICT (source, id) DO UPDATE SET
     model = EXCLUDED.model, sentiment = EXCLUDED.sentiment, sentiment_negative = EXCLUDED.sentiment_negative,
     sentiment_neutral = EXCLUDED.sentiment_neutral, sentiment_positive = EXCLUDED.sentiment_positive,
     entities = EXCLUDED.entities, embedding = EXCLUDED.embedding, dims = CASE WHEN c.text = EXCLUDED.text THEN with_theme(EXCLUDED.dims, c.dims) ELSE EXCLUDED.dims END, emotion = EXCLUDED.emotion,
-    aspects = EXCLUDED.aspects,
+    aspects = EXCLUDED.aspects, lang_detected = EXCLUDED.lang_detected, lang_confidence = EXCLUDED.lang_confidence,
+    skipped = EXCLUDED.skipped,
     enriched_at = CASE
         WHEN (c.model, c.sentiment, c.sentiment_negative, c.sentiment_neutral, c.sentiment_positive, c.entities,
-              c.embedding, c.emotion, c.aspects)
+              c.embedding, c.emotion, c.aspects, c.lang_detected, c.lang_confidence, c.skipped)
              IS DISTINCT FROM (EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative,
                                EXCLUDED.sentiment_neutral, EXCLUDED.sentiment_positive, EXCLUDED.entities,
-                               EXCLUDED.embedding, EXCLUDED.emotion, EXCLUDED.aspects)
+                               EXCLUDED.embedding, EXCLUDED.emotion, EXCLUDED.aspects, EXCLUDED.lang_detected,
+                               EXCLUDED.lang_confidence, EXCLUDED.skipped)
         THEN now() ELSE c.enriched_at END
 WHERE (c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.metadata, c.model, c.sentiment,
        c.sentiment_negative, c.sentiment_neutral, c.sentiment_positive, c.entities, c.embedding, c.dims, c.emotion,
-       c.aspects)
+       c.aspects, c.lang_detected, c.lang_confidence, c.skipped)
       IS DISTINCT FROM
       (EXCLUDED.author, EXCLUDED.text, EXCLUDED.created_at, EXCLUDED.lang, EXCLUDED.url, EXCLUDED.tags,
        EXCLUDED.metadata, EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative,
        EXCLUDED.sentiment_neutral, EXCLUDED.sentiment_positive, EXCLUDED.entities, EXCLUDED.embedding,
        CASE WHEN c.text = EXCLUDED.text THEN with_theme(EXCLUDED.dims, c.dims) ELSE EXCLUDED.dims END, EXCLUDED.emotion,
-       EXCLUDED.aspects)
+       EXCLUDED.aspects, EXCLUDED.lang_detected, EXCLUDED.lang_confidence, EXCLUDED.skipped)
 "#;
 
 /// An entity as `comments.entities` holds it: the wire form plus its name, so SQL can count by name.
@@ -311,6 +328,9 @@ impl Postgres {
         let mut dims = Vec::with_capacity(n);
         let mut emotions: Vec<Option<Json<&Emotion>>> = Vec::with_capacity(n);
         let mut aspects: Vec<Option<Json<&Vec<Aspect>>>> = Vec::with_capacity(n);
+        let mut languages: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut confidences: Vec<Option<f32>> = Vec::with_capacity(n);
+        let mut skipped: Vec<Option<&str>> = Vec::with_capacity(n);
         for e in batch {
             let c = &e.comment;
             sources.push(c.source.as_str());
@@ -335,6 +355,9 @@ impl Postgres {
             dims.push(array_literal(Dim::of(e, &brands).iter().map(String::as_str)));
             emotions.push(e.enrichment.emotion.as_ref().map(Json));
             aspects.push(e.enrichment.aspects.as_ref().map(Json));
+            languages.push(e.enrichment.language.as_ref().map(|l| l.code.as_str()));
+            confidences.push(e.enrichment.language.as_ref().map(|l| l.confidence));
+            skipped.push(e.enrichment.skipped.map(Skipped::as_str));
         }
         sqlx::query(UPSERT_COMMENTS)
             .bind(&sources)
@@ -356,6 +379,9 @@ impl Postgres {
             .bind(&dims)
             .bind(&emotions)
             .bind(&aspects)
+            .bind(&languages)
+            .bind(&confidences)
+            .bind(&skipped)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

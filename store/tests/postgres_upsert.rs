@@ -2,7 +2,8 @@
 
 use chrono::{TimeZone, Utc};
 use murmur_core::{
-    Comment, Emotion, EmotionLabel, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment, SentimentLabel,
+    Comment, DetectedLanguage, Emotion, EmotionLabel, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment,
+    SentimentLabel, Skipped,
 };
 use murmur_store::{DimKind, Duplicates, KeyFilter, PackedVector, Postgres};
 use sqlx::Connection;
@@ -44,6 +45,8 @@ fn enriched(id: usize, text: &str) -> EnrichedComment {
                 .is_multiple_of(5)
                 .then(|| Emotion::new(vec![EmotionLabel::Joy], [0.0, 0.0, 0.0, 0.9, 0.0, 0.1, 0.0])),
             aspects: None,
+            language: None,
+            skipped: None,
         },
     )
 }
@@ -218,6 +221,7 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
         .expect("count");
     assert_eq!(queued, embedded, "0013 queues the stored comments for the themer");
     sqlx::raw_sql(&apply("0014_aspects.sql")).execute(&mut before).await.expect("0014");
+    sqlx::raw_sql(&apply("0015_languages.sql")).execute(&mut before).await.expect("0015");
 
     let store = Postgres::connect(&url, 2).await.expect("connect");
     // Names stored by earlier rules are re-derived by today's (accents fold), once; the rollups follow.
@@ -297,4 +301,26 @@ async fn a_missing_database_says_how_to_create_it() {
     let message = error.to_string();
     assert!(matches!(error, murmur_store::StoreError::MissingDatabase { .. }), "{message}");
     assert!(message.contains("createdb murmur_test_never_created"), "{message}");
+}
+
+#[tokio::test]
+async fn detected_languages_and_skipped_heads_round_trip() {
+    let store = fresh_database("languages").await;
+    let mut french = enriched(1, "le service client ne répond jamais");
+    french.enrichment.language = Some(DetectedLanguage { code: "fr".into(), confidence: 0.97 });
+    french.enrichment.skipped = Some(Skipped::Language);
+    let mut english = enriched(2, "the battery is awful");
+    english.enrichment.language = Some(DetectedLanguage { code: "en".into(), confidence: 0.88 });
+    store.upsert_batch(&[french.clone(), english.clone(), enriched(3, "older")]).await.expect("write");
+    for (id, want) in [("1", &french), ("2", &english)] {
+        let got = store.get_comment("app-store", id, true).await.expect("read").expect("present");
+        assert_eq!(got.lang.as_deref(), Some("en"), "the producer's lang is kept as sent");
+        let back = got.into_enriched().expect("enriched");
+        assert_eq!(back.enrichment.language, want.enrichment.language);
+        assert_eq!(back.enrichment.skipped, want.enrichment.skipped);
+    }
+    let older = store.get_comment("app-store", "3", false).await.expect("read").expect("present");
+    assert!(older.enrichment.language.is_none() && older.enrichment.skipped.is_none());
+    let bad = sqlx::query("UPDATE comments SET skipped = 'mood' WHERE id = '3'").execute(store.pool()).await;
+    assert!(bad.is_err(), "skipped holds known reasons only");
 }

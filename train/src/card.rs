@@ -55,7 +55,7 @@ pub fn markdown(
              it again after `fit`.\n"
         );
     }
-    let _ = writeln!(out, "## Languages\n\nEnglish only: every training set is English.\n");
+    let _ = writeln!(out, "## Languages\n\nEnglish only: every training set is English (`model.json`: `\"languages\": [\"en\"]`). murmur detects each comment's language; a comment confidently in another language is embedded, stored and searchable, but gets no sentiment, emotion, entities or aspects (`\"skipped\": \"language\"`), never a guess (docs/languages.md).\n");
     let _ = writeln!(
         out,
         "## Data\n\n| set | task | domain | train | valid | test | source and licence |\n|---|---|---|---|---|---|---|"

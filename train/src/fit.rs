@@ -154,6 +154,7 @@ pub fn model_config(encoder: &SentenceEncoder, options: &FitOptions) -> TaskMode
         }),
         // Trained afterwards, on the fitted model (`murmur-train aspects`).
         aspects: None,
+        languages: vec!["en".into()],
     }
 }
 

@@ -1,7 +1,7 @@
 //! `POST /v1/enrich`: the models' reading of texts sent in the request, nothing stored.
 
 use actix_web::{web, HttpResponse};
-use murmur_core::{Aspect, Emotion, Entity, Explanation, Sentiment};
+use murmur_core::{Aspect, DetectedLanguage, Emotion, Entity, Explanation, Sentiment, Skipped};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -42,9 +42,16 @@ pub(crate) struct EnrichResponse {
     results: Vec<EnrichResult>,
 }
 
-/// What the models found in one text; a task whose head is not loaded is absent.
+/// What the models found in one text; a task whose head is not loaded is absent, and every head's field is
+/// absent when `skipped` says why.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct EnrichResult {
+    /// The language detected in the text and the detector's confidence; absent when it is sure of none.
+    language: Option<DetectedLanguage>,
+    /// `language`: the text is confidently in a language the heads never learned, so sentiment, emotion,
+    /// entities and aspects are absent rather than guessed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<Skipped>,
     sentiment: Option<Sentiment>,
     emotion: Option<Emotion>,
     entities: Option<Vec<NamedEntity>>,
@@ -115,6 +122,8 @@ pub(crate) async fn enrich(
         .await?
         .into_iter()
         .map(|e| EnrichResult {
+            language: e.language,
+            skipped: e.skipped,
             sentiment: e.sentiment,
             emotion: e.emotion,
             entities: e
