@@ -150,12 +150,16 @@ async fn hostile_input_is_dead_lettered_with_reasons_or_stored_exactly_and_nothi
         assert_eq!(texts.get(id), Some(text), "{id} stored as sent");
     }
     assert_eq!(texts["dup"], "the second version wins");
-    let enriched: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM comments WHERE model = 'all-MiniLM-L6-v2' AND sentiment IS NOT NULL")
-            .fetch_one(&pool)
-            .await
-            .expect("count");
+    let enriched: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM comments WHERE model = 'all-MiniLM-L6-v2' AND (sentiment IS NOT NULL) = (skipped IS NULL)",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
     assert_eq!(enriched, stored as i64, "every stored comment went through the real models");
+    let skipped: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM comments WHERE skipped = 'language'").fetch_all(&pool).await.expect("ids");
+    assert_eq!(skipped, ["scripts"], "only the text in scripts the heads never learned is left unread");
 
     // Dead-lettered: every refused message, once per delivery, unchanged or cut to 900 KB, with its reason.
     let reader = consumer(&format!("{run}-dlq"));
