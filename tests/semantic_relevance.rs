@@ -113,16 +113,7 @@ fn paraphrases_find_relevant_comments_that_share_no_word_with_the_query() {
                 tags: Vec::new(),
                 metadata: serde_json::Map::new(),
             };
-            let enrichment = Enrichment {
-                model: models.model_id().into(),
-                embedding,
-                sentiment: None,
-                entities: None,
-                emotion: None,
-                aspects: None,
-                language: None,
-                skipped: None,
-            };
+            let enrichment = Enrichment::embedding_only(models.model_id(), embedding);
             batch.push(EnrichedComment::new(comment, enrichment));
         }
     }

@@ -75,6 +75,23 @@ pub struct Enrichment {
     pub skipped: Option<Skipped>,
 }
 
+impl Enrichment {
+    /// An embedding with every head's field absent: what a model without heads returns, and what the heads
+    /// fill in.
+    pub fn embedding_only(model: impl Into<String>, embedding: Vec<f32>) -> Self {
+        Self {
+            model: model.into(),
+            embedding,
+            sentiment: None,
+            entities: None,
+            emotion: None,
+            aspects: None,
+            language: None,
+            skipped: None,
+        }
+    }
+}
+
 /// The language a comment's text is written in, as murmur detects it (the producer's `lang` is kept apart,
 /// as sent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

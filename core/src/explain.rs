@@ -338,14 +338,8 @@ mod tests {
                         crate::SentimentLabel::Neutral
                     };
                     Enrichment {
-                        model: "lexicon".into(),
-                        embedding: vec![],
                         sentiment: Some(Sentiment { label, negative, neutral, positive }),
-                        entities: None,
-                        emotion: None,
-                        aspects: None,
-                        language: None,
-                        skipped: None,
+                        ..Enrichment::embedding_only("lexicon", vec![])
                     }
                 })
                 .collect())
@@ -393,16 +387,7 @@ mod tests {
                     let label =
                         if negative > 0.5 { crate::SentimentLabel::Negative } else { crate::SentimentLabel::Neutral };
                     let sentiment = Sentiment { label, negative, neutral: 1.0 - negative, positive: 0.0 };
-                    Enrichment {
-                        model: "either".into(),
-                        embedding: vec![],
-                        sentiment: Some(sentiment),
-                        entities: None,
-                        emotion: None,
-                        aspects: None,
-                        language: None,
-                        skipped: None,
-                    }
+                    Enrichment { sentiment: Some(sentiment), ..Enrichment::embedding_only("either", vec![]) }
                 })
                 .collect())
         }

@@ -208,19 +208,7 @@ mod tests {
             if texts.contains(&"poison") {
                 return Err("poisonous text".into());
             }
-            Ok(texts
-                .iter()
-                .map(|t| Enrichment {
-                    model: "recorder".into(),
-                    embedding: vec![t.len() as f32],
-                    sentiment: None,
-                    entities: None,
-                    emotion: None,
-                    aspects: None,
-                    language: None,
-                    skipped: None,
-                })
-                .collect())
+            Ok(texts.iter().map(|t| Enrichment::embedding_only("recorder", vec![t.len() as f32])).collect())
         }
     }
 

@@ -48,16 +48,7 @@ mod tests {
     use crate::Enrichment;
 
     fn enrichment(embedding: Vec<f32>) -> Enrichment {
-        Enrichment {
-            model: "m".into(),
-            embedding,
-            sentiment: None,
-            entities: None,
-            emotion: None,
-            aspects: None,
-            language: None,
-            skipped: None,
-        }
+        Enrichment::embedding_only("m", embedding)
     }
 
     #[test]

@@ -112,14 +112,9 @@ impl ModelStack {
                 let (language, read) = self.languages.detect(text, learned);
                 let read = read || self.tasks.is_none();
                 Enrichment {
-                    model: model.to_owned(),
-                    embedding: Vec::new(),
-                    sentiment: None,
-                    entities: None,
-                    emotion: None,
-                    aspects: None,
                     language,
                     skipped: (!read).then_some(Skipped::Language),
+                    ..Enrichment::embedding_only(model, Vec::new())
                 }
             })
             .collect();

@@ -326,19 +326,7 @@ mod tests {
         }
 
         fn enrich(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
-            Ok(texts
-                .iter()
-                .map(|_| Enrichment {
-                    model: "echo".into(),
-                    embedding: vec![1.0],
-                    sentiment: None,
-                    entities: None,
-                    emotion: None,
-                    aspects: None,
-                    language: None,
-                    skipped: None,
-                })
-                .collect())
+            Ok(texts.iter().map(|_| Enrichment::embedding_only("echo", vec![1.0])).collect())
         }
     }
 
