@@ -34,6 +34,12 @@ const ADMIN_KEY: &str = "dashboard-test-admin-key";
 /// The dashboard reads with this key (given once as `#key=…`): a server with keys needs one for reads.
 const READ_KEY: &str = "dashboard-test-read-key";
 
+/// `(id, text)` of the comments in other languages (French, Chinese).
+const FOREIGN: [(&str, &str); 2] = [
+    ("intl-fr", "Le service client ne répond jamais, c'est vraiment décevant"),
+    ("intl-zh", "我很喜欢这个手机，但是电池不好。"),
+];
+
 struct Data {
     first_day: NaiveDate,
 }
@@ -107,6 +113,14 @@ impl Data {
             let mut retweet = self.comment(format!("globex-rt-{k}"), "", 0, (0, 10 + k), "globex");
             retweet["text"] = json!(format!("RT @globexfan{k}: {retweeted}"));
             out.push(retweet);
+        }
+        // Comments in languages the models never learned: counted in the language mix, not scored.
+        for (k, (id, text)) in FOREIGN.iter().enumerate() {
+            let mut foreign = self.comment((*id).to_owned(), "", 0, (1, 20 + k), "intl");
+            foreign["text"] = json!(text);
+            foreign["lang"] = json!(null);
+            foreign["tags"] = json!([]);
+            out.push(foreign);
         }
         out
     }
@@ -385,6 +399,44 @@ async fn the_dashboard_shows_the_pipelines_comments_in_a_browser() {
     let distinct: HashSet<&String> = want.iter().collect();
     assert_eq!(distinct.len(), want.len(), "no name is listed twice: {want:?}");
     assert!(!want.is_empty(), "the NER model found entities in the comments");
+
+    // The language mix: the API's ranking by language, every comment under one; the French and Chinese comments
+    // are counted but not scored, and a click on a language lists its comments.
+    let (_, mix) =
+        get_json(&client, &format!("{api}/v1/trends/entities?by=lang&limit=20&{}", data.whole_window())).await;
+    let mix: Vec<(String, i64)> = mix["entities"]
+        .as_array()
+        .expect("languages")
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap_or("").to_owned(), e["comments"].as_i64().unwrap_or(0)))
+        .collect();
+    let once = (total - RETWEETS) as i64;
+    assert_eq!(mix.iter().map(|(_, n)| n).sum::<i64>(), once, "every comment under one language, copies once: {mix:?}");
+    for code in FOREIGN.iter().map(|(id, _)| &id[5..]) {
+        assert!(mix.contains(&(code.to_owned(), 1)), "{code}: {mix:?}");
+    }
+    let shown = browser
+        .eval("[...document.querySelectorAll('#languages tr[data-lang]')].map(r => [r.dataset.lang, r.cells[1].textContent, r.cells[3].textContent])")
+        .await;
+    let shown: Vec<(String, String, String)> = serde_json::from_value(shown).expect("rows");
+    assert_eq!(
+        shown.iter().map(|(code, n, _)| (code.clone(), n.clone())).collect::<Vec<_>>(),
+        mix.iter().map(|(code, n)| (code.clone(), n.to_string())).collect::<Vec<_>>(),
+        "the languages table lists the API's mix"
+    );
+    let french = shown.iter().find(|(code, _, _)| code == "fr").expect("a French row");
+    assert_eq!(french.2, "not scored", "{shown:?}");
+    browser.click("#languages tr[data-lang=\"zh\"]").await;
+    let ids = browser
+        .wait_for(
+            "!document.getElementById('drawer').hidden && document.querySelectorAll('#drawer-list .comment').length \
+             && [...document.querySelectorAll('#drawer-list .comment')].map(c => c.dataset.id)",
+            Duration::from_secs(30),
+            "the Chinese comments",
+        )
+        .await;
+    assert_eq!(ids, json!(["twitter/intl-zh"]), "the Chinese row lists the Chinese comment");
+    browser.click("#drawer-close").await;
 
     // Themes: the table lists the API's themes, and a click on one lists comments of that theme.
     let (_, themes_api) = get_json(&client, &format!("{api}/v1/themes?limit=12&{}", data.whole_window())).await;

@@ -68,6 +68,8 @@ pub fn languages(args: LanguagesArgs) -> anyhow::Result<()> {
     let mut totals = [0usize; 5];
     let mut lines_seen = [0usize; 2];
     let mut seconds = [0f64; 2];
+    // Per kind of line: (whether the label is right, its confidence) of each line given one.
+    let mut labels: [Vec<(bool, f32)>; 2] = [Vec::new(), Vec::new()];
     for language in DETECTED_LANGUAGES {
         let dir = crate_dir(&args.testdata, language)?;
         let code = language.iso_code_639_1().to_string();
@@ -83,6 +85,7 @@ pub fn languages(args: LanguagesArgs) -> anyhow::Result<()> {
             let started = Instant::now();
             let peer: Vec<&str> = lines.iter().map(|l| whichlang_code(l)).collect();
             seconds[1] += started.elapsed().as_secs_f64();
+            labels[k].extend(detected.iter().filter_map(|(d, _)| d.as_ref().map(|d| (d.code == code, d.confidence))));
             let ours = detected.iter().filter(|(d, _)| d.as_ref().is_some_and(|d| d.code == code)).count();
             let theirs = peer.iter().filter(|c| **c == code).count();
             let n = lines.len().max(1) as f64;
@@ -121,8 +124,10 @@ pub fn languages(args: LanguagesArgs) -> anyhow::Result<()> {
     let english = ["en".to_owned()];
     let mut skipped = Vec::new();
     let mut not_english = 0;
+    let mut tweet_labels: Vec<(bool, f32)> = Vec::new();
     for tweet in &tweets {
         let (detected, read) = detector.detect(&tweet.text, &english);
+        tweet_labels.extend(detected.as_ref().map(|d| (d.code == "en", d.confidence)));
         if detected.as_ref().is_some_and(|d| d.code != "en") {
             not_english += 1;
         }
@@ -140,6 +145,24 @@ pub fn languages(args: LanguagesArgs) -> anyhow::Result<()> {
     for (text, detected) in skipped.iter().take(15) {
         let d = detected.as_ref().map(|d| format!("{} {:.2}", d.code, d.confidence)).unwrap_or_default();
         println!("- [{d}] {text}");
+    }
+
+    // Counting a comment under its label only from a confidence on: what is kept right, what is kept wrong.
+    println!("\nlabels kept from a confidence on (the rest fall back to the producer's tag, else und):");
+    println!("\n| from | sentences: right kept | sentences: wrong kept | word pairs: right kept | word pairs: wrong kept | English tweets labelled another language, kept |");
+    println!("|---|---|---|---|---|---|");
+    let share = |labels: &[(bool, f32)], right: bool, from: f32| {
+        labels.iter().filter(|&&(r, c)| r == right && c >= from).count() as f64 / labels.len().max(1) as f64
+    };
+    for from in [0.0, 0.3, 0.5, 0.7, 0.9] {
+        println!(
+            "| {from} | {:.3} | {:.4} | {:.3} | {:.4} | {:.4} |",
+            share(&labels[0], true, from),
+            share(&labels[0], false, from),
+            share(&labels[1], true, from),
+            share(&labels[1], false, from),
+            share(&tweet_labels, false, from)
+        );
     }
     Ok(())
 }

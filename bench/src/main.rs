@@ -10,6 +10,7 @@ mod measure;
 mod pipeline;
 mod plumbing;
 mod search;
+mod segmentation;
 mod themes;
 mod trends;
 
@@ -43,6 +44,8 @@ enum Command {
     Languages(languages::LanguagesArgs),
     /// Search at scale: index build time and size, query latency per mode, HNSW recall against exact search.
     Search(search::SearchArgs),
+    /// Chinese and Japanese words in BM25: characters and phrase queries against jieba-rs and TinySegmenter.
+    Segmentation(segmentation::SegmentationArgs),
     /// Themes: clustering quality on a labelled topic set against k-means and the BERTopic recipe, and the
     /// cost per comment at a million.
     Themes(themes::ThemesArgs),
@@ -69,6 +72,7 @@ fn main() -> anyhow::Result<()> {
             Command::Explain(args) => explain::explain_bench(args),
             Command::Languages(args) => languages::languages(args),
             Command::Search(args) => search::search(args),
+            Command::Segmentation(args) => segmentation::segmentation(args),
             Command::Themes(args) => themes::themes(args),
             Command::Trends(args) => trends::trends(args).await,
             Command::Plumbing(args) => plumbing::plumbing(args).await,

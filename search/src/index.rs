@@ -94,6 +94,7 @@ impl Writer {
             if let Some(lang) = &c.lang {
                 doc.add_text(f.lang, lang);
             }
+            doc.add_text(f.language, enriched.language_key());
             for tag in &c.tags {
                 doc.add_text(f.tags, tag);
             }

@@ -25,4 +25,5 @@ pub use query::{
     SearchQuery, SearchResults, RANK_WINDOW, SNIPPET_CHARS,
 };
 pub use slices::Point;
+pub use tokenizer::terms;
 pub use vectors::{AnnMethod, HnswParams};

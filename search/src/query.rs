@@ -76,6 +76,8 @@ pub struct Filters {
     pub text: Option<String>,
     /// Comments the model found this emotion in.
     pub emotion: Option<EmotionLabel>,
+    /// Comments in this language ([`murmur_core::language_key`]: `en`, `fr`, `und`).
+    pub language: Option<String>,
 }
 
 impl Filters {
@@ -172,7 +174,11 @@ pub struct SearchHit {
     pub id: String,
     pub text: String,
     pub created_at: DateTime<Utc>,
+    /// The producer's language tag, as sent.
     pub lang: Option<String>,
+    /// The comment's language as murmur counts and filters it: the detected one, else the producer's, else
+    /// `und`.
+    pub language: String,
     pub tags: Vec<String>,
     pub sentiment: Option<String>,
     /// The emotions found, most probable first.

@@ -14,7 +14,10 @@ pub(crate) struct Fields {
     /// Analysed by the social tokenizer (hashtags, mentions, URLs, emoji), with positions for phrases.
     pub text: Field,
     pub created_at: Field,
+    /// The producer's `lang`, as sent.
     pub lang: Field,
+    /// The comment's language as murmur counts it ([`murmur_core::language_key`]): what `lang=` filters on.
+    pub language: Field,
     pub tags: Field,
     pub sentiment: Field,
     /// Each emotion the model found.
@@ -37,6 +40,7 @@ pub(crate) fn build() -> (Schema, Fields) {
         text: builder.add_text_field("text", text),
         created_at: builder.add_date_field("created_at", INDEXED | STORED | FAST),
         lang: builder.add_text_field("lang", STRING | STORED),
+        language: builder.add_text_field("language", STRING | STORED),
         tags: builder.add_text_field("tags", STRING | STORED),
         sentiment: builder.add_text_field("sentiment", STRING | STORED | FAST),
         emotion: builder.add_text_field("emotion", STRING | STORED),

@@ -214,6 +214,7 @@ pub(crate) fn filter_query(
         (f.sentiment, filters.sentiment.map(SentimentLabel::as_str)),
         (f.tags, filters.tag.as_deref()),
         (f.emotion, filters.emotion.map(EmotionLabel::as_str)),
+        (f.language, filters.language.as_deref()),
     ];
     for (field, value) in exact {
         if let Some(value) = value {
@@ -367,6 +368,7 @@ fn hit_from(doc: &TantivyDocument, f: &Fields, score: f32) -> SearchHit {
         text: stored_text(doc, f.text).unwrap_or_default(),
         created_at,
         lang: stored_text(doc, f.lang),
+        language: stored_text(doc, f.language).unwrap_or_else(|| murmur_core::UNDETERMINED_LANGUAGE.to_owned()),
         tags: doc.get_all(f.tags).filter_map(|v| v.as_str()).map(str::to_owned).collect(),
         sentiment: stored_text(doc, f.sentiment),
         emotions: doc.get_all(f.emotion).filter_map(|v| v.as_str()).map(str::to_owned).collect(),

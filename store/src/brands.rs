@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use tokio::sync::Notify;
 
 use crate::postgres::{array_literal, SELECT_STORED};
-use crate::trends::{Dim, Duplicates};
+use crate::trends::{Dim, Duplicates, Parts};
 use crate::{Postgres, StoreError};
 
 /// The matcher of the catalogue version a process last wrote with, compiled once per version.
@@ -60,8 +60,20 @@ pub struct RematchProgress {
 const CATALOGUE_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('murmur.brand_catalogue'))";
 const CATALOGUE_LOCK_SHARED: &str = "SELECT pg_advisory_xact_lock_shared(hashtext('murmur.brand_catalogue'))";
 
-/// A stored comment as re-matching reads it: key, row version (`xmin`), text, tags, entities, emotion, dims.
-type RematchRow = (String, String, String, String, Vec<String>, Option<Json<Vec<Entity>>>, Option<Json<Emotion>>);
+/// A stored comment as re-matching reads it: key, row version (`xmin`), text, tags, entities, emotion, the
+/// producer's language, the detected one and its confidence.
+type RematchRow = (
+    String,
+    String,
+    String,
+    String,
+    Vec<String>,
+    Option<Json<Vec<Entity>>>,
+    Option<Json<Emotion>>,
+    Option<String>,
+    Option<String>,
+    Option<f32>,
+);
 
 impl Postgres {
     pub async fn brand_catalogue(&self) -> Result<Catalogue, StoreError> {
@@ -226,7 +238,8 @@ async fn rematch_locked(
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let matcher = postgres.locked_matcher(&mut tx).await?;
         let rows: Vec<RematchRow> = sqlx::query_as(
-            "SELECT source, id, xmin::text, text, tags, entities, emotion FROM comments \
+            "SELECT source, id, xmin::text, text, tags, entities, emotion, lang, lang_detected, lang_confidence \
+             FROM comments \
              WHERE dims IS NOT NULL AND (source, id) > ($1, $2) ORDER BY source, id LIMIT 1000",
         )
         .bind(&after.0)
@@ -240,10 +253,16 @@ async fn rematch_locked(
         after = (last.0.clone(), last.1.clone());
         let scanned = rows.len() as u64;
         let (mut sources, mut ids, mut xmins, mut dims) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (source, id, xmin, text, tags, entities, emotion) in rows {
+        for (source, id, xmin, text, tags, entities, emotion, lang, detected, confidence) in rows {
             let entities = entities.map(|e| e.0);
             let hits = matcher.find(&text, entities.as_deref());
-            let parts = Dim::of_parts(&tags, entities.as_deref(), emotion.as_ref().map(|e| &e.0), &hits);
+            let parts = Parts {
+                tags: &tags,
+                entities: entities.as_deref(),
+                emotion: emotion.as_ref().map(|e| &e.0),
+                language: murmur_core::language_key(detected.as_deref().zip(confidence), lang.as_deref()),
+            };
+            let parts = Dim::of_parts(parts, &hits);
             dims.push(array_literal(parts.iter().map(String::as_str)));
             sources.push(source);
             ids.push(id);

@@ -13,7 +13,7 @@ use sqlx::types::Json;
 use sqlx::PgPool;
 
 use crate::brands::MatcherCache;
-use crate::trends::Dim;
+use crate::trends::{Dim, Parts};
 use crate::StoreError;
 
 #[derive(Clone)]
@@ -440,8 +440,20 @@ impl CommentStore for Postgres {
     }
 }
 
-/// A stored comment's source, id, text, tags, entities, emotion and dims, as re-derivation reads it.
-type RederiveRow = (String, String, String, Vec<String>, Json<Vec<Entity>>, Option<Json<Emotion>>, Vec<String>);
+/// A stored comment's source, id, text, tags, entities, emotion, dims, the producer's language, the detected
+/// one and its confidence, as re-derivation reads it.
+type RederiveRow = (
+    String,
+    String,
+    String,
+    Vec<String>,
+    Json<Vec<Entity>>,
+    Option<Json<Emotion>>,
+    Vec<String>,
+    Option<String>,
+    Option<String>,
+    Option<f32>,
+);
 
 /// [`Postgres::rederive_entities`] once its lock is held.
 async fn rederive_locked(
@@ -460,7 +472,8 @@ async fn rederive_locked(
     let mut changed = 0;
     loop {
         let rows: Vec<RederiveRow> = sqlx::query_as(
-            "SELECT source, id, text, tags, entities, emotion, dims FROM comments \
+            "SELECT source, id, text, tags, entities, emotion, dims, lang, lang_detected, lang_confidence \
+             FROM comments \
              WHERE entities IS NOT NULL AND dims IS NOT NULL AND (source, id) > ($1, $2) \
              ORDER BY source, id LIMIT 1000",
         )
@@ -471,11 +484,17 @@ async fn rederive_locked(
         let Some(last) = rows.last() else { break };
         after = (last.0.clone(), last.1.clone());
         let (mut sources, mut ids, mut entities, mut dims) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (source, id, text, tags, stored, emotion, stored_dims) in rows {
+        for (source, id, text, tags, stored, emotion, stored_dims, lang, detected, confidence) in rows {
             let rewritten = rewrite(&text, stored.0);
             // Brands are the catalogue's business (see `brands.rs`): kept as matched.
             let brands = Dim::brands_in(&stored_dims);
-            let parts = Dim::of_parts(&tags, Some(&rewritten), emotion.as_ref().map(|e| &e.0), &brands);
+            let parts = Parts {
+                tags: &tags,
+                entities: Some(&rewritten),
+                emotion: emotion.as_ref().map(|e| &e.0),
+                language: murmur_core::language_key(detected.as_deref().zip(confidence), lang.as_deref()),
+            };
+            let parts = Dim::of_parts(parts, &brands);
             dims.push(array_literal(parts.iter().map(String::as_str)));
             entities.push(Json(
                 rewritten

@@ -71,6 +71,8 @@ pub enum Dim {
     BrandGroup(String),
     /// A theme the themer found (see `murmur_core::themes`), by id.
     Theme(murmur_core::themes::ThemeId),
+    /// The comment's language ([`murmur_core::language_key`]: `en`, `fr`, `und`); each comment has one.
+    Lang(String),
 }
 
 /// The kinds of [`Dim`], as the rollups store them.
@@ -83,6 +85,7 @@ pub enum DimKind {
     Brand,
     BrandGroup,
     Theme,
+    Lang,
 }
 
 /// The rollup rows of names written in the text: entity rows of every label but these (handles and hashtags,
@@ -94,7 +97,7 @@ impl DimKind {
     /// entities and themes by the hour, as a minute row per key would be about one row per comment.
     pub fn finest_grain(self) -> Grain {
         match self {
-            Self::Tag | Self::Emotion | Self::Brand | Self::BrandGroup => Grain::Minute,
+            Self::Tag | Self::Emotion | Self::Brand | Self::BrandGroup | Self::Lang => Grain::Minute,
             Self::Entity | Self::Name | Self::Theme => Grain::Hour,
         }
     }
@@ -108,6 +111,7 @@ impl DimKind {
             Self::Brand => "brand",
             Self::BrandGroup => "brand_group",
             Self::Theme => "theme",
+            Self::Lang => "lang",
         }
     }
 }
@@ -124,6 +128,7 @@ impl Dim {
             Self::Brand(_) => DimKind::Brand.finest_grain(),
             Self::BrandGroup(_) => DimKind::BrandGroup.finest_grain(),
             Self::Theme(_) => DimKind::Theme.finest_grain(),
+            Self::Lang(_) => DimKind::Lang.finest_grain(),
         }
     }
 
@@ -139,6 +144,7 @@ impl Dim {
             Self::Brand(key) => (DimKind::Brand.stored_kind(), key.clone(), Some("")),
             Self::BrandGroup(key) => (DimKind::BrandGroup.stored_kind(), key.clone(), Some("")),
             Self::Theme(id) => (DimKind::Theme.stored_kind(), id.to_string(), Some("")),
+            Self::Lang(code) => (DimKind::Lang.stored_kind(), code.clone(), Some("")),
         }
     }
 
@@ -151,19 +157,22 @@ impl Dim {
     /// The dimensions a comment counts under besides [`Dim::All`], as `comments.dims` holds them:
     /// `kind:key`, distinct and sorted.
     pub(crate) fn of(e: &EnrichedComment, brands: &BrandHits) -> Vec<String> {
-        Self::of_parts(&e.comment.tags, e.enrichment.entities.as_deref(), e.enrichment.emotion.as_ref(), brands)
+        let parts = Parts {
+            tags: &e.comment.tags,
+            entities: e.enrichment.entities.as_deref(),
+            emotion: e.enrichment.emotion.as_ref(),
+            language: e.language_key(),
+        };
+        Self::of_parts(parts, brands)
     }
 
     /// [`Dim::of`] from the parts a comment counts by: its tags; its entities as
     /// [`murmur_core::counted_entities`] counts them (a name under the type of its first mention only); each
-    /// emotion found; each brand of the catalogue it mentions and each of their groups.
-    pub(crate) fn of_parts(
-        tags: &[String],
-        entities: Option<&[Entity]>,
-        emotion: Option<&Emotion>,
-        brands: &BrandHits,
-    ) -> Vec<String> {
+    /// emotion found; its language; each brand of the catalogue it mentions and each of their groups.
+    pub(crate) fn of_parts(parts: Parts<'_>, brands: &BrandHits) -> Vec<String> {
+        let Parts { tags, entities, emotion, language } = parts;
         let mut dims: Vec<Dim> = tags.iter().map(|t| Dim::Tag(t.clone())).collect();
+        dims.push(Dim::Lang(language));
         dims.extend(brands.brands.iter().map(|b| Dim::Brand(b.clone())));
         dims.extend(brands.groups.iter().map(|g| Dim::BrandGroup(g.clone())));
         let counted = counted_entities(entities.unwrap_or_default());
@@ -189,7 +198,7 @@ impl Dim {
         match self {
             Self::All | Self::Name(_) => None,
             Self::Entity(label, name) => Some(format!("entity:{}:{name}", label.as_str())),
-            Self::Tag(_) | Self::Emotion(_) | Self::Brand(_) | Self::BrandGroup(_) | Self::Theme(_) => {
+            Self::Tag(_) | Self::Emotion(_) | Self::Brand(_) | Self::BrandGroup(_) | Self::Theme(_) | Self::Lang(_) => {
                 let (kind, key, _) = self.rows();
                 Some(format!("{kind}:{key}"))
             }
@@ -214,6 +223,15 @@ impl Dim {
     }
 }
 
+/// What a comment counts under, as [`Dim::of_parts`] reads it from a stored or arriving comment.
+pub(crate) struct Parts<'a> {
+    pub tags: &'a [String],
+    pub entities: Option<&'a [Entity]>,
+    pub emotion: Option<&'a Emotion>,
+    /// [`murmur_core::language_key`].
+    pub language: String,
+}
+
 /// Comments in a bucket or window, in total and per sentiment class (comments enriched without a sentiment
 /// head count in `comments` only).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -236,6 +254,12 @@ impl Counts {
     pub fn net_sentiment(&self) -> Option<f64> {
         let classified = self.negative + self.neutral + self.positive;
         (classified > 0).then(|| (self.positive - self.negative) as f64 / classified as f64)
+    }
+
+    /// Comments counted in volume without a sentiment: in a language the heads never learned, or enriched
+    /// by a model without a sentiment head.
+    pub fn without_sentiment(&self) -> i64 {
+        self.comments - self.negative - self.neutral - self.positive
     }
 
     /// Share of negative comments among those with a sentiment.
@@ -760,8 +784,10 @@ mod tests {
             entity(EntityLabel::Handle, "@apple"),
         ];
         let brands = BrandHits { brands: vec!["apple".into()], groups: Vec::new() };
-        let dims = Dim::of_parts(&["iphone".into()], Some(&entities), None, &brands);
-        assert_eq!(dims, ["brand:apple", "entity:ORG:apple", "entity:handle:apple", "tag:iphone"]);
+        let tags = ["iphone".to_owned()];
+        let parts = Parts { tags: &tags, entities: Some(&entities), emotion: None, language: "en".into() };
+        let dims = Dim::of_parts(parts, &brands);
+        assert_eq!(dims, ["brand:apple", "entity:ORG:apple", "entity:handle:apple", "lang:en", "tag:iphone"]);
         assert_eq!(Dim::Name("apple".into()).stored(), None, "a name is its entity rows, never a dim of its own");
         assert!(Dim::Name("apple".into()).stored_for("within").is_err_and(|e| e.to_string().contains("within")));
     }
@@ -772,5 +798,6 @@ mod tests {
         assert_eq!(c.net_sentiment(), Some(0.25));
         assert_eq!(c.negative_share(), Some(0.25));
         assert_eq!(Counts { comments: 3, ..Counts::default() }.net_sentiment(), None);
+        assert_eq!(c.without_sentiment(), 2);
     }
 }

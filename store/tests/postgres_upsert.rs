@@ -222,6 +222,23 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
     assert_eq!(queued, embedded, "0013 queues the stored comments for the themer");
     sqlx::raw_sql(&apply("0014_aspects.sql")).execute(&mut before).await.expect("0014");
     sqlx::raw_sql(&apply("0015_languages.sql")).execute(&mut before).await.expect("0015");
+    // 0016 gives each stored comment its language dimension: the producer's primary subtag where nothing was
+    // detected, 'und' where neither said.
+    sqlx::raw_sql("UPDATE comments SET lang = 'pt-BR' WHERE id = 'wide'").execute(&mut before).await.expect("lang");
+    sqlx::raw_sql(&apply("0016_language_rollups.sql")).execute(&mut before).await.expect("0016");
+    let languages: Vec<(String, Vec<String>)> =
+        sqlx::query_as("SELECT id, dims FROM comments WHERE dims IS NOT NULL ORDER BY id")
+            .fetch_all(&mut before)
+            .await
+            .expect("dims");
+    let languages: Vec<(String, Vec<String>)> = languages
+        .into_iter()
+        .map(|(id, dims)| (id, dims.into_iter().filter(|d| d.starts_with("lang:")).collect()))
+        .collect();
+    assert_eq!(
+        languages,
+        vec![("none".into(), vec!["lang:und".to_owned()]), ("wide".into(), vec!["lang:pt".to_owned()])]
+    );
 
     let store = Postgres::connect(&url, 2).await.expect("connect");
     // Names stored by earlier rules are re-derived by today's (accents fold), once; the rollups follow.
@@ -233,6 +250,9 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
     store.fold_rollups().await.expect("fold");
     let names: Vec<(String, i32)> = sqlx::query_as(names).fetch_all(store.pool()).await.expect("names");
     assert_eq!(names, vec![("apple".into(), 1), ("montreal".into(), 1)], "the rollups moved to the new name");
+    let languages = "SELECT key, comments FROM rollups WHERE kind = 'lang' AND grain = 'day' ORDER BY key";
+    let languages: Vec<(String, i32)> = sqlx::query_as(languages).fetch_all(store.pool()).await.expect("languages");
+    assert_eq!(languages, vec![("pt".into(), 1), ("und".into(), 1)], "0016's dims are counted");
     let wide = store.get_comment("s", "wide", true).await.expect("read").expect("present");
     assert_eq!(wide.enrichment.embedding, Some(PackedVector(vec![42.0, 0.5, -1.0, 1e-30, -0.0])));
     let sentiment = wide.enrichment.sentiment.clone().expect("sentiment moved").0;
@@ -289,7 +309,8 @@ async fn tags_with_quotes_braces_and_backslashes_are_stored_as_sent() {
     assert_eq!(got.tags, odd);
     let dims: Vec<String> =
         sqlx::query_scalar("SELECT unnest(dims) FROM comments").fetch_all(store.pool()).await.expect("dims");
-    assert_eq!(dims.len(), odd.len(), "one rollup dimension per tag: {dims:?}");
+    assert_eq!(dims.len(), odd.len() + 1, "one rollup dimension per tag, and the language: {dims:?}");
+    assert!(dims.contains(&"lang:en".to_owned()), "{dims:?}");
 }
 
 #[tokio::test]

@@ -69,6 +69,8 @@ pub struct Point {
     pub start: DateTime<Utc>,
     #[serde(flatten)]
     pub counts: Counts,
+    /// Of `comments`, those without a sentiment (see [`Timeline::without_sentiment`]).
+    pub without_sentiment: i64,
     pub net_sentiment: Option<f64>,
 }
 
@@ -84,6 +86,10 @@ pub struct Timeline {
     pub to: DateTime<Utc>,
     pub served_by: ServedBy,
     pub total: Counts,
+    /// Of the total's comments, those counted in volume without a sentiment: in a language the heads never
+    /// learned (`skipped: language`), or enriched by a model without a sentiment head. Net sentiment reads
+    /// the others only.
+    pub without_sentiment: i64,
     pub net_sentiment: Option<f64>,
     pub points: Vec<Point>,
 }
@@ -272,7 +278,12 @@ impl Trends {
                     .zip(counts)
                     .map(|(&start, counts)| {
                         total.add(&counts);
-                        Point { start, counts, net_sentiment: counts.net_sentiment() }
+                        Point {
+                            start,
+                            counts,
+                            without_sentiment: counts.without_sentiment(),
+                            net_sentiment: counts.net_sentiment(),
+                        }
                     })
                     .collect();
                 Timeline {
@@ -284,6 +295,7 @@ impl Trends {
                     to,
                     served_by,
                     total,
+                    without_sentiment: total.without_sentiment(),
                     net_sentiment: total.net_sentiment(),
                     points,
                 }
@@ -517,6 +529,10 @@ impl Trends {
                     id: c.id,
                     text: c.text,
                     created_at: c.created_at,
+                    language: murmur_core::language_key(
+                        e.language.as_ref().map(|l| (l.0.code.as_str(), l.0.confidence)),
+                        c.lang.as_deref(),
+                    ),
                     lang: c.lang,
                     tags: c.tags,
                     sentiment: e.sentiment.map(|s| s.0.label.as_str().to_owned()),
@@ -565,9 +581,13 @@ fn entity_trend(query: &EntityQuery, row: KeyCounts, with_growth: bool) -> Optio
             let (label, name) = Dim::parse_entity_key(&row.key)?;
             (Some(label), name.to_owned())
         }
-        DimKind::Name | DimKind::Tag | DimKind::Emotion | DimKind::Brand | DimKind::BrandGroup | DimKind::Theme => {
-            (None, row.key)
-        }
+        DimKind::Name
+        | DimKind::Tag
+        | DimKind::Emotion
+        | DimKind::Brand
+        | DimKind::BrandGroup
+        | DimKind::Theme
+        | DimKind::Lang => (None, row.key),
     };
     let (current, previous) = (row.counts.comments, row.previous);
     Some(EntityTrend {

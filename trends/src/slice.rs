@@ -35,6 +35,10 @@ pub struct Slice {
     /// Comments of this theme (`/v1/themes`), by id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theme: Option<murmur_core::themes::ThemeId>,
+    /// Comments in this language (`en`, `fr`, `und` for undetermined): the detected language, else the
+    /// producer's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
     /// How copies count: a cluster of near-duplicates once (the default) or every copy. Slices served from
     /// the search index (words, or two of tag, entity and emotion) count every copy.
     #[serde(default, skip_serializing_if = "counts_once")]
@@ -47,13 +51,14 @@ fn counts_once(duplicates: &Duplicates) -> bool {
 
 impl Slice {
     /// One dimension as a share-of-voice series names it: `brand:United Airlines`, `brand_group:airlines`,
-    /// `theme:12`, `tag:pixel`, `entity:ORG:google`, `entity:google`, `emotion:anger`, `source:twitter` or `all`.
+    /// `theme:12`, `tag:pixel`, `entity:ORG:google`, `entity:google`, `emotion:anger`, `lang:fr`,
+    /// `source:twitter` or `all`.
     pub fn parse_one(s: &str) -> Result<Self, TrendsError> {
         let s = s.trim();
         let bad = || {
             TrendsError::Invalid(format!(
                 "slice {s:?}: expected brand:NAME, brand_group:NAME, theme:ID, tag:NAME, entity:[TYPE:]NAME, \
-                 emotion:NAME, source:NAME or all"
+                 emotion:NAME, lang:CODE, source:NAME or all"
             ))
         };
         if s == "all" {
@@ -66,6 +71,7 @@ impl Slice {
             "entity" => Self { entity: Some(value), ..Self::default() },
             "source" => Self { source: Some(value), ..Self::default() },
             "emotion" => Self { emotion: Some(value), ..Self::default() },
+            "lang" => Self { lang: Some(value), ..Self::default() },
             "brand" => Self { brand: Some(value), ..Self::default() },
             "brand_group" => Self { brand_group: Some(value), ..Self::default() },
             "theme" => Self { theme: Some(value.parse().map_err(|_| bad())?), ..Self::default() },
@@ -83,10 +89,11 @@ impl Slice {
 
     pub fn validate(&self) -> Result<(), TrendsError> {
         if self.theme.is_some() {
-            let others = [&self.tag, &self.entity, &self.q, &self.emotion, &self.brand, &self.brand_group];
+            let others = [&self.tag, &self.entity, &self.q, &self.emotion, &self.brand, &self.brand_group, &self.lang];
             if others.iter().any(|o| o.is_some()) {
                 return Err(TrendsError::Invalid(
-                    "theme: a theme slice combines with source only, not with tag, entity, q, emotion or a brand"
+                    "theme: a theme slice combines with source only, not with tag, entity, q, emotion, lang or a \
+                     brand"
                         .into(),
                 ));
             }
@@ -95,11 +102,11 @@ impl Slice {
         for (name, value) in brands.iter().filter_map(|(n, v)| v.as_ref().map(|v| (n, v))) {
             murmur_core::brands::check_name(name, value).map_err(TrendsError::Invalid)?;
             // Brands are counted in the rollups only (the search index does not hold them).
-            let others = [&self.tag, &self.entity, &self.q, &self.emotion];
+            let others = [&self.tag, &self.entity, &self.q, &self.emotion, &self.lang];
             if others.iter().any(|o| o.is_some()) || (self.brand.is_some() && self.brand_group.is_some()) {
                 return Err(TrendsError::Invalid(format!(
                     "{name}: a brand or brand group slice combines with source only, not with tag, entity, q, \
-                     emotion or another brand"
+                     emotion, lang or another brand"
                 )));
             }
         }
@@ -113,6 +120,9 @@ impl Slice {
             return Err(TrendsError::Invalid(format!(
                 "emotion {emotion:?}: expected anger, disgust, fear, joy, sadness, surprise or neutral"
             )));
+        }
+        if let Some(lang) = &self.lang {
+            murmur_core::check_language_key(lang).map_err(|why| TrendsError::Invalid(format!("lang: {why}")))?;
         }
         if let Some(q) = &self.q {
             if q.trim().is_empty() {
@@ -133,6 +143,7 @@ impl Slice {
             ("emotion", &self.emotion),
             ("brand", &self.brand),
             ("brand_group", &self.brand_group),
+            ("lang", &self.lang),
         ]
         .into_iter()
         .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
@@ -165,6 +176,9 @@ impl Slice {
         if let Some(emotion) = &self.emotion {
             parts.push(format!("({emotion})"));
         }
+        if let Some(lang) = &self.lang {
+            parts.push(format!("in {lang}"));
+        }
         if let Some(source) = &self.source {
             parts.push(format!("on {source}"));
         }
@@ -176,10 +190,16 @@ impl Slice {
     }
 
     /// The rollup dimension that counts exactly this slice (its source aside), if there is one: none for
-    /// words, for two of tag, entity and emotion together, or for an entity type without a name.
+    /// words, for two of tag, entity, emotion and language together, or for an entity type without a name.
     pub fn dim(&self) -> Option<Dim> {
         if self.q.is_some() {
             return None;
+        }
+        if let Some(lang) = &self.lang {
+            return match (&self.tag, &self.entity, &self.emotion) {
+                (None, None, None) => Some(Dim::Lang(lang.clone())),
+                _ => None,
+            };
         }
         if let Some(brand) = &self.brand {
             return Some(Dim::Brand(murmur_core::brand_key(brand)));
@@ -222,6 +242,7 @@ impl Slice {
             to: Some(to),
             text: self.q.clone(),
             emotion: self.emotion.as_deref().and_then(EmotionLabel::parse),
+            language: self.lang.clone(),
         }
     }
 }
@@ -256,6 +277,12 @@ mod tests {
         let mixed = Slice { brand: Some("apple".into()), tag: Some("pixel".into()), ..Slice::default() };
         assert!(mixed.validate().expect_err("refused").to_string().contains("combines with source only"));
         assert!(Slice::parse_one("brands:x").is_err());
+        assert_eq!(dim("lang:fr"), Some(Dim::Lang("fr".into())));
+        assert!(Slice::parse_one("lang:French").is_err(), "a code, not a name");
+        let both = Slice { lang: Some("fr".into()), tag: Some("pixel".into()), ..Slice::default() };
+        assert_eq!(both.dim(), None, "a language and a tag together are counted from the index");
+        let mixed = Slice { theme: Some(3), lang: Some("fr".into()), ..Slice::default() };
+        assert!(mixed.validate().is_err());
         assert!(Slice::parse_one("tag:").is_err());
         assert!(Slice { q: Some("(unclosed".into()), ..Slice::default() }.validate().is_err());
         assert!(Slice { q: Some("battery -charger".into()), ..Slice::default() }.validate().is_ok());

@@ -141,6 +141,11 @@ async fn assert_rollups_match_raw(postgres: &Postgres) {
             UNION
             SELECT c.source, c.id, c.created_at, c.sentiment, 'emotion', e, ''
             FROM comments c, jsonb_array_elements_text(c.emotion->'labels') e
+            UNION ALL
+            SELECT c.source, c.id, c.created_at, c.sentiment, 'lang',
+                   coalesce(CASE WHEN c.lang_confidence >= 0.5 THEN c.lang_detected END,
+                            lower(split_part(c.lang, '-', 1)), 'und'), ''
+            FROM comments c WHERE c.model IS NOT NULL
         ),
         expected AS (
             SELECT kind, key, label, g.grain, date_trunc(g.grain, created_at, 'UTC') AS bucket, source,
@@ -149,7 +154,7 @@ async fn assert_rollups_match_raw(postgres: &Postgres) {
                    count(*) FILTER (WHERE sentiment = 'neutral')::int8 AS neutral,
                    count(*) FILTER (WHERE sentiment = 'positive')::int8 AS positive
             FROM dims CROSS JOIN (VALUES ('minute'), ('hour'), ('day')) AS g(grain)
-            WHERE g.grain <> 'minute' OR kind IN ('all', 'tag', 'emotion')
+            WHERE g.grain <> 'minute' OR kind IN ('all', 'tag', 'emotion', 'lang')
             GROUP BY 1, 2, 3, 4, 5, 6
         ),
         actual AS (

@@ -10,6 +10,15 @@ const STATUS_EVERY_MS = 5000;
 const TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 
 const EMOTIONS = ['anger', 'disgust', 'fear', 'joy', 'sadness', 'surprise'];
+const LANGUAGE_NAMES = new Intl.DisplayNames(['en'], { type: 'language' });
+
+/** A language code as a reader names it: "French (fr)"; `und` is the detector's and producer's silence. */
+function languageName(code) {
+  if (code === 'und') return 'undetermined';
+  let name = code;
+  try { name = LANGUAGE_NAMES.of(code) ?? code; } catch { /* not a code Intl knows */ }
+  return name === code ? code : `${name} (${code})`;
+}
 
 const state = { range: '7d', from: '', to: '', bucket: '', source: '', brands: [], focus: 'all', view: 'sentiment', comments: '', title: '' };
 let indexed = null;
@@ -177,6 +186,7 @@ function commentCard(hit) {
   const info = el('small', {}, `${hit.source} · ${when(hit.created_at)}`);
   if (hit.sentiment) info.append(' · ', el('span', { class: `sentiment-${hit.sentiment}` }, hit.sentiment));
   for (const emotion of hit.emotions ?? []) if (emotion !== 'neutral') info.append(el('span', { class: 'emotion' }, emotion));
+  if (hit.language && hit.language !== 'en') info.append(el('span', { class: 'lang', title: 'language' }, languageName(hit.language)));
   for (const tag of hit.tags) info.append(el('span', { class: 'tag' }, `#${tag}`));
   for (const entity of hit.entities) info.append(el('span', { class: 'entity' }, `${entity.label} ${entity.name}`));
   // A cluster of near-duplicates shown once (search collapses copies): how often it was posted.
@@ -296,6 +306,9 @@ async function loadVolume() {
     const total = body.timeline.total;
     const scored = total.negative + total.neutral + total.positive;
     $('kpi-comments').textContent = fmt(total.comments);
+    const unscored = body.timeline.without_sentiment;
+    $('kpi-unscored').textContent = unscored ? `${fmt(unscored)} without sentiment` : '';
+    $('kpi-unscored').title = 'in a language the models never learned: counted in volume, left out of the sentiment figures';
     $('kpi-negative').textContent = scored ? pct(total.negative / scored) : '–';
     $('kpi-net').textContent = signed(body.timeline.net_sentiment);
     $('kpi-spikes').textContent = fmt(body.spikes.length);
@@ -304,6 +317,7 @@ async function loadVolume() {
     showError($('volume-chart'), error);
     $('spikes').replaceChildren();
     for (const id of ['kpi-comments', 'kpi-negative', 'kpi-net', 'kpi-spikes']) $(id).textContent = '–';
+    $('kpi-unscored').textContent = '';
   }
 }
 
@@ -417,6 +431,34 @@ async function loadRanking(tableId, params, heading, empty, marker) {
 const loadEntities = () => loadRanking('top-entities', {}, 'Name', 'No names in this period.', '');
 const loadAccounts = () => loadRanking('top-accounts', { label: 'handle' }, 'Account', 'No accounts mentioned in this period.', '@');
 const loadHashtags = () => loadRanking('top-hashtags', { label: 'hashtag' }, 'Hashtag', 'No hashtags in this period.', '#');
+
+/** The language mix of the period: comments per detected language, their share, and how many of them have a
+ * sentiment (the heads read only the languages they learned). A row opens its comments. */
+async function loadLanguages() {
+  const w = windowParams();
+  const table = $('languages');
+  try {
+    const body = await api('/v1/trends/entities', { from: w.from, to: w.to, source: w.source, by: 'lang', limit: 20 });
+    const all = body.entities.reduce((sum, e) => sum + e.comments, 0);
+    const rows = body.entities.map((e) => {
+      const query = new URLSearchParams({ lang: e.name, from: body.from, to: body.to });
+      if (w.source) query.set('source', w.source);
+      const scored = e.negative + e.neutral + e.positive;
+      const volume = el('span', { class: 'volume' });
+      volume.style.width = `${(100 * e.comments) / Math.max(1, body.entities[0]?.comments ?? 1)}%`;
+      return el('tr', { 'data-comments': query.toString(), 'data-title': `Comments in ${languageName(e.name)}`, 'data-lang': e.name },
+        el('td', {}, languageName(e.name), volume),
+        el('td', { class: 'n' }, fmt(e.comments)),
+        el('td', { class: 'n' }, all ? pct(e.comments / all) : '–'),
+        el('td', {}, scored ? sentimentBar(e) : el('span', { class: 'empty', title: 'not read by the sentiment model' }, 'not scored')));
+    });
+    table.replaceChildren(
+      el('tr', {}, el('th', {}, 'Language'), el('th', { class: 'n' }, 'Comments'), el('th', { class: 'n' }, 'Share'), el('th', {}, 'Sentiment')),
+      ...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 4 }, 'No comments in this period.'))]));
+  } catch (error) {
+    showError(table, error);
+  }
+}
 
 async function loadTrending() {
   const w = windowParams();
@@ -578,7 +620,8 @@ async function search(more) {
   const q = $('q').value.trim();
   if (!q) return;
   const params = { q, mode: $('mode').value, sentiment: $('sentiment').value, emotion: $('emotion').value,
-    entity: $('entity').value.trim(), tag: $('tag').value.trim(), source: state.source, limit: 20, facets: !more,
+    entity: $('entity').value.trim(), tag: $('tag').value.trim(), lang: $('lang').value.trim().toLowerCase(),
+    source: state.source, limit: 20, facets: !more,
     collapse: true };
   if ($('in-range').checked) Object.assign(params, { from: timeWindow().from, to: timeWindow().to });
   if (more && searchCursor) params.cursor = searchCursor;
@@ -662,7 +705,7 @@ async function refresh() {
       writeHash();
     }
     renderToolbar();
-    await Promise.all([loadVolume(), loadComparison(), loadEntities(), loadAccounts(), loadHashtags(), loadTrending(), loadThemes(), loadAspects(), loadAlerts(), loadReports()]);
+    await Promise.all([loadVolume(), loadComparison(), loadEntities(), loadAccounts(), loadHashtags(), loadLanguages(), loadTrending(), loadThemes(), loadAspects(), loadAlerts(), loadReports()]);
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes ?? 0) + 1);
     document.body.dataset.indexed = String(indexed ?? '');
   })();

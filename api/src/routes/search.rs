@@ -34,6 +34,9 @@ pub(crate) struct SearchParams {
     /// Only comments the model found this emotion in.
     #[param(value_type = Option<EmotionLabel>)]
     emotion: Option<String>,
+    /// Only comments in this language (`en`, `fr`, `und` for undetermined): the detected language, else the
+    /// producer's `lang`.
+    lang: Option<String>,
     /// Comments created at or after this time (RFC 3339).
     #[serde(default, deserialize_with = "murmur_core::timestamp::optional")]
     from: Option<DateTime<Utc>>,
@@ -107,6 +110,9 @@ pub(crate) async fn search(
             ))
         })?),
     };
+    if let Some(lang) = &p.lang {
+        murmur_core::check_language_key(lang).map_err(|why| ApiError::BadRequest(format!("lang: {why}")))?;
+    }
     let mut fusion = Fusion::default();
     let weights = [
         ("bm25_weight", &mut fusion.bm25_weight, p.bm25_weight),
@@ -129,6 +135,7 @@ pub(crate) async fn search(
         to: p.to,
         text: None,
         emotion,
+        language: p.lang,
     };
     let fingerprint = cursor::fingerprint(&p.q, p.mode, &filters, fusion, p.collapse);
     let offset = match p.cursor.as_deref() {

@@ -36,8 +36,8 @@ pub(crate) enum Representation {
     Svg,
 }
 
-/// What entity rankings count: names whatever their type (the default), typed entities, tags, or the
-/// catalogue's brands or brand groups.
+/// What entity rankings count: names whatever their type (the default), typed entities, tags, the
+/// catalogue's brands or brand groups, themes, or languages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum CountBy {
@@ -48,6 +48,8 @@ pub(crate) enum CountBy {
     BrandGroup,
     /// Themes (`/v1/themes`), by id: trending themes are the emerging ones.
     Theme,
+    /// The comments' languages (`en`, `fr`, `und` for undetermined): the language mix.
+    Lang,
 }
 
 /// The window every trend route reads.
@@ -116,6 +118,9 @@ pub(crate) struct SliceParams {
     /// Only comments the model found this emotion in.
     #[param(value_type = Option<EmotionLabel>)]
     emotion: Option<String>,
+    /// Only comments in this language (`en`, `fr`, `und` for undetermined): the detected language, else the
+    /// producer's `lang`.
+    lang: Option<String>,
     /// `once` (the default): a cluster of near-duplicates (retweets, copy-paste) counts as one comment;
     /// `include`: every copy counts.
     #[param(value_type = Option<Duplicates>)]
@@ -124,9 +129,9 @@ pub(crate) struct SliceParams {
 
 impl SliceParams {
     fn slice(self) -> Result<Slice, ApiError> {
-        let Self { brand, brand_group, theme, source, tag, entity, q, emotion, duplicates } = self;
+        let Self { brand, brand_group, theme, source, tag, entity, q, emotion, lang, duplicates } = self;
         let duplicates = parse_duplicates(duplicates.as_deref())?;
-        let slice = Slice { source, tag, entity, q, emotion, brand, brand_group, theme, duplicates };
+        let slice = Slice { source, tag, entity, q, emotion, brand, brand_group, theme, lang, duplicates };
         slice.validate()?;
         Ok(slice)
     }
@@ -251,7 +256,8 @@ pub(crate) struct RankingParams {
     /// Only entities of this type (with `by=entity`).
     #[param(value_type = Option<EntityLabel>)]
     label: Option<String>,
-    /// What is ranked: names whatever their type (the default), typed entities, or producer tags.
+    /// What is ranked: names whatever their type (the default), typed entities, producer tags, brands, brand
+    /// groups, themes, or languages (`lang`: the language mix).
     #[param(inline)]
     by: Option<CountBy>,
     /// Entries (1-100, 20 by default).
@@ -278,6 +284,7 @@ impl RankingParams {
             (Some(CountBy::Brand), _) => DimKind::Brand,
             (Some(CountBy::BrandGroup), _) => DimKind::BrandGroup,
             (Some(CountBy::Theme), _) => DimKind::Theme,
+            (Some(CountBy::Lang), _) => DimKind::Lang,
         };
         if by != DimKind::Entity && label.is_some() {
             return Err(ApiError::BadRequest("label picks an entity type; it goes with by=entity only".into()));
