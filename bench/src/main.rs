@@ -7,6 +7,7 @@ mod enrich;
 mod explain;
 mod languages;
 mod measure;
+mod multilingual;
 mod pipeline;
 mod plumbing;
 mod search;
@@ -42,6 +43,9 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Language detection: accuracy per language against whichlang, and English tweets wrongly skipped.
     Languages(languages::LanguagesArgs),
+    /// Embeddings across languages: murmur's English encoder against multilingual-e5-small on translated
+    /// comments.
+    Multilingual(multilingual::MultilingualArgs),
     /// Search at scale: index build time and size, query latency per mode, HNSW recall against exact search.
     Search(search::SearchArgs),
     /// Chinese and Japanese words in BM25: characters and phrase queries against jieba-rs and TinySegmenter.
@@ -71,6 +75,7 @@ fn main() -> anyhow::Result<()> {
             Command::Enrich(args) => enrich::enrich(args),
             Command::Explain(args) => explain::explain_bench(args),
             Command::Languages(args) => languages::languages(args),
+            Command::Multilingual(args) => multilingual::multilingual(args),
             Command::Search(args) => search::search(args),
             Command::Segmentation(args) => segmentation::segmentation(args),
             Command::Themes(args) => themes::themes(args),
