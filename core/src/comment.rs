@@ -164,6 +164,17 @@ pub struct Sentiment {
     pub positive: f32,
 }
 
+impl Sentiment {
+    /// The probability of `label`.
+    pub fn probability(&self, label: SentimentLabel) -> f32 {
+        match label {
+            SentimentLabel::Negative => self.negative,
+            SentimentLabel::Neutral => self.neutral,
+            SentimentLabel::Positive => self.positive,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SentimentLabel {
@@ -208,6 +219,11 @@ impl Emotion {
     /// The most probable of the predicted emotions.
     pub fn primary(&self) -> EmotionLabel {
         self.labels.first().copied().unwrap_or(EmotionLabel::Neutral)
+    }
+
+    /// The probability of `label`.
+    pub fn probability(&self, label: EmotionLabel) -> f32 {
+        [self.anger, self.disgust, self.fear, self.joy, self.sadness, self.surprise, self.neutral][label as usize]
     }
 }
 

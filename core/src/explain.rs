@@ -21,7 +21,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::hash::{fnv1a, Rng};
-use crate::{BoxError, Emotion, EmotionLabel, Enricher, Enrichment, Sentiment, SentimentLabel};
+use crate::{BoxError, Enricher, Enrichment};
 
 /// Words weighed at most per text; later words get no weight and the explanation says it was cut.
 pub const MAX_EXPLAINED_WORDS: usize = 200;
@@ -187,22 +187,6 @@ pub fn without_words(text: &str, left_out: &[WordSpan]) -> String {
     out
 }
 
-/// The probability `sentiment` gives `label`.
-pub fn sentiment_probability(sentiment: &Sentiment, label: SentimentLabel) -> f32 {
-    match label {
-        SentimentLabel::Negative => sentiment.negative,
-        SentimentLabel::Neutral => sentiment.neutral,
-        SentimentLabel::Positive => sentiment.positive,
-    }
-}
-
-/// The probability `emotion` gives `label`.
-pub fn emotion_probability(emotion: &Emotion, label: EmotionLabel) -> f32 {
-    let p =
-        [emotion.anger, emotion.disgust, emotion.fear, emotion.joy, emotion.sadness, emotion.surprise, emotion.neutral];
-    p[label as usize]
-}
-
 /// Explains how `enricher`'s sentence heads read `text`, the way the service does ([`Method::Sampled`]).
 pub fn explain(enricher: &dyn Enricher, text: &str) -> Result<Explanation, BoxError> {
     explain_with(enricher, text, Method::Sampled)
@@ -242,11 +226,11 @@ pub fn explain_with(enricher: &dyn Enricher, text: &str, method: Method) -> Resu
     };
     let sentiment = whole.sentiment.as_ref().and_then(|s| {
         let label = s.label;
-        explain_label(label.as_str(), &|e| e.sentiment.as_ref().map(|s| sentiment_probability(s, label)))
+        explain_label(label.as_str(), &|e| e.sentiment.as_ref().map(|s| s.probability(label)))
     });
     let emotion = whole.emotion.as_ref().and_then(|e| {
         let label = e.primary();
-        explain_label(label.as_str(), &|r| r.emotion.as_ref().map(|e| emotion_probability(e, label)))
+        explain_label(label.as_str(), &|r| r.emotion.as_ref().map(|e| e.probability(label)))
     });
     Ok(Explanation { method: method.as_str().to_owned(), sentiment, emotion, truncated })
 }
@@ -293,6 +277,7 @@ fn least_squares(masks: &[Vec<bool>], y: &[f32], n: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Sentiment;
 
     fn words(text: &str) -> Vec<&str> {
         explained_words(text).iter().map(|w| &text[w.start..w.end]).collect()

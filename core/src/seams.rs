@@ -20,8 +20,10 @@ pub trait Enricher: Send + 'static {
         Ok(self.enrich(texts)?.into_iter().map(|e| e.embedding).collect())
     }
 
-    /// The sentence-level reading alone (the embedding, sentiment and emotion, without entities or aspects):
-    /// what an explanation compares, many times per text. By default the whole enrichment.
+    /// The sentence-level reading alone (the embedding, sentiment and emotion, without entities or aspects) of
+    /// `texts`, variants of the first (an explanation's readings with words left out): whether the heads read
+    /// them is decided once, on the first (its language), so a variant never reads as another language. By
+    /// default the whole enrichment.
     fn classify(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
         self.enrich(texts)
     }

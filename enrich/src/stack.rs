@@ -1,7 +1,7 @@
 //! [`ModelStack`]: the runtime the worker and the API call, the shared sentence encoder and the task model that
 //! reads its pass.
 
-use murmur_core::{BoxError, Enricher, Enrichment, Skipped};
+use murmur_core::{BoxError, DetectedLanguage, Enricher, Enrichment, Skipped};
 use tch::Device;
 
 use crate::encoder::SentenceEncoder;
@@ -93,29 +93,41 @@ impl Enricher for ModelStack {
     }
 
     fn enrich(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
-        Ok(self.read(texts, |heads| heads)?)
+        let languages = texts.iter().map(|text| self.detect(text)).collect();
+        Ok(self.read(texts, languages, |heads| heads)?)
     }
 
     fn classify(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
-        Ok(self.read(texts, |heads| Heads { ner: false, aspects: false, ..heads })?)
+        let Some(first) = texts.first() else { return Ok(Vec::new()) };
+        let language = self.detect(first);
+        Ok(self.read(texts, vec![language; texts.len()], |heads| Heads { ner: false, aspects: false, ..heads })?)
     }
 }
 
 impl ModelStack {
-    /// One encoder pass over `texts` and the heads `which` keeps of those this stack runs.
-    fn read(&self, texts: &[&str], which: impl Fn(Heads) -> Heads) -> Result<Vec<Enrichment>, EnrichError> {
+    /// `text`'s language and whether the heads read it (unless it is confidently in a language they never
+    /// learned; a stack without heads has nothing to skip).
+    fn detect(&self, text: &str) -> (Option<DetectedLanguage>, bool) {
+        let learned = self.tasks.as_ref().map_or(&[][..], |(m, _)| &m.config().languages[..]);
+        let (language, read) = self.languages.detect(text, learned);
+        (language, read || self.tasks.is_none())
+    }
+
+    /// One encoder pass over `texts` and the heads `which` keeps of those this stack runs, on the texts
+    /// `languages` (one per text: detected, read) says the heads read.
+    fn read(
+        &self,
+        texts: &[&str],
+        languages: Vec<(Option<DetectedLanguage>, bool)>,
+        which: impl Fn(Heads) -> Heads,
+    ) -> Result<Vec<Enrichment>, EnrichError> {
         let model = self.encoder.model_id();
-        let mut out: Vec<Enrichment> = texts
-            .iter()
-            .map(|text| {
-                let learned = self.tasks.as_ref().map_or(&[][..], |(m, _)| &m.config().languages[..]);
-                let (language, read) = self.languages.detect(text, learned);
-                let read = read || self.tasks.is_none();
-                Enrichment {
-                    language,
-                    skipped: (!read).then_some(Skipped::Language),
-                    ..Enrichment::embedding_only(model, Vec::new())
-                }
+        let mut out: Vec<Enrichment> = languages
+            .into_iter()
+            .map(|(language, read)| Enrichment {
+                language,
+                skipped: (!read).then_some(Skipped::Language),
+                ..Enrichment::embedding_only(model, Vec::new())
             })
             .collect();
         self.encoder.encode(texts, |batch| {

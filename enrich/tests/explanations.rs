@@ -79,3 +79,20 @@ fn classifying_skips_the_word_level_heads_and_agrees_with_enriching() {
         assert_eq!(f.emotion, s.emotion);
     }
 }
+
+#[test]
+fn a_text_and_its_variants_are_read_as_the_first_texts_language() {
+    let stack = stack();
+    // Left with "parfait merci", the English review would read as French and be skipped, were each variant
+    // judged on its own: an explanation would then weigh words against readings the heads never made.
+    let variants = ["The delivery was parfait, merci beaucoup", "parfait merci beaucoup"];
+    let alone = stack.enrich(&variants[1..]).expect("enriches");
+    assert!(alone[0].skipped.is_some(), "on its own, the variant is French: {:?}", alone[0].language);
+    let read = stack.classify(&variants).expect("classifies");
+    assert!(read.iter().all(|r| r.skipped.is_none() && r.sentiment.is_some()), "{read:?}");
+    // A French text is not read, so there is nothing to explain.
+    let french = explain(&stack, "Le service client ne répond jamais, c'est vraiment décevant").expect("explains");
+    assert!(french.sentiment.is_none() && french.emotion.is_none(), "{french:?}");
+    let english = explain(&stack, "The service was awful").expect("explains");
+    assert!(english.sentiment.is_some(), "{english:?}");
+}
