@@ -35,12 +35,12 @@ pub struct Slice {
     /// Comments of this theme (`/v1/themes`), by id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theme: Option<murmur_core::themes::ThemeId>,
-    /// Comments in this language (`en`, `fr`, `und` for undetermined): the detected language, else the
-    /// producer's.
+    /// Comments in this language (`en`, `fr`, `und` for undetermined), as [`murmur_core::language_key`]
+    /// decides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang: Option<String>,
     /// How copies count: a cluster of near-duplicates once (the default) or every copy. Slices served from
-    /// the search index (words, or two of tag, entity and emotion) count every copy.
+    /// the search index (words, or two of tag, entity, emotion and language) count every copy.
     #[serde(default, skip_serializing_if = "counts_once")]
     pub duplicates: Duplicates,
 }

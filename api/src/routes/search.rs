@@ -34,8 +34,8 @@ pub(crate) struct SearchParams {
     /// Only comments the model found this emotion in.
     #[param(value_type = Option<EmotionLabel>)]
     emotion: Option<String>,
-    /// Only comments in this language (`en`, `fr`, `und` for undetermined): the detected language, else the
-    /// producer's `lang`.
+    /// Only comments in this language (`en`, `fr`, `und` for undetermined): the detected language where the
+    /// detector was at least 0.5 confident, else the producer's `lang`.
     lang: Option<String>,
     /// Comments created at or after this time (RFC 3339).
     #[serde(default, deserialize_with = "murmur_core::timestamp::optional")]

@@ -118,8 +118,8 @@ pub(crate) struct SliceParams {
     /// Only comments the model found this emotion in.
     #[param(value_type = Option<EmotionLabel>)]
     emotion: Option<String>,
-    /// Only comments in this language (`en`, `fr`, `und` for undetermined): the detected language, else the
-    /// producer's `lang`.
+    /// Only comments in this language (`en`, `fr`, `und` for undetermined): the detected language where the
+    /// detector was at least 0.5 confident, else the producer's `lang`.
     lang: Option<String>,
     /// `once` (the default): a cluster of near-duplicates (retweets, copy-paste) counts as one comment;
     /// `include`: every copy counts.
