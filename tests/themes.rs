@@ -82,12 +82,17 @@ impl Corpus {
     }
 }
 
-/// Waits until the themer gave every stored comment a theme and re-clustered `reclusterings` times in all.
+/// Waits until the themer gave every stored comment a theme, re-clustered `reclusterings` times in all, and
+/// clustered every comment it observed (not only gave it the nearest theme it knew): on two polls in a row, as
+/// the queue empties a moment before the themer counts what it observed.
 async fn themed(postgres: &Postgres, progress: &ThemeProgress, reclusterings: u64) {
     let deadline = Instant::now() + Duration::from_secs(120);
-    while postgres.themes_queued().await.expect("queue") > 0
-        || progress.reclusterings.load(Ordering::Relaxed) < reclusterings
-    {
+    let mut settled = 0;
+    while settled < 2 {
+        let done = postgres.themes_queued().await.expect("queue") == 0
+            && progress.reclusterings.load(Ordering::Relaxed) >= reclusterings
+            && progress.unclustered.load(Ordering::Relaxed) == 0;
+        settled = if done { settled + 1 } else { 0 };
         assert!(Instant::now() < deadline, "the themer did not catch up in 120 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

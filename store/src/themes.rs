@@ -49,6 +49,8 @@ pub struct ThemeProgress {
     pub reclusterings: AtomicU64,
     /// How long the last re-clustering took, in milliseconds.
     pub last_recluster_ms: AtomicU64,
+    /// Comments observed since the last re-clustering (given the nearest theme only, so far).
+    pub unclustered: AtomicU64,
 }
 
 /// Runs the themer in the background; abort the handle to stop it (a batch cut short is rolled back).
@@ -85,6 +87,7 @@ async fn lead(postgres: &Postgres, progress: &ThemeProgress, options: ThemeFinde
         let observed = observe_batch(&mut conn, &mut themer, options.batch).await?;
         progress.observed.fetch_add(observed, Ordering::Relaxed);
         progress.window.store(themer.window_len() as u64, Ordering::Relaxed);
+        progress.unclustered.store(themer.unclustered() as u64, Ordering::Relaxed);
         if themer.due(Instant::now()) {
             let start = Instant::now();
             let (back, found) = tokio::task::spawn_blocking(move || {
@@ -95,6 +98,7 @@ async fn lead(postgres: &Postgres, progress: &ThemeProgress, options: ThemeFinde
             .map_err(|e| StoreError::Invalid(format!("the re-clustering task failed: {e}")))?;
             themer = back;
             record(&mut conn, &themer, &found).await?;
+            progress.unclustered.store(themer.unclustered() as u64, Ordering::Relaxed);
             let ms = start.elapsed().as_millis() as u64;
             progress.reclusterings.fetch_add(1, Ordering::Relaxed);
             progress.last_recluster_ms.store(ms, Ordering::Relaxed);

@@ -170,6 +170,11 @@ impl<K: Clone + Eq + Hash> Themer<K> {
         self.window.len()
     }
 
+    /// Comments observed since the last clustering (given the nearest theme, not yet clustered with the rest).
+    pub fn unclustered(&self) -> usize {
+        self.arrived
+    }
+
     /// Each comment of the window with its theme, oldest first.
     pub fn assignments(&self) -> impl Iterator<Item = (&K, Option<ThemeId>)> {
         self.window.iter().map(|m| (&m.key, m.theme))
