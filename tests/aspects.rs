@@ -4,27 +4,17 @@
 //! judge them with; the counts equal a recount of the stored aspects; near-synonyms are merged by the
 //! encoder; bad requests are refused by name.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
-
 use chrono::{TimeDelta, Utc};
 use murmur_api::{ApiKeys, AppState};
 use murmur_core::testing::Fixture;
 use murmur_core::{Aspect, Brand, EnrichedComment, Enricher, ModelQueue};
-use murmur_enrich::{EncoderOptions, Heads, ModelStack, SentenceEncoder, TaskModel};
 use murmur_search::{Access, IndexOptions, SearchIndex};
 use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-fn repo_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
+mod common;
 
-fn stack() -> ModelStack {
-    let encoder = SentenceEncoder::load(&repo_path(".cache/models/all-MiniLM-L6-v2"), EncoderOptions::default())
-        .expect("encoder (run infra/fetch-assets.sh)");
-    let model = TaskModel::load(&repo_path("models/enrichment"), encoder.device()).expect("task model");
-    ModelStack::new(encoder, Some((model, Heads::ALL))).expect("fits")
-}
+use common::in_process::{model_stack, InProcessApi};
 
 /// Comments about the Acme X1: the battery disliked, the screen liked, customer service (also written
 /// "customer support") disliked.
@@ -87,7 +77,7 @@ fn recount(comments: &[EnrichedComment], brand: &str) -> BTreeMap<String, [i64; 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_brand_gets_the_aspects_its_comments_judge_counted_as_stored() {
-    let stack = stack();
+    let stack = model_stack();
     let now = Utc::now();
     let texts: Vec<&str> = ACME.iter().chain(&BOLT).copied().collect();
     let enrichments = stack.enrich(&texts).expect("enriches");
@@ -117,18 +107,8 @@ async fn each_brand_gets_the_aspects_its_comments_judge_counted_as_stored() {
     let index = SearchIndex::open(index_dir.path(), Access::ReadWrite, IndexOptions::default()).expect("index");
     let queue = ModelQueue::start(Box::new(stack), 64, 64).expect("model queue");
     let state = AppState::new(postgres.clone(), index, Some(queue), ApiKeys::default());
-    let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
-    tokio::spawn(server);
-    let client = reqwest::Client::new();
-    let get = |path: String| {
-        let client = client.clone();
-        async move {
-            let response = client.get(format!("http://{addr}{path}")).send().await.expect("request");
-            let status = response.status().as_u16();
-            let text = response.text().await.expect("body");
-            (status, serde_json::from_str::<Value>(&text).unwrap_or_else(|_| panic!("{path}: {status} {text:?}")))
-        }
-    };
+    let api = InProcessApi::start(state);
+    let get = |path: String| api.get(path);
     let from = (now - TimeDelta::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
 
     for brand in ["acme", "bolt"] {

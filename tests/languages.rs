@@ -4,26 +4,16 @@
 //! searchable by their words with sentiment, emotion, entities and aspects absent; `lang=` filters search and
 //! trends; trends count them in volume and say how many had no sentiment; the language mix is a ranking.
 
-use std::path::PathBuf;
-
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use murmur_api::{ApiKeys, AppState};
 use murmur_core::testing::Fixture;
 use murmur_core::{EnrichedComment, Enricher, ModelQueue};
-use murmur_enrich::{EncoderOptions, Heads, ModelStack, SentenceEncoder, TaskModel};
 use murmur_search::{Access, IndexOptions, SearchIndex};
 use serde_json::Value;
 
-fn repo_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
+mod common;
 
-fn stack() -> ModelStack {
-    let encoder = SentenceEncoder::load(&repo_path(".cache/models/all-MiniLM-L6-v2"), EncoderOptions::default())
-        .expect("encoder (run infra/fetch-assets.sh)");
-    let model = TaskModel::load(&repo_path("models/enrichment"), encoder.device()).expect("task model");
-    ModelStack::new(encoder, Some((model, Heads::ALL))).expect("fits")
-}
+use common::in_process::{model_stack, InProcessApi};
 
 /// `(id, text, producer's lang, the language murmur should count it under, whether the English heads read it)`.
 const COMMENTS: [(&str, &str, Option<&str>, &str, bool); 9] = [
@@ -45,7 +35,7 @@ fn at(now: DateTime<Utc>, i: usize) -> DateTime<Utc> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comments_in_other_languages_are_stored_searchable_and_counted_but_not_scored() {
-    let stack = stack();
+    let stack = model_stack();
     let now = Utc::now();
     let texts: Vec<&str> = COMMENTS.iter().map(|c| c.1).collect();
     let enrichments = stack.enrich(&texts).expect("enriches");
@@ -77,18 +67,8 @@ async fn comments_in_other_languages_are_stored_searchable_and_counted_but_not_s
     index.commit().expect("commit");
     let queue = ModelQueue::start(Box::new(stack), 64, 64).expect("model queue");
     let state = AppState::new(postgres.clone(), index, Some(queue), ApiKeys::default());
-    let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
-    tokio::spawn(server);
-    let client = reqwest::Client::new();
-    let get = |path: String| {
-        let client = client.clone();
-        async move {
-            let response = client.get(format!("http://{addr}{path}")).send().await.expect("request");
-            let status = response.status().as_u16();
-            let text = response.text().await.expect("body");
-            (status, serde_json::from_str::<Value>(&text).unwrap_or_else(|_| panic!("{path}: {status} {text:?}")))
-        }
-    };
+    let api = InProcessApi::start(state);
+    let get = |path: String| api.get(path);
     let ids = |body: &Value| -> Vec<String> {
         let mut ids: Vec<String> = body["hits"]
             .as_array()

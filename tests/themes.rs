@@ -5,7 +5,6 @@
 //! it keeps its id over three more re-clusterings; theme rollups equal a recount of the raw rows.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -16,11 +15,11 @@ use murmur_core::{EnrichedComment, SentimentLabel};
 use murmur_enrich::{EncoderOptions, SentenceEncoder};
 use murmur_search::{Access, IndexOptions, SearchIndex};
 use murmur_store::{Dim, Duplicates, Grain, Postgres, ThemeFinder, ThemeFinderOptions, ThemeProgress};
-use serde_json::Value;
 
-fn repo_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
+mod common;
+
+use common::in_process::InProcessApi;
+use common::repo_path;
 
 /// Distinct demo tweets, in file order.
 fn tweets(n: usize) -> Vec<(String, SentimentLabel)> {
@@ -225,18 +224,8 @@ async fn a_planted_topic_becomes_one_emerging_theme_that_keeps_its_id_and_its_ro
     let section = html.split("New and growing themes").nth(1).expect("a themes section");
     assert!(section.contains("wifi"), "{section}");
     let state = AppState::new(postgres.clone(), index, None, ApiKeys::default());
-    let (server, addr) = murmur_api::bind(state, "127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
-    tokio::spawn(server);
-    let client = reqwest::Client::new();
-    let get = |path: String| {
-        let client = client.clone();
-        async move {
-            let response = client.get(format!("http://{addr}{path}")).send().await.expect("request");
-            let status = response.status().as_u16();
-            let text = response.text().await.expect("body");
-            (status, serde_json::from_str::<Value>(&text).unwrap_or_else(|_| panic!("{path}: {status} {text:?}")))
-        }
-    };
+    let api = InProcessApi::start(state);
+    let get = |path: String| api.get(path);
     let since = (now - TimeDelta::days(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let (status, body) = get(format!("/v1/themes?sort=growth&from={since}")).await;
     assert_eq!(status, 200, "{body}");

@@ -14,7 +14,7 @@ from transformers import AutoModelForSequenceClassification, AutoModelForTokenCl
 
 
 def main() -> None:
-    model_dir, texts_path, threads, tasks = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
+    texts_path, model_dir, threads, tasks = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
     torch.set_num_threads(threads)
     texts = json.load(open(texts_path, encoding="utf-8"))
     embedder = SentenceTransformer(model_dir, device="cpu") if "embedding" in tasks else None

@@ -4,7 +4,6 @@
 //! measured in the same run. Prints a table (the binary prints the CPU's features first).
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -180,27 +179,8 @@ const PEER_SCRIPT: &str = include_str!("../peers/peer_enrich.py");
 
 /// Runs the Python peer ([`PEER_SCRIPT`]) on the same texts and threads; its seconds.
 fn run_peer(args: &EnrichArgs, texts: &[String], threads: usize, tasks: &[&str]) -> anyhow::Result<f64> {
-    let scratch = tempfile::tempdir().context("creating a folder for the peer's input")?;
-    let (script, texts_file) = (scratch.path().join("peer_enrich.py"), scratch.path().join("texts.json"));
-    std::fs::write(&script, PEER_SCRIPT)?;
-    std::fs::write(&texts_file, serde_json::to_vec(texts)?)?;
-    let output = Command::new(&args.python)
-        .arg(&script)
-        .arg(&args.model.model_dir)
-        .arg(&texts_file)
-        .arg(threads.to_string())
-        .arg(tasks.join(","))
-        .env("HF_HUB_OFFLINE", "1")
-        .env("TRANSFORMERS_OFFLINE", "1")
-        .output()
-        .with_context(|| format!("running the Python peer with {}", args.python))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "the Python peer failed (it needs torch, transformers and sentence-transformers; see --python, or --python none):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let peer: serde_json::Value =
-        serde_json::from_slice(output.stdout.split(|&b| b == b'\n').rfind(|l| !l.is_empty()).unwrap_or_default())
-            .context("reading the peer's result")?;
+    let peer_args = [args.model.model_dir.display().to_string(), threads.to_string(), tasks.join(",")];
+    let needs = "torch, transformers and sentence-transformers, or --python none";
+    let peer = crate::measure::python_peer(&args.python, PEER_SCRIPT, texts, &peer_args, needs)?;
     peer["seconds"].as_f64().context("the peer's result lacks seconds")
 }

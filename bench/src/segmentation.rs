@@ -106,15 +106,7 @@ fn finds(doc: &[Token], query: &[Token]) -> bool {
 }
 
 fn sentences(root: &Path, language: &str, lines: usize) -> anyhow::Result<Vec<String>> {
-    let prefix = format!("lingua-{language}-language-model-");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(root)
-        .with_context(|| format!("listing {} (--testdata)", root.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
-        .collect();
-    found.sort();
-    let dir = found.pop().with_context(|| format!("no {prefix}* in {} (run cargo fetch)", root.display()))?;
+    let dir = crate::measure::lingua_crate_dir(root, language)?;
     let path = dir.join("testdata").join("sentences.txt");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text.lines().filter(|l| !l.trim().is_empty()).take(lines).map(str::to_owned).collect())

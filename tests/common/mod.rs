@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 pub mod browser;
+pub mod in_process;
 pub mod pipeline;
 pub mod services;
 
