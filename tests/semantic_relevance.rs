@@ -33,47 +33,28 @@ fn corpus() -> Vec<String> {
         .collect()
 }
 
+/// A paraphrase query and passages of real tweets about what it means, none sharing a word with it (a tweet
+/// matches when it contains the passage; retweets repeat them): `tests/data/paraphrase_queries.json`, which
+/// `murmur-bench multilingual` reads too.
 struct Case {
-    query: &'static str,
-    /// Passages of real tweets about what the query means, none sharing a word with it (a tweet matches when
-    /// it contains the passage; retweets repeat them).
-    relevant: &'static [&'static str],
+    query: String,
+    relevant: Vec<String>,
 }
 
-const CASES: &[Case] = &[
-    Case {
-        query: "battery dies too fast",
-        relevant: &[
-            "why is my phone dying when it's on the charger",
-            "how can my phone die while plugged in",
-            "Phone just died while it was plug in",
-            "My phone died on 23%",
-            "it keeps losing percentage",
-            "My phone died at 8%",
-        ],
-    },
-    Case {
-        query: "customer service never answered",
-        relevant: &[
-            "I rang, but there is a wait for 35 minutes",
-            "Can I get some help with a support ticket? It's been 15 days",
-            "Sent a couple messages to the email you provided but to no avail",
-        ],
-    },
-    Case {
-        query: "suitcase never arrived",
-        relevant: &["my luggage is gone", "lost my luggage 4 days ago", "everything was fine until you lost my bag"],
-    },
-    Case {
-        query: "cracked display",
-        relevant: &[
-            "comes out of the box with a busted screen",
-            "Screen shattered like it was blown up",
-            "smashed 2 screens in 3 months",
-            "stepped on my phone last night and its smashed",
-        ],
-    },
-];
+fn cases() -> Vec<Case> {
+    let bytes = std::fs::read(repo_path("tests/data/paraphrase_queries.json")).expect("paraphrase queries");
+    let file: serde_json::Value = serde_json::from_slice(&bytes).expect("paraphrase queries parse");
+    let strings = |v: &serde_json::Value| v.as_str().expect("a string").to_owned();
+    file["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| Case {
+            query: strings(&c["query"]),
+            relevant: c["relevant"].as_array().expect("relevant passages").iter().map(strings).collect(),
+        })
+        .collect()
+}
 
 /// Results asked for: a page a user would scan.
 const DEPTH: usize = 30;
@@ -88,8 +69,9 @@ fn paraphrases_find_relevant_comments_that_share_no_word_with_the_query() {
     let models = ModelStack::new(encoder, None).expect("model stack");
     let tweets = corpus();
     assert!(tweets.len() > 2_500, "{} tweets", tweets.len());
-    for case in CASES {
-        for relevant in case.relevant {
+    let cases = cases();
+    for case in &cases {
+        for relevant in &case.relevant {
             assert!(tweets.iter().any(|t| t.contains(relevant)), "not in the corpus: {relevant}");
         }
     }
@@ -119,11 +101,11 @@ fn paraphrases_find_relevant_comments_that_share_no_word_with_the_query() {
     }
     index.write_batch(&batch).expect("index");
 
-    for case in CASES {
-        let embedding = models.embed(&[case.query]).expect("embed query").remove(0);
+    for case in &cases {
+        let embedding = models.embed(&[case.query.as_str()]).expect("embed query").remove(0);
         let search = |mode, limit, bm25_weight| {
             let query = SearchQuery {
-                q: case.query.into(),
+                q: case.query.clone(),
                 mode,
                 embedding: Some(embedding.clone()),
                 limit,

@@ -43,8 +43,8 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Language detection: accuracy per language against whichlang, and English tweets wrongly skipped.
     Languages(languages::LanguagesArgs),
-    /// Embeddings across languages: murmur's English encoder against multilingual-e5-small on translated
-    /// comments.
+    /// The multilingual encoder against murmur's English one: translations found across languages, English
+    /// paraphrases found, and the cost of a second vector per comment.
     Multilingual(multilingual::MultilingualArgs),
     /// Search at scale: index build time and size, query latency per mode, HNSW recall against exact search.
     Search(search::SearchArgs),

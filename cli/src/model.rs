@@ -6,7 +6,8 @@ use anyhow::Context;
 use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 use murmur_enrich::{
-    select_device, DeviceRequest, EncoderOptions, Heads, ModelStack, Precision, SentenceEncoder, TaskModel,
+    select_device, DeviceRequest, EncoderOptions, Heads, ModelStack, MultilingualEncoder, Precision, SentenceEncoder,
+    TaskModel,
 };
 
 use crate::{home_path, ASSETS_HINT, ENCODER_DIR, TASK_MODEL_DIR};
@@ -47,6 +48,13 @@ pub struct ModelArgs {
     /// pass per term found.
     #[arg(long, env = "MURMUR_NO_ASPECTS", value_parser = BoolishValueParser::new())]
     pub no_aspects: bool,
+    /// Folder of the multilingual encoder (multilingual-e5-small, 4-bit, and its engine; infra/fetch-assets.sh
+    /// unpacks it to .cache/models/multilingual-e5-small-q4). Off by default: semantic search then reads its
+    /// vectors, so an English query finds comments in ~100 languages, but English paraphrases are found less
+    /// well and enrichment costs several times more (docs/languages.md). The worker and the API must agree;
+    /// changing it takes `murmur reindex`.
+    #[arg(long, env = "MURMUR_MULTILINGUAL_MODEL", value_parser = home_path)]
+    pub multilingual_model: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -105,7 +113,15 @@ impl ModelArgs {
         } else {
             None
         };
-        Ok(ModelStack::new(encoder, tasks)?)
+        let stack = ModelStack::new(encoder, tasks)?;
+        Ok(match &self.multilingual_model {
+            Some(dir) => {
+                stack.with_multilingual(MultilingualEncoder::load(dir).with_context(|| {
+                    format!("loading the multilingual encoder from {} ({ASSETS_HINT})", dir.display())
+                })?)
+            }
+            None => stack,
+        })
     }
 
     /// The sentence encoder alone, on the device and in the precision asked for.

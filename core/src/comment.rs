@@ -73,6 +73,20 @@ pub struct Enrichment {
     /// Why the heads did not read the text, when they did not: their fields are then absent for that reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<Skipped>,
+    /// The multilingual encoder's embedding, where the worker runs one: semantic search reads it instead of
+    /// `embedding` (see [`Enrichment::search_vector`]), so a query finds comments in every language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multilingual: Option<MultilingualEmbedding>,
+}
+
+/// A sentence embedding from the multilingual encoder (one vector space for every language).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultilingualEmbedding {
+    /// Identifier of the encoder, e.g. `multilingual-e5-small-q4`.
+    pub model: String,
+    /// L2-normalised embedding of the text as a passage.
+    #[serde(with = "crate::packed")]
+    pub vector: Vec<f32>,
 }
 
 impl Enrichment {
@@ -88,6 +102,18 @@ impl Enrichment {
             aspects: None,
             language: None,
             skipped: None,
+            multilingual: None,
+        }
+    }
+
+    /// The vector semantic search reads and the encoder that made it: the multilingual embedding where there
+    /// is one, else the encoder's; `None` when there is neither (a stub model). An index holds one encoder's
+    /// vectors only, and a query is embedded by that encoder.
+    pub fn search_vector(&self) -> Option<(&str, &[f32])> {
+        match &self.multilingual {
+            Some(m) if !m.vector.is_empty() => Some((&m.model, &m.vector)),
+            _ if !self.embedding.is_empty() => Some((&self.model, &self.embedding)),
+            _ => None,
         }
     }
 }
@@ -503,6 +529,7 @@ mod tests {
                 aspects: None,
                 language: None,
                 skipped: None,
+                multilingual: None,
             },
         )
     }

@@ -23,6 +23,8 @@ pub enum ModelQueueError {
 enum Reply {
     Enrich(oneshot::Sender<Result<Vec<Enrichment>, String>>),
     Embed(oneshot::Sender<Result<Vec<Vec<f32>>, String>>),
+    /// Search queries' vectors (see [`Enricher::embed_queries`]).
+    Query(oneshot::Sender<Result<Vec<Vec<f32>>, String>>),
     /// One text's explanation (one model call of its own: a reading per word).
     Explain(oneshot::Sender<Result<Explanation, String>>),
 }
@@ -37,6 +39,7 @@ struct Job {
 pub struct ModelQueue {
     sender: mpsc::Sender<Job>,
     model: String,
+    search_model: String,
     max_texts: usize,
 }
 
@@ -46,6 +49,7 @@ impl ModelQueue {
     pub fn start(enricher: Box<dyn Enricher>, capacity: usize, max_texts: usize) -> std::io::Result<Self> {
         let (sender, mut receiver) = mpsc::channel::<Job>(capacity.max(1));
         let model = enricher.model_id().to_owned();
+        let search_model = enricher.search_model().to_owned();
         std::thread::Builder::new().name("murmur-model".into()).spawn(move || {
             while let Some(first) = receiver.blocking_recv() {
                 let mut queued = first.texts.len();
@@ -61,6 +65,8 @@ impl ModelQueue {
                 }
                 let (explain, jobs): (Vec<Job>, Vec<Job>) =
                     jobs.into_iter().partition(|j| matches!(j.reply, Reply::Explain(_)));
+                let (query, jobs): (Vec<Job>, Vec<Job>) =
+                    jobs.into_iter().partition(|j| matches!(j.reply, Reply::Query(_)));
                 let (enrich, embed): (Vec<Job>, Vec<Job>) =
                     jobs.into_iter().partition(|j| matches!(j.reply, Reply::Enrich(_)));
                 answer(
@@ -83,6 +89,16 @@ impl ModelQueue {
                         }
                     },
                 );
+                answer(
+                    "query",
+                    query,
+                    |texts| enricher.embed_queries(texts),
+                    |reply, share| {
+                        if let Reply::Query(reply) = reply {
+                            let _ = reply.send(share);
+                        }
+                    },
+                );
                 for job in explain {
                     let span = tracing::debug_span!("model_call", kind = "explain", texts = 1, jobs = 1);
                     let _entered = span.enter();
@@ -97,12 +113,17 @@ impl ModelQueue {
                 }
             }
         })?;
-        Ok(Self { sender, model, max_texts })
+        Ok(Self { sender, model, search_model, max_texts })
     }
 
     /// The served model's identifier.
     pub fn model(&self) -> &str {
         &self.model
+    }
+
+    /// The encoder semantic search's query vectors come from (see [`Enricher::search_model`]).
+    pub fn search_model(&self) -> &str {
+        &self.search_model
     }
 
     /// Texts merged into one call at most (the API's limit per request).
@@ -124,10 +145,13 @@ impl ModelQueue {
         answer.await.map_err(|_| ModelQueueError::Stopped)?.map_err(ModelQueueError::Model)
     }
 
-    /// The embedding of one text (a search query); [`ModelQueueError::Full`] at once when the queue is full.
-    pub async fn embed(&self, text: String) -> Result<Vec<f32>, ModelQueueError> {
-        let vectors = self.embed_all(vec![text]).await?;
-        vectors.into_iter().next().ok_or_else(|| ModelQueueError::Model("no embedding for the text".into()))
+    /// The vector of a search query, by [`Self::search_model`]'s encoder; [`ModelQueueError::Full`] at once
+    /// when the queue is full.
+    pub async fn embed_query(&self, text: String) -> Result<Vec<f32>, ModelQueueError> {
+        let (reply, answer) = oneshot::channel();
+        self.try_submit(Job { texts: vec![text], reply: Reply::Query(reply) })?;
+        let vectors = answer.await.map_err(|_| ModelQueueError::Stopped)?.map_err(ModelQueueError::Model)?;
+        vectors.into_iter().next().ok_or_else(|| ModelQueueError::Model("no vector for the query".into()))
     }
 
     /// The embeddings of `texts` (short ones: queries, names), one per text, as one job of the queue;
@@ -224,7 +248,8 @@ mod tests {
         let lengths = |r: Vec<Enrichment>| r.into_iter().map(|e| e.embedding[0]).collect::<Vec<_>>();
         assert_eq!(lengths(a.expect("a")), [3.0, 5.0]);
         assert_eq!(lengths(b.expect("b")), [15.0]);
-        assert_eq!(queue.embed("four".into()).await.expect("embed"), [4.0]);
+        assert_eq!(queue.embed_query("four".into()).await.expect("query"), [4.0]);
+        assert_eq!(queue.search_model(), "recorder", "by default the encoder's vectors are searched");
         // Two words: the whole text and 2 × (2 + 16) readings with words left out, in one call.
         let explained = queue.explain("two words".into()).await.expect("explain");
         assert!(explained.sentiment.is_none(), "a model without sentiment explains none");

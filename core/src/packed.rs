@@ -52,6 +52,21 @@ mod tests {
     }
 
     #[test]
+    fn multilingual_vectors_travel_packed_and_are_absent_when_not_made() {
+        let plain = serde_json::to_value(enrichment(vec![1.0])).expect("serialise");
+        assert!(plain.get("multilingual").is_none(), "absent, not null: {plain}");
+        let mut with = enrichment(vec![1.0]);
+        with.multilingual = Some(crate::MultilingualEmbedding { model: "e5".into(), vector: vec![0.6, -0.8, 1e-30] });
+        let json = serde_json::to_value(&with).expect("serialise");
+        assert!(json["multilingual"]["vector"].is_string(), "packed: {json}");
+        let back: Enrichment = serde_json::from_value(json).expect("deserialise");
+        assert_eq!(back, with);
+        assert_eq!(back.search_vector(), Some(("e5", &[0.6, -0.8, 1e-30][..])), "search reads the multilingual vector");
+        assert_eq!(enrichment(vec![1.0]).search_vector(), Some(("m", &[1.0][..])), "else the encoder's");
+        assert_eq!(enrichment(vec![]).search_vector(), None);
+    }
+
+    #[test]
     fn vectors_round_trip_bit_for_bit_as_base64() {
         let vector = vec![0.5, -1.0, f32::MIN_POSITIVE, 1e-30, -0.0, 0.123_456_79, f32::MAX];
         let json = serde_json::to_value(enrichment(vector.clone())).expect("serialise");

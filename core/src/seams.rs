@@ -20,6 +20,17 @@ pub trait Enricher: Send + 'static {
         Ok(self.enrich(texts)?.into_iter().map(|e| e.embedding).collect())
     }
 
+    /// The encoder whose vectors semantic search compares a query with (see
+    /// [`crate::Enrichment::search_vector`]): the multilingual encoder where the model runs one.
+    fn search_model(&self) -> &str {
+        self.model_id()
+    }
+
+    /// Search queries' vectors, by [`Enricher::search_model`]'s encoder.
+    fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
+        self.embed(texts)
+    }
+
     /// The sentence-level reading alone (the embedding, sentiment and emotion, without entities or aspects) of
     /// `texts`, variants of the first (an explanation's readings with words left out): whether the heads read
     /// them is decided once, on the first (its language), so a variant never reads as another language. By

@@ -50,6 +50,7 @@ impl Fixture {
                 aspects: None,
                 language: None,
                 skipped: None,
+                multilingual: None,
             },
         }
     }

@@ -1,22 +1,25 @@
 //! [`ModelStack`]: the runtime the worker and the API call, the shared sentence encoder and the task model that
 //! reads its pass.
 
-use murmur_core::{BoxError, DetectedLanguage, Enricher, Enrichment, Skipped};
+use murmur_core::{BoxError, DetectedLanguage, Enricher, Enrichment, MultilingualEmbedding, Skipped};
 use tch::Device;
 
 use crate::encoder::SentenceEncoder;
 use crate::language::LanguageDetector;
+use crate::multilingual::{MultilingualEncoder, TextRole, MULTILINGUAL_MODEL_ID};
 use crate::tasks::{Heads, TaskInput, TaskModel, TaskPrediction};
 use crate::EnrichError;
 
 /// The shared encoder and the task model that reads its output: one encoder pass per batch yields the
 /// embedding and every head's prediction. A head that is off leaves its field absent. Each text's language is
 /// detected first; the heads' fields stay absent (`skipped: language`) for a text confidently in a language
-/// they never learned.
+/// they never learned. With a multilingual encoder, each text also gets its vector, which semantic search
+/// reads (the heads keep reading the English encoder's pass).
 pub struct ModelStack {
     encoder: SentenceEncoder,
     tasks: Option<(TaskModel, Heads)>,
     languages: LanguageDetector,
+    multilingual: Option<MultilingualEncoder>,
 }
 
 impl ModelStack {
@@ -50,7 +53,13 @@ impl ModelStack {
             };
             (model, heads)
         });
-        Ok(Self { encoder, tasks, languages: LanguageDetector::new() })
+        Ok(Self { encoder, tasks, languages: LanguageDetector::new(), multilingual: None })
+    }
+
+    /// The stack with `multilingual` making the vectors semantic search reads (see
+    /// [`murmur_core::Enrichment::search_vector`]).
+    pub fn with_multilingual(self, multilingual: MultilingualEncoder) -> Self {
+        Self { multilingual: Some(multilingual), ..self }
     }
 
     pub fn encoder(&self) -> &SentenceEncoder {
@@ -63,9 +72,13 @@ impl ModelStack {
         1.0 + branch as f64 / self.encoder.config().num_hidden_layers as f64
     }
 
-    /// What each enrichment holds: `embedding`, then `sentiment`, `emotion` and `ner` where they run.
+    /// What each enrichment holds: `embedding` (and `multilingual` with a multilingual encoder), then
+    /// `sentiment`, `emotion` and `ner` where they run.
     pub fn tasks(&self) -> Vec<&'static str> {
         let mut tasks = vec!["embedding"];
+        if self.multilingual.is_some() {
+            tasks.push("multilingual");
+        }
         if let Some((_, heads)) = &self.tasks {
             let all = [
                 (heads.sentiment, "sentiment"),
@@ -92,9 +105,31 @@ impl Enricher for ModelStack {
         Ok(self.encoder.embed(texts)?)
     }
 
+    fn search_model(&self) -> &str {
+        match &self.multilingual {
+            Some(_) => MULTILINGUAL_MODEL_ID,
+            None => self.encoder.model_id(),
+        }
+    }
+
+    fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
+        match &self.multilingual {
+            Some(multilingual) => Ok(multilingual.embed(texts, TextRole::Query)?),
+            None => Ok(self.encoder.embed(texts)?),
+        }
+    }
+
     fn enrich(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
         let languages = texts.iter().map(|text| self.detect(text)).collect();
-        Ok(self.read(texts, languages, |heads| heads)?)
+        let mut out = self.read(texts, languages, |heads| heads)?;
+        if let Some(multilingual) = &self.multilingual {
+            let vectors = multilingual.embed(texts, TextRole::Passage)?;
+            for (enrichment, vector) in out.iter_mut().zip(vectors) {
+                enrichment.multilingual =
+                    Some(MultilingualEmbedding { model: MULTILINGUAL_MODEL_ID.to_owned(), vector });
+            }
+        }
+        Ok(out)
     }
 
     fn classify(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {

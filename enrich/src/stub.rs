@@ -51,6 +51,7 @@ fn stub_enrichment(text: &str) -> Enrichment {
         aspects: None,
         language: None,
         skipped: None,
+        multilingual: None,
     }
 }
 

@@ -165,6 +165,7 @@ mod tests {
             aspects: None,
             language: None,
             skipped: None,
+            multilingual: None,
         };
         EnrichedComment::new(comment, enrichment)
     }

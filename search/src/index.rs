@@ -79,8 +79,11 @@ impl Writer {
         Ok(Self { writer, log, pending: Vec::new(), last_commit: Instant::now() })
     }
 
+    /// Adds `batch`; a comment whose vector is from another encoder than the generation's is found by its words
+    /// only (and said, once per batch: changing encoders takes `murmur reindex`).
     fn add(&mut self, generation: &Generation, batch: &[EnrichedComment]) -> Result<(), SearchError> {
         let f = &generation.fields;
+        let mut foreign = Vec::new();
         for enriched in batch {
             let c = &enriched.comment;
             let key = c.key().joined();
@@ -107,10 +110,23 @@ impl Writer {
             for (label, name) in counted_entities(enriched.enrichment.entities.as_deref().unwrap_or_default()) {
                 doc.add_facet(f.entity, entity_facet(label, Some(&name)));
             }
-            if !enriched.enrichment.embedding.is_empty() {
-                doc.add_u64(f.vec_id, self.log.append(&enriched.enrichment.embedding)?);
+            match enriched.enrichment.search_vector() {
+                Some((model, vector)) if self.log.accepts(model) => {
+                    doc.add_u64(f.vec_id, self.log.append(vector, model)?);
+                }
+                Some((model, _)) => foreign.push((key, model)),
+                None => {}
             }
             self.writer.add_document(doc)?;
+        }
+        if let Some((first, model)) = foreign.first() {
+            tracing::warn!(
+                comments = foreign.len(),
+                first = %first,
+                model = %model,
+                "vectors from another encoder than the index holds: these comments are found by their words only; \
+                 run murmur reindex after changing encoders"
+            );
         }
         Ok(())
     }
@@ -296,6 +312,12 @@ impl SearchIndex {
     /// Documents visible to searches now.
     pub fn num_docs(&self) -> u64 {
         self.generation().map_or(0, |g| g.reader.searcher().num_docs())
+    }
+
+    /// The encoder whose vectors the generation in service holds: a semantic query must be embedded by it.
+    /// `None` before the first vector (or in a generation that did not record it).
+    pub fn vector_model(&self) -> Option<String> {
+        self.generation().and_then(|g| g.vectors.as_ref().and_then(VectorStore::model))
     }
 
     /// Vectors in the graph, and in the file, of the generation in service.

@@ -54,6 +54,10 @@ impl Default for HnswParams {
 #[derive(Serialize, Deserialize)]
 struct Meta {
     dim: usize,
+    /// The encoder whose vectors the generation holds (absent in generations written before it was recorded:
+    /// they take any vector of their width).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
 }
 
 /// Cosine distance between unit vectors: `1 - a·b`, clamped at 0. Eight partial sums so the compiler
@@ -162,6 +166,7 @@ pub(crate) struct VectorLog {
     dir: PathBuf,
     file: File,
     dim: Option<usize>,
+    model: Option<String>,
     /// Records durable in the file.
     durable: u64,
     buffer: Vec<u8>,
@@ -173,7 +178,8 @@ impl VectorLog {
         let path = dir.join(VECTOR_FILE);
         let file =
             OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(|e| io_error(&path, e))?;
-        let dim = read_meta(dir)?.map(|m| m.dim);
+        let meta = read_meta(dir)?;
+        let (dim, model) = (meta.as_ref().map(|m| m.dim), meta.and_then(|m| m.model));
         let bytes = file.metadata().map_err(|e| io_error(&path, e))?.len();
         let record = dim.map_or(1, |d| 4 * d as u64);
         let durable = bytes / record;
@@ -182,21 +188,29 @@ impl VectorLog {
             tracing::warn!(path = %path.display(), bytes, "dropping a partial vector record at the end of the log");
             file.set_len(durable * record).map_err(|e| io_error(&path, e))?;
         }
-        Ok(Self { dir: dir.to_owned(), file, dim, durable, buffer: Vec::new() })
+        Ok(Self { dir: dir.to_owned(), file, dim, model, durable, buffer: Vec::new() })
     }
 
-    /// Buffers `vector` and returns its id. Every vector of a generation has the same width.
-    pub fn append(&mut self, vector: &[f32]) -> Result<u64, SearchError> {
+    /// Whether vectors of `model` belong here: the first vector's encoder is the generation's (vectors of two
+    /// encoders are not comparable).
+    pub fn accepts(&self, model: &str) -> bool {
+        self.dim.is_none() || self.model.as_deref().is_none_or(|held| held == model)
+    }
+
+    /// Buffers `vector` (made by `model`, which [`Self::accepts`]) and returns its id. Every vector of a
+    /// generation has the same width.
+    pub fn append(&mut self, vector: &[f32], model: &str) -> Result<u64, SearchError> {
         match self.dim {
             Some(dim) if dim != vector.len() => {
                 return Err(SearchError::EmbeddingWidth { index: dim, got: vector.len() })
             }
             Some(_) => {}
             None => {
-                let meta =
-                    serde_json::to_vec(&Meta { dim: vector.len() }).map_err(|e| SearchError::Corrupt(e.to_string()))?;
+                let meta = Meta { dim: vector.len(), model: Some(model.to_owned()) };
+                let meta = serde_json::to_vec(&meta).map_err(|e| SearchError::Corrupt(e.to_string()))?;
                 write_atomically(&self.dir.join(META_FILE), &meta)?;
                 self.dim = Some(vector.len());
+                self.model = Some(model.to_owned());
             }
         }
         let id = self.durable + (self.buffer.len() / (4 * vector.len())) as u64;
@@ -266,6 +280,7 @@ pub(crate) struct VectorStore {
     dir: PathBuf,
     params: HnswParams,
     dim: RwLock<Option<usize>>,
+    model: RwLock<Option<String>>,
     map: RwLock<Option<Arc<Mmap>>>,
     graph: RwLock<Arc<Graph>>,
     /// Records inserted in the graph (a prefix of the file).
@@ -281,10 +296,12 @@ impl VectorStore {
     pub fn open(dir: &Path, params: HnswParams) -> Result<Self, SearchError> {
         let snapshot = if params.exact_below == usize::MAX { None } else { load_snapshot(dir) };
         let (graph, covers) = snapshot.unwrap_or_else(|| (Arc::new(new_graph(&params, 0)), 0));
+        let meta = read_meta(dir)?;
         let store = Self {
             dir: dir.to_owned(),
             params,
-            dim: RwLock::new(read_meta(dir)?.map(|m| m.dim)),
+            dim: RwLock::new(meta.as_ref().map(|m| m.dim)),
+            model: RwLock::new(meta.and_then(|m| m.model)),
             map: RwLock::new(None),
             graph: RwLock::new(graph),
             in_graph: AtomicUsize::new(covers),
@@ -297,6 +314,11 @@ impl VectorStore {
 
     fn dim(&self) -> Option<usize> {
         *self.dim.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The encoder whose vectors these are (`None` before the first, or in a generation that did not record it).
+    pub fn model(&self) -> Option<String> {
+        self.model.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     fn mapped(&self) -> Option<Arc<Mmap>> {
@@ -319,6 +341,7 @@ impl VectorStore {
     fn remap(&self) -> Result<usize, SearchError> {
         if self.dim().is_none() {
             let Some(meta) = read_meta(&self.dir)? else { return Ok(0) };
+            *self.model.write().unwrap_or_else(std::sync::PoisonError::into_inner) = meta.model;
             *self.dim.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(meta.dim);
         }
         let path = self.dir.join(VECTOR_FILE);
@@ -627,7 +650,7 @@ mod tests {
     fn logged(dir: &Path, data: &[Vec<f32>]) -> VectorLog {
         let mut log = VectorLog::open(dir).unwrap();
         for v in data {
-            log.append(v).unwrap();
+            log.append(v, "m").unwrap();
         }
         log.sync().unwrap();
         log
@@ -646,7 +669,7 @@ mod tests {
         let data = vectors(3_000, 32, 7);
         let mut log = VectorLog::open(dir.path()).unwrap();
         for (i, v) in data.iter().enumerate() {
-            assert_eq!(log.append(v).unwrap(), i as u64);
+            assert_eq!(log.append(v, "m").unwrap(), i as u64);
         }
         log.sync().unwrap();
         let params = HnswParams { exact_below: 10, snapshot_every: 1_000, ..HnswParams::default() };
@@ -680,7 +703,7 @@ mod tests {
         let store = VectorStore::open(dir.path(), HnswParams { exact_below: 0, ..HnswParams::default() }).unwrap();
         store.refresh(false).unwrap();
         // Appended after the graph was built, not yet refreshed: still found.
-        log.append(&data[0]).unwrap();
+        log.append(&data[0], "m").unwrap();
         log.sync().unwrap();
         store.remap().unwrap();
         let mut odd = Bitset::default();
@@ -715,14 +738,32 @@ mod tests {
     fn a_partial_record_is_dropped_and_widths_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = VectorLog::open(dir.path()).unwrap();
-        log.append(&[1.0, 0.0]).unwrap();
+        log.append(&[1.0, 0.0], "m").unwrap();
         log.sync().unwrap();
-        assert!(matches!(log.append(&[1.0]), Err(SearchError::EmbeddingWidth { index: 2, got: 1 })));
+        assert!(matches!(log.append(&[1.0], "m"), Err(SearchError::EmbeddingWidth { index: 2, got: 1 })));
         drop(log);
         let path = dir.path().join(VECTOR_FILE);
         OpenOptions::new().append(true).open(&path).unwrap().write_all(&[0, 0, 0]).unwrap();
         let mut log = VectorLog::open(dir.path()).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 8);
-        assert_eq!(log.append(&[0.0, 1.0]).unwrap(), 1);
+        assert_eq!(log.append(&[0.0, 1.0], "m").unwrap(), 1);
+    }
+
+    #[test]
+    fn a_generation_holds_one_encoders_vectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = VectorLog::open(dir.path()).unwrap();
+        assert!(log.accepts("e5") && log.accepts("minilm"), "the first vector decides");
+        log.append(&[1.0, 0.0], "e5").unwrap();
+        log.sync().unwrap();
+        assert!(log.accepts("e5") && !log.accepts("minilm"));
+        drop(log);
+        let log = VectorLog::open(dir.path()).unwrap();
+        assert!(!log.accepts("minilm"), "the encoder is kept across a reopen");
+        let store = VectorStore::open(dir.path(), HnswParams::default()).unwrap();
+        assert_eq!(store.model().as_deref(), Some("e5"));
+        // A generation written before the encoder was recorded takes any vector of its width.
+        std::fs::write(dir.path().join(META_FILE), br#"{"dim":2}"#).unwrap();
+        assert!(VectorLog::open(dir.path()).unwrap().accepts("minilm"));
     }
 }

@@ -4,8 +4,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use murmur_core::{
-    Aspect, BoxError, Comment, CommentStore, DetectedLanguage, Emotion, EnrichedComment, Enrichment, Entity, Sentiment,
-    Skipped,
+    Aspect, BoxError, Comment, CommentStore, DetectedLanguage, Emotion, EnrichedComment, Enrichment, Entity,
+    MultilingualEmbedding, Sentiment, Skipped,
 };
 use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
@@ -73,6 +73,7 @@ impl StoredComment {
             aspects: e.aspects.map(|x| x.0),
             language: e.language.map(|x| x.0),
             skipped: e.skipped.as_deref().and_then(Skipped::parse),
+            multilingual: e.multilingual.map(|x| x.0),
         };
         Ok(EnrichedComment::new(comment, enrichment))
     }
@@ -104,6 +105,11 @@ pub struct StoredEnrichment {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<f32>>)]
     pub embedding: Option<PackedVector>,
+    /// The multilingual encoder's embedding (model and base64 of little-endian float32s), with
+    /// `embedding=true`, where the worker ran one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub multilingual: Option<Json<MultilingualEmbedding>>,
 }
 
 /// An embedding as the `comments.embedding` column holds it: float32s in network byte order, 4 bytes each.
@@ -146,7 +152,8 @@ SELECT c.source, c.id, c.author, c.text, c.created_at, c.lang, c.url, c.tags,
        CASE WHEN c.lang_detected IS NOT NULL THEN jsonb_build_object(
            'code', c.lang_detected, 'confidence', c.lang_confidence) END AS language,
        c.skipped,
-       CASE WHEN $3 THEN c.embedding END AS embedding
+       CASE WHEN $3 THEN c.embedding END AS embedding,
+       CASE WHEN $3 THEN c.multilingual END AS multilingual
 FROM comments c
 "#;
 
@@ -157,15 +164,17 @@ FROM comments c
 const UPSERT_COMMENTS: &str = r#"
 INSERT INTO comments AS c (source, id, author, text, created_at, lang, url, tags, metadata, model, enriched_at,
                            sentiment, sentiment_negative, sentiment_neutral, sentiment_positive, entities,
-                           embedding, dims, emotion, aspects, lang_detected, lang_confidence, skipped)
+                           embedding, dims, emotion, aspects, lang_detected, lang_confidence, skipped, multilingual)
 SELECT u.source, u.id, u.author, u.text, u.created_at, u.lang, u.url, u.tags::text[], u.metadata, u.model, now(),
        u.sentiment, u.negative, u.neutral, u.positive, u.entities, u.embedding, u.dims::text[], u.emotion, u.aspects,
-       u.lang_detected, u.lang_confidence, u.skipped
+       u.lang_detected, u.lang_confidence, u.skipped, u.multilingual
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
             $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::real[], $13::real[], $14::real[], $15::jsonb[],
-            $16::bytea[], $17::text[], $18::jsonb[], $19::jsonb[], $20::text[], $21::real[], $22::text[])
+            $16::bytea[], $17::text[], $18::jsonb[], $19::jsonb[], $20::text[], $21::real[], $22::text[],
+            $23::jsonb[])
      AS u(source, id, author, text, created_at, lang, url, tags, metadata, model, sentiment, negative, neutral,
-          positive, entities, embedding, dims, emotion, aspects, lang_detected, lang_confidence, skipped)
+          positive, entities, embedding, dims, emotion, aspects, lang_detected, lang_confidence, skipped,
+          multilingual)
 ON CONFLICT (source, id) DO UPDATE SET
     author = EXCLUDED.author, text = EXCLUDED.text, created_at = EXCLUDED.created_at, lang = EXCLUDED.lang,
     url = EXCLUDED.url, tags = EXCLUDED.tags, metadata = EXCLUDED.metadata,
@@ -178,24 +187,24 @@ ON CONFLICT (source, id) DO UPDATE SET
     sentiment_neutral = EXCLUDED.sentiment_neutral, sentiment_positive = EXCLUDED.sentiment_positive,
     entities = EXCLUDED.entities, embedding = EXCLUDED.embedding, dims = CASE WHEN c.text = EXCLUDED.text THEN with_theme(EXCLUDED.dims, c.dims) ELSE EXCLUDED.dims END, emotion = EXCLUDED.emotion,
     aspects = EXCLUDED.aspects, lang_detected = EXCLUDED.lang_detected, lang_confidence = EXCLUDED.lang_confidence,
-    skipped = EXCLUDED.skipped,
+    skipped = EXCLUDED.skipped, multilingual = EXCLUDED.multilingual,
     enriched_at = CASE
         WHEN (c.model, c.sentiment, c.sentiment_negative, c.sentiment_neutral, c.sentiment_positive, c.entities,
-              c.embedding, c.emotion, c.aspects, c.lang_detected, c.lang_confidence, c.skipped)
+              c.embedding, c.emotion, c.aspects, c.lang_detected, c.lang_confidence, c.skipped, c.multilingual)
              IS DISTINCT FROM (EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative,
                                EXCLUDED.sentiment_neutral, EXCLUDED.sentiment_positive, EXCLUDED.entities,
                                EXCLUDED.embedding, EXCLUDED.emotion, EXCLUDED.aspects, EXCLUDED.lang_detected,
-                               EXCLUDED.lang_confidence, EXCLUDED.skipped)
+                               EXCLUDED.lang_confidence, EXCLUDED.skipped, EXCLUDED.multilingual)
         THEN now() ELSE c.enriched_at END
 WHERE (c.author, c.text, c.created_at, c.lang, c.url, c.tags, c.metadata, c.model, c.sentiment,
        c.sentiment_negative, c.sentiment_neutral, c.sentiment_positive, c.entities, c.embedding, c.dims, c.emotion,
-       c.aspects, c.lang_detected, c.lang_confidence, c.skipped)
+       c.aspects, c.lang_detected, c.lang_confidence, c.skipped, c.multilingual)
       IS DISTINCT FROM
       (EXCLUDED.author, EXCLUDED.text, EXCLUDED.created_at, EXCLUDED.lang, EXCLUDED.url, EXCLUDED.tags,
        EXCLUDED.metadata, EXCLUDED.model, EXCLUDED.sentiment, EXCLUDED.sentiment_negative,
        EXCLUDED.sentiment_neutral, EXCLUDED.sentiment_positive, EXCLUDED.entities, EXCLUDED.embedding,
        CASE WHEN c.text = EXCLUDED.text THEN with_theme(EXCLUDED.dims, c.dims) ELSE EXCLUDED.dims END, EXCLUDED.emotion,
-       EXCLUDED.aspects, EXCLUDED.lang_detected, EXCLUDED.lang_confidence, EXCLUDED.skipped)
+       EXCLUDED.aspects, EXCLUDED.lang_detected, EXCLUDED.lang_confidence, EXCLUDED.skipped, EXCLUDED.multilingual)
 "#;
 
 /// An entity as `comments.entities` holds it: the wire form plus its name, so SQL can count by name.
@@ -331,6 +340,7 @@ impl Postgres {
         let mut languages: Vec<Option<&str>> = Vec::with_capacity(n);
         let mut confidences: Vec<Option<f32>> = Vec::with_capacity(n);
         let mut skipped: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut multilingual: Vec<Option<Json<&MultilingualEmbedding>>> = Vec::with_capacity(n);
         for e in batch {
             let c = &e.comment;
             sources.push(c.source.as_str());
@@ -358,6 +368,7 @@ impl Postgres {
             languages.push(e.enrichment.language.as_ref().map(|l| l.code.as_str()));
             confidences.push(e.enrichment.language.as_ref().map(|l| l.confidence));
             skipped.push(e.enrichment.skipped.map(Skipped::as_str));
+            multilingual.push(e.enrichment.multilingual.as_ref().map(Json));
         }
         sqlx::query(UPSERT_COMMENTS)
             .bind(&sources)
@@ -382,6 +393,7 @@ impl Postgres {
             .bind(&languages)
             .bind(&confidences)
             .bind(&skipped)
+            .bind(&multilingual)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -2,8 +2,8 @@
 
 use chrono::{TimeZone, Utc};
 use murmur_core::{
-    Comment, DetectedLanguage, Emotion, EmotionLabel, EnrichedComment, Enrichment, Entity, EntityLabel, Sentiment,
-    SentimentLabel, Skipped,
+    Comment, DetectedLanguage, Emotion, EmotionLabel, EnrichedComment, Enrichment, Entity, EntityLabel,
+    MultilingualEmbedding, Sentiment, SentimentLabel, Skipped,
 };
 use murmur_store::{DimKind, Duplicates, KeyFilter, PackedVector, Postgres};
 use sqlx::Connection;
@@ -47,6 +47,7 @@ fn enriched(id: usize, text: &str) -> EnrichedComment {
             aspects: None,
             language: None,
             skipped: None,
+            multilingual: None,
         },
     )
 }
@@ -226,6 +227,7 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
     // detected, 'und' where neither said.
     sqlx::raw_sql("UPDATE comments SET lang = 'pt-BR' WHERE id = 'wide'").execute(&mut before).await.expect("lang");
     sqlx::raw_sql(&apply("0016_language_rollups.sql")).execute(&mut before).await.expect("0016");
+    sqlx::raw_sql(&apply("0017_multilingual_embeddings.sql")).execute(&mut before).await.expect("0017");
     let languages: Vec<(String, Vec<String>)> =
         sqlx::query_as("SELECT id, dims FROM comments WHERE dims IS NOT NULL ORDER BY id")
             .fetch_all(&mut before)
@@ -325,11 +327,13 @@ async fn a_missing_database_says_how_to_create_it() {
 }
 
 #[tokio::test]
-async fn detected_languages_and_skipped_heads_round_trip() {
+async fn detected_languages_skipped_heads_and_multilingual_vectors_round_trip() {
     let store = fresh_database("languages").await;
     let mut french = enriched(1, "le service client ne répond jamais");
     french.enrichment.language = Some(DetectedLanguage { code: "fr".into(), confidence: 0.97 });
     french.enrichment.skipped = Some(Skipped::Language);
+    french.enrichment.multilingual =
+        Some(MultilingualEmbedding { model: "e5".into(), vector: vec![0.6, -0.8, 1e-30, -0.0] });
     let mut english = enriched(2, "the battery is awful");
     english.enrichment.language = Some(DetectedLanguage { code: "en".into(), confidence: 0.88 });
     store.upsert_batch(&[french.clone(), english.clone(), enriched(3, "older")]).await.expect("write");
@@ -339,7 +343,10 @@ async fn detected_languages_and_skipped_heads_round_trip() {
         let back = got.into_enriched().expect("enriched");
         assert_eq!(back.enrichment.language, want.enrichment.language);
         assert_eq!(back.enrichment.skipped, want.enrichment.skipped);
+        assert_eq!(back.enrichment.multilingual, want.enrichment.multilingual, "bit for bit");
     }
+    let unread = store.get_comment("app-store", "1", false).await.expect("read").expect("present");
+    assert!(unread.enrichment.multilingual.is_none(), "vectors only when asked for");
     let older = store.get_comment("app-store", "3", false).await.expect("read").expect("present");
     assert!(older.enrichment.language.is_none() && older.enrichment.skipped.is_none());
     let bad = sqlx::query("UPDATE comments SET skipped = 'mood' WHERE id = '3'").execute(store.pool()).await;

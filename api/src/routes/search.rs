@@ -83,6 +83,8 @@ pub(crate) struct SearchPage {
     responses(
         (status = 200, description = "The page of hits", body = SearchPage),
         (status = 503, description = "Semantic or hybrid search on a server without the encoder", body = ErrorBody),
+        (status = 409, description = "Semantic or hybrid search on a server whose query encoder is not the one the \
+            index's vectors came from", body = ErrorBody),
         Refusals,
     ))]
 pub(crate) async fn search(
@@ -152,7 +154,17 @@ pub(crate) async fn search(
         let service = state.enrich.as_ref().ok_or_else(|| {
             ApiError::NotReady(format!("{} search needs the encoder, which is off on this server", p.mode.as_str()))
         })?;
-        Some(service.embed(p.q.clone()).await?)
+        if let Some(held) = state.index.vector_model() {
+            if held != service.search_model() {
+                return Err(ApiError::Conflict(format!(
+                    "{} search: the index holds {held}'s vectors and this server embeds queries with {}: serve with \
+                     the worker's encoder settings (--multilingual-model), or run murmur reindex",
+                    p.mode.as_str(),
+                    service.search_model()
+                )));
+            }
+        }
+        Some(service.embed_query(p.q.clone()).await?)
     } else {
         None
     };
