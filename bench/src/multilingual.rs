@@ -17,7 +17,7 @@ use anyhow::Context;
 use clap::Args;
 use murmur_cli::{home_path, ModelArgs, ASSETS_HINT, DEMO_CORPUS, MULTILINGUAL_DIR};
 use murmur_core::Enricher;
-use murmur_enrich::{ModelStack, MultilingualEncoder, TextRole};
+use murmur_enrich::{ModelStack, MultilingualEncoder};
 
 #[derive(Args)]
 pub struct MultilingualArgs {
@@ -146,9 +146,7 @@ pub fn multilingual(args: MultilingualArgs) -> anyhow::Result<()> {
     let column = |l: usize| rows.iter().map(|r| r[l].as_str()).collect::<Vec<_>>();
     let all: Vec<&str> = (0..languages.len()).flat_map(column).collect();
     let minilm = by_language(english.embed(&all).map_err(|e| anyhow::anyhow!(e))?);
-    // The English comment is what a user searches with (a query); the translations are stored comments.
-    let mut e5_vectors = vec![e5.embed(&column(0), TextRole::Query)?];
-    e5_vectors.extend(by_language(e5.embed(&all[rows.len()..], TextRole::Passage)?));
+    let e5_vectors = by_language(e5.embed(&all)?);
     println!(
         "\n{} comments in {} languages; an English comment looks for its translation among the language's {}:",
         rows.len(),
@@ -166,7 +164,7 @@ pub fn multilingual(args: MultilingualArgs) -> anyhow::Result<()> {
     let tweets = paraphrase_corpus(&args.corpus)?;
     let refs: Vec<&str> = tweets.iter().map(String::as_str).collect();
     let tweet_minilm = english.embed(&refs).map_err(|e| anyhow::anyhow!(e))?;
-    let tweet_e5 = e5.embed(&refs, TextRole::Passage)?;
+    let tweet_e5 = e5.embed(&refs)?;
     println!(
         "\nEnglish paraphrases among {} tweets (relevant tweets share no word with the query): recall in the top 30, \
          reciprocal rank of the first relevant",
@@ -177,7 +175,7 @@ pub fn multilingual(args: MultilingualArgs) -> anyhow::Result<()> {
     let mut totals = [0f64; 4];
     for (query, relevant) in &cases {
         let q_minilm = english.embed(&[query.as_str()]).map_err(|e| anyhow::anyhow!(e))?.remove(0);
-        let q_e5 = e5.embed(&[query.as_str()], TextRole::Query)?.remove(0);
+        let q_e5 = e5.embed(&[query.as_str()])?.remove(0);
         let score = |ranks: Vec<usize>| {
             let recall = ranks.iter().filter(|&&r| r <= 30).count() as f64 / relevant.len() as f64;
             (recall, ranks.iter().min().map_or(0.0, |&r| 1.0 / r as f64))
@@ -194,7 +192,7 @@ pub fn multilingual(args: MultilingualArgs) -> anyhow::Result<()> {
     let sample: Vec<&str> = refs.iter().copied().cycle().take(args.comments).collect();
     let (_, plain) = timed(|| english.enrich(&sample).map_err(|e| anyhow::anyhow!(e)))?;
     let (_, embed_minilm) = timed(|| english.embed(&sample).map_err(|e| anyhow::anyhow!(e)))?;
-    let (_, embed_e5) = timed(|| Ok(e5.embed(&sample, TextRole::Passage)?))?;
+    let (_, embed_e5) = timed(|| Ok(e5.embed(&sample)?))?;
     let with_e5 = english.with_multilingual(e5);
     let (_, both) = timed(|| with_e5.enrich(&sample).map_err(|e| anyhow::anyhow!(e)))?;
     let per = |s: f64| 1e3 * s / sample.len() as f64;

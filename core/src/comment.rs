@@ -84,7 +84,7 @@ pub struct Enrichment {
 pub struct MultilingualEmbedding {
     /// Identifier of the encoder, e.g. `multilingual-e5-small-q4`.
     pub model: String,
-    /// L2-normalised embedding of the text as a passage.
+    /// L2-normalised embedding of the text.
     #[serde(with = "crate::packed")]
     pub vector: Vec<f32>,
 }

@@ -29,7 +29,7 @@ pub use batching::token_budget_batches;
 pub use device::{select_device, DeviceRequest};
 pub use encoder::{EncodedBatch, EncoderOptions, SentenceEncoder, Word};
 pub use error::EnrichError;
-pub use multilingual::{MultilingualEncoder, TextRole, MULTILINGUAL_MODEL_ID};
+pub use multilingual::{MultilingualEncoder, MULTILINGUAL_MODEL_ID};
 pub use precision::Precision;
 pub use stack::ModelStack;
 pub use stub::{StubEnricher, STUB_DIMENSIONS, STUB_MODEL_ID};

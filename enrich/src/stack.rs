@@ -6,7 +6,7 @@ use tch::Device;
 
 use crate::encoder::SentenceEncoder;
 use crate::language::LanguageDetector;
-use crate::multilingual::{MultilingualEncoder, TextRole, MULTILINGUAL_MODEL_ID};
+use crate::multilingual::{MultilingualEncoder, MULTILINGUAL_MODEL_ID};
 use crate::tasks::{Heads, TaskInput, TaskModel, TaskPrediction};
 use crate::EnrichError;
 
@@ -114,7 +114,7 @@ impl Enricher for ModelStack {
 
     fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
         match &self.multilingual {
-            Some(multilingual) => Ok(multilingual.embed(texts, TextRole::Query)?),
+            Some(multilingual) => Ok(multilingual.embed(texts)?),
             None => Ok(self.encoder.embed(texts)?),
         }
     }
@@ -123,7 +123,7 @@ impl Enricher for ModelStack {
         let languages = texts.iter().map(|text| self.detect(text)).collect();
         let mut out = self.read(texts, languages, |heads| heads)?;
         if let Some(multilingual) = &self.multilingual {
-            let vectors = multilingual.embed(texts, TextRole::Passage)?;
+            let vectors = multilingual.embed(texts)?;
             for (enrichment, vector) in out.iter_mut().zip(vectors) {
                 enrichment.multilingual =
                     Some(MultilingualEmbedding { model: MULTILINGUAL_MODEL_ID.to_owned(), vector });
