@@ -8,7 +8,11 @@
 //! - in English: the paraphrase queries of `tests/data/paraphrase_queries.json` over the 2,740 tweets to @apple
 //!   and @VirginAmerica, whose relevant tweets share no word with the query (recall in the top 30, reciprocal
 //!   rank of the first relevant);
-//! - cost: enriching real tweets with every head, with and without the multilingual encoder.
+//! - as served (`--multilingual-model` embeds only the comments in a language the heads never learned, and one
+//!   ranking holds both vector spaces): one corpus of those tweets, the English comments and their translations
+//!   indexed with and without it: translations found first under `lang=`, translations in an English
+//!   comment's top 10, and the English paraphrases' recall among all of them;
+//! - cost: enriching English tweets and translations with every head, with and without it.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -16,8 +20,10 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use murmur_cli::{home_path, ModelArgs, ASSETS_HINT, DEMO_CORPUS, MULTILINGUAL_DIR};
-use murmur_core::Enricher;
+use murmur_core::testing::Fixture;
+use murmur_core::{EnrichedComment, Enricher};
 use murmur_enrich::{ModelStack, MultilingualEncoder};
+use murmur_search::{Access, Filters, IndexOptions, SearchIndex, SearchMode, SearchQuery};
 
 #[derive(Args)]
 pub struct MultilingualArgs {
@@ -189,27 +195,142 @@ pub fn multilingual(args: MultilingualArgs) -> anyhow::Result<()> {
     }
     println!("| mean | | {:.2} | {:.2} | {:.2} | {:.2} |", totals[0], totals[1], totals[2], totals[3]);
 
-    let sample: Vec<&str> = refs.iter().copied().cycle().take(args.comments).collect();
-    let (_, plain) = timed(|| english.enrich(&sample).map_err(|e| anyhow::anyhow!(e)))?;
-    let (_, embed_minilm) = timed(|| english.embed(&sample).map_err(|e| anyhow::anyhow!(e)))?;
-    let (_, embed_e5) = timed(|| Ok(e5.embed(&sample)?))?;
+    println!(
+        "\nThe encoders alone, above; as served, below: --multilingual-model gives the multilingual vector only to"
+    );
+    println!("comments in a language the heads never learned, and one ranking holds both spaces.");
     let with_e5 = english.with_multilingual(e5);
-    let (_, both) = timed(|| with_e5.enrich(&sample).map_err(|e| anyhow::anyhow!(e)))?;
+    served(&with_e5, &languages, &rows, &tweets, &cases)?;
+
+    let sample: Vec<&str> = refs.iter().copied().cycle().take(args.comments).collect();
+    let translated: Vec<&str> = all[rows.len()..].iter().copied().cycle().take(args.comments).collect();
+    let plain = ModelArgs { multilingual_model: None, ..args.model.clone() }.load()?;
     let per = |s: f64| 1e3 * s / sample.len() as f64;
-    println!("\ncost on {} tweets (ms per comment, batched, same run):\n", sample.len());
-    println!("| what | ms per comment | ratio |");
+    println!("\ncost, {} comments each (ms per comment, batched, same run):\n", sample.len());
+    println!("| comments | given the multilingual vector | every head | every head, --multilingual-model | ratio |");
+    println!("|---|---|---|---|---|");
+    for (what, texts) in [("English tweets", &sample), ("translations (fr/es/de/zh/ja)", &translated)] {
+        // Alternated, so that a slow spell of this shared machine hits both.
+        let (mut without, mut with) = (f64::INFINITY, f64::INFINITY);
+        let mut enriched = Vec::new();
+        for _ in 0..3 {
+            without = without.min(timed(|| plain.enrich(texts).map_err(|e| anyhow::anyhow!(e)))?.1);
+            let (out, seconds) = timed(|| with_e5.enrich(texts).map_err(|e| anyhow::anyhow!(e)))?;
+            (enriched, with) = (out, with.min(seconds));
+        }
+        let share = enriched.iter().filter(|e| e.multilingual.is_some()).count() as f64 / texts.len() as f64;
+        println!("| {what} | {:.1}% | {:.2} | {:.2} | {:.2} |", 100.0 * share, per(without), per(with), with / without);
+    }
+    Ok(())
+}
+
+/// Semantic search as served, on one corpus (the tweets, the English comments and their translations) indexed
+/// twice: by the English encoder alone, and with `--multilingual-model`.
+fn served(
+    stack: &ModelStack,
+    languages: &[String],
+    rows: &[Vec<String>],
+    tweets: &[String],
+    cases: &[(String, Vec<String>)],
+) -> anyhow::Result<()> {
+    let mut corpus: Vec<(String, String, String)> =
+        tweets.iter().enumerate().map(|(i, t)| (format!("t{i}"), t.clone(), "en".to_owned())).collect();
+    for (l, language) in languages.iter().enumerate() {
+        corpus.extend(
+            rows.iter().enumerate().map(|(r, row)| (format!("{language}-{r}"), row[l].clone(), language.clone())),
+        );
+    }
+    let texts: Vec<&str> = corpus.iter().map(|c| c.1.as_str()).collect();
+    let enriched = stack.enrich(&texts).map_err(|e| anyhow::anyhow!(e))?;
+    let multilingual = enriched.iter().filter(|e| e.multilingual.is_some()).count();
+    let at = chrono::Utc::now();
+    let documents = |keep_multilingual: bool| -> Vec<EnrichedComment> {
+        corpus
+            .iter()
+            .zip(&enriched)
+            .map(|((id, text, language), enrichment)| {
+                let mut c = Fixture::new("bench", id, text, at).build();
+                c.comment.lang = Some(language.clone());
+                c.enrichment = enrichment.clone();
+                if !keep_multilingual {
+                    c.enrichment.multilingual = None;
+                }
+                c
+            })
+            .collect()
+    };
+    let dirs = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let english_only = SearchIndex::open(dirs.0.path(), Access::ReadWrite, IndexOptions::default())?;
+    english_only.write_batch(&documents(false))?;
+    let both = SearchIndex::open(dirs.1.path(), Access::ReadWrite, IndexOptions::default())?;
+    both.write_batch(&documents(true))?;
+    println!(
+        "\n{} comments: {} tweets, {} English comments and {} translations ({multilingual} given the multilingual vector)",
+        corpus.len(),
+        tweets.len(),
+        rows.len(),
+        rows.len() * (languages.len() - 1)
+    );
+    let search = |index: &SearchIndex,
+                  q: &str,
+                  lang: Option<&str>,
+                  limit: usize,
+                  multilingual: bool|
+     -> anyhow::Result<Vec<String>> {
+        let vectors = &stack.embed_queries(&[q], multilingual).map_err(|e| anyhow::anyhow!(e))?[0];
+        let query = SearchQuery {
+            q: q.to_owned(),
+            mode: SearchMode::Semantic,
+            embedding: Some(vectors.encoder.clone()),
+            multilingual_embedding: vectors.multilingual.clone(),
+            filters: Filters { language: lang.map(str::to_owned), ..Filters::default() },
+            limit,
+            ..SearchQuery::default()
+        };
+        Ok(index.search(&query)?.hits.into_iter().map(|h| h.id).collect())
+    };
+    println!("\n| measure | English encoder only | --multilingual-model |");
     println!("|---|---|---|");
+    for language in languages.iter().skip(1) {
+        let mut first = [0usize; 2];
+        for (r, row) in rows.iter().enumerate() {
+            for (i, (index, on)) in [(&english_only, false), (&both, true)].into_iter().enumerate() {
+                let hits = search(index, &row[0], Some(language), 1, on)?;
+                first[i] += usize::from(hits.first() == Some(&format!("{language}-{r}")));
+            }
+        }
+        let n = rows.len() as f64;
+        println!(
+            "| English comment → its {language} translation first (lang={language}) | {:.2} | {:.2} |",
+            first[0] as f64 / n,
+            first[1] as f64 / n
+        );
+    }
+    let mut found = [0usize; 2];
+    for (r, row) in rows.iter().enumerate() {
+        for (i, (index, on)) in [(&english_only, false), (&both, true)].into_iter().enumerate() {
+            let hits = search(index, &row[0], None, 10, on)?;
+            found[i] += hits.iter().filter(|h| h.ends_with(&format!("-{r}")) && !h.starts_with("en-")).count();
+        }
+    }
+    let translations = (rows.len() * (languages.len() - 1)) as f64;
     println!(
-        "| embedding: all-MiniLM-L6-v2 (libtorch, {:?}) | {:.2} | 1.00 |",
-        with_e5.encoder().kind(),
-        per(embed_minilm)
+        "| translations in an English comment's top 10, no filter | {:.2} | {:.2} |",
+        found[0] as f64 / translations,
+        found[1] as f64 / translations
     );
-    println!(
-        "| embedding: multilingual-e5-small (4-bit engine) | {:.2} | {:.2} |",
-        per(embed_e5),
-        embed_e5 / embed_minilm
-    );
-    println!("| enrichment, every head | {:.2} | 1.00 |", per(plain));
-    println!("| enrichment, every head + multilingual vector | {:.2} | {:.2} |", per(both), both / plain);
+    let mut recall = [0f64; 2];
+    for (query, relevant) in cases {
+        for (i, (index, on)) in [(&english_only, false), (&both, true)].into_iter().enumerate() {
+            let hits = search(index, query, None, 30, on)?;
+            let texts: Vec<&str> = hits
+                .iter()
+                .filter_map(|id| id.strip_prefix('t').and_then(|n| n.parse::<usize>().ok()).map(|n| tweets[n].as_str()))
+                .collect();
+            let got = relevant.iter().filter(|r| texts.iter().any(|t| t.contains(r.as_str()))).count();
+            recall[i] += got as f64 / relevant.len() as f64 / cases.len() as f64;
+        }
+    }
+    println!("| English paraphrases: recall@30 among all of them | {:.2} | {:.2} |", recall[0], recall[1]);
     Ok(())
 }

@@ -49,10 +49,10 @@ pub struct ModelArgs {
     #[arg(long, env = "MURMUR_NO_ASPECTS", value_parser = BoolishValueParser::new())]
     pub no_aspects: bool,
     /// Folder of the multilingual encoder (multilingual-e5-small, 4-bit, and its engine; infra/fetch-assets.sh
-    /// unpacks it to .cache/models/multilingual-e5-small-q4). Off by default: semantic search then reads its
-    /// vectors, so an English query finds comments in ~100 languages, but English paraphrases are found less
-    /// well and enrichment costs several times more (docs/languages.md). The worker and the API must agree;
-    /// changing it takes `murmur reindex`.
+    /// unpacks it to .cache/models/multilingual-e5-small-q4): comments in a language the heads never learned get
+    /// its vector, so semantic search finds them by meaning from a query in any language, at ~9× their
+    /// enrichment cost (English comments cost nothing more; docs/languages.md). Needs AVX2 and FMA. Comments
+    /// enriched before keep the English vector; once the index holds multilingual vectors, the API needs it too.
     #[arg(long, env = "MURMUR_MULTILINGUAL_MODEL", value_parser = home_path)]
     pub multilingual_model: Option<PathBuf>,
 }

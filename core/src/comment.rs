@@ -73,8 +73,8 @@ pub struct Enrichment {
     /// Why the heads did not read the text, when they did not: their fields are then absent for that reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<Skipped>,
-    /// The multilingual encoder's embedding, where the worker runs one: semantic search reads it instead of
-    /// `embedding` (see [`Enrichment::search_vector`]), so a query finds comments in every language.
+    /// The multilingual encoder's embedding, for a text in a language the heads never learned, where the worker
+    /// runs one: semantic search reads it instead of `embedding`, so an English query finds such comments too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multilingual: Option<MultilingualEmbedding>,
 }
@@ -103,17 +103,6 @@ impl Enrichment {
             language: None,
             skipped: None,
             multilingual: None,
-        }
-    }
-
-    /// The vector semantic search reads and the encoder that made it: the multilingual embedding where there
-    /// is one, else the encoder's; `None` when there is neither (a stub model). An index holds one encoder's
-    /// vectors only, and a query is embedded by that encoder.
-    pub fn search_vector(&self) -> Option<(&str, &[f32])> {
-        match &self.multilingual {
-            Some(m) if !m.vector.is_empty() => Some((&m.model, &m.vector)),
-            _ if !self.embedding.is_empty() => Some((&self.model, &self.embedding)),
-            _ => None,
         }
     }
 }

@@ -27,4 +27,4 @@ pub use comment::{
 };
 pub use explain::{Explanation, LabelExplanation, WordWeight};
 pub use model_queue::{ModelQueue, ModelQueueError};
-pub use seams::{one_per_text, BoxError, CommentStore, Enricher};
+pub use seams::{one_per_text, BoxError, CommentStore, Enricher, QueryVectors};

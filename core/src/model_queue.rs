@@ -6,7 +6,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{one_per_text, BoxError, Enricher, Enrichment, Explanation};
+use crate::{one_per_text, BoxError, Enricher, Enrichment, Explanation, QueryVectors};
 
 /// Why a job got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +23,11 @@ pub enum ModelQueueError {
 enum Reply {
     Enrich(oneshot::Sender<Result<Vec<Enrichment>, String>>),
     Embed(oneshot::Sender<Result<Vec<Vec<f32>>, String>>),
-    /// Search queries' vectors (see [`Enricher::embed_queries`]).
-    Query(oneshot::Sender<Result<Vec<Vec<f32>>, String>>),
+    /// Search queries' vectors (see [`Enricher::embed_queries`]), with the multilingual encoder's or without.
+    Query {
+        multilingual: bool,
+        reply: oneshot::Sender<Result<Vec<QueryVectors>, String>>,
+    },
     /// One text's explanation (one model call of its own: a reading per word).
     Explain(oneshot::Sender<Result<Explanation, String>>),
 }
@@ -39,7 +42,7 @@ struct Job {
 pub struct ModelQueue {
     sender: mpsc::Sender<Job>,
     model: String,
-    search_model: String,
+    multilingual_model: Option<String>,
     max_texts: usize,
 }
 
@@ -49,7 +52,7 @@ impl ModelQueue {
     pub fn start(enricher: Box<dyn Enricher>, capacity: usize, max_texts: usize) -> std::io::Result<Self> {
         let (sender, mut receiver) = mpsc::channel::<Job>(capacity.max(1));
         let model = enricher.model_id().to_owned();
-        let search_model = enricher.search_model().to_owned();
+        let multilingual_model = enricher.multilingual_model().map(str::to_owned);
         std::thread::Builder::new().name("murmur-model".into()).spawn(move || {
             while let Some(first) = receiver.blocking_recv() {
                 let mut queued = first.texts.len();
@@ -66,7 +69,9 @@ impl ModelQueue {
                 let (explain, jobs): (Vec<Job>, Vec<Job>) =
                     jobs.into_iter().partition(|j| matches!(j.reply, Reply::Explain(_)));
                 let (query, jobs): (Vec<Job>, Vec<Job>) =
-                    jobs.into_iter().partition(|j| matches!(j.reply, Reply::Query(_)));
+                    jobs.into_iter().partition(|j| matches!(j.reply, Reply::Query { .. }));
+                let (multilingual_query, query): (Vec<Job>, Vec<Job>) =
+                    query.into_iter().partition(|j| matches!(j.reply, Reply::Query { multilingual: true, .. }));
                 let (enrich, embed): (Vec<Job>, Vec<Job>) =
                     jobs.into_iter().partition(|j| matches!(j.reply, Reply::Enrich(_)));
                 answer(
@@ -89,16 +94,18 @@ impl ModelQueue {
                         }
                     },
                 );
-                answer(
-                    "query",
-                    query,
-                    |texts| enricher.embed_queries(texts),
-                    |reply, share| {
-                        if let Reply::Query(reply) = reply {
-                            let _ = reply.send(share);
-                        }
-                    },
-                );
+                for (jobs, multilingual) in [(query, false), (multilingual_query, true)] {
+                    answer(
+                        "query",
+                        jobs,
+                        |texts| enricher.embed_queries(texts, multilingual),
+                        |reply, share| {
+                            if let Reply::Query { reply, .. } = reply {
+                                let _ = reply.send(share);
+                            }
+                        },
+                    );
+                }
                 for job in explain {
                     let span = tracing::debug_span!("model_call", kind = "explain", texts = 1, jobs = 1);
                     let _entered = span.enter();
@@ -113,7 +120,7 @@ impl ModelQueue {
                 }
             }
         })?;
-        Ok(Self { sender, model, search_model, max_texts })
+        Ok(Self { sender, model, multilingual_model, max_texts })
     }
 
     /// The served model's identifier.
@@ -121,9 +128,9 @@ impl ModelQueue {
         &self.model
     }
 
-    /// The encoder semantic search's query vectors come from (see [`Enricher::search_model`]).
-    pub fn search_model(&self) -> &str {
-        &self.search_model
+    /// The multilingual encoder the served model runs beside its own, if any.
+    pub fn multilingual_model(&self) -> Option<&str> {
+        self.multilingual_model.as_deref()
     }
 
     /// Texts merged into one call at most (the API's limit per request).
@@ -145,11 +152,12 @@ impl ModelQueue {
         answer.await.map_err(|_| ModelQueueError::Stopped)?.map_err(ModelQueueError::Model)
     }
 
-    /// The vector of a search query, by [`Self::search_model`]'s encoder; [`ModelQueueError::Full`] at once
-    /// when the queue is full.
-    pub async fn embed_query(&self, text: String) -> Result<Vec<f32>, ModelQueueError> {
+    /// The vectors of a search query (see [`Enricher::embed_queries`]; `multilingual`: also the multilingual
+    /// encoder's, for an index that holds comments it embedded); [`ModelQueueError::Full`] at once when the queue
+    /// is full.
+    pub async fn embed_query(&self, text: String, multilingual: bool) -> Result<QueryVectors, ModelQueueError> {
         let (reply, answer) = oneshot::channel();
-        self.try_submit(Job { texts: vec![text], reply: Reply::Query(reply) })?;
+        self.try_submit(Job { texts: vec![text], reply: Reply::Query { multilingual, reply } })?;
         let vectors = answer.await.map_err(|_| ModelQueueError::Stopped)?.map_err(ModelQueueError::Model)?;
         vectors.into_iter().next().ok_or_else(|| ModelQueueError::Model("no vector for the query".into()))
     }
@@ -248,8 +256,9 @@ mod tests {
         let lengths = |r: Vec<Enrichment>| r.into_iter().map(|e| e.embedding[0]).collect::<Vec<_>>();
         assert_eq!(lengths(a.expect("a")), [3.0, 5.0]);
         assert_eq!(lengths(b.expect("b")), [15.0]);
-        assert_eq!(queue.embed_query("four".into()).await.expect("query"), [4.0]);
-        assert_eq!(queue.search_model(), "recorder", "by default the encoder's vectors are searched");
+        let query = queue.embed_query("four".into(), true).await.expect("query");
+        assert_eq!(query, QueryVectors { encoder: vec![4.0], multilingual: None });
+        assert_eq!(queue.multilingual_model(), None, "a model runs no multilingual encoder unless it says so");
         // Two words: the whole text and 2 × (2 + 16) readings with words left out, in one call.
         let explained = queue.explain("two words".into()).await.expect("explain");
         assert!(explained.sentiment.is_none(), "a model without sentiment explains none");

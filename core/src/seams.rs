@@ -20,15 +20,15 @@ pub trait Enricher: Send + 'static {
         Ok(self.enrich(texts)?.into_iter().map(|e| e.embedding).collect())
     }
 
-    /// The encoder whose vectors semantic search compares a query with (see
-    /// [`crate::Enrichment::search_vector`]): the multilingual encoder where the model runs one.
-    fn search_model(&self) -> &str {
-        self.model_id()
+    /// The multilingual encoder this model runs beside its own, if any (see [`crate::Enrichment::multilingual`]).
+    fn multilingual_model(&self) -> Option<&str> {
+        None
     }
 
-    /// Search queries' vectors, by [`Enricher::search_model`]'s encoder.
-    fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
-        self.embed(texts)
+    /// Search queries' vectors: by the model's encoder, and (`multilingual`: when the index holds comments it
+    /// embedded) by its multilingual encoder where it runs one.
+    fn embed_queries(&self, texts: &[&str], _multilingual: bool) -> Result<Vec<QueryVectors>, BoxError> {
+        Ok(self.embed(texts)?.into_iter().map(|encoder| QueryVectors { encoder, multilingual: None }).collect())
     }
 
     /// The sentence-level reading alone (the embedding, sentiment and emotion, without entities or aspects) of
@@ -38,6 +38,15 @@ pub trait Enricher: Send + 'static {
     fn classify(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
         self.enrich(texts)
     }
+}
+
+/// A search query's vectors, one per encoder the model runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryVectors {
+    /// By the model's (English) encoder: compared with the comments it embedded.
+    pub encoder: Vec<f32>,
+    /// By the multilingual encoder, where the model runs one: compared with the comments it embedded.
+    pub multilingual: Option<Vec<f32>>,
 }
 
 /// A model call's results, checked to be one per text: the rule every caller of an [`Enricher`] relies on

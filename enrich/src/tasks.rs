@@ -51,7 +51,7 @@ pub struct TaskModelConfig {
 }
 
 /// What a model trained before languages were recorded learned: English.
-fn english_only() -> Vec<String> {
+pub(crate) fn english_only() -> Vec<String> {
     vec!["en".to_owned()]
 }
 

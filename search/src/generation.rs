@@ -1,4 +1,4 @@
-//! An index folder holds generations: `gen-000001-<ms>/` (`text/`: tantivy, `vectors/`: embeddings and graph) and
+//! An index folder holds generations: `gen-000001-<ms>/` (`text/`: tantivy, `vectors/` and `vectors-multilingual/`: embeddings and graphs) and
 //! `CURRENT`, which names the one in service. A rebuild fills a new generation beside the old one and then
 //! replaces `CURRENT` atomically; readers notice and switch, so they serve the old generation until the new
 //! one is complete.
@@ -9,7 +9,8 @@ use tantivy::directory::MmapDirectory;
 use tantivy::{Index, IndexReader, ReloadPolicy};
 
 use crate::schema::{self, Fields};
-use crate::vectors::{write_atomically, HnswParams, VectorStore};
+use crate::spaces::SpaceStores;
+use crate::vectors::{write_atomically, HnswParams};
 use crate::{tokenizer, SearchError};
 
 const CURRENT: &str = "CURRENT";
@@ -17,10 +18,6 @@ const PREFIX: &str = "gen-";
 
 pub(crate) fn text_dir(generation: &Path) -> PathBuf {
     generation.join("text")
-}
-
-pub(crate) fn vectors_dir(generation: &Path) -> PathBuf {
-    generation.join("vectors")
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> SearchError {
@@ -99,7 +96,7 @@ pub(crate) struct Generation {
     pub index: Index,
     pub reader: IndexReader,
     pub fields: Fields,
-    pub vectors: Option<VectorStore>,
+    pub vectors: Option<SpaceStores>,
 }
 
 impl Generation {
@@ -120,7 +117,7 @@ impl Generation {
         index.tokenizers().register(tokenizer::SOCIAL, tokenizer::analyzer());
         let reader = index.reader_builder().reload_policy(ReloadPolicy::OnCommitWithDelay).try_into()?;
         let vectors = match with_vectors {
-            Some(params) => Some(VectorStore::open(&vectors_dir(path), params)?),
+            Some(params) => Some(SpaceStores::open(path, params)?),
             None => None,
         };
         Ok(Self { path: path.to_owned(), index, reader, fields, vectors })

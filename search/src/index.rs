@@ -3,13 +3,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use murmur_core::{counted_entities, BoxError, CommentStore, EnrichedComment};
+use murmur_core::{counted_entities, BoxError, CommentStore, EnrichedComment, Enrichment};
 use tantivy::schema::Value;
 use tantivy::{DateTime as TantivyDateTime, IndexWriter, TantivyDocument, Term};
 
 use crate::generation::{self, Generation};
 use crate::query::entity_facet;
-use crate::vectors::{Bitset, HnswParams, VectorLog, VectorStore};
+use crate::spaces::{Space, SpaceIds, SpaceLogs, SpaceStores};
+use crate::vectors::HnswParams;
 use crate::SearchError;
 
 /// What this process does with the index. One process writes a generation at a time (the sink, the demo, or a
@@ -62,7 +63,7 @@ const REBUILD_MEMORY_BYTES: usize = 512 * 1024 * 1024;
 /// The writing end of a generation: tantivy's writer and the vector log, committed together.
 struct Writer {
     writer: IndexWriter,
-    log: VectorLog,
+    logs: SpaceLogs,
     /// Written since the last commit, kept to be written again if the commit fails.
     pending: Vec<EnrichedComment>,
     last_commit: Instant,
@@ -75,12 +76,12 @@ impl Writer {
             tantivy::TantivyError::LockFailure(..) => SearchError::WriterBusy(generation.path.display().to_string()),
             e => e.into(),
         })?;
-        let log = VectorLog::open(&generation::vectors_dir(&generation.path))?;
-        Ok(Self { writer, log, pending: Vec::new(), last_commit: Instant::now() })
+        let logs = SpaceLogs::open(&generation.path)?;
+        Ok(Self { writer, logs, pending: Vec::new(), last_commit: Instant::now() })
     }
 
-    /// Adds `batch`; a comment whose vector is from another encoder than the generation's is found by its words
-    /// only (and said, once per batch: changing encoders takes `murmur reindex`).
+    /// Adds `batch`; a comment whose vector is from another encoder than its space's is found by its words only
+    /// (and said, once per batch: changing encoders takes `murmur reindex`).
     fn add(&mut self, generation: &Generation, batch: &[EnrichedComment]) -> Result<(), SearchError> {
         let f = &generation.fields;
         let mut foreign = Vec::new();
@@ -110,12 +111,11 @@ impl Writer {
             for (label, name) in counted_entities(enriched.enrichment.entities.as_deref().unwrap_or_default()) {
                 doc.add_facet(f.entity, entity_facet(label, Some(&name)));
             }
-            match enriched.enrichment.search_vector() {
-                Some((model, vector)) if self.log.accepts(model) => {
-                    doc.add_u64(f.vec_id, self.log.append(vector, model)?);
+            if let Some((space, model, vector)) = search_vector(&enriched.enrichment) {
+                match self.logs.append(space, vector, model)? {
+                    Some(vec_id) => doc.add_u64(f.vec_id, vec_id),
+                    None => foreign.push((key, model)),
                 }
-                Some((model, _)) => foreign.push((key, model)),
-                None => {}
             }
             self.writer.add_document(doc)?;
         }
@@ -124,7 +124,7 @@ impl Writer {
                 comments = foreign.len(),
                 first = %first,
                 model = %model,
-                "vectors from another encoder than the index holds: these comments are found by their words only; \
+                "vectors from another encoder than their space holds: these comments are found by their words only; \
                  run murmur reindex after changing encoders"
             );
         }
@@ -133,7 +133,7 @@ impl Writer {
 
     /// Vectors first (synced), then tantivy: a commit never references a vector that is not durable.
     fn commit(&mut self, generation: &Generation) -> Result<(), SearchError> {
-        let committed = self.log.sync().and_then(|()| Ok(self.writer.commit().map(|_| ())?));
+        let committed = self.logs.sync().and_then(|()| Ok(self.writer.commit().map(|_| ())?));
         match committed {
             Ok(()) => {
                 self.pending.clear();
@@ -143,7 +143,7 @@ impl Writer {
             Err(e) => {
                 // Start the uncommitted work over, so a retried commit covers all of it.
                 self.writer.rollback()?;
-                self.log.rollback()?;
+                self.logs.rollback()?;
                 let pending = std::mem::take(&mut self.pending);
                 self.add(generation, &pending)?;
                 self.pending = pending;
@@ -162,7 +162,27 @@ struct Inner {
     writer: Option<Mutex<Writer>>,
     /// Vector ids of every live document, per tantivy searcher generation (what an unfiltered semantic search
     /// may return).
-    alive: Mutex<Option<(u64, Arc<Bitset>)>>,
+    alive: Mutex<Option<(u64, Arc<SpaceIds>)>>,
+}
+
+/// The space, encoder and vector semantic search reads for a comment: its multilingual vector where the worker
+/// made one (a comment in a language the heads never learned), else its English encoder's; `None` when it has
+/// neither (a stub model).
+fn search_vector(enrichment: &Enrichment) -> Option<(Space, &str, &[f32])> {
+    match &enrichment.multilingual {
+        Some(m) if !m.vector.is_empty() => Some((Space::Multilingual, m.model.as_str(), m.vector.as_slice())),
+        _ if !enrichment.embedding.is_empty() => {
+            Some((Space::Encoder, enrichment.model.as_str(), enrichment.embedding.as_slice()))
+        }
+        _ => None,
+    }
+}
+
+/// The encoders of an index's two vector spaces (see [`SearchIndex::vector_models`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VectorModels {
+    pub encoder: Option<String>,
+    pub multilingual: Option<String>,
 }
 
 /// The comment index: BM25 (tantivy) and vectors (HNSW) over the same documents. Cheap to clone (shared).
@@ -314,18 +334,20 @@ impl SearchIndex {
         self.generation().map_or(0, |g| g.reader.searcher().num_docs())
     }
 
-    /// The encoder whose vectors the generation in service holds: a semantic query must be embedded by it.
-    /// `None` before the first vector (or in a generation that did not record it).
-    pub fn vector_model(&self) -> Option<String> {
-        self.generation().and_then(|g| g.vectors.as_ref().and_then(VectorStore::model))
+    /// The encoders whose vectors the generation in service holds, in its English and its multilingual space: a
+    /// semantic query must be embedded by them. `None` for a space without vectors (or one written before the
+    /// encoder was recorded).
+    pub fn vector_models(&self) -> VectorModels {
+        let model = |space| self.generation().and_then(|g| g.vectors.as_ref().and_then(|v| v.get(space).model()));
+        VectorModels { encoder: model(Space::Encoder), multilingual: model(Space::Multilingual) }
     }
 
-    /// Vectors in the graph, and in the file, of the generation in service.
+    /// Vectors in the graphs, and in the files, of the generation in service.
     pub fn vector_counts(&self) -> (usize, usize) {
-        self.generation().and_then(|g| g.vectors.as_ref().map(|v| (v.in_graph(), v.len()))).unwrap_or((0, 0))
+        self.generation().and_then(|g| g.vectors.as_ref().map(SpaceStores::counts)).unwrap_or((0, 0))
     }
 
-    pub(crate) fn alive_cache(&self) -> MutexGuard<'_, Option<(u64, Arc<Bitset>)>> {
+    pub(crate) fn alive_cache(&self) -> MutexGuard<'_, Option<(u64, Arc<SpaceIds>)>> {
         lock(&self.inner.alive)
     }
 
@@ -382,7 +404,7 @@ impl Rebuild {
     /// and removes the ones before the previous. Returns the new generation's folder.
     pub fn finish(mut self) -> Result<PathBuf, SearchError> {
         self.writer.commit(&self.generation)?;
-        let vectors = VectorStore::open(&generation::vectors_dir(&self.generation.path), self.options.hnsw)?;
+        let vectors = SpaceStores::open(&self.generation.path, self.options.hnsw)?;
         vectors.refresh(true)?;
         vectors.snapshot()?;
         generation::publish(&self.root, &self.generation.path)?;

@@ -15,11 +15,12 @@ mod query;
 mod schema;
 mod search;
 mod slices;
+mod spaces;
 mod tokenizer;
 mod vectors;
 
 pub use error::SearchError;
-pub use index::{Access, IndexOptions, Rebuild, SearchIndex};
+pub use index::{Access, IndexOptions, Rebuild, SearchIndex, VectorModels};
 pub use query::{
     check_query_syntax, EntityFacet, EntityFilter, Facets, Filters, Fusion, HitEntity, SearchHit, SearchMode,
     SearchQuery, SearchResults, RANK_WINDOW, SNIPPET_CHARS,

@@ -101,8 +101,11 @@ pub struct SearchQuery {
     /// embedding.
     pub q: String,
     pub mode: SearchMode,
-    /// The embedding of `q` by the index's encoder; required by `semantic` and `hybrid`.
+    /// The embedding of `q` by the English encoder; `semantic` and `hybrid` need it or `multilingual_embedding`.
     pub embedding: Option<Vec<f32>>,
+    /// The embedding of `q` by the multilingual encoder, which searches the comments it embedded (in languages
+    /// the heads never learned) beside the English ones.
+    pub multilingual_embedding: Option<Vec<f32>>,
     pub filters: Filters,
     pub limit: usize,
     pub offset: usize,
@@ -168,7 +171,8 @@ pub struct HitEntity {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SearchHit {
-    /// BM25 score, cosine similarity or fused score, by mode.
+    /// BM25 score, cosine similarity (for a comment in the multilingual space, put on the English space's scale) or
+    /// fused score, by mode.
     pub score: f32,
     pub source: String,
     pub id: String,

@@ -22,7 +22,8 @@ use crate::query::{
     SearchResults, RANK_WINDOW, SNIPPET_CHARS,
 };
 use crate::schema::Fields;
-use crate::vectors::{AnnMethod, Bitset, Neighbour};
+use crate::spaces::{merge, Background, Space, SpaceIds};
+use crate::vectors::{AnnMethod, Neighbour};
 use crate::{SearchError, SearchIndex};
 
 /// Entities listed in a facet answer.
@@ -150,17 +151,43 @@ impl SearchIndex {
         filter: Option<&dyn Query>,
         k: usize,
     ) -> Result<Nearest, SearchError> {
-        let embedding = query.embedding.as_deref().ok_or(SearchError::EmbeddingRequired(query.mode.as_str()))?;
-        let Some(vectors) = &g.vectors else { return Err(SearchError::ReadOnly) };
+        if query.embedding.is_none() && query.multilingual_embedding.is_none() {
+            return Err(SearchError::EmbeddingRequired(query.mode.as_str()));
+        }
+        let Some(stores) = &g.vectors else { return Err(SearchError::ReadOnly) };
         let allowed = match filter {
             Some(filter) => Arc::new(searcher.search(filter, &VecIds)?),
             None => self.alive(searcher)?,
         };
         // Ask for a few more than needed: a vector can belong to a document replaced since this searcher.
-        let (found, method) = vectors.search(embedding, k + 8, &allowed)?;
+        let mut method = AnnMethod::Exact;
+        let mut found = [Vec::new(), Vec::new()];
+        let mut backgrounds = [None, None];
+        for (i, (space, embedding)) in
+            [(Space::Encoder, &query.embedding), (Space::Multilingual, &query.multilingual_embedding)]
+                .into_iter()
+                .enumerate()
+        {
+            let (Some(embedding), ids) = (embedding.as_deref(), allowed.get(space)) else { continue };
+            if ids.len() == 0 {
+                continue;
+            }
+            let store = stores.get(space);
+            let (neighbours, how) = store.search(embedding, k + 8, ids)?;
+            if how == AnnMethod::Hnsw {
+                method = AnnMethod::Hnsw;
+            }
+            found[i] = neighbours;
+            backgrounds[i] = Background::of(store, embedding, ids);
+        }
+        let [encoder, multilingual] = found;
+        let both = match backgrounds {
+            [Some(e), Some(m)] if !encoder.is_empty() && !multilingual.is_empty() => Some((e, m)),
+            _ => None,
+        };
         let mut out = Vec::with_capacity(k);
-        for n in found {
-            let term = Term::from_field_u64(g.fields.vec_id, n.id);
+        for (space, n) in merge(encoder, multilingual, both) {
+            let term = Term::from_field_u64(g.fields.vec_id, space.vec_id(n.id));
             let hit = searcher.search(&TermQuery::new(term, IndexRecordOption::Basic), &TopDocs::with_limit(1))?;
             if let Some((_, address)) = hit.first() {
                 out.push((*address, n));
@@ -173,7 +200,7 @@ impl SearchIndex {
     }
 
     /// Vector ids of every live document, computed once per tantivy searcher generation.
-    pub(crate) fn alive(&self, searcher: &Searcher) -> Result<Arc<Bitset>, SearchError> {
+    pub(crate) fn alive(&self, searcher: &Searcher) -> Result<Arc<SpaceIds>, SearchError> {
         let id = searcher.generation().generation_id();
         if let Some((cached, ids)) = self.alive_cache().as_ref() {
             if *cached == id {
@@ -387,28 +414,28 @@ fn hit_from(doc: &TantivyDocument, f: &Fields, score: f32) -> SearchHit {
     }
 }
 
-/// Collects the vector ids of matching documents.
+/// Collects the vector ids of matching documents, per space.
 pub(crate) struct VecIds;
 
 pub(crate) struct SegmentVecIds {
     column: Column<u64>,
-    ids: Bitset,
+    ids: SpaceIds,
 }
 
 impl Collector for VecIds {
-    type Fruit = Bitset;
+    type Fruit = SpaceIds;
     type Child = SegmentVecIds;
 
     fn for_segment(&self, _: u32, segment: &SegmentReader) -> tantivy::Result<SegmentVecIds> {
-        Ok(SegmentVecIds { column: segment.fast_fields().u64("vec_id")?, ids: Bitset::default() })
+        Ok(SegmentVecIds { column: segment.fast_fields().u64("vec_id")?, ids: SpaceIds::default() })
     }
 
     fn requires_scoring(&self) -> bool {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<Bitset>) -> tantivy::Result<Bitset> {
-        let mut all = Bitset::default();
+    fn merge_fruits(&self, fruits: Vec<SpaceIds>) -> tantivy::Result<SpaceIds> {
+        let mut all = SpaceIds::default();
         for fruit in &fruits {
             all.union(fruit);
         }
@@ -417,7 +444,7 @@ impl Collector for VecIds {
 }
 
 impl SegmentCollector for SegmentVecIds {
-    type Fruit = Bitset;
+    type Fruit = SpaceIds;
 
     fn collect(&mut self, doc: u32, _: f32) {
         if let Some(id) = self.column.first(doc) {
@@ -425,7 +452,7 @@ impl SegmentCollector for SegmentVecIds {
         }
     }
 
-    fn harvest(self) -> Bitset {
+    fn harvest(self) -> SpaceIds {
         self.ids
     }
 }

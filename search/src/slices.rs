@@ -12,6 +12,7 @@ use tantivy::SegmentReader;
 
 use crate::query::{Filters, SearchHit, SearchMode, SearchQuery};
 use crate::search::{filter_query, VecIds};
+use crate::spaces::Space;
 use crate::{SearchError, SearchIndex};
 
 /// The centroid of a slice is estimated from at most this many of its vectors (evenly spread).
@@ -44,7 +45,11 @@ impl SearchIndex {
             Some(filter) => Arc::new(searcher.search(&*filter, &VecIds)?),
             None => self.alive(&searcher)?,
         };
-        let Some(centroid) = vectors.centroid(&allowed, CENTROID_SAMPLE) else { return Ok(Vec::new()) };
+        // The English encoder's space: the comments the heads read, which trends are about.
+        let space = Space::Encoder;
+        let Some(centroid) = vectors.get(space).centroid(allowed.get(space), CENTROID_SAMPLE) else {
+            return Ok(Vec::new());
+        };
         let query = SearchQuery {
             q: filters.text.clone().unwrap_or_default(),
             mode: SearchMode::Semantic,

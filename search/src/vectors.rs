@@ -518,6 +518,23 @@ impl VectorStore {
         (n > 0 && norm > 0.0).then(|| sum.into_iter().map(|x| x / norm).collect())
     }
 
+    /// `query`'s similarity to at most `sample` allowed vectors, evenly spread.
+    pub fn sample_similarities(&self, query: &[f32], allowed: &Bitset, sample: usize) -> Vec<f32> {
+        let (Some(dim), Some(map)) = (self.dim(), self.mapped()) else { return Vec::new() };
+        if query.len() != dim {
+            return Vec::new();
+        }
+        let records = (map.len() / (4 * dim)) as u64;
+        let step = allowed.len().div_ceil(sample.max(1)).max(1);
+        let mut scratch = vec![0f32; dim];
+        allowed
+            .iter()
+            .take_while(|&id| id < records)
+            .step_by(step)
+            .map(|id| dot(query, record_slice(&map, dim, id, &mut scratch)))
+            .collect()
+    }
+
     /// Compares `query` with every allowed vector.
     pub fn exact(&self, query: &[f32], k: usize, allowed: &Bitset) -> Vec<Neighbour> {
         let (Some(dim), Some(map)) = (self.dim(), self.mapped()) else { return Vec::new() };

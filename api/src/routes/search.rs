@@ -2,8 +2,10 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use murmur_core::{EmotionLabel, SentimentLabel};
-use murmur_search::{EntityFilter, Filters, Fusion, SearchHit, SearchMode, SearchQuery, SearchResults, RANK_WINDOW};
+use murmur_core::{EmotionLabel, ModelQueue, SentimentLabel};
+use murmur_search::{
+    EntityFilter, Filters, Fusion, SearchHit, SearchMode, SearchQuery, SearchResults, VectorModels, RANK_WINDOW,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -150,28 +152,23 @@ pub(crate) async fn search(
     if offset + limit > deepest {
         return Err(ApiError::BadRequest(format!("{} results go at most {deepest} deep", p.mode.as_str())));
     }
-    let embedding = if p.mode.needs_embedding() {
+    let vectors = if p.mode.needs_embedding() {
         let service = state.enrich.as_ref().ok_or_else(|| {
             ApiError::NotReady(format!("{} search needs the encoder, which is off on this server", p.mode.as_str()))
         })?;
-        if let Some(held) = state.index.vector_model() {
-            if held != service.search_model() {
-                return Err(ApiError::Conflict(format!(
-                    "{} search: the index holds {held}'s vectors and this server embeds queries with {}: serve with \
-                     the worker's encoder settings (--multilingual-model), or run murmur reindex",
-                    p.mode.as_str(),
-                    service.search_model()
-                )));
-            }
-        }
-        Some(service.embed_query(p.q.clone()).await?)
+        let models = state.index.vector_models();
+        check_encoders(p.mode, &models, service)?;
+        // The multilingual encoder's query vector only where the index holds comments it embedded: it costs tens
+        // of milliseconds a query on a CPU.
+        Some(service.embed_query(p.q.clone(), models.multilingual.is_some()).await?)
     } else {
         None
     };
     let query = SearchQuery {
         q: p.q,
         mode: p.mode,
-        embedding,
+        embedding: vectors.as_ref().map(|v| v.encoder.clone()),
+        multilingual_embedding: vectors.and_then(|v| v.multilingual),
         filters,
         limit,
         offset,
@@ -267,5 +264,26 @@ mod cursor {
         let (offset, print) = raw.split_once('-')?;
         (u64::from_str_radix(print, 16).ok()? == fingerprint).then_some(())?;
         usize::from_str_radix(offset, 16).ok()
+    }
+}
+
+/// A semantic query is compared with each of the index's vector spaces, so this server must embed it with the
+/// encoders that made them: a 409 naming both otherwise, never a ranking of incomparable vectors.
+fn check_encoders(mode: SearchMode, index: &VectorModels, service: &ModelQueue) -> Result<(), ApiError> {
+    let refuse = |held: &str, serving: &str| {
+        ApiError::Conflict(format!(
+            "{} search: the index holds {held}'s vectors and this server embeds queries with {serving}: serve with \
+             the worker's encoder settings (--model-dir, --multilingual-model), or run murmur reindex",
+            mode.as_str()
+        ))
+    };
+    if let Some(held) = index.encoder.as_deref().filter(|&held| held != service.model()) {
+        return Err(refuse(held, service.model()));
+    }
+    match (index.multilingual.as_deref(), service.multilingual_model()) {
+        (Some(held), serving) if serving != Some(held) => {
+            Err(refuse(held, serving.unwrap_or("no multilingual encoder")))
+        }
+        _ => Ok(()),
     }
 }
