@@ -338,7 +338,9 @@ impl SearchIndex {
     /// semantic query must be embedded by them. `None` for a space without vectors (or one written before the
     /// encoder was recorded).
     pub fn vector_models(&self) -> VectorModels {
-        let model = |space| self.generation().and_then(|g| g.vectors.as_ref().and_then(|v| v.get(space).model()));
+        // One generation read for both, so a switch between the two reads cannot mix them.
+        let generation = self.generation();
+        let model = |space| generation.as_ref().and_then(|g| g.vectors.as_ref().and_then(|v| v.get(space).model()));
         VectorModels { encoder: model(Space::Encoder), multilingual: model(Space::Multilingual) }
     }
 
