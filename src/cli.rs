@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use murmur_cli::{
-    home_path, BrandArgs, CopyArgs, DatabaseArgs, EnrichApiArgs, HttpArgs, IndexArgs, KafkaArgs, LogFormat, ModelArgs,
-    PushArgs, ThemeArgs, DEMO_CORPUS,
+    home_path, BrandArgs, CopyArgs, DatabaseArgs, EnrichApiArgs, ErasureArgs, HttpArgs, IndexArgs, KafkaArgs,
+    LogFormat, ModelArgs, PushArgs, ThemeArgs, DEMO_CORPUS,
 };
 use murmur_ingest::kafka::DEFAULT_PARTITIONS;
 use murmur_ingest::schema::Limits;
@@ -225,6 +225,12 @@ pub struct ServeArgs {
     pub themes: ThemeArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub erasure: ErasureArgs,
+    /// The workers' secret key for author pseudonyms: `POST /v1/erasure` finds an author's comments by it
+    /// (without it, erasures answer 503).
+    #[arg(long, env = "MURMUR_PSEUDONYM_KEY", hide_env_values = true)]
+    pub pseudonym_key: Option<String>,
     /// Consumer group of the workers, whose lag `/metrics` reports.
     #[arg(long, env = "MURMUR_WORKER_GROUP", default_value = "murmur-worker")]
     pub worker_group: String,
@@ -304,6 +310,8 @@ pub struct DemoArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub enrich: EnrichApiArgs,
+    #[command(flatten)]
+    pub erasure: ErasureArgs,
     /// Secret key for author pseudonyms; the demo has no authors, so a fixed demo key is fine.
     #[arg(long, env = "MURMUR_PSEUDONYM_KEY", hide_env_values = true, default_value = "murmur-demo-only")]
     pub pseudonym_key: String,

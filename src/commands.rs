@@ -107,11 +107,12 @@ pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
     args.kafka.ensure_topics(args.partitions).await?;
     let mut stores: Vec<Arc<dyn CommentStore>> = Vec::new();
     let mut folder = None;
+    // Postgres remembers what was deleted, also for a sink that writes only the index.
+    let postgres = connect(&args.database).await?;
     if args.stores.contains(&SinkStore::Postgres) {
-        let postgres = connect(&args.database).await?;
         // The rollup deltas this sink logs are folded beside it (reads fold what is left).
         folder = Some(RollupFolder::spawn(postgres.clone()));
-        stores.push(Arc::new(postgres));
+        stores.push(Arc::new(postgres.clone()));
     }
     if args.stores.contains(&SinkStore::Index) {
         let index = SearchIndex::open(&args.index.index_dir, Access::Write, args.index.options())
@@ -126,7 +127,7 @@ pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
     let config = SinkConfig { topics, max_batch: args.batch_size, ..SinkConfig::default() };
     let reporter = tokio::spawn(report_progress(Arc::clone(&stats), shutdown.clone()));
     admin.ready.store(true, Ordering::Relaxed);
-    Sink::new(stores, producer, config, stats).run(consumer, shutdown.clone()).await?;
+    Sink::new(stores, Arc::new(postgres), producer, config, stats).run(consumer, shutdown.clone()).await?;
     shutdown.cancel();
     reporter.await.ok();
     if let Some(folder) = folder {
@@ -170,11 +171,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.themer = themer.as_ref().map(|(progress, _)| Arc::clone(progress));
     let shutdown = shutdown_on_signal();
     let pushing = args.push.start(&state.trends, &shutdown)?;
+    // Deletions go to the sinks as tombstones on the enriched topic.
+    let tombstones: Arc<dyn Producer> = Arc::new(args.kafka.config().producer()?);
+    let eraser = args.erasure.start(
+        &mut state,
+        tombstones,
+        &args.kafka.topics.topic_enriched,
+        args.pseudonym_key.as_deref(),
+        &shutdown,
+    )?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
         .with_context(|| format!("binding {}", args.http.listen))?;
     tracing::info!(url = %format!("http://{addr}"), "API listening");
     server.await?;
     shutdown.cancel();
+    eraser.await.ok();
     rematching.abort();
     for (_, task) in copy_finder.into_iter() {
         task.abort();

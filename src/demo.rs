@@ -66,6 +66,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         worker_out: Arc::clone(&producer),
         worker: WorkerConfig { topics: topics.clone(), ..WorkerConfig::default() },
         stores: vec![Arc::new(postgres.clone()), Arc::new(index.clone())],
+        ledger: Arc::new(postgres.clone()),
         sink_out: Arc::clone(&producer),
         sink: SinkConfig { topics: topics.clone(), max_batch: 512, ..SinkConfig::default() },
     };
@@ -84,6 +85,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     state.themer = themer.as_ref().map(|(progress, _)| Arc::clone(progress));
     let state_trends = state.trends.clone();
     let pushing = args.push.start(&state.trends, &shutdown)?;
+    let eraser = args.erasure.start(
+        &mut state,
+        Arc::clone(&producer),
+        &topics.enriched,
+        Some(&args.pseudonym_key),
+        &shutdown,
+    )?;
     let (server, addr) = murmur_api::bind(state, args.http.listen, args.http.http_workers)
         .with_context(|| format!("binding {}", args.http.listen))?;
     let server_handle = server.handle();
@@ -214,6 +222,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     shutdown.cancelled().await;
+    eraser.await.ok();
     rematching.abort();
     folder.abort();
     for (_, task) in copy_finder.into_iter() {

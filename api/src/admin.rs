@@ -48,6 +48,16 @@ impl AdminState {
                 &self.stats.dead_lettered,
             ),
             ("murmur_stored_comments_total", "Comments written to every store (sink)", &self.stats.stored),
+            (
+                "murmur_deletions_total",
+                "Deletions: tombstones passed on (worker); comments deleted from every store (sink)",
+                &self.stats.deleted,
+            ),
+            (
+                "murmur_forgotten_comments_total",
+                "Comments not stored because they were deleted before or their author was erased (sink)",
+                &self.stats.forgotten,
+            ),
         ];
         let label = |name: &str, help: &str| Opts::new(name, help).const_label("role", self.role);
         for (name, help, counter) in counters {

@@ -5,6 +5,7 @@
 pub mod admin;
 mod auth;
 mod dashboard;
+pub mod deleter;
 mod docs;
 mod error;
 mod metrics;
@@ -24,6 +25,7 @@ use murmur_store::{CopyProgress, Postgres, Rematcher, ThemeProgress};
 use murmur_trends::Trends;
 
 pub use auth::ApiKeys;
+pub use deleter::{Deleter, Eraser, ErasureOptions};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use metrics::{KafkaLag, LagProbe, Metrics};
 pub use rate_limit::{RateLimit, RateLimiter};
@@ -49,6 +51,8 @@ pub struct AppState {
     pub copy_finder: Option<Arc<CopyProgress>>,
     /// The themer's progress, where this process runs one (in `/readyz`).
     pub themer: Option<Arc<ThemeProgress>>,
+    /// How comments are deleted and authors erased; `None` (no broker for tombstones) answers 503.
+    pub deleter: Option<Deleter>,
 }
 
 impl AppState {
@@ -66,6 +70,7 @@ impl AppState {
             rematcher: None,
             copy_finder: None,
             themer: None,
+            deleter: None,
         }
     }
 }

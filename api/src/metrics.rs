@@ -9,7 +9,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 use crate::{ApiError, AppState};
 
@@ -64,6 +66,12 @@ pub struct Metrics {
     lag: IntGaugeVec,
     committed: IntGaugeVec,
     source_up: IntGaugeVec,
+    /// Comments this server was asked to delete (`DELETE /v1/comments/…`).
+    pub deletions_requested: IntCounter,
+    /// Erasures this server was asked for (`POST /v1/erasure`).
+    pub erasures_requested: IntCounter,
+    /// Comments this server's eraser deleted.
+    pub erased: IntCounter,
 }
 
 /// How long a scrape waits for Postgres before reporting it down (Prometheus allows a scrape 10 s).
@@ -106,8 +114,17 @@ impl Metrics {
             &["source"],
         )
         .expect("static metric definition");
+        let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("static metric definition");
+        let deletions_requested =
+            counter("murmur_deletion_requests_total", "Comments this server was asked to delete (DELETE /v1/comments)");
+        let erasures_requested =
+            counter("murmur_erasure_requests_total", "Authors this server was asked to erase (POST /v1/erasure)");
+        let erased = counter("murmur_erased_comments_total", "Comments this server's eraser deleted");
         for collector in [
             Box::new(latency.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(deletions_requested.clone()),
+            Box::new(erasures_requested.clone()),
+            Box::new(erased.clone()),
             Box::new(indexed.clone()),
             Box::new(vectors.clone()),
             Box::new(vectors_in_graph.clone()),
@@ -117,7 +134,20 @@ impl Metrics {
         ] {
             registry.register(collector).expect("metric names are distinct");
         }
-        Self { registry, latency, stored, indexed, vectors, vectors_in_graph, lag, committed, source_up }
+        Self {
+            registry,
+            latency,
+            stored,
+            indexed,
+            vectors,
+            vectors_in_graph,
+            lag,
+            committed,
+            source_up,
+            deletions_requested,
+            erasures_requested,
+            erased,
+        }
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {

@@ -31,6 +31,9 @@ use crate::{metrics, routes};
         routes::search::search,
         routes::enrich::enrich,
         routes::comments::comment,
+        routes::privacy::delete_comment,
+        routes::privacy::erase,
+        routes::privacy::erasure,
         routes::trends::timeline,
         routes::trends::share,
         routes::trends::top_entities,
@@ -66,6 +69,7 @@ use crate::{metrics, routes};
         (name = "brands", description = "The brands comments are matched against: aliases, handles, hashtags, exclusions, groups"),
         (name = "alerts", description = "Alert rules on slices (spikes, thresholds, trending entities) and the alerts they pushed"),
         (name = "reports", description = "Scheduled reports and their webhooks"),
+        (name = "privacy", description = "Deleting comments and erasing authors, everywhere (admin keys)"),
     ),
     modifiers(&KeyScheme),
 )]
@@ -134,7 +138,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 30);
+        assert_eq!(ids.len(), 33);
     }
 
     /// Every `$ref` points at a schema the document holds (a parameter's enumeration is easily left out).

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use murmur_core::{BoxError, CommentStore, EnrichedComment, Enricher, ModelQueue};
+use murmur_core::{BoxError, CommentId, CommentStore, EnrichedComment, Enricher, ModelQueue};
 use murmur_enrich::StubEnricher;
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
 use murmur_ingest::pipeline::{Pipeline, Stages};
@@ -120,6 +120,10 @@ impl<S: CommentStore> CommentStore for TimedStore<S> {
             stamps.unflushed.extend(batch.iter().map(|e| e.comment.key().joined()));
         }
         result
+    }
+
+    async fn delete(&self, comments: &[CommentId]) -> Result<(), BoxError> {
+        self.inner.delete(comments).await
     }
 
     fn flush_due(&self) -> bool {
@@ -272,6 +276,7 @@ impl InProcess {
             worker_out: Arc::clone(&enriched_out) as Arc<dyn Producer>,
             worker: WorkerConfig { topics: topics.clone(), max_batch: worker_batch, ..WorkerConfig::default() },
             stores: vec![Arc::clone(&postgres) as Arc<dyn CommentStore>, Arc::clone(&index) as Arc<dyn CommentStore>],
+            ledger: Arc::new(database.clone()),
             sink_out: Arc::new(kafka.producer()?),
             sink: SinkConfig { topics: topics.clone(), max_batch: sink_batch, ..SinkConfig::default() },
         };

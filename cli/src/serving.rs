@@ -3,13 +3,16 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::builder::BoolishValueParser;
 use clap::Args;
-use murmur_api::{ApiKeys, RateLimit, RateLimiter};
+use murmur_api::{ApiKeys, AppState, Deleter, Eraser, ErasureOptions, RateLimit, RateLimiter};
 use murmur_core::{Brand, ModelQueue};
+use murmur_ingest::queue::Producer;
+use murmur_ingest::Pseudonymizer;
 use murmur_store::{BrandChange, Postgres};
 use murmur_trends::{Alerter, AlerterOptions, Scheduler, SchedulerOptions, Trends, WebhookOptions};
 use tokio::task::JoinHandle;
@@ -151,6 +154,53 @@ impl PushArgs {
             tasks.push(tokio::spawn(Alerter::new(trends.clone(), options)?.run(shutdown.clone())));
         }
         Ok(tasks)
+    }
+}
+
+/// How erasure requests (`POST /v1/erasure`) run.
+#[derive(Args, Clone)]
+pub struct ErasureArgs {
+    /// Hours an erased author's comments still arriving (in flight when the request came) are erased on
+    /// arrival.
+    #[arg(long, env = "MURMUR_ERASURE_ARRIVALS_HOURS", default_value_t = 72.0)]
+    pub erasure_arrivals_hours: f64,
+    /// Seconds after its first sweep an erasure sweeps the author's comments once more (for those whose write
+    /// was under way when the request came); it is done after that.
+    #[arg(long, env = "MURMUR_ERASURE_SETTLE_SECONDS", default_value_t = 60.0)]
+    pub erasure_settle_seconds: f64,
+}
+
+impl ErasureArgs {
+    pub fn options(&self) -> anyhow::Result<ErasureOptions> {
+        let seconds = |name: &str, value: f64| {
+            Duration::try_from_secs_f64(value)
+                .map_err(|_| anyhow::anyhow!("{name}: expected a number of seconds of 0 or more, got {value}"))
+        };
+        Ok(ErasureOptions {
+            arrivals: seconds("MURMUR_ERASURE_ARRIVALS_HOURS", self.erasure_arrivals_hours * 3600.0)?,
+            settle: seconds("MURMUR_ERASURE_SETTLE_SECONDS", self.erasure_settle_seconds)?,
+            ..ErasureOptions::default()
+        })
+    }
+
+    /// The deleter that sends tombstones to `enriched_topic` through `producer`, with the eraser beside the API
+    /// (until `shutdown`).
+    pub fn start(
+        &self,
+        state: &mut AppState,
+        producer: Arc<dyn Producer>,
+        enriched_topic: &str,
+        pseudonym_key: Option<&str>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<JoinHandle<()>> {
+        let pseudonyms = pseudonym_key.map(|key| Pseudonymizer::new(key.as_bytes()));
+        if pseudonyms.is_none() {
+            tracing::info!("no pseudonym key (MURMUR_PSEUDONYM_KEY): POST /v1/erasure answers 503");
+        }
+        let deleter = Deleter::new(producer, enriched_topic.to_owned(), pseudonyms, self.options()?);
+        state.deleter = Some(deleter.clone());
+        let eraser = Eraser::new(state.postgres.clone(), deleter, state.metrics.erased.clone());
+        Ok(tokio::spawn(eraser.run(shutdown.clone())))
     }
 }
 

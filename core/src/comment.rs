@@ -45,6 +45,38 @@ impl CommentKey<'_> {
     pub fn joined(&self) -> String {
         format!("{}/{}", self.source, self.id)
     }
+
+    pub fn to_owned(&self) -> CommentId {
+        CommentId { source: self.source.to_owned(), id: self.id.to_owned() }
+    }
+}
+
+/// A comment's identity, owned and checked: what a deletion names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommentId {
+    pub source: String,
+    pub id: String,
+}
+
+impl CommentId {
+    /// Checked by the rules a comment's `source` and `id` follow on entry.
+    pub fn new(source: &str, id: &str) -> Result<Self, String> {
+        check_source(source)?;
+        check_comment_id(id)?;
+        Ok(Self { source: source.to_owned(), id: id.to_owned() })
+    }
+
+    /// From a message key, `source/id` (what [`CommentKey::joined`] writes and a tombstone carries).
+    pub fn parse_key(key: &[u8]) -> Result<Self, String> {
+        let key = std::str::from_utf8(key).map_err(|_| "key: expected UTF-8 text `source/id`".to_owned())?;
+        let (source, id) =
+            key.split_once('/').ok_or_else(|| format!("key {key:?}: expected `source/id`, found no '/'"))?;
+        Self::new(source, id).map_err(|why| format!("key {key:?}: {why}"))
+    }
+
+    pub fn key(&self) -> CommentKey<'_> {
+        CommentKey { source: &self.source, id: &self.id }
+    }
 }
 
 /// What the models add to a comment, all from one encoder pass. A task whose head is not loaded is absent,
@@ -444,9 +476,30 @@ pub fn check_source(source: &str) -> Result<(), String> {
     }
 }
 
+/// The rule for a comment's `id` (the producer's, unique per source): 1-256 bytes without control characters.
+pub fn check_comment_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 256 || id.chars().any(char::is_control) {
+        Err("id must be 1-256 bytes without control characters".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_names_a_comment_by_the_entry_rules() {
+        let id = CommentId::parse_key(b"app-store/7/b").expect("the first '/' splits");
+        assert_eq!((id.source.as_str(), id.id.as_str()), ("app-store", "7/b"));
+        assert_eq!(id.key().joined(), "app-store/7/b");
+        let refused = |key: &[u8]| CommentId::parse_key(key).expect_err("refused");
+        assert!(refused(b"no-slash").contains("found no '/'"));
+        assert!(refused(b"Twitter/1").contains("source"));
+        assert!(refused(b"twitter/").contains("id must be"));
+        assert!(refused(&[0xff, b'/', b'1']).contains("UTF-8"));
+    }
 
     #[test]
     fn a_comment_language_is_the_detected_one_else_the_producers_primary_subtag() {

@@ -20,11 +20,11 @@ pub mod timestamp;
 pub use aspects::{aspect_name, Aspect};
 pub use brands::{brand_key, Brand, BrandHits, BrandMatcher};
 pub use comment::{
-    check_language_key, check_source, counted_entities, language_key, normalize_entity_name, Comment, CommentKey,
-    DetectedLanguage, Emotion, EmotionLabel, EnrichedComment, Enrichment, Entity, EntityLabel, MultilingualEmbedding,
-    Sentiment, SentimentLabel, Skipped, ENRICHED_SCHEMA_VERSION, OLDEST_READABLE_ENRICHED_SCHEMA,
-    UNDETERMINED_LANGUAGE,
+    check_comment_id, check_language_key, check_source, counted_entities, language_key, normalize_entity_name, Comment,
+    CommentId, CommentKey, DetectedLanguage, Emotion, EmotionLabel, EnrichedComment, Enrichment, Entity, EntityLabel,
+    MultilingualEmbedding, Sentiment, SentimentLabel, Skipped, ENRICHED_SCHEMA_VERSION,
+    OLDEST_READABLE_ENRICHED_SCHEMA, UNDETERMINED_LANGUAGE,
 };
 pub use explain::{Explanation, LabelExplanation, WordWeight};
 pub use model_queue::{ModelQueue, ModelQueueError};
-pub use seams::{one_per_text, BoxError, CommentStore, Enricher, QueryVectors};
+pub use seams::{one_per_text, BoxError, CommentStore, DeletionLedger, Enricher, QueryVectors};

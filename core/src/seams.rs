@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use crate::{EnrichedComment, Enrichment};
+use crate::{CommentId, EnrichedComment, Enrichment};
 
 /// Errors crossing a seam keep their source chain but not their concrete type: the caller only decides
 /// whether to retry.
@@ -59,14 +59,18 @@ pub fn one_per_text<T>(texts: usize, results: Vec<T>) -> Result<Vec<T>, BoxError
     }
 }
 
-/// A durable store of enriched comments (Postgres, a search index). What `upsert` wrote is durable once
-/// `flush` returned (for most stores, as soon as `upsert` returns: their `flush` does nothing), and writing the
-/// same comment twice leaves one copy: that is what lets the sink commit Kafka offsets after every store
-/// flushed, and replay anything not committed.
+/// A durable store of enriched comments (Postgres, a search index). What `upsert` and `delete` wrote is
+/// durable once `flush` returned (for most stores, as soon as they return: their `flush` does nothing), and
+/// writing the same change twice leaves the same state: that is what lets the sink commit Kafka offsets after
+/// every store flushed, and replay anything not committed.
 #[async_trait]
 pub trait CommentStore: Send + Sync {
     fn name(&self) -> &'static str;
     async fn upsert(&self, batch: &[EnrichedComment]) -> Result<(), BoxError>;
+
+    /// Removes these comments and everything derived from them that the store holds; comments it does not hold
+    /// are no error. The sink never passes one comment to both `upsert` and `delete` in one batch.
+    async fn delete(&self, comments: &[CommentId]) -> Result<(), BoxError>;
 
     /// Whether this store is ready to be flushed: a store that commits on a cadence says when the cadence is
     /// up; a store durable on `upsert` always is.
@@ -78,6 +82,15 @@ pub trait CommentStore: Send + Sync {
     async fn flush(&self) -> Result<(), BoxError> {
         Ok(())
     }
+}
+
+/// The memory of what was deleted, which keeps a replayed or late message from bringing a deleted comment back
+/// (Postgres: the `deletions` and `erasures` tables, docs/privacy.md).
+#[async_trait]
+pub trait DeletionLedger: Send + Sync {
+    /// For each comment, in order, whether it must not be stored: its key was deleted, or its author is under
+    /// an erasure that still erases what arrives.
+    async fn forgotten(&self, comments: &[EnrichedComment]) -> Result<Vec<bool>, BoxError>;
 }
 
 #[cfg(test)]

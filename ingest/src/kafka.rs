@@ -246,7 +246,11 @@ impl Producer for KafkaProducer {
             for (key, value) in &record.headers {
                 headers = headers.insert(Header { key, value: Some(value) });
             }
-            let mut future_record = FutureRecord::to(&record.topic).payload(&record.payload).headers(headers);
+            let mut future_record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&record.topic).headers(headers);
+            // An empty record is a tombstone: Kafka's compaction expects a null value, not zero bytes.
+            if !record.payload.is_empty() {
+                future_record = future_record.payload(&record.payload);
+            }
             if let Some(key) = &record.key {
                 future_record = future_record.key(key);
             }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use murmur_core::{CommentStore, ModelQueue};
+use murmur_core::{CommentStore, DeletionLedger, ModelQueue};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +23,8 @@ pub struct Stages {
     pub worker: WorkerConfig,
     /// Where the sink writes, every comment to each.
     pub stores: Vec<Arc<dyn CommentStore>>,
+    /// What the sink must not store again (Postgres).
+    pub ledger: Arc<dyn DeletionLedger>,
     /// Where the sink sends comments no store accepts.
     pub sink_out: Arc<dyn Producer>,
     pub sink: SinkConfig,
@@ -50,7 +52,7 @@ impl Pipeline {
         let (worker_stats, sink_stats) = (Arc::new(PipelineStats::default()), Arc::new(PipelineStats::default()));
         let worker =
             Worker::new(stages.validator, stages.model, stages.worker_out, stages.worker, Arc::clone(&worker_stats));
-        let sink = Sink::new(stages.stores, stages.sink_out, stages.sink, Arc::clone(&sink_stats));
+        let sink = Sink::new(stages.stores, stages.ledger, stages.sink_out, stages.sink, Arc::clone(&sink_stats));
         let tasks = vec![
             tokio::spawn({
                 let shutdown = shutdown.clone();

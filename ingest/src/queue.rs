@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use murmur_core::CommentId;
 use tokio_util::sync::CancellationToken;
 
 use crate::IngestError;
@@ -18,6 +19,7 @@ pub struct Message {
     pub partition: i32,
     pub offset: i64,
     pub key: Option<Vec<u8>>,
+    /// Empty for a tombstone (Kafka's null value).
     pub payload: Vec<u8>,
     pub headers: Vec<(String, Vec<u8>)>,
 }
@@ -44,6 +46,7 @@ impl Message {
 pub struct Record {
     pub topic: String,
     pub key: Option<Vec<u8>>,
+    /// Empty for a tombstone (sent as Kafka's null value).
     pub payload: Vec<u8>,
     pub headers: Vec<(&'static str, Vec<u8>)>,
 }
@@ -60,6 +63,16 @@ pub const HEADER_TRUNCATED_FROM: &str = "murmur-truncated-from";
 pub const MAX_DEAD_LETTER_BYTES: usize = 900_000;
 
 impl Record {
+    /// A tombstone: the comment `comment` is deleted (key `source/id`, no value, as Kafka's compaction expects).
+    pub fn tombstone(topic: &str, comment: &CommentId) -> Self {
+        Self {
+            topic: topic.to_owned(),
+            key: Some(comment.key().joined().into_bytes()),
+            payload: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
     /// The original bytes (cut to [`MAX_DEAD_LETTER_BYTES`]), with the reason and origin in headers.
     pub fn dead_letter(dlq_topic: &str, message: &Message, reason: &str) -> Self {
         let mut headers =

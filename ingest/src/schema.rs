@@ -113,8 +113,8 @@ impl Validator {
         if let Err(why) = murmur_core::check_source(&wire.source) {
             return reject(why);
         }
-        if wire.id.is_empty() || wire.id.len() > 256 || wire.id.chars().any(char::is_control) {
-            return reject("id must be 1-256 bytes without control characters");
+        if let Err(why) = murmur_core::check_comment_id(&wire.id) {
+            return reject(why);
         }
         if wire.text.trim().is_empty() {
             return reject("text is empty");

@@ -3,6 +3,11 @@
 //! several batches share one commit), so nothing is lost; stores upsert by (source, id), so a replayed batch
 //! duplicates nothing.
 //!
+//! A tombstone (a message without a value, key `source/id`) deletes its comment from every store. A comment
+//! the [`DeletionLedger`] says was deleted (or whose author was erased) is deleted again instead of stored, as
+//! is one whose tombstone sits in an earlier batch not yet durable, so a replayed or late message never brings
+//! a deleted comment back.
+//!
 //! Each store has its own lane, a task that writes the batches in the order read and flushes on the store's
 //! cadence, so reading and decoding the next batch, the Postgres write and the index's commit overlap instead
 //! of taking turns. A lane holds at most [`LANE_DEPTH`] batches waiting, so a slow store slows the reading.
@@ -11,7 +16,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use murmur_core::{CommentStore, EnrichedComment, ENRICHED_SCHEMA_VERSION, OLDEST_READABLE_ENRICHED_SCHEMA};
+use murmur_core::{
+    CommentId, CommentStore, DeletionLedger, EnrichedComment, ENRICHED_SCHEMA_VERSION, OLDEST_READABLE_ENRICHED_SCHEMA,
+};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -40,29 +47,40 @@ impl Default for SinkConfig {
 
 pub struct Sink {
     stores: Vec<Arc<dyn CommentStore>>,
+    ledger: Arc<dyn DeletionLedger>,
     dlq: Arc<dyn Producer>,
     config: SinkConfig,
     stats: Arc<PipelineStats>,
 }
 
-/// A decoded batch, numbered in the order read.
-type Numbered = (u64, Arc<Vec<EnrichedComment>>);
+/// What a batch changes: comments to write and comments to delete, never the same comment in both.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub upserts: Vec<EnrichedComment>,
+    pub deletions: Vec<CommentId>,
+}
 
-/// Read batches whose offsets wait for every store's flush: their number, positions and comment count.
+/// A decoded batch, numbered in the order read.
+type Numbered = (u64, Arc<Changes>);
+
+/// Read batches whose offsets wait for every store's flush: their number, positions and how many comments
+/// they store and delete.
 struct Pending {
     number: u64,
     positions: Vec<Message>,
-    comments: usize,
+    upserts: usize,
+    deletions: usize,
 }
 
 impl Sink {
     pub fn new(
         stores: Vec<Arc<dyn CommentStore>>,
+        ledger: Arc<dyn DeletionLedger>,
         dlq: Arc<dyn Producer>,
         config: SinkConfig,
         stats: Arc<PipelineStats>,
     ) -> Self {
-        Self { stores, dlq, config, stats }
+        Self { stores, ledger, dlq, config, stats }
     }
 
     pub async fn run(&self, mut consumer: impl Consumer, shutdown: CancellationToken) -> Result<(), IngestError> {
@@ -80,6 +98,9 @@ impl Sink {
             durable.push(watcher);
         }
         let mut pending: VecDeque<Pending> = VecDeque::new();
+        // Comments deleted by batches not yet durable everywhere (the ledger may not hold them yet), with the
+        // batch's number.
+        let mut deleting: HashMap<CommentId, u64> = HashMap::new();
         let mut number = 0u64;
         'reading: loop {
             let idle = if pending.is_empty() { IDLE_POLL } else { FLUSH_CHECK };
@@ -89,18 +110,22 @@ impl Sink {
                 break;
             };
             if !batch.is_empty() {
-                let Some(comments) = self.decode_and_dead_letter(&batch, &shutdown).await else { break };
+                let Some(changes) = self.decode_and_dead_letter(&batch, &shutdown).await else { break };
+                let Some(changes) = self.forget_deleted(changes, &deleting, &shutdown).await else { break };
                 number += 1;
-                let comments = Arc::new(comments);
+                deleting.extend(changes.deletions.iter().map(|c| (c.clone(), number)));
+                let changes = Arc::new(changes);
                 for lane in &lanes {
-                    if lane.send((number, Arc::clone(&comments))).await.is_err() {
+                    if lane.send((number, Arc::clone(&changes))).await.is_err() {
                         break 'reading; // a lane stops only at shutdown
                     }
                 }
                 let positions = batch.into_iter().map(Message::position).collect();
-                pending.push_back(Pending { number, positions, comments: comments.len() });
+                let (upserts, deletions) = (changes.upserts.len(), changes.deletions.len());
+                pending.push_back(Pending { number, positions, upserts, deletions });
             }
-            self.commit_durable(&mut consumer, &durable, &mut pending).await;
+            let durable_everywhere = self.commit_durable(&mut consumer, &durable, &mut pending).await;
+            deleting.retain(|_, batch| *batch > durable_everywhere);
         }
         // A clean stop: each lane flushes what it wrote (what it had not written yet is replayed after a restart).
         drop(lanes);
@@ -115,43 +140,73 @@ impl Sink {
     }
 
     /// Dead-letters what cannot be read and returns the rest. None if shutdown came first.
-    async fn decode_and_dead_letter(
-        &self,
-        batch: &[Message],
-        shutdown: &CancellationToken,
-    ) -> Option<Vec<EnrichedComment>> {
+    async fn decode_and_dead_letter(&self, batch: &[Message], shutdown: &CancellationToken) -> Option<Changes> {
         PipelineStats::add(&self.stats.consumed, batch.len());
         self.stats.batch_messages.observe(batch.len() as f64);
-        let (comments, dead) = decode(batch, &self.config.topics.dlq);
+        let (changes, dead) = decode(batch, &self.config.topics.dlq);
         if !dead.is_empty() {
             retry::until_ok("produce dead letters", shutdown, || self.dlq.send_all(&dead)).await?;
             PipelineStats::add(&self.stats.dead_lettered, dead.len());
         }
-        Some(comments)
+        Some(changes)
     }
 
-    /// Commits the offsets of the batches every store has flushed.
+    /// Turns the comments that must not come back into deletions: those `deleting` (an earlier batch not yet
+    /// durable deletes them) and those the ledger remembers. None if shutdown came first.
+    async fn forget_deleted(
+        &self,
+        changes: Changes,
+        deleting: &HashMap<CommentId, u64>,
+        shutdown: &CancellationToken,
+    ) -> Option<Changes> {
+        if changes.upserts.is_empty() {
+            return Some(changes);
+        }
+        let upserts = &changes.upserts;
+        let remembered = retry::until_ok("read the deletion ledger", shutdown, || async {
+            self.ledger.forgotten(upserts).await.map_err(|source| IngestError::Store { store: "ledger", source })
+        })
+        .await?;
+        let Changes { upserts, mut deletions } = changes;
+        let mut kept = Vec::with_capacity(upserts.len());
+        for (comment, remembered) in upserts.into_iter().zip(remembered) {
+            let id = comment.comment.key().to_owned();
+            if remembered || deleting.contains_key(&id) {
+                tracing::debug!(comment = %comment.comment.key().joined(), "deleted before: deleted again, not stored");
+                PipelineStats::add(&self.stats.forgotten, 1);
+                deletions.push(id);
+            } else {
+                kept.push(comment);
+            }
+        }
+        Some(Changes { upserts: kept, deletions })
+    }
+
+    /// Commits the offsets of the batches every store has flushed; returns the number of the last batch durable
+    /// everywhere.
     async fn commit_durable(
         &self,
         consumer: &mut impl Consumer,
         durable: &[watch::Receiver<u64>],
         pending: &mut VecDeque<Pending>,
-    ) {
+    ) -> u64 {
         let everywhere = durable.iter().map(|flushed| *flushed.borrow()).min().unwrap_or(u64::MAX);
         let mut positions = Vec::new();
         while pending.front().is_some_and(|p| p.number <= everywhere) {
             if let Some(done) = pending.pop_front() {
-                PipelineStats::add(&self.stats.stored, done.comments);
+                PipelineStats::add(&self.stats.stored, done.upserts);
+                PipelineStats::add(&self.stats.deleted, done.deletions);
                 positions.extend(done.positions);
             }
         }
         if positions.is_empty() {
-            return;
+            return everywhere;
         }
         match consumer.commit(&positions).await {
             Ok(()) => tracing::debug!(messages = positions.len(), "durable; offsets committed"),
             Err(e) => tracing::warn!(error = %e, "offset commit failed; the batches will be replayed idempotently"),
         }
+        everywhere
     }
 }
 
@@ -174,20 +229,34 @@ async fn lane(
             Ok(batches.recv().await)
         };
         match next {
-            Ok(Some((number, comments))) => {
+            Ok(Some((number, changes))) => {
                 if shutdown.is_cancelled() {
                     break;
                 }
-                if !comments.is_empty() {
-                    let upsert = || async {
-                        store.upsert(&comments).await.map_err(|source| IngestError::Store { store: name, source })
+                let started = Instant::now();
+                if !changes.deletions.is_empty() {
+                    let delete = || async {
+                        store
+                            .delete(&changes.deletions)
+                            .await
+                            .map_err(|source| IngestError::Store { store: name, source })
                     };
-                    let started = Instant::now();
+                    if retry::until_ok(name, &shutdown, delete).await.is_none() {
+                        break;
+                    }
+                }
+                if !changes.upserts.is_empty() {
+                    let upsert = || async {
+                        store
+                            .upsert(&changes.upserts)
+                            .await
+                            .map_err(|source| IngestError::Store { store: name, source })
+                    };
                     if retry::until_ok(name, &shutdown, upsert).await.is_none() {
                         break;
                     }
-                    writes.observe_duration(started.elapsed());
                 }
+                writes.observe_duration(started.elapsed());
                 written = number;
             }
             Ok(None) => break,
@@ -214,13 +283,26 @@ async fn lane(
     }
 }
 
-/// Parses a batch, keeping the last version of each comment (a batch may hold a comment twice after a
-/// redelivery or an update), and dead-letters what cannot be read.
-fn decode(batch: &[Message], dlq_topic: &str) -> (Vec<EnrichedComment>, Vec<Record>) {
-    let mut latest: HashMap<(String, String), usize> = HashMap::new();
-    let mut comments: Vec<EnrichedComment> = Vec::with_capacity(batch.len());
+/// Parses a batch, keeping the last change to each comment (a batch may hold a comment twice after a
+/// redelivery or an update, or a comment and its deletion), and dead-letters what cannot be read.
+fn decode(batch: &[Message], dlq_topic: &str) -> (Changes, Vec<Record>) {
+    let mut latest: HashMap<CommentId, Option<EnrichedComment>> = HashMap::new();
+    let mut order: Vec<CommentId> = Vec::with_capacity(batch.len());
     let mut dead = Vec::new();
+    let mut change = |id: CommentId, comment: Option<EnrichedComment>| {
+        if latest.insert(id.clone(), comment).is_none() {
+            order.push(id);
+        }
+    };
     for message in batch {
+        if message.payload.is_empty() {
+            match message.key.as_deref().map(CommentId::parse_key) {
+                Some(Ok(id)) => change(id, None),
+                Some(Err(why)) => dead.push(Record::dead_letter(dlq_topic, message, &format!("tombstone: {why}"))),
+                None => dead.push(Record::dead_letter(dlq_topic, message, "empty message without a key `source/id`")),
+            }
+            continue;
+        }
         match serde_json::from_slice::<EnrichedComment>(&message.payload) {
             Ok(enriched) if (OLDEST_READABLE_ENRICHED_SCHEMA..=ENRICHED_SCHEMA_VERSION).contains(&enriched.schema) => {
                 if let Err(reason) = enriched.check() {
@@ -231,14 +313,7 @@ fn decode(batch: &[Message], dlq_topic: &str) -> (Vec<EnrichedComment>, Vec<Reco
                     ));
                     continue;
                 }
-                let key = (enriched.comment.source.clone(), enriched.comment.id.clone());
-                match latest.get(&key) {
-                    Some(&slot) => comments[slot] = enriched,
-                    None => {
-                        latest.insert(key, comments.len());
-                        comments.push(enriched);
-                    }
-                }
+                change(enriched.comment.key().to_owned(), Some(enriched));
             }
             Ok(enriched) => dead.push(Record::dead_letter(
                 dlq_topic,
@@ -252,7 +327,14 @@ fn decode(batch: &[Message], dlq_topic: &str) -> (Vec<EnrichedComment>, Vec<Reco
             Err(e) => dead.push(Record::dead_letter(dlq_topic, message, &format!("unreadable enriched comment: {e}"))),
         }
     }
-    (comments, dead)
+    let mut changes = Changes::default();
+    for id in order {
+        match latest.remove(&id).flatten() {
+            Some(comment) => changes.upserts.push(comment),
+            None => changes.deletions.push(id),
+        }
+    }
+    (changes, dead)
 }
 
 #[cfg(test)]
@@ -279,6 +361,44 @@ mod tests {
         }
     }
 
+    fn tombstone(offset: i64, key: Option<&str>) -> Message {
+        Message {
+            topic: "comments.enriched".into(),
+            partition: 0,
+            offset,
+            key: key.map(|k| k.as_bytes().to_vec()),
+            payload: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_tombstone_deletes_and_the_last_change_to_a_comment_wins() {
+        let google = serde_json::json!({"label": "ORG", "text": "Google", "start": 4, "end": 10, "score": 0.9});
+        let batch = [
+            message(0, "1", "I ❤ Google", google.clone()),
+            tombstone(1, Some("s/1")),
+            tombstone(2, Some("s/2")),
+            message(3, "2", "I ❤ Google", google.clone()),
+            tombstone(4, Some("s/3")),
+            tombstone(5, Some("Not A Source/4")),
+            tombstone(6, None),
+        ];
+        let (changes, dead) = decode(&batch, "dlq");
+        let deleted: Vec<&str> = changes.deletions.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(deleted, ["1", "3"], "written then deleted: deleted; a deletion alone: deleted");
+        let written: Vec<&str> = changes.upserts.iter().map(|e| e.comment.id.as_str()).collect();
+        assert_eq!(written, ["2"], "deleted then written again in the same batch: the write is the last change");
+        let reasons: Vec<String> = dead
+            .iter()
+            .filter_map(|r| r.headers.iter().find(|(k, _)| *k == HEADER_REASON))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(reasons[0].starts_with("tombstone: key \"Not A Source/4\": source"), "{reasons:?}");
+        assert!(reasons[1].contains("without a key"), "{reasons:?}");
+    }
+
     #[test]
     fn inconsistent_entities_are_dead_lettered_and_the_last_version_wins() {
         let google = |start, end| serde_json::json!({"label": "ORG", "text": "Google", "start": start, "end": end, "score": 0.9});
@@ -287,7 +407,8 @@ mod tests {
             message(1, "2", "I ❤ Google", google(5, 11)),
             message(2, "1", "I ❤ Google!", google(4, 10)),
         ];
-        let (comments, dead) = decode(&batch, "dlq");
+        let (changes, dead) = decode(&batch, "dlq");
+        let comments = changes.upserts;
         assert_eq!(comments.len(), 1);
         assert_eq!(comments[0].comment.text, "I ❤ Google!", "the later version of comment 1");
         assert_eq!(dead.len(), 1, "comment 2's span is off by one and would never store");

@@ -11,6 +11,10 @@ pub struct PipelineStats {
     pub enriched: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub stored: AtomicU64,
+    /// Deletions: tombstones passed on (worker); comments deleted from every store (sink).
+    pub deleted: AtomicU64,
+    /// Comments not stored because they were deleted before or their author erased (sink).
+    pub forgotten: AtomicU64,
     /// Messages per batch read from the stage's topic.
     pub batch_messages: Histogram,
     /// Seconds the worker's enrichment of one batch took (the model's share of the stage).
@@ -26,6 +30,8 @@ impl Default for PipelineStats {
             enriched: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             stored: AtomicU64::new(0),
+            deleted: AtomicU64::new(0),
+            forgotten: AtomicU64::new(0),
             batch_messages: Histogram::new(BATCH_BOUNDS),
             enrich_seconds: Histogram::new(SECONDS_BOUNDS),
             store_write_seconds: Mutex::new(BTreeMap::new()),

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use murmur_core::{Comment, EnrichedComment, Enrichment, ModelQueue, ModelQueueError};
+use murmur_core::{Comment, CommentId, EnrichedComment, Enrichment, ModelQueue, ModelQueueError};
 use tokio_util::sync::CancellationToken;
 
 use crate::queue::{poll_or_stop, Consumer, Message, Producer, Record};
@@ -173,18 +173,34 @@ impl Worker {
         }
     }
 
-    /// Validates and enriches a batch into the records to produce: one per message, to the enriched topic or
-    /// the DLQ.
+    /// Validates and enriches a batch into the records to produce, one per message in the order read (so a
+    /// comment and its deletion keep their order): an enriched comment or a tombstone to the enriched topic, or
+    /// a dead letter.
     async fn process(&self, batch: &[Message]) -> Result<Vec<Record>, IngestError> {
         let topics = &self.config.topics;
-        let mut records = Vec::with_capacity(batch.len());
-        let mut valid: Vec<(Comment, &Message)> = Vec::with_capacity(batch.len());
-        for message in batch {
+        // Each message's record, once known; the valid comments' come after enrichment.
+        let mut records: Vec<Option<Record>> = Vec::with_capacity(batch.len());
+        let mut valid: Vec<(Comment, usize)> = Vec::with_capacity(batch.len());
+        let mut tombstones = 0;
+        for (slot, message) in batch.iter().enumerate() {
+            if message.payload.is_empty() {
+                match self.tombstone(message) {
+                    Ok(passed_on) => {
+                        tombstones += 1;
+                        records.push(Some(passed_on));
+                    }
+                    Err(dead) => records.push(Some(dead)),
+                }
+                continue;
+            }
             match self.validator.validate(&message.payload) {
-                Ok(comment) => valid.push((comment, message)),
+                Ok(comment) => {
+                    valid.push((comment, slot));
+                    records.push(None);
+                }
                 Err(rejection) => {
                     tracing::debug!(origin = %message.origin(), reason = %rejection, "dead-lettered");
-                    records.push(Record::dead_letter(&topics.dlq, message, &rejection.0));
+                    records.push(Some(Record::dead_letter(&topics.dlq, message, &rejection.0)));
                 }
             }
         }
@@ -193,26 +209,40 @@ impl Worker {
         let enrichments = self.enrich(&texts).await?;
         self.stats.enrich_seconds.observe_duration(started.elapsed());
         let enriched_count = enrichments.iter().filter(|e| e.is_ok()).count();
-        for ((comment, message), enrichment) in valid.into_iter().zip(enrichments) {
-            match enrichment {
+        for ((comment, slot), enrichment) in valid.into_iter().zip(enrichments) {
+            records[slot] = Some(match enrichment {
                 Ok(enrichment) => {
                     let key = comment.key().joined().into_bytes();
                     let mut enriched = EnrichedComment::new(comment, enrichment);
                     self.config.redaction.apply(&mut enriched);
                     let payload = serde_json::to_vec(&enriched)?;
-                    records.push(Record {
-                        topic: topics.enriched.clone(),
-                        key: Some(key),
-                        payload,
-                        headers: Vec::new(),
-                    });
+                    Record { topic: topics.enriched.clone(), key: Some(key), payload, headers: Vec::new() }
                 }
-                Err(reason) => records.push(Record::dead_letter(&topics.dlq, message, &reason)),
-            }
+                Err(reason) => Record::dead_letter(&topics.dlq, &batch[slot], &reason),
+            });
         }
+        let records: Vec<Record> = records.into_iter().flatten().collect();
         PipelineStats::add(&self.stats.enriched, enriched_count);
-        PipelineStats::add(&self.stats.dead_lettered, records.len() - enriched_count);
+        PipelineStats::add(&self.stats.deleted, tombstones);
+        PipelineStats::add(&self.stats.dead_lettered, records.len() - enriched_count - tombstones);
         Ok(records)
+    }
+
+    /// A tombstone read (a message without a value) passed on to the sinks, or its dead letter when its key
+    /// names no comment.
+    fn tombstone(&self, message: &Message) -> Result<Record, Record> {
+        let topics = &self.config.topics;
+        let Some(key) = &message.key else {
+            return Err(Record::dead_letter(
+                &topics.dlq,
+                message,
+                "empty message without a key: a tombstone needs the key `source/id`",
+            ));
+        };
+        match CommentId::parse_key(key) {
+            Ok(comment) => Ok(Record::tombstone(&topics.enriched, &comment)),
+            Err(why) => Err(Record::dead_letter(&topics.dlq, message, &format!("tombstone: {why}"))),
+        }
     }
 
     /// Enriches through the model queue. If the batch fails as a whole, each text is tried alone so one
@@ -343,6 +373,39 @@ mod tests {
             payload: payload.to_string().into_bytes(),
             headers: Vec::new(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_tombstone_is_passed_on_in_the_order_read_and_a_bad_one_dead_lettered() {
+        let worker = Worker::new(
+            Validator::new(Pseudonymizer::new(b"key"), Limits::default()),
+            ModelQueue::start(Box::new(Echo), 4, 256).expect("model thread"),
+            Arc::new(Flaky { fails: "", failed: AtomicBool::new(true), delivered: Mutex::default() }),
+            WorkerConfig::default(),
+            Arc::new(PipelineStats::default()),
+        );
+        let tombstone = |offset, key: Option<&[u8]>| Message {
+            payload: Vec::new(),
+            key: key.map(<[u8]>::to_vec),
+            ..message(offset)
+        };
+        let batch = [message(0), tombstone(1, Some(b"s/0")), tombstone(2, Some(b"nokey")), tombstone(3, None)];
+        let records = worker.process(&batch).await.expect("processed");
+        let topics = Topics::default();
+        let summary: Vec<(&str, Option<&[u8]>, bool)> =
+            records.iter().map(|r| (r.topic.as_str(), r.key.as_deref(), r.payload.is_empty())).collect();
+        assert_eq!(
+            summary,
+            [
+                (topics.enriched.as_str(), Some(&b"s/0"[..]), false),
+                (topics.enriched.as_str(), Some(&b"s/0"[..]), true),
+                (topics.dlq.as_str(), Some(&b"nokey"[..]), true),
+                (topics.dlq.as_str(), None, true),
+            ],
+            "the comment, then its deletion, in the order read; tombstones without a comment's key refused"
+        );
+        assert_eq!(PipelineStats::get(&worker.stats.deleted), 1);
+        assert_eq!(PipelineStats::get(&worker.stats.dead_lettered), 2);
     }
 
     #[tokio::test]

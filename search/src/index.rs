@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use murmur_core::{counted_entities, BoxError, CommentStore, EnrichedComment, Enrichment};
+use murmur_core::{counted_entities, BoxError, CommentId, CommentStore, EnrichedComment, Enrichment};
 use tantivy::schema::Value;
 use tantivy::{DateTime as TantivyDateTime, IndexWriter, TantivyDocument, Term};
 
@@ -60,12 +60,30 @@ impl Default for IndexOptions {
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 const REBUILD_MEMORY_BYTES: usize = 512 * 1024 * 1024;
 
+/// A change not committed yet, kept to be made again if the commit fails.
+enum Change {
+    Add(Vec<EnrichedComment>),
+    /// Comments' keys (`source/id`).
+    Delete(Vec<String>),
+}
+
+impl Change {
+    fn comments(&self) -> usize {
+        match self {
+            Self::Add(batch) => batch.len(),
+            Self::Delete(keys) => keys.len(),
+        }
+    }
+}
+
 /// The writing end of a generation: tantivy's writer and the vector log, committed together.
 struct Writer {
     writer: IndexWriter,
     logs: SpaceLogs,
-    /// Written since the last commit, kept to be written again if the commit fails.
-    pending: Vec<EnrichedComment>,
+    /// Made since the last commit, in order.
+    pending: Vec<Change>,
+    /// Comments the pending changes touch.
+    pending_comments: usize,
     last_commit: Instant,
 }
 
@@ -77,7 +95,7 @@ impl Writer {
             e => e.into(),
         })?;
         let logs = SpaceLogs::open(&generation.path)?;
-        Ok(Self { writer, logs, pending: Vec::new(), last_commit: Instant::now() })
+        Ok(Self { writer, logs, pending: Vec::new(), pending_comments: 0, last_commit: Instant::now() })
     }
 
     /// Adds `batch`; a comment whose vector is from another encoder than its space's is found by its words only
@@ -131,12 +149,32 @@ impl Writer {
         Ok(())
     }
 
+    /// Removes the documents of these keys (their vectors are no longer returned: only live documents'
+    /// vectors are searched).
+    fn delete(&mut self, generation: &Generation, keys: &[String]) {
+        for key in keys {
+            self.writer.delete_term(Term::from_field_text(generation.fields.key, key));
+        }
+    }
+
+    /// Makes `change` (not yet committed) and keeps it for a retry.
+    fn make(&mut self, generation: &Generation, change: Change) -> Result<(), SearchError> {
+        match &change {
+            Change::Add(batch) => self.add(generation, batch)?,
+            Change::Delete(keys) => self.delete(generation, keys),
+        }
+        self.pending_comments += change.comments();
+        self.pending.push(change);
+        Ok(())
+    }
+
     /// Vectors first (synced), then tantivy: a commit never references a vector that is not durable.
     fn commit(&mut self, generation: &Generation) -> Result<(), SearchError> {
         let committed = self.logs.sync().and_then(|()| Ok(self.writer.commit().map(|_| ())?));
         match committed {
             Ok(()) => {
                 self.pending.clear();
+                self.pending_comments = 0;
                 self.last_commit = Instant::now();
                 Ok(())
             }
@@ -144,9 +182,10 @@ impl Writer {
                 // Start the uncommitted work over, so a retried commit covers all of it.
                 self.writer.rollback()?;
                 self.logs.rollback()?;
-                let pending = std::mem::take(&mut self.pending);
-                self.add(generation, &pending)?;
-                self.pending = pending;
+                self.pending_comments = 0;
+                for change in std::mem::take(&mut self.pending) {
+                    self.make(generation, change)?;
+                }
                 Err(e)
             }
         }
@@ -293,9 +332,13 @@ impl SearchIndex {
     /// Adds or replaces each comment (by source and id). Durable and searchable after the next [`Self::commit`].
     pub fn add(&self, batch: &[EnrichedComment]) -> Result<(), SearchError> {
         let (mut writer, generation) = self.writer()?;
-        writer.add(&generation, batch)?;
-        writer.pending.extend_from_slice(batch);
-        Ok(())
+        writer.make(&generation, Change::Add(batch.to_vec()))
+    }
+
+    /// Removes each comment (by source and id): no search finds it after the next [`Self::commit`].
+    pub fn delete(&self, comments: &[CommentId]) -> Result<(), SearchError> {
+        let (mut writer, generation) = self.writer()?;
+        writer.make(&generation, Change::Delete(comments.iter().map(|c| c.key().joined()).collect()))
     }
 
     /// Makes everything added durable and visible.
@@ -319,7 +362,7 @@ impl SearchIndex {
         let Some(writer) = &self.inner.writer else { return false };
         let writer = lock(writer);
         writer.pending.is_empty()
-            || writer.pending.len() >= self.inner.options.commit_docs
+            || writer.pending_comments >= self.inner.options.commit_docs
             || writer.last_commit.elapsed() >= self.inner.options.commit_interval
     }
 
@@ -434,6 +477,13 @@ impl CommentStore for SearchIndex {
         let index = self.clone();
         let batch = batch.to_vec();
         tokio::task::spawn_blocking(move || index.add(&batch)).await.map_err(|_| SearchError::WriteTask)??;
+        Ok(())
+    }
+
+    async fn delete(&self, comments: &[CommentId]) -> Result<(), BoxError> {
+        let index = self.clone();
+        let comments = comments.to_vec();
+        tokio::task::spawn_blocking(move || index.delete(&comments)).await.map_err(|_| SearchError::WriteTask)??;
         Ok(())
     }
 

@@ -7,6 +7,7 @@ mod alerts;
 mod aspects;
 mod brands;
 mod copies;
+mod deletions;
 mod error;
 mod postgres;
 mod reports;
@@ -20,6 +21,7 @@ pub use alerts::{NewAlert, StoredAlert, StoredAlertRule};
 pub use aspects::{AspectCount, AspectMention, AspectScope};
 pub use brands::{BrandChange, Catalogue, RematchProgress, Rematcher};
 pub use copies::{Cluster, CopyFinder, CopyFinderOptions, CopyProgress, Original};
+pub use deletions::Erasure;
 pub use error::StoreError;
 
 /// murmur's database on a Postgres on this machine, as infra/postgres.sh sets it up.

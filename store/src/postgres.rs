@@ -4,7 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use murmur_core::{
-    Aspect, BoxError, Comment, CommentStore, DetectedLanguage, Emotion, EnrichedComment, Enrichment, Entity,
+    Aspect, BoxError, Comment, CommentId, CommentStore, DetectedLanguage, Emotion, EnrichedComment, Enrichment, Entity,
     MultilingualEmbedding, Sentiment, Skipped,
 };
 use serde::Serialize;
@@ -449,6 +449,11 @@ impl CommentStore for Postgres {
 
     async fn upsert(&self, batch: &[EnrichedComment]) -> Result<(), BoxError> {
         Ok(self.upsert_batch(batch).await?)
+    }
+
+    async fn delete(&self, comments: &[CommentId]) -> Result<(), BoxError> {
+        self.delete_comments(comments).await?;
+        Ok(())
     }
 }
 

@@ -228,6 +228,7 @@ async fn comments_stored_before_0005_and_0006_read_back_the_same_and_keep_their_
     sqlx::raw_sql("UPDATE comments SET lang = 'pt-BR' WHERE id = 'wide'").execute(&mut before).await.expect("lang");
     sqlx::raw_sql(&apply("0016_language_rollups.sql")).execute(&mut before).await.expect("0016");
     sqlx::raw_sql(&apply("0017_multilingual_embeddings.sql")).execute(&mut before).await.expect("0017");
+    sqlx::raw_sql(&apply("0018_deletions.sql")).execute(&mut before).await.expect("0018");
     let languages: Vec<(String, Vec<String>)> =
         sqlx::query_as("SELECT id, dims FROM comments WHERE dims IS NOT NULL ORDER BY id")
             .fetch_all(&mut before)

@@ -6,6 +6,7 @@ pub(crate) mod aspects;
 pub(crate) mod brands;
 pub(crate) mod comments;
 pub(crate) mod enrich;
+pub(crate) mod privacy;
 pub(crate) mod reports;
 pub(crate) mod search;
 pub(crate) mod system;
@@ -43,6 +44,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     route(cfg, Method::GET, "/v1/search", search::search);
     route(cfg, Method::POST, "/v1/enrich", enrich::enrich);
     route(cfg, Method::GET, "/v1/comments/{source}/{id}", comments::comment);
+    route(cfg, Method::DELETE, "/v1/comments/{source}/{id}", privacy::delete_comment);
+    route(cfg, Method::POST, "/v1/erasure", privacy::erase);
+    route(cfg, Method::GET, "/v1/erasure/{id}", privacy::erasure);
     route(cfg, Method::GET, "/v1/trends/timeline", trends::timeline);
     route(cfg, Method::GET, "/v1/trends/share", trends::share);
     route(cfg, Method::GET, "/v1/trends/entities", trends::top_entities);

@@ -1,0 +1,41 @@
+-- Deletion, erasure and retention (issue 23, docs/privacy.md).
+--
+-- A comment is deleted by a tombstone (key `source/id`, no value) on the comments topic, or by the API, which
+-- sends the same tombstone to the enriched topic: the sinks delete it from every store, and the rollups lose
+-- its counts through the delete trigger (migration 0011). `deletions` remembers every deleted key, so a
+-- replayed or late message cannot bring the comment back: the sink reads it before writing (the
+-- `DeletionLedger`). One narrow row per deleted comment, kept for good (far longer than any topic's retention);
+-- nothing about the comment but its key.
+CREATE TABLE deletions (
+    source     text        NOT NULL,
+    id         text        NOT NULL,
+    deleted_at timestamptz NOT NULL DEFAULT now(),
+    -- The erasure that deleted it, if one did (its count is its rows here).
+    erasure    bigint,
+    PRIMARY KEY (source, id)
+);
+CREATE INDEX deletions_erasure_idx ON deletions (erasure) WHERE erasure IS NOT NULL;
+
+-- Erasure requests (`POST /v1/erasure`): every comment of one author of one source. The audit trail of the
+-- request and its outcome; it holds the author's keyed pseudonym (what the comments hold), never the handle.
+CREATE TABLE erasures (
+    id             bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source         text        NOT NULL,
+    author         text        NOT NULL,
+    requested_at   timestamptz NOT NULL DEFAULT now(),
+    -- The author's comments arriving until then are erased on arrival (the sink asks the ledger).
+    arrivals_until timestamptz NOT NULL,
+    -- 'sweeping': tombstoning the stored comments page by page; 'settling': waiting until `sweep_after` to
+    -- sweep once more, for comments whose write was under way when the request came; 'done'.
+    status         text        NOT NULL DEFAULT 'sweeping' CHECK (status IN ('sweeping', 'settling', 'done')),
+    -- Sweeps finished (two end the erasure).
+    sweeps         integer     NOT NULL DEFAULT 0,
+    -- The last id tombstoned in this sweep (ids in order): where a restarted eraser resumes.
+    cursor_id      text,
+    sweep_after    timestamptz,
+    -- Comments deleted so far: its rows in `deletions`, each counted once however often it was tombstoned.
+    comments       bigint      NOT NULL DEFAULT 0,
+    finished_at    timestamptz
+);
+CREATE INDEX erasures_unfinished_idx ON erasures (id) WHERE status <> 'done';
+CREATE INDEX erasures_arrivals_idx ON erasures (source, author, arrivals_until);
