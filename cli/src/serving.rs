@@ -168,6 +168,10 @@ pub struct ErasureArgs {
     /// was under way when the request came); it is done after that.
     #[arg(long, env = "MURMUR_ERASURE_SETTLE_SECONDS", default_value_t = 60.0)]
     pub erasure_settle_seconds: f64,
+    /// Comments an erasure deletes per step (one scan of the source's comments and one batch of tombstones
+    /// each).
+    #[arg(long, env = "MURMUR_ERASURE_PAGE", default_value_t = ErasureOptions::default().page)]
+    pub erasure_page: i64,
 }
 
 impl ErasureArgs {
@@ -179,6 +183,7 @@ impl ErasureArgs {
         Ok(ErasureOptions {
             arrivals: seconds("MURMUR_ERASURE_ARRIVALS_HOURS", self.erasure_arrivals_hours * 3600.0)?,
             settle: seconds("MURMUR_ERASURE_SETTLE_SECONDS", self.erasure_settle_seconds)?,
+            page: self.erasure_page.max(1),
             ..ErasureOptions::default()
         })
     }
