@@ -171,7 +171,7 @@ impl Pipeline {
         std::fs::read_to_string(self.work.path().join(format!("{name}.log"))).unwrap_or_default()
     }
 
-    fn index_dir(&self) -> PathBuf {
+    pub fn index_dir(&self) -> PathBuf {
         self.work.path().join("index")
     }
 
