@@ -79,6 +79,16 @@ async fn erasing_an_author_removes_exactly_their_comments_also_when_the_sink_is_
     let missing = client.get(format!("{base}/v1/erasure/424242")).header("x-api-key", ADMIN_KEY).send().await;
     assert_eq!(missing.expect("API").status().as_u16(), 404);
 
+    // A stored report quotes one of theirs (c3) and someone else's (c4).
+    let quote = |id: &str| json!({"source": "twitter", "id": id, "text": tweets[id[1..].parse::<usize>().expect("n")]});
+    let report: i64 = sqlx::query_scalar(
+        "INSERT INTO reports (name, window_from, window_to, body_json) VALUES ('brief', now(), now(), $1) RETURNING id",
+    )
+    .bind(json!({"slices": [{"spikes": [{"examples": [quote("c3"), quote("c4")]}]}]}))
+    .fetch_one(&pool)
+    .await
+    .expect("report");
+
     let accepted = post(json!({"source": "twitter", "author": HANDLE})).send().await.expect("API");
     assert_eq!(accepted.status().as_u16(), 202);
     let erasure: Value = accepted.json().await.expect("JSON");
@@ -146,6 +156,15 @@ async fn erasing_an_author_removes_exactly_their_comments_also_when_the_sink_is_
     let handle = format!("SELECT count(*) FROM erasures WHERE row_to_json(erasures)::text LIKE '%{}%'", &HANDLE[1..]);
     assert_eq!(count(&pool, &handle).await, 0, "the audit never holds the handle");
     assert_rollups_equal_raw(&pool).await;
+    let quotes: Vec<String> = sqlx::query_scalar(
+        "SELECT e ->> 'text' FROM reports, jsonb_array_elements(body_json #> '{slices,0,spikes,0,examples}') e \
+         WHERE id = $1",
+    )
+    .bind(report)
+    .fetch_all(&pool)
+    .await
+    .expect("quotes");
+    assert_eq!(quotes, ["removed at the author's request", tweets[4].as_str()], "the stored report's quote of theirs");
 
     let metrics = client.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
     assert!(metrics.contains("murmur_erasure_requests_total 1"), "{metrics}");

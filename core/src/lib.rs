@@ -9,6 +9,7 @@ mod comment;
 pub mod duplicates;
 pub mod explain;
 pub mod hash;
+pub mod html;
 mod model_queue;
 pub mod packed;
 mod seams;

@@ -39,3 +39,39 @@ CREATE TABLE erasures (
 );
 CREATE INDEX erasures_unfinished_idx ON erasures (id) WHERE status <> 'done';
 CREATE INDEX erasures_arrivals_idx ON erasures (source, author, arrivals_until);
+
+-- Which stored comments each stored report and alert quotes (as examples), filled as they are stored, so a
+-- deletion finds the quotes to replace ("removed", or "removed at the author's request" for an erasure) in the
+-- same transaction, by index, without reading every report.
+CREATE TABLE quotes (
+    source    text   NOT NULL,
+    id        text   NOT NULL,
+    report_id bigint REFERENCES reports (id) ON DELETE CASCADE,
+    alert_id  bigint REFERENCES alert_firings (id) ON DELETE CASCADE,
+    CHECK ((report_id IS NULL) <> (alert_id IS NULL))
+);
+CREATE INDEX quotes_comment_idx ON quotes (source, id);
+
+-- A quote is any object of the body with a source, an id and a text (a search hit).
+CREATE FUNCTION quoted(body jsonb) RETURNS TABLE (source text, id text) LANGUAGE sql IMMUTABLE AS $$
+    SELECT DISTINCT q ->> 'source', q ->> 'id'
+    FROM jsonb_path_query(body, 'lax $.** ? (@.type() == "object" && exists(@.source) && exists(@.id) && exists(@.text))') AS q
+$$;
+
+CREATE FUNCTION report_quotes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO quotes (source, id, report_id) SELECT q.source, q.id, NEW.id FROM quoted(NEW.body_json) AS q;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER report_quotes AFTER INSERT ON reports FOR EACH ROW EXECUTE FUNCTION report_quotes();
+
+CREATE FUNCTION alert_quotes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO quotes (source, id, alert_id) SELECT q.source, q.id, NEW.id FROM quoted(NEW.body) AS q;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER alert_quotes AFTER INSERT ON alert_firings FOR EACH ROW EXECUTE FUNCTION alert_quotes();
+
+-- Reports and alerts stored before this migration.
+INSERT INTO quotes (source, id, report_id) SELECT q.source, q.id, r.id FROM reports r, quoted(r.body_json) AS q;
+INSERT INTO quotes (source, id, alert_id) SELECT q.source, q.id, a.id FROM alert_firings a, quoted(a.body) AS q;

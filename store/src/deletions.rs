@@ -2,12 +2,16 @@
 //! every deleted key (the [`DeletionLedger`] the sink reads, so nothing deleted comes back), and erasure
 //! requests, swept page by page by the eraser (`murmur_api::Eraser`).
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use murmur_core::html::escape;
 use murmur_core::{BoxError, CommentId, DeletionLedger, EnrichedComment};
 use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgConnection;
 
 use crate::{Postgres, StoreError};
 
@@ -42,6 +46,11 @@ const ERASURE_COLUMNS: &str =
 /// Sweeps an erasure makes before it is done: the first, and one after it settled.
 const ERASURE_SWEEPS: i32 = 2;
 
+/// What replaces a deleted comment's text where a stored report or alert quotes it.
+pub const REMOVED_QUOTE: &str = "removed";
+/// The same, for a comment an erasure deleted.
+pub const ERASED_QUOTE: &str = "removed at the author's request";
+
 /// The columns of a list of comment keys, as `UNNEST` takes them.
 fn columns(comments: &[CommentId]) -> (Vec<&str>, Vec<&str>) {
     comments.iter().map(|c| (c.source.as_str(), c.id.as_str())).unzip()
@@ -72,6 +81,7 @@ impl Postgres {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        replace_quotes(&mut tx, &sources, &ids).await?;
         tx.commit().await?;
         Ok(deleted)
     }
@@ -226,9 +236,158 @@ impl Postgres {
     }
 }
 
+/// A quoted comment's key and the text that replaces its quote.
+type Replacements = HashMap<(String, String), &'static str>;
+
+/// Replaces, in every stored report and alert that quotes one of these (deleted) comments, its text by
+/// [`REMOVED_QUOTE`] or [`ERASED_QUOTE`]: in the JSON body, the HTML page and an alert's chat line.
+async fn replace_quotes(conn: &mut PgConnection, sources: &[&str], ids: &[&str]) -> Result<(), StoreError> {
+    let quoted: Vec<(Option<i64>, Option<i64>, String, String, bool)> = sqlx::query_as(
+        "DELETE FROM quotes q USING UNNEST($1::text[], $2::text[]) AS u(source, id) \
+         WHERE q.source = u.source AND q.id = u.id \
+         RETURNING q.report_id, q.alert_id, q.source, q.id, EXISTS ( \
+             SELECT 1 FROM deletions d WHERE d.source = q.source AND d.id = q.id AND d.erasure IS NOT NULL)",
+    )
+    .bind(sources)
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let (mut reports, mut alerts): (BTreeMap<i64, Replacements>, BTreeMap<i64, Replacements>) = Default::default();
+    for (report, alert, source, id, erased) in quoted {
+        let text = if erased { ERASED_QUOTE } else { REMOVED_QUOTE };
+        if let Some(report) = report {
+            reports.entry(report).or_default().insert((source.clone(), id.clone()), text);
+        }
+        if let Some(alert) = alert {
+            alerts.entry(alert).or_default().insert((source, id), text);
+        }
+    }
+    for (id, replacements) in reports {
+        let row: Option<(Value, Option<String>)> =
+            sqlx::query_as("SELECT body_json, body_html FROM reports WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some((mut body, html)) = row else { continue };
+        let replaced = replace_in_json(&mut body, &replacements);
+        let html = html.map(|html| replace_in_html(html, &replaced));
+        sqlx::query("UPDATE reports SET body_json = $2, body_html = $3 WHERE id = $1")
+            .bind(id)
+            .bind(&body)
+            .bind(&html)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (id, replacements) in alerts {
+        let row: Option<(Value, String)> =
+            sqlx::query_as("SELECT body, text FROM alert_firings WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some((mut body, text)) = row else { continue };
+        let replaced = replace_in_json(&mut body, &replacements);
+        sqlx::query("UPDATE alert_firings SET body = $2, text = $3 WHERE id = $1")
+            .bind(id)
+            .bind(&body)
+            .bind(replace_in_chat_line(&text, &replaced))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Replaces the text of every quote (an object with `source`, `id` and `text`) of the comments in
+/// `replacements`; returns each replaced text with its replacement.
+fn replace_in_json(body: &mut Value, replacements: &Replacements) -> Vec<(String, &'static str)> {
+    let mut replaced = Vec::new();
+    let mut stack = vec![body];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            Value::Object(fields) => {
+                let key = match (fields.get("source"), fields.get("id"), fields.get("text")) {
+                    (Some(Value::String(source)), Some(Value::String(id)), Some(Value::String(_))) => {
+                        Some((source.clone(), id.clone()))
+                    }
+                    _ => None,
+                };
+                match key.and_then(|key| replacements.get(&key)) {
+                    Some(&with) => {
+                        if let Some(Value::String(text)) = fields.get_mut("text") {
+                            replaced.push((std::mem::replace(text, with.to_owned()), with));
+                        }
+                    }
+                    None => stack.extend(fields.values_mut()),
+                }
+            }
+            _ => {}
+        }
+    }
+    replaced
+}
+
+/// A rendered page with each replaced text (as the page escaped it) replaced.
+fn replace_in_html(mut html: String, replaced: &[(String, &str)]) -> String {
+    for (text, with) in replaced {
+        html = html.replace(&escape(text), &escape(with));
+    }
+    html
+}
+
+/// An alert's chat line with each quote line (`> ` and the start of a comment, cut with `…`) of a replaced
+/// text replaced.
+fn replace_in_chat_line(text: &str, replaced: &[(String, &str)]) -> String {
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| {
+            let Some(quote) = line.strip_prefix("> ") else { return line.to_owned() };
+            let start = quote.trim_end_matches('…');
+            match replaced.iter().find(|(text, _)| text.replace('\n', " ").starts_with(start)) {
+                Some((_, with)) => format!("> {with}"),
+                None => line.to_owned(),
+            }
+        })
+        .collect();
+    lines.join("\n")
+}
+
 #[async_trait]
 impl DeletionLedger for Postgres {
     async fn forgotten(&self, comments: &[EnrichedComment]) -> Result<Vec<bool>, BoxError> {
         Ok(self.forgotten_comments(comments).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_quote_is_replaced_in_the_json_the_page_and_the_chat_line_and_nothing_else() {
+        let mut body = json!({
+            "slices": [{"spikes": [{"examples": [
+                {"source": "twitter", "id": "1", "text": "I <3 \"Acme\"\nso much", "score": 1.0},
+                {"source": "twitter", "id": "2", "text": "kept"},
+            ]}]}],
+            "label": {"source": "twitter", "id": "1"},
+        });
+        let replacements: Replacements = [(("twitter".to_owned(), "1".to_owned()), ERASED_QUOTE)].into();
+        let replaced = replace_in_json(&mut body, &replacements);
+        assert_eq!(replaced, [("I <3 \"Acme\"\nso much".to_owned(), ERASED_QUOTE)]);
+        let examples = &body["slices"][0]["spikes"][0]["examples"];
+        assert_eq!((&examples[0]["text"], &examples[1]["text"]), (&json!(ERASED_QUOTE), &json!("kept")));
+        assert_eq!(body["label"], json!({"source": "twitter", "id": "1"}), "not a quote: no text");
+
+        let page = format!("<li>{}</li><li>kept</li>", escape("I <3 \"Acme\"\nso much"));
+        assert_eq!(replace_in_html(page, &replaced), "<li>removed at the author&#39;s request</li><li>kept</li>");
+        let line = "Acme volume 40 (expected 3)\n> I <3 \"Acme\" so…";
+        assert_eq!(
+            replace_in_chat_line(line, &replaced),
+            "Acme volume 40 (expected 3)\n> removed at the author's request"
+        );
+        let other = "Acme volume 40 (expected 3)\n> kept";
+        assert_eq!(replace_in_chat_line(other, &replaced), other);
     }
 }

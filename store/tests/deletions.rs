@@ -102,3 +102,59 @@ async fn an_erasure_sweeps_its_authors_comments_twice_counts_each_once_and_forge
     let audit = "SELECT count(*) FROM erasures WHERE row_to_json(erasures)::text LIKE '%a_y%'";
     assert_eq!(scalar(&store, audit).await, 0, "the audit row names only its own author's pseudonym");
 }
+
+#[tokio::test]
+async fn a_deleted_comment_is_unquoted_from_stored_reports_and_alerts() {
+    let store = murmur_store::testing::fresh_database("st_unquote").await.expect("postgres");
+    store.upsert_batch(&[comment("1", "a_x"), comment("2", "a_y"), comment("3", "a_z")]).await.expect("stored");
+    let quote =
+        |id: &str| serde_json::json!({"source": "twitter", "id": id, "text": format!("comment {id} says <hi>")});
+    let report = murmur_store::NewReport {
+        schedule_id: None,
+        name: "weekly".into(),
+        window_from: Utc::now(),
+        window_to: Utc::now(),
+        json: serde_json::json!({"slices": [{"spikes": [{"examples": [quote("1"), quote("2"), quote("3")]}]}]}),
+        html: Some("<li>comment 1 says &lt;hi&gt;</li><li>comment 2 says &lt;hi&gt;</li>".into()),
+        csv: None,
+        webhook: false,
+    };
+    let id = store.insert_report(&report).await.expect("stored report");
+    // 1 deleted by a tombstone; 2 by an erasure (remembered as the erasure's first).
+    let erasure = store.start_erasure("twitter", "a_y", Duration::from_secs(60)).await.expect("erasure");
+    store.remember_deleted(&[CommentId::new("twitter", "2").expect("id")], Some(erasure.id)).await.expect("marked");
+    store.delete_comments(&[CommentId::new("twitter", "1").expect("id")]).await.expect("deleted");
+    store.delete_comments(&[CommentId::new("twitter", "2").expect("id")]).await.expect("deleted");
+    let stored = store.report(id).await.expect("read").expect("present");
+    let body = stored.body_json.expect("json");
+    let texts: Vec<&str> = body["slices"][0]["spikes"][0]["examples"]
+        .as_array()
+        .expect("examples")
+        .iter()
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["removed", "removed at the author's request", "comment 3 says <hi>"]);
+    assert_eq!(
+        stored.body_html.as_deref(),
+        Some("<li>removed</li><li>removed at the author&#39;s request</li>"),
+        "the page too"
+    );
+    assert_eq!(scalar(&store, "SELECT count(*) FROM quotes").await, 1, "only comment 3's quote is left to find");
+
+    let rule = store.create_alert_rule("acme", &serde_json::json!({}), 60).await.expect("rule");
+    let alert = murmur_store::NewAlert {
+        rule_id: rule.id,
+        bucket_start: Utc::now(),
+        bucket_end: Utc::now(),
+        body: serde_json::json!({"examples": [quote("3")]}),
+        text: "Acme volume 40 (expected 3)\n> comment 3 says <hi>".into(),
+        webhook: false,
+    };
+    store.claim_alert(&alert).await.expect("stored").expect("claimed");
+    store.delete_comments(&[CommentId::new("twitter", "3").expect("id")]).await.expect("deleted");
+    let alerts = store.alerts(None, 10).await.expect("alerts");
+    assert_eq!(alerts[0].body["examples"][0]["text"], "removed");
+    assert_eq!(alerts[0].text, "Acme volume 40 (expected 3)\n> removed", "the chat line too");
+    let texts = store.report(id).await.expect("read").expect("present").body_json.expect("json").to_string();
+    assert!(texts.contains("\"removed\"") && !texts.contains("comment 3"), "and the report's quote of it: {texts}");
+}

@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
+use murmur_core::html::escape;
 use murmur_core::SentimentLabel;
 use murmur_store::Counts;
 
@@ -34,21 +35,6 @@ const LEFT: f64 = 48.0;
 const RIGHT: f64 = 28.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 40.0;
-
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// What an element of a chart stands for: a tooltip and, where it stands for comments, the
 /// `/v1/trends/examples` query string that lists them.

@@ -4,8 +4,9 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use murmur_core::html::escape;
 
-use crate::chart::{escape, time_formats, LineChart, Scale, Series};
+use crate::chart::{time_formats, LineChart, Scale, Series};
 use crate::report::Report;
 use crate::service::EntityTrend;
 use crate::ThemeSummary;
