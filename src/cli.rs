@@ -9,7 +9,7 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use murmur_cli::{
     home_path, BrandArgs, CopyArgs, DatabaseArgs, EnrichApiArgs, ErasureArgs, HttpArgs, IndexArgs, KafkaArgs,
-    LogFormat, ModelArgs, PushArgs, ThemeArgs, DEMO_CORPUS,
+    LogFormat, ModelArgs, PushArgs, RetentionArgs, ThemeArgs, DEMO_CORPUS,
 };
 use murmur_ingest::kafka::DEFAULT_PARTITIONS;
 use murmur_ingest::schema::Limits;
@@ -196,6 +196,8 @@ pub struct SinkArgs {
     /// each index replica is one sink writing only its index, in a group of its own.
     #[arg(long, env = "MURMUR_SINK_STORES", value_delimiter = ',', default_value = "postgres,index")]
     pub stores: Vec<SinkStore>,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     /// Partitions for topics this sink creates when they do not exist.
     #[arg(long, env = "MURMUR_TOPIC_PARTITIONS", default_value_t = DEFAULT_PARTITIONS)]
     pub partitions: i32,

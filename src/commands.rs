@@ -126,10 +126,16 @@ pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
     let config = SinkConfig { topics, max_batch: args.batch_size, ..SinkConfig::default() };
     let reporter = tokio::spawn(report_progress(Arc::clone(&stats), shutdown.clone()));
+    let retention = args.retention.retention();
+    let expiring =
+        retention.enabled().then(|| tokio::spawn(retention.run(stores.clone(), Arc::clone(&stats), shutdown.clone())));
     admin.ready.store(true, Ordering::Relaxed);
     Sink::new(stores, Arc::new(postgres), producer, config, stats).run(consumer, shutdown.clone()).await?;
     shutdown.cancel();
     reporter.await.ok();
+    if let Some(expiring) = expiring {
+        expiring.await.ok();
+    }
     if let Some(folder) = folder {
         folder.abort();
     }

@@ -58,6 +58,7 @@ impl AdminState {
                 "Comments not stored because they were deleted before or their author was erased (sink)",
                 &self.stats.forgotten,
             ),
+            ("murmur_expired_comments_total", "Comments retention removed from Postgres (sink)", &self.stats.expired),
         ];
         let label = |name: &str, help: &str| Opts::new(name, help).const_label("role", self.role);
         for (name, help, counter) in counters {

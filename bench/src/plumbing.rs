@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use murmur_core::{BoxError, CommentId, CommentStore, EnrichedComment, Enricher, ModelQueue};
+use murmur_core::{BoxError, CommentId, CommentStore, EnrichedComment, Enricher, Expired, Expiry, ModelQueue};
 use murmur_enrich::StubEnricher;
 use murmur_ingest::kafka::{KafkaConfig, KafkaProducer};
 use murmur_ingest::pipeline::{Pipeline, Stages};
@@ -124,6 +124,10 @@ impl<S: CommentStore> CommentStore for TimedStore<S> {
 
     async fn delete(&self, comments: &[CommentId]) -> Result<(), BoxError> {
         self.inner.delete(comments).await
+    }
+
+    async fn expire(&self, expiry: &Expiry) -> Result<Expired, BoxError> {
+        self.inner.expire(expiry).await
     }
 
     fn flush_due(&self) -> bool {

@@ -9,6 +9,7 @@ mod database;
 mod index;
 mod kafka;
 mod model;
+mod retention;
 #[cfg(feature = "serve")]
 mod serving;
 
@@ -23,6 +24,7 @@ pub use index::IndexArgs;
 pub use kafka::{KafkaArgs, TopicArgs};
 pub use model::{DeviceChoice, ModelArgs, PrecisionChoice};
 #[cfg(feature = "serve")]
+pub use retention::RetentionArgs;
 pub use serving::{parse_brands, put_brands, BrandArgs, EnrichApiArgs, ErasureArgs, HttpArgs, PushArgs};
 
 /// The demo corpus, as infra/fetch-assets.sh lays it out under `.cache/`.

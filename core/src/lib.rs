@@ -28,4 +28,4 @@ pub use comment::{
 };
 pub use explain::{Explanation, LabelExplanation, WordWeight};
 pub use model_queue::{ModelQueue, ModelQueueError};
-pub use seams::{one_per_text, BoxError, CommentStore, DeletionLedger, Enricher, QueryVectors};
+pub use seams::{one_per_text, BoxError, CommentStore, DeletionLedger, Enricher, Expired, Expiry, QueryVectors};

@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::{CommentId, EnrichedComment, Enrichment};
 
@@ -72,6 +73,10 @@ pub trait CommentStore: Send + Sync {
     /// are no error. The sink never passes one comment to both `upsert` and `delete` in one batch.
     async fn delete(&self, comments: &[CommentId]) -> Result<(), BoxError>;
 
+    /// One step of retention: removes comments (and rollups) past `expiry`, at most `expiry.batch` rows where
+    /// the store deletes row by row; says how many it removed (a store that removes them all at once says 0).
+    async fn expire(&self, expiry: &Expiry) -> Result<Expired, BoxError>;
+
     /// Whether this store is ready to be flushed: a store that commits on a cadence says when the cadence is
     /// up; a store durable on `upsert` always is.
     fn flush_due(&self) -> bool {
@@ -82,6 +87,26 @@ pub trait CommentStore: Send + Sync {
     async fn flush(&self) -> Result<(), BoxError> {
         Ok(())
     }
+}
+
+/// What retention removes (docs/privacy.md).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Expiry {
+    /// Comments created before this go (none when `None`).
+    pub comments_before: Option<DateTime<Utc>>,
+    /// Whether the rollups keep the counts of the comments that go (aggregates hold no personal data).
+    pub keep_rollups: bool,
+    /// Minute-grain rollup rows of buckets before this go (none when `None`).
+    pub minute_rollups_before: Option<DateTime<Utc>>,
+    /// Rows a store deletes per step at most.
+    pub batch: usize,
+}
+
+/// What one step of retention removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expired {
+    pub comments: u64,
+    pub minute_rollups: u64,
 }
 
 /// The memory of what was deleted, which keeps a replayed or late message from bringing a deleted comment back

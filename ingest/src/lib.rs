@@ -14,6 +14,7 @@ pub mod pipeline;
 mod pseudonym;
 pub mod queue;
 mod redact;
+pub mod retention;
 mod retry;
 pub mod schema;
 pub mod sink;

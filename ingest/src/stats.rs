@@ -15,6 +15,8 @@ pub struct PipelineStats {
     pub deleted: AtomicU64,
     /// Comments not stored because they were deleted before or their author erased (sink).
     pub forgotten: AtomicU64,
+    /// Comments retention removed (sink; counted by the stores that delete row by row).
+    pub expired: AtomicU64,
     /// Messages per batch read from the stage's topic.
     pub batch_messages: Histogram,
     /// Seconds the worker's enrichment of one batch took (the model's share of the stage).
@@ -32,6 +34,7 @@ impl Default for PipelineStats {
             stored: AtomicU64::new(0),
             deleted: AtomicU64::new(0),
             forgotten: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
             batch_messages: Histogram::new(BATCH_BOUNDS),
             enrich_seconds: Histogram::new(SECONDS_BOUNDS),
             store_write_seconds: Mutex::new(BTreeMap::new()),

@@ -1,9 +1,12 @@
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use murmur_core::{counted_entities, BoxError, CommentId, CommentStore, EnrichedComment, Enrichment};
+use chrono::{DateTime, Utc};
+use murmur_core::{counted_entities, BoxError, CommentId, CommentStore, EnrichedComment, Enrichment, Expired, Expiry};
+use tantivy::query::RangeQuery;
 use tantivy::schema::Value;
 use tantivy::{DateTime as TantivyDateTime, IndexWriter, TantivyDocument, Term};
 
@@ -65,6 +68,8 @@ enum Change {
     Add(Vec<EnrichedComment>),
     /// Comments' keys (`source/id`).
     Delete(Vec<String>),
+    /// Every comment created before then.
+    Expire(DateTime<Utc>),
 }
 
 impl Change {
@@ -72,6 +77,7 @@ impl Change {
         match self {
             Self::Add(batch) => batch.len(),
             Self::Delete(keys) => keys.len(),
+            Self::Expire(_) => 1,
         }
     }
 }
@@ -162,6 +168,11 @@ impl Writer {
         match &change {
             Change::Add(batch) => self.add(generation, batch)?,
             Change::Delete(keys) => self.delete(generation, keys),
+            Change::Expire(before) => {
+                let before = TantivyDateTime::from_timestamp_micros(before.timestamp_micros());
+                let before = Term::from_field_date(generation.fields.created_at, before);
+                self.writer.delete_query(Box::new(RangeQuery::new(Bound::Unbounded, Bound::Excluded(before))))?;
+            }
         }
         self.pending_comments += change.comments();
         self.pending.push(change);
@@ -341,6 +352,12 @@ impl SearchIndex {
         writer.make(&generation, Change::Delete(comments.iter().map(|c| c.key().joined()).collect()))
     }
 
+    /// Removes every comment created before `before` (at once: a range deletion), after the next commit.
+    pub fn expire(&self, before: DateTime<Utc>) -> Result<(), SearchError> {
+        let (mut writer, generation) = self.writer()?;
+        writer.make(&generation, Change::Expire(before))
+    }
+
     /// Makes everything added durable and visible.
     pub fn commit(&self) -> Result<(), SearchError> {
         let (mut writer, generation) = self.writer()?;
@@ -485,6 +502,14 @@ impl CommentStore for SearchIndex {
         let comments = comments.to_vec();
         tokio::task::spawn_blocking(move || index.delete(&comments)).await.map_err(|_| SearchError::WriteTask)??;
         Ok(())
+    }
+
+    async fn expire(&self, expiry: &Expiry) -> Result<Expired, BoxError> {
+        if let Some(before) = expiry.comments_before {
+            let index = self.clone();
+            tokio::task::spawn_blocking(move || index.expire(before)).await.map_err(|_| SearchError::WriteTask)??;
+        }
+        Ok(Expired::default())
     }
 
     fn flush_due(&self) -> bool {

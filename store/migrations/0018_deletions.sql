@@ -75,3 +75,17 @@ CREATE TRIGGER alert_quotes AFTER INSERT ON alert_firings FOR EACH ROW EXECUTE F
 -- Reports and alerts stored before this migration.
 INSERT INTO quotes (source, id, report_id) SELECT q.source, q.id, r.id FROM reports r, quoted(r.body_json) AS q;
 INSERT INTO quotes (source, id, alert_id) SELECT q.source, q.id, a.id FROM alert_firings a, quoted(a.body) AS q;
+
+-- Retention may keep the rollups of the comments it deletes (aggregates hold no personal data): it sets
+-- `murmur.keep_rollups` for its transaction, and the delete trigger of 0011 then logs no deltas.
+CREATE OR REPLACE FUNCTION comments_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(current_setting('murmur.keep_rollups', true), '') <> 'on' THEN
+        INSERT INTO rollup_log (delta)
+            SELECT ROW(o.source, date_trunc('minute', o.created_at, 'UTC'), o.sentiment, o.dims, -1,
+                       k.source IS NOT NULL)::fact_delta
+            FROM old_rows o LEFT JOIN copies k USING (source, id) WHERE o.dims IS NOT NULL;
+    END IF;
+    DELETE FROM copies k USING old_rows o WHERE k.source = o.source AND k.id = o.id;
+    RETURN NULL;
+END $$;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use murmur_core::html::escape;
-use murmur_core::{BoxError, CommentId, DeletionLedger, EnrichedComment};
+use murmur_core::{BoxError, CommentId, DeletionLedger, EnrichedComment, Expired, Expiry};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -84,6 +84,48 @@ impl Postgres {
         replace_quotes(&mut tx, &sources, &ids).await?;
         tx.commit().await?;
         Ok(deleted)
+    }
+
+    /// One step of retention: deletes up to `expiry.batch` comments created before `expiry.comments_before`
+    /// (oldest first; their rollup counts kept if asked), and once none is left, up to as many minute-grain
+    /// rollup rows of buckets before `expiry.minute_rollups_before`. Deleted keys are not remembered: a
+    /// replayed comment past the window is deleted again by the next step.
+    pub async fn expire(&self, expiry: &Expiry) -> Result<Expired, StoreError> {
+        let batch = i64::try_from(expiry.batch).unwrap_or(i64::MAX);
+        if let Some(before) = expiry.comments_before {
+            let mut tx = self.pool().begin().await?;
+            if expiry.keep_rollups {
+                sqlx::query("SET LOCAL murmur.keep_rollups = 'on'").execute(&mut *tx).await?;
+            }
+            let gone: Vec<(String, String)> = sqlx::query_as(
+                "DELETE FROM comments c USING ( \
+                     SELECT source, id FROM comments WHERE created_at < $1 ORDER BY created_at LIMIT $2 \
+                     FOR UPDATE SKIP LOCKED) old \
+                 WHERE c.source = old.source AND c.id = old.id RETURNING c.source, c.id",
+            )
+            .bind(before)
+            .bind(batch)
+            .fetch_all(&mut *tx)
+            .await?;
+            let (sources, ids): (Vec<&str>, Vec<&str>) = gone.iter().map(|(s, i)| (s.as_str(), i.as_str())).unzip();
+            replace_quotes(&mut tx, &sources, &ids).await?;
+            tx.commit().await?;
+            if !gone.is_empty() {
+                return Ok(Expired { comments: gone.len() as u64, minute_rollups: 0 });
+            }
+        }
+        let Some(before) = expiry.minute_rollups_before else { return Ok(Expired::default()) };
+        self.fold_rollups().await?;
+        let minute_rollups = sqlx::query(
+            "DELETE FROM rollups WHERE ctid IN ( \
+                 SELECT ctid FROM rollups WHERE grain = 'minute' AND bucket < $1 LIMIT $2)",
+        )
+        .bind(before)
+        .bind(batch)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(Expired { comments: 0, minute_rollups })
     }
 
     /// Remembers these keys as deleted before their tombstones are applied (so a sink stores none of them

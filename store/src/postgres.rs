@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use murmur_core::{
     Aspect, BoxError, Comment, CommentId, CommentStore, DetectedLanguage, Emotion, EnrichedComment, Enrichment, Entity,
-    MultilingualEmbedding, Sentiment, Skipped,
+    Expired, Expiry, MultilingualEmbedding, Sentiment, Skipped,
 };
 use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
@@ -454,6 +454,10 @@ impl CommentStore for Postgres {
     async fn delete(&self, comments: &[CommentId]) -> Result<(), BoxError> {
         self.delete_comments(comments).await?;
         Ok(())
+    }
+
+    async fn expire(&self, expiry: &Expiry) -> Result<Expired, BoxError> {
+        Ok(Postgres::expire(self, expiry).await?)
     }
 }
 

@@ -129,6 +129,14 @@ impl Pipeline {
         self.start_with(role, extra)
     }
 
+    /// A sink with `extra` settings over the pipeline's own.
+    pub fn start_sink_with(&mut self, extra: Vec<(&'static str, String)>) -> String {
+        if !self.indexes.contains(&self.index_dir()) {
+            self.indexes.push(self.index_dir());
+        }
+        self.start_with("sink", extra)
+    }
+
     /// A sink that writes only Postgres, in the sinks' shared group.
     pub fn start_postgres_sink(&mut self) -> String {
         self.start_with("sink", vec![("MURMUR_SINK_STORES", "postgres".into())])
