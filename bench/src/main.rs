@@ -10,6 +10,7 @@ mod measure;
 mod multilingual;
 mod pipeline;
 mod plumbing;
+mod retention;
 mod search;
 mod segmentation;
 mod themes;
@@ -57,6 +58,8 @@ enum Command {
     Trends(trends::TrendsArgs),
     /// The pipeline without the models: broker → worker (stub enrichment) → sink → Postgres and the index.
     Plumbing(plumbing::PlumbingArgs),
+    /// Retention deleting comments past the window while the pipeline ingests, against ingest alone.
+    Retention(retention::RetentionArgs),
     /// The real pipeline with the models: its capacity on a backlog against the models alone, then the latency
     /// from produce to searchable at a steady rate below capacity.
     Pipeline(pipeline::PipelineArgs),
@@ -82,6 +85,7 @@ fn main() -> anyhow::Result<()> {
             Command::Trends(args) => trends::trends(args).await,
             Command::Plumbing(args) => plumbing::plumbing(args).await,
             Command::Pipeline(args) => pipeline::pipeline(args).await,
+            Command::Retention(args) => retention::retention(args).await,
         }
     })
 }

@@ -281,10 +281,14 @@ impl Postgres {
 /// A quoted comment's key and the text that replaces its quote.
 type Replacements = HashMap<(String, String), &'static str>;
 
+/// A quote of a deleted comment: the report or alert quoting it, the comment's source and id, and whether an
+/// erasure deleted it.
+type DeletedQuote = (Option<i64>, Option<i64>, String, String, bool);
+
 /// Replaces, in every stored report and alert that quotes one of these (deleted) comments, its text by
 /// [`REMOVED_QUOTE`] or [`ERASED_QUOTE`]: in the JSON body, the HTML page and an alert's chat line.
 async fn replace_quotes(conn: &mut PgConnection, sources: &[&str], ids: &[&str]) -> Result<(), StoreError> {
-    let quoted: Vec<(Option<i64>, Option<i64>, String, String, bool)> = sqlx::query_as(
+    let quoted: Vec<DeletedQuote> = sqlx::query_as(
         "DELETE FROM quotes q USING UNNEST($1::text[], $2::text[]) AS u(source, id) \
          WHERE q.source = u.source AND q.id = u.id \
          RETURNING q.report_id, q.alert_id, q.source, q.id, EXISTS ( \
