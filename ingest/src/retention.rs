@@ -65,8 +65,7 @@ impl Retention {
                 batch: self.batch,
             };
             for store in &stores {
-                let Some(removed) = self.pass(store.as_ref(), &expiry, &shutdown).await else { return };
-                PipelineStats::add(&stats.expired, removed.comments as usize);
+                let Some(removed) = self.pass(store.as_ref(), &expiry, &stats, &shutdown).await else { return };
                 if removed != Expired::default() {
                     tracing::info!(
                         store = store.name(),
@@ -83,14 +82,21 @@ impl Retention {
         }
     }
 
-    /// One store's pass: what it removed; None at shutdown.
-    async fn pass(&self, store: &dyn CommentStore, expiry: &Expiry, shutdown: &CancellationToken) -> Option<Expired> {
+    /// One store's pass, counting the comments removed in `stats` as it goes: what it removed; None at shutdown.
+    async fn pass(
+        &self,
+        store: &dyn CommentStore,
+        expiry: &Expiry,
+        stats: &PipelineStats,
+        shutdown: &CancellationToken,
+    ) -> Option<Expired> {
         let name = store.name();
         let mut removed = Expired::default();
         loop {
             let step =
                 || async { store.expire(expiry).await.map_err(|source| IngestError::Store { store: name, source }) };
             let step = retry::until_ok("retention", shutdown, step).await?;
+            PipelineStats::add(&stats.expired, step.comments as usize);
             removed.comments += step.comments;
             removed.minute_rollups += step.minute_rollups;
             if step.comments.max(step.minute_rollups) < self.batch as u64 {
