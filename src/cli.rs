@@ -229,8 +229,8 @@ pub struct ServeArgs {
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub erasure: ErasureArgs,
-    /// The workers' secret key for author pseudonyms: `POST /v1/erasure` finds an author's comments by it
-    /// (without it, erasures answer 503).
+    /// Secret key for author pseudonyms (HMAC-SHA256), the same on workers and servers: workers turn author
+    /// ids into pseudonyms with it, `POST /v1/erasure` finds an author's comments by it (503 without it).
     #[arg(long, env = "MURMUR_PSEUDONYM_KEY", hide_env_values = true)]
     pub pseudonym_key: Option<String>,
     /// Consumer group of the workers, whose lag `/metrics` reports.
