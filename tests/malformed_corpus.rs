@@ -50,7 +50,8 @@ fn refused() -> Vec<(&'static str, Vec<u8>)> {
         ("JSON", raw(format!(r#"{{"id":"r-cut",{base},"text":"unterminated"#))),
         ("JSON", b"plainly not json".to_vec()),
         ("JSON", b"[1, 2, 3]".to_vec()),
-        ("JSON", Vec::new()),
+        // An empty message is a tombstone; without a key it names no comment.
+        ("a tombstone needs the key", Vec::new()),
         ("JSON", b"null".to_vec()),
         ("JSON", raw(format!(r#"{{"id":"r-surrogate",{base},"text":"lone \ud800 surrogate"}}"#))),
         ("recursion limit", nested.into_bytes()),
