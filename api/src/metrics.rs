@@ -63,6 +63,9 @@ pub struct Metrics {
     /// Embeddings stored beside the index, and those of them the HNSW graph holds.
     vectors: IntGauge,
     vectors_in_graph: IntGauge,
+    /// Embeddings taken out of the graph (their comments gone), and whether the graph is loaded.
+    vectors_removed: IntGauge,
+    graph_ready: IntGauge,
     lag: IntGaugeVec,
     committed: IntGaugeVec,
     source_up: IntGaugeVec,
@@ -92,6 +95,10 @@ impl Metrics {
         let vectors = gauge("murmur_index_vectors", "Embeddings stored beside the search index");
         let vectors_in_graph =
             gauge("murmur_index_vectors_in_graph", "Embeddings the HNSW graph holds (the rest are searched exactly)");
+        let vectors_removed =
+            gauge("murmur_index_vectors_removed", "Embeddings taken out of the HNSW graph because their comments are gone");
+        let graph_ready =
+            gauge("murmur_index_graph_ready", "1 once the HNSW graph is loaded; 0 while semantic search is exact");
         let lag = IntGaugeVec::new(
             Opts::new("murmur_consumer_lag_messages", "Messages a pipeline stage has not committed yet"),
             &["group", "topic"],
@@ -128,6 +135,8 @@ impl Metrics {
             Box::new(indexed.clone()),
             Box::new(vectors.clone()),
             Box::new(vectors_in_graph.clone()),
+            Box::new(vectors_removed.clone()),
+            Box::new(graph_ready.clone()),
             Box::new(lag.clone()),
             Box::new(committed.clone()),
             Box::new(source_up.clone()),
@@ -141,6 +150,8 @@ impl Metrics {
             indexed,
             vectors,
             vectors_in_graph,
+            vectors_removed,
+            graph_ready,
             lag,
             committed,
             source_up,
@@ -199,9 +210,11 @@ pub(crate) async fn scrape(state: web::Data<AppState>) -> Result<actix_web::Http
     };
     m.source_up.with_label_values(&["postgres"]).set(i64::from(stored.is_some()));
     m.indexed.set(state.index.num_docs() as i64);
-    let (in_graph, vectors) = state.index.vector_counts();
-    m.vectors.set(vectors as i64);
-    m.vectors_in_graph.set(in_graph as i64);
+    let graph = state.index.graph_status();
+    m.vectors.set(graph.stored as i64);
+    m.vectors_in_graph.set(graph.in_graph as i64);
+    m.vectors_removed.set(graph.removed as i64);
+    m.graph_ready.set(i64::from(graph.ready));
     if let Some(probe) = state.lag.clone() {
         let stages = web::block(move || probe.progress()).await.map_err(|_| ApiError::Internal)?;
         for (group, topic, committed, lag) in stages {

@@ -20,6 +20,8 @@ pub enum SearchError {
     SchemaMismatch(String),
     #[error("the index folder {0} holds an index from an older murmur: rebuild it with `murmur reindex` (or remove the folder)")]
     OldLayout(String),
+    #[error("vector graph: {0}")]
+    Graph(String),
     #[error("index files damaged: {0}")]
     Corrupt(String),
     #[error("another process writes the index in {0} (a sink, the demo or `murmur reindex`): one writer at a time")]

@@ -13,7 +13,7 @@ use tantivy::{DateTime as TantivyDateTime, IndexWriter, TantivyDocument, Term};
 use crate::generation::{self, Generation};
 use crate::query::entity_facet;
 use crate::spaces::{Space, SpaceIds, SpaceLogs, SpaceStores};
-use crate::vectors::HnswParams;
+use crate::vectors::{GraphStatus, HnswParams};
 use crate::SearchError;
 
 /// What this process does with the index. One process writes a generation at a time (the sink, the demo, or a
@@ -263,9 +263,7 @@ impl SearchIndex {
             (Some(generation), true) => Some(Mutex::new(Writer::open(generation, 1, WRITER_MEMORY_BYTES)?)),
             _ => None,
         };
-        if let Some(store) = generation.as_ref().and_then(|g| g.vectors.as_ref()) {
-            store.refresh(true)?;
-        }
+        // The graph is loaded (or built) by the refresh thread: semantic searches are exact until it is ready.
         tracing::info!(root = %root.display(), generation = ?path, ?access, "search index open");
         let index = Self {
             inner: Arc::new(Inner {
@@ -296,17 +294,18 @@ impl SearchIndex {
         self.inner.generation.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// A thread that keeps a searching process current: new vectors into the graph, and a switch to a new
-    /// generation once a rebuild publishes one. It ends when the index is dropped.
+    /// A thread that keeps a searching process current: first the graph loaded or built, then new vectors
+    /// into it, gone comments' vectors out of it, and a switch to a new generation once a rebuild publishes
+    /// one. It ends when the index is dropped.
     fn start_refresher(&self) {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let every = self.inner.options.refresh_interval;
         let spawned = std::thread::Builder::new().name("index-refresh".into()).spawn(move || loop {
-            std::thread::sleep(every);
             let Some(inner) = weak.upgrade() else { return };
             if let Err(e) = (SearchIndex { inner }).refresh() {
                 tracing::warn!(error = %e, "index refresh failed; retrying");
             }
+            std::thread::sleep(every);
         });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "could not start the index refresh thread; new vectors will not be searchable");
@@ -328,8 +327,11 @@ impl SearchIndex {
                 *lock(&self.inner.alive) = None;
             }
         }
-        if let Some(store) = self.generation().as_ref().and_then(|g| g.vectors.as_ref()) {
-            store.refresh(false)?;
+        let Some(generation) = self.generation() else { return Ok(()) };
+        if let Some(stores) = &generation.vectors {
+            stores.refresh(false)?;
+            let alive = self.alive(&generation.reader.searcher())?;
+            stores.prune(&alive)?;
         }
         Ok(())
     }
@@ -404,9 +406,11 @@ impl SearchIndex {
         VectorModels { encoder: model(Space::Encoder), multilingual: model(Space::Multilingual) }
     }
 
-    /// Vectors in the graphs, and in the files, of the generation in service.
-    pub fn vector_counts(&self) -> (usize, usize) {
-        self.generation().and_then(|g| g.vectors.as_ref().map(SpaceStores::counts)).unwrap_or((0, 0))
+    /// Where the vector graphs of the generation in service stand (both spaces together).
+    pub fn graph_status(&self) -> GraphStatus {
+        // No generation, or one opened for writing only: nothing to wait for.
+        let nothing = GraphStatus { ready: true, ..GraphStatus::default() };
+        self.generation().and_then(|g| g.vectors.as_ref().map(SpaceStores::status)).unwrap_or(nothing)
     }
 
     pub(crate) fn alive_cache(&self) -> MutexGuard<'_, Option<(u64, Arc<SpaceIds>)>> {

@@ -10,6 +10,7 @@
 mod error;
 mod fusion;
 mod generation;
+mod graph;
 mod index;
 mod query;
 mod schema;
@@ -27,4 +28,5 @@ pub use query::{
 };
 pub use slices::Point;
 pub use tokenizer::terms;
-pub use vectors::{AnnMethod, HnswParams};
+pub use graph::Quantization;
+pub use vectors::{AnnMethod, GraphStatus, HnswParams};

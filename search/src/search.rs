@@ -174,8 +174,8 @@ impl SearchIndex {
             }
             let store = stores.get(space);
             let (neighbours, how) = store.search(embedding, k + 8, ids)?;
-            if how == AnnMethod::Hnsw {
-                method = AnnMethod::Hnsw;
+            if how == AnnMethod::Graph {
+                method = AnnMethod::Graph;
             }
             found[i] = neighbours;
             backgrounds[i] = Background::of(store, embedding, ids);

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::vectors::{Bitset, HnswParams, Neighbour, VectorLog, VectorStore};
+use crate::vectors::{Bitset, GraphStatus, HnswParams, Neighbour, VectorLog, VectorStore};
 use crate::SearchError;
 
 /// Set in the `vec_id` of a multilingual record (record numbers stay far below it).
@@ -169,12 +169,26 @@ impl SpaceStores {
         Ok(())
     }
 
-    /// Vectors in the graphs, and in the files.
-    pub fn counts(&self) -> (usize, usize) {
-        Space::ALL
-            .iter()
-            .map(|&s| (self.get(s).in_graph(), self.get(s).len()))
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    /// Takes the vectors of gone documents out of the graphs (`alive`: the vectors of live documents).
+    pub fn prune(&self, alive: &SpaceIds) -> Result<usize, SearchError> {
+        let mut pruned = 0;
+        for space in Space::ALL {
+            pruned += self.get(space).prune(alive.get(space))?;
+        }
+        Ok(pruned)
+    }
+
+    /// Both spaces' graphs together: ready when both are.
+    pub fn status(&self) -> GraphStatus {
+        Space::ALL.iter().map(|&s| self.get(s).status()).fold(GraphStatus { ready: true, ..GraphStatus::default() }, |a, b| {
+            GraphStatus {
+                stored: a.stored + b.stored,
+                in_graph: a.in_graph + b.in_graph,
+                removed: a.removed + b.removed,
+                ready: a.ready && b.ready,
+                memory: a.memory + b.memory,
+            }
+        })
     }
 }
 

@@ -1,28 +1,28 @@
-//! The vector side of a generation: an append-only file of L2-normalised embeddings (the writer's, synced before
-//! each tantivy commit) and, in processes that search, an HNSW graph over it (`hnsw_rs`) kept up to date by
-//! reading the file's tail, with periodic snapshots of the graph so a restart loads instead of rebuilding.
-//! A vector's id is its record number in the file; tantivy documents carry it (`vec_id`), so filters, deletes
-//! and updates stay tantivy's business: a vector whose document is gone is simply never allowed.
+//! The vector side of a generation: an append-only file of L2-normalised embeddings (f32, the writer's,
+//! synced before each tantivy commit) and, in processes that search, an HNSW graph over it (see `graph`)
+//! kept up to date by reading the file's tail, snapshotted so a restart loads instead of rebuilding. The
+//! file stays the exact copy: the graph's candidates are rescored from it, and small allowed sets are
+//! searched in it directly. A vector's id is its record number in the file; tantivy documents carry it
+//! (`vec_id`), so filters, deletes and updates stay tantivy's business: a search only ever allows the
+//! vectors of live documents, and the reader takes the others out of the graph ([`VectorStore::prune`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use hnsw_rs::prelude::{AnnT, Distance, FilterT, Hnsw, HnswIo};
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 
+use crate::graph::{Graph, Quantization};
 use crate::SearchError;
 
 const VECTOR_FILE: &str = "vectors.f32";
 const META_FILE: &str = "vectors.json";
-const SNAPSHOT_PREFIX: &str = "hnsw-";
-const SNAPSHOT_BASENAME: &str = "graph";
-/// Filters that keep at least this share of the graph are checked during the graph search; narrower ones
-/// (but above the exact-search size) filter an oversampled unfiltered search.
-const BROAD_FILTER: f64 = 0.5;
+/// Allowed sets smaller than this share of the graph are searched exactly: a graph walk would visit most
+/// of the graph to find enough of them.
+const EXACT_SHARE: f64 = 0.02;
 
 /// How the HNSW graph is built and searched.
 #[derive(Debug, Clone, Copy)]
@@ -30,8 +30,12 @@ pub struct HnswParams {
     /// Links per node (M).
     pub max_connections: usize,
     pub ef_construction: usize,
-    /// Candidate list size at search time (raised for deep pages and selective filters).
+    /// Candidate list size at search time (raised for deep pages).
     pub ef_search: usize,
+    /// How the graph holds each vector.
+    pub quantization: Quantization,
+    /// Graph candidates rescored from the exact vectors per search (at least the page asked for).
+    pub rescore: usize,
     /// Allowed sets this small are searched exactly (every allowed vector compared): faster than the graph
     /// there, and exact. `usize::MAX`: always exact, and no graph is kept (a reference for recall).
     pub exact_below: usize,
@@ -42,10 +46,12 @@ pub struct HnswParams {
 impl Default for HnswParams {
     fn default() -> Self {
         Self {
-            max_connections: 32,
-            ef_construction: 256,
-            ef_search: 256,
-            exact_below: 100_000,
+            max_connections: 16,
+            ef_construction: 128,
+            ef_search: 96,
+            quantization: Quantization::I8,
+            rescore: 40,
+            exact_below: 20_000,
             snapshot_every: 200_000,
         }
     }
@@ -60,17 +66,7 @@ struct Meta {
     model: Option<String>,
 }
 
-/// Cosine distance between unit vectors: `1 - a·b`, clamped at 0. Eight partial sums so the compiler
-/// vectorises the loop.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct UnitDot;
-
-impl Distance<f32> for UnitDot {
-    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        (1.0 - dot(a, b)).max(0.0)
-    }
-}
-
+/// Dot product; eight partial sums so the compiler vectorises the loop.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -120,6 +116,30 @@ impl Bitset {
         self.count
     }
 
+    /// Ids below `end` that are in neither `self` nor `other`, in order.
+    pub fn neither(&self, other: &Bitset, end: u64) -> Vec<u64> {
+        let word = |words: &[u64], i: usize| words.get(i).copied().unwrap_or(0);
+        let mut out = Vec::new();
+        for i in 0..end.div_ceil(64) as usize {
+            let mut w = !(word(&self.words, i) | word(&other.words, i));
+            let base = i as u64 * 64;
+            if base + 64 > end {
+                w &= (1u64 << (end - base)) - 1;
+            }
+            while w != 0 {
+                out.push(base + u64::from(w.trailing_zeros()));
+                w &= w - 1;
+            }
+        }
+        out
+    }
+
+    /// The highest member.
+    pub fn last(&self) -> Option<u64> {
+        let (i, w) = self.words.iter().enumerate().rev().find(|(_, w)| **w != 0)?;
+        Some(i as u64 * 64 + 63 - u64::from(w.leading_zeros()))
+    }
+
     fn iter(&self) -> impl Iterator<Item = u64> + '_ {
         self.iter_from(0)
     }
@@ -137,12 +157,6 @@ impl Bitset {
                 })
             })
         })
-    }
-}
-
-impl FilterT for Bitset {
-    fn hnsw_filter(&self, id: &usize) -> bool {
-        self.contains(*id as u64)
     }
 }
 
@@ -267,13 +281,26 @@ pub(crate) struct Neighbour {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AnnMethod {
-    /// The HNSW graph (approximate).
-    Hnsw,
-    /// Every allowed vector compared (exact).
+    /// The HNSW graph (approximate), candidates rescored from the exact vectors.
+    Graph,
+    /// Every allowed vector compared (exact): small allowed sets, and while the graph loads or builds.
     Exact,
 }
 
-type Graph = Hnsw<'static, f32, UnitDot>;
+/// Where a space's graph stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GraphStatus {
+    /// Vectors in the file.
+    pub stored: usize,
+    /// Records inserted in the graph (a prefix of the file; the rest are compared exactly).
+    pub in_graph: usize,
+    /// Records taken out of the graph again (their comments deleted or replaced).
+    pub removed: usize,
+    /// Whether the graph is loaded or built: until then every semantic search is exact.
+    pub ready: bool,
+    /// Bytes the graph holds in memory (quantised vectors and links).
+    pub memory: usize,
+}
 
 /// The reader's end: the vectors (memory-mapped) and the graph over them.
 pub(crate) struct VectorStore {
@@ -282,20 +309,24 @@ pub(crate) struct VectorStore {
     dim: RwLock<Option<usize>>,
     model: RwLock<Option<String>>,
     map: RwLock<Option<Arc<Mmap>>>,
-    graph: RwLock<Arc<Graph>>,
+    /// `None` until the first refresh loads or builds it (or while the space is small enough to search
+    /// exactly).
+    graph: RwLock<Option<Arc<Graph>>>,
     /// Records inserted in the graph (a prefix of the file).
     in_graph: AtomicUsize,
     snapshot_covers: AtomicUsize,
+    /// Records taken out of the graph.
+    removed: Mutex<Bitset>,
+    /// Set once the first refresh has run (the graph loaded, built, or not needed yet).
+    ready: AtomicBool,
     /// One thread at a time extends the graph or snapshots it.
     maintenance: Mutex<()>,
 }
 
 impl VectorStore {
-    /// Opens the vectors in `dir`, loading the newest graph snapshot; the tail past it is inserted by
-    /// [`Self::refresh`].
+    /// Opens the vectors in `dir`. The graph is loaded (or built) by the first [`Self::refresh`]; searches
+    /// are exact until then.
     pub fn open(dir: &Path, params: HnswParams) -> Result<Self, SearchError> {
-        let snapshot = if params.exact_below == usize::MAX { None } else { load_snapshot(dir) };
-        let (graph, covers) = snapshot.unwrap_or_else(|| (Arc::new(new_graph(&params, 0)), 0));
         let meta = read_meta(dir)?;
         let store = Self {
             dir: dir.to_owned(),
@@ -303,9 +334,11 @@ impl VectorStore {
             dim: RwLock::new(meta.as_ref().map(|m| m.dim)),
             model: RwLock::new(meta.and_then(|m| m.model)),
             map: RwLock::new(None),
-            graph: RwLock::new(graph),
-            in_graph: AtomicUsize::new(covers),
-            snapshot_covers: AtomicUsize::new(covers),
+            graph: RwLock::new(None),
+            in_graph: AtomicUsize::new(0),
+            snapshot_covers: AtomicUsize::new(0),
+            removed: Mutex::new(Bitset::default()),
+            ready: AtomicBool::new(false),
             maintenance: Mutex::new(()),
         };
         store.remap()?;
@@ -313,16 +346,20 @@ impl VectorStore {
     }
 
     fn dim(&self) -> Option<usize> {
-        *self.dim.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self.dim.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The encoder whose vectors these are (`None` before the first, or in a generation that did not record it).
     pub fn model(&self) -> Option<String> {
-        self.model.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.model.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     fn mapped(&self) -> Option<Arc<Mmap>> {
-        self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.map.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn graph(&self) -> Option<Arc<Graph>> {
+        self.graph.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Records in the file as last mapped.
@@ -337,12 +374,22 @@ impl VectorStore {
         self.in_graph.load(Ordering::Acquire)
     }
 
+    pub fn status(&self) -> GraphStatus {
+        GraphStatus {
+            stored: self.len(),
+            in_graph: self.in_graph(),
+            removed: self.removed.lock().unwrap_or_else(PoisonError::into_inner).len(),
+            ready: self.ready.load(Ordering::Acquire),
+            memory: self.graph().map_or(0, |g| g.memory()),
+        }
+    }
+
     /// Maps the file again if it grew. Returns the number of records.
     fn remap(&self) -> Result<usize, SearchError> {
         if self.dim().is_none() {
             let Some(meta) = read_meta(&self.dir)? else { return Ok(0) };
-            *self.model.write().unwrap_or_else(std::sync::PoisonError::into_inner) = meta.model;
-            *self.dim.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(meta.dim);
+            *self.model.write().unwrap_or_else(PoisonError::into_inner) = meta.model;
+            *self.dim.write().unwrap_or_else(PoisonError::into_inner) = Some(meta.dim);
         }
         let path = self.dir.join(VECTOR_FILE);
         let file = match File::open(&path) {
@@ -357,63 +404,97 @@ impl VectorStore {
             // reader maps: readers map what tantivy's commits reference, written and synced before them).
             #[allow(unsafe_code)]
             let map = unsafe { Mmap::map(&file) }.map_err(|e| io_error(&path, e))?;
-            *self.map.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(map));
+            *self.map.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(map));
         }
         Ok(self.len())
     }
 
-    /// Picks up vectors appended since the last call and inserts them in the graph (once there are enough
-    /// for the graph to be used); snapshots the graph when enough is new. Called by the index's refresh
-    /// thread, and by rebuilds with `parallel`.
+    /// Picks up vectors appended since the last call and inserts them in the graph; the first call loads
+    /// the newest snapshot (or builds the graph, on every core, once the space is large enough for the graph
+    /// to be used). Snapshots the graph when enough is new. Called by the index's refresh thread, and by
+    /// rebuilds with `parallel`.
     pub fn refresh(&self, parallel: bool) -> Result<usize, SearchError> {
-        let _turn = self.maintenance.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _turn = self.maintenance.lock().unwrap_or_else(PoisonError::into_inner);
         let total = self.remap()?;
-        if self.params.exact_below == usize::MAX {
+        let (Some(dim), Some(map), false) = (self.dim(), self.mapped(), self.params.exact_below == usize::MAX)
+        else {
+            self.ready.store(true, Ordering::Release);
             return Ok(0);
-        }
-        let (Some(dim), Some(map)) = (self.dim(), self.mapped()) else { return Ok(0) };
+        };
+        let graph = match self.graph() {
+            Some(graph) => graph,
+            None => {
+                let graph = match Graph::load_newest(&self.dir, dim, total, &self.params) {
+                    Some((graph, covers)) => {
+                        self.in_graph.store(covers, Ordering::Release);
+                        self.snapshot_covers.store(covers, Ordering::Release);
+                        graph
+                    }
+                    // Below the exact-search size every search compares every vector anyway: the graph waits
+                    // until it would be used.
+                    None if total < self.params.exact_below => {
+                        self.ready.store(true, Ordering::Release);
+                        return Ok(0);
+                    }
+                    None => Graph::new(dim, &self.params, total + total / 4)?,
+                };
+                let graph = Arc::new(graph);
+                *self.graph.write().unwrap_or_else(PoisonError::into_inner) = Some(graph.clone());
+                graph
+            }
+        };
         let start = self.in_graph();
-        // Below the exact-search size every search compares every vector anyway: the graph waits until it
-        // would be used, then takes the backlog on all cores.
-        if total <= start || total < self.params.exact_below {
-            return Ok(0);
-        }
-        let parallel = parallel || total - start > 10_000;
-        let graph = self.graph.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        const CHUNK: usize = 10_000;
+        let threads = if parallel || total.saturating_sub(start) > 10_000 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            1
+        };
+        const CHUNK: usize = 50_000;
         let mut done = start;
+        let mut scratch = Vec::new();
         while done < total {
             let end = (done + CHUNK).min(total);
-            let vectors: Vec<Vec<f32>> = (done..end).map(|id| record(&map, dim, id as u64)).collect();
-            if parallel {
-                let items: Vec<(&Vec<f32>, usize)> = vectors.iter().zip(done..end).collect();
-                graph.parallel_insert(&items);
-            } else {
-                for (vector, id) in vectors.iter().zip(done..end) {
-                    graph.insert((vector.as_slice(), id));
-                }
-            }
+            let records = record_range(&map, dim, done..end, &mut scratch);
+            graph.insert(done as u64..end as u64, records, dim, threads)?;
             done = end;
             self.in_graph.store(done, Ordering::Release);
             if total - start > CHUNK {
                 tracing::info!(inserted = done, of = total, "building the vector graph");
             }
         }
+        self.ready.store(true, Ordering::Release);
         if done - self.snapshot_covers.load(Ordering::Acquire) >= self.params.snapshot_every {
             self.snapshot_locked(&graph, done)?;
         }
         Ok(done - start)
     }
 
+    /// Takes out of the graph every record below the highest live one that is not live (`alive`: the
+    /// records of live documents): comments deleted, replaced or expired. Records past the highest live one
+    /// wait (their documents may not be visible to this reader yet). Returns how many were taken out.
+    pub fn prune(&self, alive: &Bitset) -> Result<usize, SearchError> {
+        let Some(graph) = self.graph() else { return Ok(0) };
+        let covered = alive.last().map_or(0, |last| last + 1).min(self.in_graph() as u64);
+        let mut removed = self.removed.lock().unwrap_or_else(PoisonError::into_inner);
+        let dead = alive.neither(&removed, covered);
+        if dead.is_empty() {
+            return Ok(0);
+        }
+        let taken = graph.remove(dead.iter().copied())?;
+        dead.iter().for_each(|&id| removed.insert(id));
+        tracing::debug!(records = dead.len(), in_graph = taken, "vectors of gone comments taken out of the graph");
+        Ok(dead.len())
+    }
+
     /// Writes a snapshot of the graph now, unless the last one covers it (a rebuild does, before it publishes
     /// its generation).
     pub fn snapshot(&self) -> Result<(), SearchError> {
-        let _turn = self.maintenance.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _turn = self.maintenance.lock().unwrap_or_else(PoisonError::into_inner);
         let covers = self.in_graph();
+        let Some(graph) = self.graph() else { return Ok(()) };
         if covers == self.snapshot_covers.load(Ordering::Acquire) {
             return Ok(());
         }
-        let graph = self.graph.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         self.snapshot_locked(&graph, covers)
     }
 
@@ -421,31 +502,13 @@ impl VectorStore {
         if covers == 0 {
             return Ok(());
         }
-        let started = std::time::Instant::now();
-        let tmp = self.dir.join(format!("{SNAPSHOT_PREFIX}tmp-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| io_error(&tmp, e))?;
-        graph
-            .file_dump(&tmp, SNAPSHOT_BASENAME)
-            .map_err(|e| SearchError::Corrupt(format!("writing the vector graph snapshot: {e}")))?;
-        let done = self.dir.join(format!("{SNAPSHOT_PREFIX}{covers:012}"));
-        match std::fs::rename(&tmp, &done) {
-            Ok(()) => {}
-            // Another process wrote the same snapshot first.
-            Err(_) if done.exists() => {
-                let _ = std::fs::remove_dir_all(&tmp);
-            }
-            Err(e) => return Err(io_error(&done, e)),
-        }
+        graph.snapshot(&self.dir, covers, self.params.quantization)?;
         self.snapshot_covers.store(covers, Ordering::Release);
-        for old in snapshots(&self.dir).into_iter().filter(|(n, _)| *n < covers) {
-            let _ = std::fs::remove_dir_all(old.1);
-        }
-        tracing::info!(vectors = covers, seconds = started.elapsed().as_secs_f32(), "vector graph snapshot written");
         Ok(())
     }
 
-    /// The `k` nearest allowed vectors to `query` (unit length), most similar first.
+    /// The `k` nearest allowed vectors to `query` (unit length), most similar first, by exact similarity:
+    /// the graph's candidates (at least [`HnswParams::rescore`]) are rescored from the vector file.
     pub fn search(
         &self,
         query: &[f32],
@@ -457,48 +520,30 @@ impl VectorStore {
             return Err(SearchError::EmbeddingWidth { index: dim, got: query.len() });
         }
         let in_graph = self.in_graph();
-        if allowed.len() <= self.params.exact_below || in_graph < self.params.exact_below {
+        let graph = self.graph().filter(|_| self.ready.load(Ordering::Acquire));
+        let narrow = allowed.len() <= self.params.exact_below
+            || (allowed.len() as f64) < EXACT_SHARE * in_graph as f64
+            || in_graph < self.params.exact_below;
+        let (Some(graph), false, Some(map)) = (graph, narrow, self.mapped()) else {
             return Ok((self.exact(query, k, allowed), AnnMethod::Exact));
-        }
-        let graph = self.graph.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let share = allowed.len() as f64 / in_graph.max(1) as f64;
-        let mut hits: Vec<Neighbour> = if share >= BROAD_FILTER {
-            // (Almost) everything allowed: the graph search checks the filter as it goes.
-            let found = graph.search_filter(query, k, self.params.ef_search.max(k), Some(allowed));
-            found.into_iter().map(|n| Neighbour { id: n.d_id as u64, similarity: 1.0 - n.distance }).collect()
-        } else {
-            // A narrower filter (still too many vectors to compare them all): hnsw_rs's filtered search keeps
-            // exploring until its candidates run out, seconds at a million vectors with a 10% filter. Ask the
-            // graph for enough neighbours that k of them pass, and keep those that do.
-            let wanted = ((k as f64 / share) * 2.0).ceil() as usize;
-            let found = graph.search(query, wanted, self.params.ef_search.max(wanted));
-            let kept: Vec<Neighbour> = found
-                .into_iter()
-                .filter(|n| allowed.contains(n.d_id as u64))
-                .map(|n| Neighbour { id: n.d_id as u64, similarity: 1.0 - n.distance })
-                .take(k)
-                .collect();
-            if kept.len() < k.min(allowed.len()) {
+        };
+        let candidates = match graph.search(query, k.max(self.params.rescore), allowed) {
+            Ok(candidates) => candidates,
+            Err(e) => {
+                tracing::warn!(error = %e, "graph search failed; answering exactly");
                 return Ok((self.exact(query, k, allowed), AnnMethod::Exact));
             }
-            kept
         };
+        let records = (map.len() / (4 * dim)) as u64;
+        let mut scratch = vec![0f32; dim];
+        let mut similar = |id: u64| Neighbour { id, similarity: dot(query, record_slice(&map, dim, id, &mut scratch)) };
         // Vectors not in the graph yet (appended in the last moment) are compared exactly.
-        let tail: Vec<u64> = allowed.iter_from(in_graph as u64).filter(|&id| id as usize >= in_graph).collect();
-        if !tail.is_empty() {
-            if let Some(map) = self.mapped() {
-                let records = map.len() / (4 * dim);
-                hits.extend(
-                    tail.into_iter()
-                        .filter(|&id| (id as usize) < records)
-                        .map(|id| Neighbour { id, similarity: dot(query, &record(&map, dim, id)) }),
-                );
-                sort_and_cut(&mut hits, k);
-            }
-        }
-        Ok((hits, AnnMethod::Hnsw))
+        let tail = allowed.iter_from(in_graph as u64).filter(|&id| id as usize >= in_graph);
+        let mut hits: Vec<Neighbour> =
+            candidates.into_iter().chain(tail).filter(|&id| id < records).map(&mut similar).collect();
+        sort_and_cut(&mut hits, k);
+        Ok((hits, AnnMethod::Graph))
     }
-
     /// The normalised mean of the allowed vectors (of at most `sample` of them, evenly spread); `None` when
     /// none is allowed.
     pub fn centroid(&self, allowed: &Bitset, sample: usize) -> Option<Vec<f32>> {
@@ -583,58 +628,21 @@ fn read_record(map: &Mmap, dim: usize, id: u64, out: &mut [f32]) {
     }
 }
 
-fn record(map: &Mmap, dim: usize, id: u64) -> Vec<f32> {
-    let mut out = vec![0f32; dim];
-    read_record(map, dim, id, &mut out);
-    out
-}
-
-fn new_graph(params: &HnswParams, expected: usize) -> Graph {
-    Hnsw::new(params.max_connections, expected.max(100_000), 16, params.ef_construction, UnitDot)
-}
-
-/// Snapshot folders, `(vectors covered, path)`.
-fn snapshots(dir: &Path) -> Vec<(usize, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let covers = name.strip_prefix(SNAPSHOT_PREFIX)?.parse().ok()?;
-            Some((covers, e.path()))
-        })
-        .collect()
-}
-
-/// The newest readable snapshot. `hnsw_rs` panics on a damaged dump, so a failed load is caught and the graph
-/// rebuilt from the vectors instead.
-fn load_snapshot(dir: &Path) -> Option<(Arc<Graph>, usize)> {
-    let (covers, path) = snapshots(dir).into_iter().max_by_key(|(n, _)| *n)?;
-    let started = std::time::Instant::now();
-    let loaded = std::panic::catch_unwind(|| {
-        // The graph borrows its loader for its whole life; one loader per generation opened is leaked
-        // (a few hundred bytes) so the graph can be `'static`.
-        let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&path, SNAPSHOT_BASENAME)));
-        io.load_hnsw::<f32, UnitDot>()
-    });
-    match loaded {
-        Ok(Ok(graph)) if graph.get_nb_point() == covers => {
-            tracing::info!(vectors = covers, seconds = started.elapsed().as_secs_f32(), "vector graph snapshot loaded");
-            Some((Arc::new(graph), covers))
-        }
-        Ok(Ok(graph)) => {
-            tracing::warn!(path = %path.display(), expected = covers, got = graph.get_nb_point(), "snapshot is incomplete; rebuilding the graph");
-            None
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(path = %path.display(), error = %e, "snapshot unreadable; rebuilding the graph");
-            None
-        }
-        Err(_) => {
-            tracing::warn!(path = %path.display(), "snapshot damaged; rebuilding the graph");
-            None
+/// Records `ids` as one run of floats: in place where the file's bytes are the machine's floats, else
+/// decoded into `scratch`.
+fn record_range<'a>(map: &'a Mmap, dim: usize, ids: std::ops::Range<usize>, scratch: &'a mut Vec<f32>) -> &'a [f32] {
+    let bytes = &map[ids.start * 4 * dim..ids.end * 4 * dim];
+    if cfg!(target_endian = "little") {
+        // SAFETY: every bit pattern is a valid f32; `align_to` only yields the aligned middle part.
+        #[allow(unsafe_code)]
+        let (head, floats, tail) = unsafe { bytes.align_to::<f32>() };
+        if head.is_empty() && tail.is_empty() {
+            return floats;
         }
     }
+    scratch.clear();
+    scratch.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+    scratch
 }
 
 #[cfg(test)]
@@ -674,38 +682,55 @@ mod tests {
     }
 
     #[test]
+    fn bitsets_name_what_neither_holds() {
+        let (mut a, mut b) = (Bitset::default(), Bitset::default());
+        [0, 2, 64, 130].into_iter().for_each(|id| a.insert(id));
+        [1, 65].into_iter().for_each(|id| b.insert(id));
+        assert_eq!(a.neither(&b, 6), [3, 4, 5]);
+        assert_eq!(a.neither(&b, 67).len(), 67 - 5);
+        assert_eq!(a.neither(&b, 200).last(), Some(&199));
+        assert_eq!((a.last(), b.last(), Bitset::default().last()), (Some(130), Some(65), None));
+    }
+
+    #[test]
     fn dot_matches_the_plain_sum() {
         let v = vectors(2, 37, 1);
         let plain: f32 = v[0].iter().zip(&v[1]).map(|(a, b)| a * b).sum();
         assert!((dot(&v[0], &v[1]) - plain).abs() < 1e-6);
     }
 
+    fn everything(n: u64) -> Bitset {
+        let mut all = Bitset::default();
+        (0..n).for_each(|id| all.insert(id));
+        all
+    }
+
+    fn ids(hits: &[Neighbour]) -> Vec<u64> {
+        hits.iter().map(|n| n.id).collect()
+    }
+
     #[test]
     fn graph_agrees_with_exact_search_and_survives_a_reload() {
         let dir = tempfile::tempdir().unwrap();
-        let data = vectors(3_000, 32, 7);
-        let mut log = VectorLog::open(dir.path()).unwrap();
-        for (i, v) in data.iter().enumerate() {
-            assert_eq!(log.append(v, "m").unwrap(), i as u64);
-        }
-        log.sync().unwrap();
+        logged(dir.path(), &vectors(3_000, 32, 7));
         let params = HnswParams { exact_below: 10, snapshot_every: 1_000, ..HnswParams::default() };
         let store = VectorStore::open(dir.path(), params).unwrap();
+        assert!(!store.status().ready, "not ready before the first refresh");
         assert_eq!(store.refresh(false).unwrap(), 3_000);
-        let mut all = Bitset::default();
-        (0..3_000).for_each(|id| all.insert(id));
+        assert!(store.status().ready);
+        let all = everything(3_000);
         let queries = vectors(50, 32, 99);
         let mut found = 0;
         for q in &queries {
             let (hits, method) = store.search(q, 10, &all).unwrap();
-            assert_eq!(method, AnnMethod::Hnsw);
-            let exact: Vec<u64> = store.exact(q, 10, &all).iter().map(|n| n.id).collect();
-            found += hits.iter().filter(|n| exact.contains(&n.id)).count();
+            assert_eq!(method, AnnMethod::Graph);
+            found += hits.iter().filter(|n| ids(&store.exact(q, 10, &all)).contains(&n.id)).count();
         }
-        assert!(found as f64 / 500.0 >= 0.95, "recall@10 {found}/500");
+        assert!(found as f64 / 500.0 >= 0.97, "recall@10 {found}/500");
 
-        // A restart loads the snapshot (3,000 vectors) and answers the same.
+        // A restart loads the snapshot (3,000 vectors, nothing to insert) and answers the same.
         let reopened = VectorStore::open(dir.path(), params).unwrap();
+        assert_eq!(reopened.refresh(false).unwrap(), 0, "loaded, not rebuilt");
         assert_eq!(reopened.in_graph(), 3_000);
         for q in queries.iter().take(5) {
             assert_eq!(reopened.search(q, 10, &all).unwrap().0, store.search(q, 10, &all).unwrap().0);
@@ -713,7 +738,69 @@ mod tests {
     }
 
     #[test]
-    fn filters_and_the_tail_not_yet_in_the_graph_are_honoured() {
+    fn filtered_graph_search_equals_exact_search_on_small_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        logged(dir.path(), &vectors(2_000, 32, 11));
+        let store = VectorStore::open(dir.path(), HnswParams { exact_below: 0, ..HnswParams::default() }).unwrap();
+        store.refresh(true).unwrap();
+        // Half, a tenth and a thirtieth of the vectors allowed: every one searched in the graph.
+        for every in [2, 10, 30] {
+            let mut allowed = Bitset::default();
+            (0..2_000).filter(|id| id % every == 1).for_each(|id| allowed.insert(id));
+            for q in &vectors(20, 32, 5) {
+                let (hits, method) = store.search(q, 10, &allowed).unwrap();
+                assert_eq!(method, AnnMethod::Graph);
+                assert_eq!(ids(&hits), ids(&store.exact(q, 10, &allowed)), "one in {every} allowed");
+            }
+        }
+    }
+
+    #[test]
+    fn vectors_of_gone_documents_leave_the_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = vectors(1_000, 16, 3);
+        logged(dir.path(), &data);
+        let store = VectorStore::open(dir.path(), HnswParams { exact_below: 0, ..HnswParams::default() }).unwrap();
+        store.refresh(false).unwrap();
+        // Records 0..100 deleted; 999 is the last live one.
+        let mut alive = Bitset::default();
+        (100..1_000).for_each(|id| alive.insert(id));
+        assert_eq!(store.prune(&alive).unwrap(), 100);
+        assert_eq!(store.prune(&alive).unwrap(), 0, "taken out once");
+        assert_eq!(store.status().removed, 100);
+        // Even a search that allowed them (it never does) no longer finds them in the graph.
+        let (hits, _) = store.search(&data[7], 5, &everything(1_000)).unwrap();
+        assert!(hits.iter().all(|n| n.id >= 100), "{hits:?}");
+        // A restart from a snapshot taken after the removal does not bring them back.
+        store.snapshot().unwrap();
+        let reopened = VectorStore::open(dir.path(), HnswParams { exact_below: 0, ..HnswParams::default() }).unwrap();
+        reopened.refresh(false).unwrap();
+        let (hits, _) = reopened.search(&data[7], 5, &everything(1_000)).unwrap();
+        assert!(hits.iter().all(|n| n.id >= 100), "{hits:?}");
+    }
+
+    #[test]
+    fn a_damaged_snapshot_is_detected_and_the_graph_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        logged(dir.path(), &vectors(2_000, 16, 5));
+        let params = HnswParams { exact_below: 0, snapshot_every: 1_000, ..HnswParams::default() };
+        VectorStore::open(dir.path(), params).unwrap().refresh(true).unwrap();
+        let snapshot = dir.path().join("usearch-000000002000");
+        let file = snapshot.join("graph.usearch");
+        let whole = std::fs::metadata(&file).unwrap().len();
+        // A crash mid-write that left half the file (and a temporary folder of a write that never finished).
+        OpenOptions::new().write(true).open(&file).unwrap().set_len(whole / 2).unwrap();
+        std::fs::create_dir(dir.path().join("usearch-tmp-1")).unwrap();
+        let store = VectorStore::open(dir.path(), params).unwrap();
+        assert_eq!(store.refresh(false).unwrap(), 2_000, "rebuilt from the vectors, not loaded");
+        assert_eq!(store.status().in_graph, 2_000);
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), whole, "a whole snapshot written again");
+        let q = vectors(1, 16, 9).remove(0);
+        assert_eq!(store.search(&q, 3, &everything(2_000)).unwrap().1, AnnMethod::Graph);
+    }
+
+    #[test]
+    fn the_tail_not_yet_in_the_graph_is_searched_too() {
         let dir = tempfile::tempdir().unwrap();
         let data = vectors(500, 16, 3);
         let mut log = logged(dir.path(), &data);
@@ -729,26 +816,6 @@ mod tests {
         assert_eq!(hits[0].id, 500, "the copy of vector 0 appended last is the best allowed match");
         assert!(hits.iter().all(|n| odd.contains(n.id)));
         assert!((hits[0].similarity - 1.0).abs() < 1e-5);
-    }
-
-    #[test]
-    fn a_narrow_filter_over_a_large_set_finds_the_allowed_neighbours() {
-        let dir = tempfile::tempdir().unwrap();
-        logged(dir.path(), &vectors(4_000, 32, 11));
-        let store = VectorStore::open(dir.path(), HnswParams { exact_below: 100, ..HnswParams::default() }).unwrap();
-        store.refresh(true).unwrap();
-        // Every tenth vector: 400 allowed, above the exact size, well below the broad-filter share.
-        let mut tenth = Bitset::default();
-        (0..4_000).filter(|id| id % 10 == 3).for_each(|id| tenth.insert(id));
-        let mut found = 0;
-        for q in &vectors(30, 32, 5) {
-            let (hits, _) = store.search(q, 10, &tenth).unwrap();
-            assert_eq!(hits.len(), 10);
-            assert!(hits.iter().all(|n| tenth.contains(n.id)), "only allowed vectors");
-            let exact: Vec<u64> = store.exact(q, 10, &tenth).iter().map(|n| n.id).collect();
-            found += hits.iter().filter(|n| exact.contains(&n.id)).count();
-        }
-        assert!(found as f64 / 300.0 >= 0.9, "recall@10 {found}/300");
     }
 
     #[test]

@@ -242,8 +242,9 @@ fn the_graph_answers_large_sets_and_a_rebuild_switches_readers() {
             })
             .expect("search")
     };
+    wait_for_graph(&reader);
     let before = probe(&reader);
-    assert_eq!(before.ann, Some(AnnMethod::Hnsw));
+    assert_eq!(before.ann, Some(AnnMethod::Graph));
     assert_eq!(ids(&before)[..3], ["0", "1", "2"]);
 
     // A rebuild with different content: the reader keeps serving the old generation until it is published.
@@ -268,6 +269,69 @@ fn the_graph_answers_large_sets_and_a_rebuild_switches_readers() {
     }
     assert_eq!(reader.num_docs(), 600);
     SearchIndex::open(dir.path(), Access::Write, options).expect("the sink may write again");
+}
+
+/// Waits (at most 30 s) until the reader's graph is loaded or built.
+fn wait_for_graph(index: &SearchIndex) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !index.graph_status().ready {
+        assert!(std::time::Instant::now() < deadline, "the graph never became ready");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_replaced_comments_old_vector_leaves_the_graph_and_is_never_returned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = IndexOptions {
+        hnsw: HnswParams { exact_below: 0, ..HnswParams::default() },
+        refresh_interval: std::time::Duration::from_millis(20),
+        ..IndexOptions::default()
+    };
+    let index = SearchIndex::open(dir.path(), Access::ReadWrite, options).expect("open");
+    let axis = |k: usize| {
+        let mut v = vec![0.02_f32; 8];
+        v[k] = 1.0;
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+    };
+    let batch: Vec<EnrichedComment> = (0..400)
+        .map(|i| {
+            let mut c = comment("t", &i.to_string(), &format!("comment {i}"), 1 + (i % 20) as u32);
+            c.enrichment.embedding = axis(1 + i % 7);
+            c
+        })
+        .collect();
+    index.write_batch(&batch).expect("write");
+    let mut moved = comment("t", "moved", "first about one thing", 1);
+    moved.enrichment.embedding = axis(0);
+    index.write_batch(&[moved.clone()]).expect("write");
+    wait_for_graph(&index);
+    let nearest = |k: usize| {
+        index
+            .search(&SearchQuery { mode: SearchMode::Semantic, embedding: Some(axis(k)), ..query("x") })
+            .expect("search")
+    };
+    let before = nearest(0);
+    assert_eq!(before.ann, Some(AnnMethod::Graph));
+    assert_eq!(ids(&before)[0], "moved");
+    assert!(before.hits[0].score > 0.99);
+
+    // Edited: now about something else. Its old vector leaves the graph once the reader sees the edit.
+    moved.enrichment.embedding = axis(3);
+    index.write_batch(&[moved]).expect("edit");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while index.graph_status().removed < 1 {
+        assert!(std::time::Instant::now() < deadline, "the old vector never left the graph");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(index.graph_status().removed, 1, "only the replaced vector");
+    let after = nearest(0);
+    assert_eq!(after.ann, Some(AnnMethod::Graph));
+    assert!(after.hits.iter().all(|h| h.score < 0.5), "nothing near the old vector any more: {:?}", ids(&after));
+    let moved_hit = after.hits.iter().find(|h| h.id == "moved");
+    assert!(moved_hit.is_none_or(|h| h.score < 0.5), "found only by its new vector");
+    assert_eq!(index.num_docs(), 401);
 }
 
 #[test]

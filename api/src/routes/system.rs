@@ -88,6 +88,13 @@ pub(crate) struct VectorCounts {
     stored: usize,
     /// Of those, the ones the HNSW graph holds (the rest are searched exactly until the graph catches up).
     in_graph: usize,
+    /// Embeddings taken out of the graph again because their comments were deleted, replaced or expired.
+    removed: usize,
+    /// `ready`: semantic searches use the graph; `loading`: the graph is being loaded or built, and
+    /// semantic searches compare every vector meanwhile (exact, slower at scale; each answer says
+    /// `"ann": "exact"`).
+    #[schema(example = "ready")]
+    graph: &'static str,
 }
 
 /// Ready when Postgres answers and the index is open.
@@ -97,13 +104,18 @@ pub(crate) struct VectorCounts {
 ))]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.postgres.ping().await.map_err(|e| ApiError::NotReady(format!("postgres: {e}")))?;
-    let (in_graph, stored) = state.index.vector_counts();
+    let graph = state.index.graph_status();
     let finder = state.copy_finder.as_deref();
     let themer = state.themer.as_deref();
     Ok(HttpResponse::Ok().json(Readiness {
         status: "ready",
         indexed: state.index.num_docs(),
-        vectors: VectorCounts { stored, in_graph },
+        vectors: VectorCounts {
+            stored: graph.stored,
+            in_graph: graph.in_graph,
+            removed: graph.removed,
+            graph: if graph.ready { "ready" } else { "loading" },
+        },
         brand_rematch: super::brands::RematchStatus::of(&state),
         copies: CopyStatus {
             queued: state.postgres.copies_queued().await.map_err(|e| ApiError::NotReady(format!("postgres: {e}")))?,
