@@ -1,4 +1,4 @@
-//! The API never waits for its vector graph: an index of 120,000 comments written by a writer (which keeps
+//! The API never waits for its vector graph: an index of 60,000 comments written by a writer (which keeps
 //! no graph, like the sink) is opened by the API's reader, which builds the graph behind; meanwhile semantic
 //! queries (embedded by the real encoder, over real HTTP) are answered exactly and say so, in each answer and
 //! in `/readyz`; once the graph is ready they come from it, with the same hits.
@@ -8,14 +8,14 @@ use murmur_api::{ApiKeys, AppState};
 use murmur_core::hash::Rng;
 use murmur_core::testing::Fixture;
 use murmur_core::{EnrichedComment, ModelQueue};
-use murmur_search::{Access, IndexOptions, SearchIndex};
+use murmur_search::{Access, HnswParams, IndexOptions, SearchIndex};
 use serde_json::Value;
 
 mod common;
 
 use common::in_process::{model_stack, InProcessApi};
 
-const COMMENTS: usize = 120_000;
+const COMMENTS: usize = 60_000;
 const DIM: usize = 384;
 
 /// Unit vectors around 600 centres (comments about the same things sit together, as real ones do).
@@ -27,9 +27,7 @@ fn clustered(n: usize) -> Vec<Vec<f32>> {
         v
     };
     let centres: Vec<Vec<f32>> = (0..600).map(|_| unit((0..DIM).map(|_| rng.normal()).collect())).collect();
-    (0..n)
-        .map(|i| unit(centres[i % centres.len()].iter().map(|c| c + 0.04 * rng.normal()).collect()))
-        .collect()
+    (0..n).map(|i| unit(centres[i % centres.len()].iter().map(|c| c + 0.04 * rng.normal()).collect())).collect()
 }
 
 fn hit_ids(body: &Value) -> Vec<String> {
@@ -60,7 +58,10 @@ async fn semantic_search_answers_exactly_while_the_graph_builds_then_from_the_gr
         writer.commit().expect("commit");
     }
 
-    let index = SearchIndex::open(dir.path(), Access::Read, IndexOptions::default()).expect("reader");
+    // A graph at this size (the default waits for 120,000 vectors), built quickly.
+    let hnsw = HnswParams { exact_below: 10_000, max_connections: 16, ef_construction: 128, ..HnswParams::default() };
+    let options = IndexOptions { hnsw, ..IndexOptions::default() };
+    let index = SearchIndex::open(dir.path(), Access::Read, options).expect("reader");
     let postgres = murmur_store::testing::fresh_database("graph_loading").await.expect("database");
     let queue = ModelQueue::start(Box::new(stack), 64, 64).expect("model queue");
     let api = InProcessApi::start(AppState::new(postgres, index.clone(), Some(queue), ApiKeys::default()));
@@ -68,7 +69,7 @@ async fn semantic_search_answers_exactly_while_the_graph_builds_then_from_the_gr
 
     let (status, ready) = api.get("/readyz".into()).await;
     assert_eq!(status, 200, "{ready}");
-    assert_eq!(ready["vectors"]["graph"], "loading", "the graph of 120,000 vectors takes a while: {ready}");
+    assert_eq!(ready["vectors"]["graph"], "loading", "the graph of 60,000 vectors takes a while: {ready}");
     let (status, exact) = api.get(search.into()).await;
     assert_eq!(status, 200, "answered before the graph is ready: {exact}");
     assert_eq!(exact["ann"], "exact", "{exact}");

@@ -95,8 +95,10 @@ impl Metrics {
         let vectors = gauge("murmur_index_vectors", "Embeddings stored beside the search index");
         let vectors_in_graph =
             gauge("murmur_index_vectors_in_graph", "Embeddings the HNSW graph holds (the rest are searched exactly)");
-        let vectors_removed =
-            gauge("murmur_index_vectors_removed", "Embeddings taken out of the HNSW graph because their comments are gone");
+        let vectors_removed = gauge(
+            "murmur_index_vectors_removed",
+            "Embeddings taken out of the HNSW graph because their comments are gone",
+        );
         let graph_ready =
             gauge("murmur_index_graph_ready", "1 once the HNSW graph is loaded; 0 while semantic search is exact");
         let lag = IntGaugeVec::new(

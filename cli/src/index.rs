@@ -16,7 +16,8 @@ pub struct IndexArgs {
     /// Longest a stored comment waits to become searchable (the index commits on this cadence).
     #[arg(long, env = "MURMUR_COMMIT_INTERVAL_MS", default_value_t = IndexOptions::default().commit_interval.as_millis() as u64)]
     pub commit_interval_ms: u64,
-    /// HNSW candidate list at search time: higher finds more of the true nearest neighbours, slower.
+    /// HNSW candidate list of an unfiltered semantic search (a filtered one's shrinks with the share of comments
+    /// the filter keeps): higher finds more of the true nearest neighbours, slower.
     #[arg(long, env = "MURMUR_EF_SEARCH", default_value_t = HnswParams::default().ef_search)]
     pub ef_search: usize,
 }

@@ -19,6 +19,8 @@ use crate::SearchError;
 /// Searches and inserts that use a graph at once; more wait for a turn (usearch keeps a search context per
 /// concurrent caller and must be told how many).
 const TURNS: usize = 32;
+/// The graph's own candidate list floor: each search passes its own (see `VectorStore::search`).
+const MIN_EXPANSION: usize = 16;
 const SNAPSHOT_PREFIX: &str = "usearch-";
 /// Snapshots of the graph library murmur used before (hnsw_rs): removed when a new snapshot is written.
 const LEGACY_SNAPSHOT_PREFIX: &str = "hnsw-";
@@ -99,6 +101,8 @@ impl Drop for Turn<'_> {
 
 pub(crate) struct Graph {
     index: Index,
+    /// Whether the graph holds i8 vectors: murmur quantises them itself (see [`to_i8`]).
+    own_i8: bool,
     /// Held shared by searches, inserts and removals; exclusively while the capacity grows (usearch moves
     /// its storage then).
     storage: RwLock<()>,
@@ -124,7 +128,7 @@ impl Graph {
             quantization: params.quantization.scalar(),
             connectivity: params.max_connections,
             expansion_add: params.ef_construction,
-            expansion_search: params.ef_search,
+            expansion_search: MIN_EXPANSION,
             multi: false,
         };
         let index = Index::new(&options).map_err(|e| graph_error("creating the vector graph", e))?;
@@ -134,7 +138,13 @@ impl Graph {
     }
 
     fn wrap(index: Index) -> Self {
-        Self { index, storage: RwLock::new(()), turns: Turns { free: Mutex::new(TURNS), returned: Condvar::new() } }
+        let own_i8 = index.scalar_kind() == ScalarKind::I8;
+        Self {
+            index,
+            own_i8,
+            storage: RwLock::new(()),
+            turns: Turns { free: Mutex::new(TURNS), returned: Condvar::new() },
+        }
     }
 
     fn reserve(&self, capacity: usize) -> Result<(), SearchError> {
@@ -159,6 +169,7 @@ impl Graph {
         let next = AtomicUsize::new(0);
         let failed: Mutex<Option<SearchError>> = Mutex::new(None);
         let work = || {
+            let mut quantised = Vec::with_capacity(dim);
             let _turn = self.turns.take();
             let _shared = self.storage.read().unwrap_or_else(PoisonError::into_inner);
             loop {
@@ -171,7 +182,14 @@ impl Graph {
                 if self.index.contains(id) {
                     continue;
                 }
-                if let Err(e) = self.index.add(id, &records[i * dim..(i + 1) * dim]) {
+                let vector = &records[i * dim..(i + 1) * dim];
+                let added = if self.own_i8 {
+                    to_i8(vector, &mut quantised);
+                    self.index.add(id, &quantised)
+                } else {
+                    self.index.add(id, vector)
+                };
+                if let Err(e) = added {
                     *failed.lock().unwrap_or_else(PoisonError::into_inner) =
                         Some(graph_error(&format!("inserting vector {id}"), e));
                     next.store(count, Ordering::Relaxed);
@@ -201,15 +219,20 @@ impl Graph {
         Ok(removed)
     }
 
-    /// The ids of up to `count` allowed records nearest to `query`, by the graph's (quantised) distance; the
-    /// predicate is checked during the walk, so the graph keeps exploring until it has found allowed ones.
+    /// The ids of up to `count` allowed records nearest to `query`, nearest first by the graph's (quantised)
+    /// distance; `count` is also the walk's candidate list (ef). The predicate is checked during the walk, so
+    /// the graph keeps exploring until it has found `count` allowed ones (or run out).
     pub fn search(&self, query: &[f32], count: usize, allowed: &Bitset) -> Result<Vec<u64>, SearchError> {
         let _turn = self.turns.take();
         let _shared = self.storage.read().unwrap_or_else(PoisonError::into_inner);
-        let found = self
-            .index
-            .filtered_search(query, count, |id| allowed.contains(id))
-            .map_err(|e| graph_error("searching the vector graph", e))?;
+        let found = if self.own_i8 {
+            let mut quantised = Vec::with_capacity(query.len());
+            to_i8(query, &mut quantised);
+            self.index.filtered_search(&quantised, count, |id| allowed.contains(id))
+        } else {
+            self.index.filtered_search(query, count, |id| allowed.contains(id))
+        }
+        .map_err(|e| graph_error("searching the vector graph", e))?;
         Ok(found.keys)
     }
 
@@ -242,19 +265,28 @@ impl Graph {
             let _ = std::fs::remove_dir_all(old);
         }
         remove_legacy_snapshots(dir);
-        tracing::info!(vectors = covers, bytes, seconds = started.elapsed().as_secs_f32(), "vector graph snapshot written");
+        tracing::info!(
+            vectors = covers,
+            bytes,
+            seconds = started.elapsed().as_secs_f32(),
+            "vector graph snapshot written"
+        );
         Ok(())
     }
 
     /// The newest snapshot in `dir` whose vectors are `dim` wide and that covers at most `records`, checked
     /// whole; with the records it covers. A damaged snapshot is said, removed, and `None` returned (the
     /// graph is then rebuilt from the vectors).
-    pub fn load_newest(dir: &Path, dim: usize, records: usize, params: &HnswParams) -> Option<(Self, usize)> {
+    pub fn load_newest(dir: &Path, dim: usize, records: usize) -> Option<(Self, usize)> {
         let (covers, path) = snapshots(dir).into_iter().max_by_key(|(n, _)| *n)?;
         let started = std::time::Instant::now();
-        match Self::load(&path, dim, records, params) {
+        match Self::load(&path, dim, records) {
             Ok(graph) => {
-                tracing::info!(vectors = covers, seconds = started.elapsed().as_secs_f32(), "vector graph snapshot loaded");
+                tracing::info!(
+                    vectors = covers,
+                    seconds = started.elapsed().as_secs_f32(),
+                    "vector graph snapshot loaded"
+                );
                 Some((graph, covers))
             }
             Err(e) => {
@@ -265,7 +297,7 @@ impl Graph {
         }
     }
 
-    fn load(path: &Path, dim: usize, records: usize, params: &HnswParams) -> Result<Self, SearchError> {
+    fn load(path: &Path, dim: usize, records: usize) -> Result<Self, SearchError> {
         let manifest_path = path.join(MANIFEST_FILE);
         let manifest = std::fs::read(&manifest_path).map_err(|e| io_error(&manifest_path, e))?;
         let manifest: Manifest = serde_json::from_slice(&manifest)
@@ -290,12 +322,21 @@ impl Graph {
         if index.dimensions() != dim {
             return Err(SearchError::EmbeddingWidth { index: dim, got: index.dimensions() });
         }
-        // The search-time candidate list is this process's setting, not the builder's.
-        index.change_expansion_search(params.ef_search);
+        index.change_expansion_search(MIN_EXPANSION);
         let graph = Self::wrap(index);
         graph.reserve(records + records / 4)?;
         Ok(graph)
     }
+}
+
+/// `vector` in one byte per dimension, its largest component at ±127, rounded. Cosine ignores the scale,
+/// so each vector uses the whole range: usearch's own cast scales unit vectors by 127 and truncates, leaving a
+/// 384-dimension embedding's typical component (about 0.05) six levels.
+fn to_i8(vector: &[f32], out: &mut Vec<i8>) {
+    let largest = vector.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let scale = if largest > 0.0 { 127.0 / largest } else { 0.0 };
+    out.clear();
+    out.extend(vector.iter().map(|x| (x * scale).round().clamp(-127.0, 127.0) as i8));
 }
 
 /// Length and CRC-32 of a file.

@@ -21,6 +21,7 @@ mod tokenizer;
 mod vectors;
 
 pub use error::SearchError;
+pub use graph::Quantization;
 pub use index::{Access, IndexOptions, Rebuild, SearchIndex, VectorModels};
 pub use query::{
     check_query_syntax, EntityFacet, EntityFilter, Facets, Filters, Fusion, HitEntity, SearchHit, SearchMode,
@@ -28,5 +29,4 @@ pub use query::{
 };
 pub use slices::Point;
 pub use tokenizer::terms;
-pub use graph::Quantization;
 pub use vectors::{AnnMethod, GraphStatus, HnswParams};

@@ -180,15 +180,16 @@ impl SpaceStores {
 
     /// Both spaces' graphs together: ready when both are.
     pub fn status(&self) -> GraphStatus {
-        Space::ALL.iter().map(|&s| self.get(s).status()).fold(GraphStatus { ready: true, ..GraphStatus::default() }, |a, b| {
-            GraphStatus {
+        Space::ALL.iter().map(|&s| self.get(s).status()).fold(
+            GraphStatus { ready: true, ..GraphStatus::default() },
+            |a, b| GraphStatus {
                 stored: a.stored + b.stored,
                 in_graph: a.in_graph + b.in_graph,
                 removed: a.removed + b.removed,
                 ready: a.ready && b.ready,
                 memory: a.memory + b.memory,
-            }
-        })
+            },
+        )
     }
 }
 

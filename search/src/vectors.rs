@@ -30,7 +30,8 @@ pub struct HnswParams {
     /// Links per node (M).
     pub max_connections: usize,
     pub ef_construction: usize,
-    /// Candidate list size at search time (raised for deep pages).
+    /// Candidate list size of an unfiltered search (a filtered one's shrinks with the share allowed; never
+    /// below the candidates rescored).
     pub ef_search: usize,
     /// How the graph holds each vector.
     pub quantization: Quantization,
@@ -46,12 +47,12 @@ pub struct HnswParams {
 impl Default for HnswParams {
     fn default() -> Self {
         Self {
-            max_connections: 16,
-            ef_construction: 128,
-            ef_search: 96,
+            max_connections: 32,
+            ef_construction: 256,
+            ef_search: 1_024,
             quantization: Quantization::I8,
-            rescore: 40,
-            exact_below: 20_000,
+            rescore: 256,
+            exact_below: 120_000,
             snapshot_every: 200_000,
         }
     }
@@ -416,15 +417,14 @@ impl VectorStore {
     pub fn refresh(&self, parallel: bool) -> Result<usize, SearchError> {
         let _turn = self.maintenance.lock().unwrap_or_else(PoisonError::into_inner);
         let total = self.remap()?;
-        let (Some(dim), Some(map), false) = (self.dim(), self.mapped(), self.params.exact_below == usize::MAX)
-        else {
+        let (Some(dim), Some(map), false) = (self.dim(), self.mapped(), self.params.exact_below == usize::MAX) else {
             self.ready.store(true, Ordering::Release);
             return Ok(0);
         };
         let graph = match self.graph() {
             Some(graph) => graph,
             None => {
-                let graph = match Graph::load_newest(&self.dir, dim, total, &self.params) {
+                let graph = match Graph::load_newest(&self.dir, dim, total) {
                     Some((graph, covers)) => {
                         self.in_graph.store(covers, Ordering::Release);
                         self.snapshot_covers.store(covers, Ordering::Release);
@@ -527,7 +527,12 @@ impl VectorStore {
         let (Some(graph), false, Some(map)) = (graph, narrow, self.mapped()) else {
             return Ok((self.exact(query, k, allowed), AnnMethod::Exact));
         };
-        let candidates = match graph.search(query, k.max(self.params.rescore), allowed) {
+        // A filtered walk visits about ef / share nodes to collect ef allowed ones: the list shrinks with the
+        // share allowed, so a filter costs about what an unfiltered search does.
+        let share = (allowed.len() as f64 / in_graph.max(1) as f64).min(1.0);
+        let rescored = k.max(self.params.rescore);
+        let ef = ((self.params.ef_search as f64 * share).ceil() as usize).max(rescored);
+        let candidates = match graph.search(query, ef, allowed) {
             Ok(candidates) => candidates,
             Err(e) => {
                 tracing::warn!(error = %e, "graph search failed; answering exactly");
@@ -540,7 +545,7 @@ impl VectorStore {
         // Vectors not in the graph yet (appended in the last moment) are compared exactly.
         let tail = allowed.iter_from(in_graph as u64).filter(|&id| id as usize >= in_graph);
         let mut hits: Vec<Neighbour> =
-            candidates.into_iter().chain(tail).filter(|&id| id < records).map(&mut similar).collect();
+            candidates.into_iter().take(rescored).chain(tail).filter(|&id| id < records).map(&mut similar).collect();
         sort_and_cut(&mut hits, k);
         Ok((hits, AnnMethod::Graph))
     }
