@@ -31,3 +31,10 @@ pub enum SearchError {
     #[error("index write task failed")]
     WriteTask,
 }
+
+impl SearchError {
+    /// A failed file operation on `path` in the index folder.
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::Directory { path: path.display().to_string(), source }
+    }
+}

@@ -20,10 +20,6 @@ pub(crate) fn text_dir(generation: &Path) -> PathBuf {
     generation.join("text")
 }
 
-fn io_error(path: &Path, source: std::io::Error) -> SearchError {
-    SearchError::Directory { path: path.display().to_string(), source }
-}
-
 /// The generation `CURRENT` names, if any.
 pub(crate) fn current(root: &Path) -> Result<Option<PathBuf>, SearchError> {
     let path = root.join(CURRENT);
@@ -41,18 +37,18 @@ pub(crate) fn current(root: &Path) -> Result<Option<PathBuf>, SearchError> {
             }
             Ok(None)
         }
-        Err(e) => Err(io_error(&path, e)),
+        Err(e) => Err(SearchError::io(&path, e)),
     }
 }
 
 /// A new, empty generation folder, numbered after every existing one and stamped with its creation time (so
 /// a reader tells a rebuilt generation from the one it serves even when the folder was emptied in between).
 pub(crate) fn create(root: &Path) -> Result<PathBuf, SearchError> {
-    std::fs::create_dir_all(root).map_err(|e| io_error(root, e))?;
+    std::fs::create_dir_all(root).map_err(|e| SearchError::io(root, e))?;
     let last = generations(root)?.into_iter().map(|(n, _)| n).max().unwrap_or(0);
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let path = root.join(format!("{PREFIX}{:06}-{stamp}", last + 1));
-    std::fs::create_dir(&path).map_err(|e| io_error(&path, e))?;
+    std::fs::create_dir(&path).map_err(|e| SearchError::io(&path, e))?;
     Ok(path)
 }
 
@@ -67,7 +63,7 @@ pub(crate) fn remove_others(root: &Path, keep: &[&Path]) -> Result<(), SearchErr
     for (_, path) in generations(root)? {
         if !keep.iter().any(|k| *k == path) {
             tracing::info!(path = %path.display(), "removing an old index generation");
-            std::fs::remove_dir_all(&path).map_err(|e| io_error(&path, e))?;
+            std::fs::remove_dir_all(&path).map_err(|e| SearchError::io(&path, e))?;
         }
     }
     Ok(())
@@ -77,7 +73,7 @@ fn generations(root: &Path) -> Result<Vec<(u32, PathBuf)>, SearchError> {
     let entries = match std::fs::read_dir(root) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_error(root, e)),
+        Err(e) => return Err(SearchError::io(root, e)),
     };
     Ok(entries
         .filter_map(Result::ok)
@@ -102,7 +98,7 @@ pub(crate) struct Generation {
 impl Generation {
     pub fn open(path: &Path, with_vectors: Option<HnswParams>) -> Result<Self, SearchError> {
         let text = text_dir(path);
-        std::fs::create_dir_all(&text).map_err(|e| io_error(&text, e))?;
+        std::fs::create_dir_all(&text).map_err(|e| SearchError::io(&text, e))?;
         let (schema, fields) = schema::build();
         let directory = MmapDirectory::open(&text)?;
         let index = if Index::exists(&directory).map_err(|e| SearchError::Index(e.into()))? {

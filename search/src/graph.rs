@@ -65,10 +65,6 @@ fn graph_error(what: &str, e: impl std::fmt::Display) -> SearchError {
     SearchError::Graph(format!("{what}: {e}"))
 }
 
-fn io_error(path: &Path, source: std::io::Error) -> SearchError {
-    SearchError::Directory { path: path.display().to_string(), source }
-}
-
 fn utf8(path: &Path) -> Result<&str, SearchError> {
     path.to_str().ok_or_else(|| SearchError::Graph(format!("{}: the graph library needs a UTF-8 path", path.display())))
 }
@@ -241,25 +237,25 @@ impl Graph {
         let started = std::time::Instant::now();
         let tmp = dir.join(format!("{SNAPSHOT_PREFIX}tmp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| io_error(&tmp, e))?;
+        std::fs::create_dir_all(&tmp).map_err(|e| SearchError::io(&tmp, e))?;
         let file = tmp.join(GRAPH_FILE);
         {
             let _shared = self.storage.read().unwrap_or_else(PoisonError::into_inner);
             self.index.save(utf8(&file)?).map_err(|e| graph_error("writing the vector graph snapshot", e))?;
         }
         let (bytes, crc32) = checksum(&file)?;
-        std::fs::File::open(&file).and_then(|f| f.sync_all()).map_err(|e| io_error(&file, e))?;
+        std::fs::File::open(&file).and_then(|f| f.sync_all()).map_err(|e| SearchError::io(&file, e))?;
         let manifest = Manifest { covers, bytes, crc32, quantization };
         let manifest = serde_json::to_vec(&manifest).map_err(|e| SearchError::Corrupt(e.to_string()))?;
         write_atomically(&tmp.join(MANIFEST_FILE), &manifest)?;
         let done = dir.join(format!("{SNAPSHOT_PREFIX}{covers:012}"));
         match std::fs::rename(&tmp, &done) {
-            Ok(()) => std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))?,
+            Ok(()) => std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| SearchError::io(dir, e))?,
             // Another process (a second API) wrote the same snapshot first: keep theirs.
             Err(_) if done.exists() => {
                 let _ = std::fs::remove_dir_all(&tmp);
             }
-            Err(e) => return Err(io_error(&done, e)),
+            Err(e) => return Err(SearchError::io(&done, e)),
         }
         for (_, old) in snapshots(dir).into_iter().filter(|(n, _)| *n != covers) {
             let _ = std::fs::remove_dir_all(old);
@@ -299,7 +295,7 @@ impl Graph {
 
     fn load(path: &Path, dim: usize, records: usize) -> Result<Self, SearchError> {
         let manifest_path = path.join(MANIFEST_FILE);
-        let manifest = std::fs::read(&manifest_path).map_err(|e| io_error(&manifest_path, e))?;
+        let manifest = std::fs::read(&manifest_path).map_err(|e| SearchError::io(&manifest_path, e))?;
         let manifest: Manifest = serde_json::from_slice(&manifest)
             .map_err(|e| SearchError::Corrupt(format!("{}: {e}", manifest_path.display())))?;
         if manifest.covers > records {
@@ -341,12 +337,12 @@ fn to_i8(vector: &[f32], out: &mut Vec<i8>) {
 
 /// Length and CRC-32 of a file.
 fn checksum(path: &Path) -> Result<(u64, u32), SearchError> {
-    let mut file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let mut file = std::fs::File::open(path).map_err(|e| SearchError::io(path, e))?;
     let mut hasher = crc32fast::Hasher::new();
     let mut buffer = vec![0u8; 1 << 20];
     let mut bytes = 0u64;
     loop {
-        let n = file.read(&mut buffer).map_err(|e| io_error(path, e))?;
+        let n = file.read(&mut buffer).map_err(|e| SearchError::io(path, e))?;
         if n == 0 {
             return Ok((bytes, hasher.finalize()));
         }
